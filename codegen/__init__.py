@@ -1,0 +1,1 @@
+"""Code generator: SAT's WSDL/XSD contract (wsdl/) -> typed Python layer (generated/)."""
