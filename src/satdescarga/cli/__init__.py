@@ -1,4 +1,4 @@
-"""The satdescarga command line."""
+"""The satdescarga command line: one click group; each command lives in its own module here."""
 
 from __future__ import annotations
 
