@@ -24,8 +24,8 @@ check-generated: install
 	else echo "generated/ is stale: run 'make generate' and commit the result" >&2; exit 1; fi
 
 lint: install
-	$(BIN)/ruff check src codegen tests generated
-	$(BIN)/ruff format --check src codegen tests
+	$(BIN)/ruff check src codegen tests generated bench
+	$(BIN)/ruff format --check src codegen tests bench
 
 typecheck: install
 	$(BIN)/mypy src/satdescarga codegen
@@ -39,7 +39,7 @@ demo: install
 	$(BIN)/satdescarga selfcheck
 
 bench: install
-	@echo "no benchmarks yet"
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
