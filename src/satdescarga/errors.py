@@ -1,0 +1,81 @@
+"""One exception hierarchy for everything satdescarga can refuse or fail at.
+
+Messages are meant for the taxpayer (Spanish), carry the SAT operation when there is one, and
+never include a secret (key, password, token).
+"""
+
+from __future__ import annotations
+
+
+class SatError(Exception):
+    """Base of every satdescarga error. `operation` is the SAT operation involved, if any."""
+
+    def __init__(self, message: str, *, operation: str | None = None) -> None:
+        self.operation = operation
+        prefix = f"{operation}: " if operation else ""
+        super().__init__(prefix + message)
+
+
+class FielError(SatError):
+    """The e.firma cannot be used (wrong password, mismatched key, CSD, expired...)."""
+
+
+class FielPasswordError(FielError):
+    """The private key cannot be decrypted with the given password."""
+
+
+class FielFormatError(FielError):
+    """The certificate or key file is not in a format SAT issues (or is damaged)."""
+
+
+class FielKeyMismatchError(FielError):
+    """The private key does not belong to the certificate."""
+
+
+class NotFielError(FielError):
+    """The certificate is a CSD (sello digital), not an e.firma."""
+
+
+class CertificateNotYetValidError(FielError):
+    """The certificate's validity has not started."""
+
+
+class CertificateExpiredError(FielError):
+    """The certificate's validity has ended."""
+
+
+class InvalidQuery(SatError):  # noqa: N818 (name fixed by the public API)
+    """A query breaks SAT's rules; `problems` lists every one, found before sending anything."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("la consulta no es válida: " + "; ".join(problems))
+
+
+class NetworkError(SatError):
+    """The SAT host could not be reached or the connection broke."""
+
+
+class SatTimeoutError(NetworkError):
+    """The SAT host did not answer in time."""
+
+
+class HttpError(SatError):
+    """An HTTP error status without a SOAP fault in the body."""
+
+    def __init__(self, status: int, message: str, *, operation: str | None = None) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}", operation=operation)
+
+
+class SoapFault(SatError):  # noqa: N818 (name fixed by the public API)
+    """SAT answered with a SOAP fault."""
+
+    def __init__(self, code: str, message: str, *, operation: str | None = None) -> None:
+        self.code = code
+        self.fault_message = message
+        super().__init__(f"SOAP fault {code}: {message}", operation=operation)
+
+
+class ResponseError(SatError):
+    """The response is malformed, unsafe (DOCTYPE/entities), truncated or not what was expected."""

@@ -1,0 +1,143 @@
+"""The taxpayer's e.firma (FIEL): certificate + private key, checks, and RSA-SHA1 signing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import xmlsec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from satdescarga.certificate import SatCertificate
+from satdescarga.errors import FielFormatError, FielKeyMismatchError, FielPasswordError
+
+Source = str | Path | bytes
+
+
+def _read(source: Source) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise FielFormatError(f"no se pudo leer {source}: {exc.strerror}") from None
+
+
+def _secret(password: str | bytes) -> bytes | None:
+    return (password.encode() if isinstance(password, str) else password) or None
+
+
+def _private_key(data: bytes, password: str | bytes) -> rsa.RSAPrivateKey:
+    pem = data.lstrip().startswith(b"-----BEGIN")
+    loader = serialization.load_pem_private_key if pem else serialization.load_der_private_key
+    try:
+        key = loader(data, password=_secret(password))
+    except TypeError:
+        # A password for an unencrypted key (PEM exports), or none for an encrypted one.
+        try:
+            key = loader(data, password=None)
+        except (TypeError, ValueError):
+            raise FielPasswordError("la contraseña de la llave privada no es correcta") from None
+    except ValueError:
+        raise FielPasswordError(
+            "la contraseña de la llave privada no es correcta (o el archivo .key está dañado)"
+        ) from None
+    except Exception:  # cryptography raises UnsupportedAlgorithm and others on junk input
+        raise FielFormatError("el archivo .key no es una llave privada válida") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise FielFormatError("la llave privada no es RSA, como las que emite el SAT")
+    return key
+
+
+class Fiel:
+    """An e.firma: a SAT certificate and its private key. Key and password stay in here."""
+
+    __slots__ = ("_key", "_xmlsec_key", "certificate")
+
+    def __init__(self, certificate: SatCertificate, key: rsa.RSAPrivateKey) -> None:
+        if certificate.public_key().public_numbers() != key.public_key().public_numbers():
+            raise FielKeyMismatchError(
+                "la llave privada no corresponde al certificado: use el .key de esta e.firma"
+            )
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.certificate = certificate
+        self._key = key
+        self._xmlsec_key = xmlsec.Key.from_memory(der, xmlsec.constants.KeyDataFormatDer)
+
+    @classmethod
+    def load(cls, cer: Source, key: Source, password: str | bytes) -> Fiel:
+        """Load SAT's files: DER .cer + encrypted PKCS#8 DER .key (PEM also accepted)."""
+        return cls(SatCertificate.from_bytes(_read(cer)), _private_key(_read(key), password))
+
+    @classmethod
+    def from_pkcs12(cls, path: Source, password: str | bytes) -> Fiel:
+        try:
+            key, cert, _ = pkcs12.load_key_and_certificates(_read(path), _secret(password))
+        except ValueError:
+            raise FielPasswordError(
+                "la contraseña del archivo PKCS#12 no es correcta (o el archivo está dañado)"
+            ) from None
+        if cert is None or not isinstance(key, rsa.RSAPrivateKey):
+            raise FielFormatError("el archivo PKCS#12 no contiene un certificado y una llave RSA")
+        return cls(SatCertificate(cert), key)
+
+    # Certificate facts, delegated to the certificate.
+    @property
+    def rfc(self) -> str:
+        return self.certificate.rfc
+
+    @property
+    def legal_name(self) -> str:
+        return self.certificate.legal_name
+
+    @property
+    def serial_number(self) -> str:
+        return self.certificate.serial_number
+
+    @property
+    def serial_decimal(self) -> str:
+        return self.certificate.serial_decimal
+
+    @property
+    def issuer_name(self) -> str:
+        return self.certificate.issuer_name
+
+    @property
+    def valid_from(self) -> datetime:
+        return self.certificate.valid_from
+
+    @property
+    def valid_until(self) -> datetime:
+        return self.certificate.valid_until
+
+    @property
+    def is_fiel(self) -> bool:
+        return self.certificate.is_fiel
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self.certificate.der
+
+    def check(self, now: datetime | None = None) -> None:
+        """Raise a FielError a taxpayer understands if this e.firma cannot be used now."""
+        self.certificate.check(now)
+
+    def sign_sha1(self, data: bytes) -> bytes:
+        """RSA-SHA1 PKCS#1 v1.5 signature of `data` (deterministic), made by xmlsec."""
+        context = xmlsec.SignatureContext()
+        context.key = self._xmlsec_key
+        return bytes(context.sign_binary(data, xmlsec.constants.TransformRsaSha1))
+
+    def __repr__(self) -> str:
+        return (
+            f"Fiel(rfc={self.rfc!r}, serial_number={self.serial_number!r}, "
+            f"valid_until={self.valid_until:%Y-%m-%d}, is_fiel={self.is_fiel})"
+        )
+
+    __str__ = __repr__
