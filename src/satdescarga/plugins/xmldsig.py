@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import Any
 
 from lxml import etree
 
@@ -34,7 +35,8 @@ def append_signature(
 ) -> etree._Element:
     """Append `<Signature xmlns=dsig>` with one Reference (exc-C14N transform) to `parent`,
     sign its SignedInfo with the e.firma and return the Signature (KeyInfo left to the caller)."""
-    signature = etree.SubElement(parent, ds("Signature"), nsmap={None: DSIG})
+    nsmap: Any = {None: DSIG}  # default namespace, as SAT expects
+    signature = etree.SubElement(parent, ds("Signature"), nsmap=nsmap)
     signed_info = etree.SubElement(signature, ds("SignedInfo"))
     etree.SubElement(signed_info, ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
     etree.SubElement(signed_info, ds("SignatureMethod"), Algorithm=RSA_SHA1)
