@@ -1,0 +1,373 @@
+"""SatClient: the whole SAT conversation (authenticate, query, verify, download) for one FIEL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from satdescarga import __version__
+from satdescarga import generated as g
+from satdescarga.binding import BindingError, EnvelopeError, from_element, to_element
+from satdescarga.client.download import receive_package
+from satdescarga.client.endpoints import Endpoints
+from satdescarga.client.query import (
+    MEXICO,
+    DownloadType,
+    Query,
+    normalize_rfc,
+    sat_local,
+)
+from satdescarga.client.results import DownloadResult, QueryResult, Status, Token, VerifyResult
+from satdescarga.client.soap_transport import PREFIXES, SoapTransport, iter_body
+from satdescarga.codes import RequestState, SatCode
+from satdescarga.errors import (
+    HttpError,
+    InvalidQuery,
+    NetworkError,
+    ResponseError,
+    SatError,
+    SoapFault,
+)
+from satdescarga.fiel import Fiel
+from satdescarga.plugins.wssecurity import WSSE, WSU
+from satdescarga.plugins.zeep_plugins import (
+    EnvelopedSignaturePlugin,
+    WrapAuthorizationPlugin,
+    WsSecurityPlugin,
+)
+
+log = logging.getLogger("satdescarga.client")
+T = TypeVar("T")
+TIMESTAMP = f"{{{WSSE}}}Security/{{{WSU}}}Timestamp"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _token_id() -> str:
+    return f"uuid-{uuid.uuid4()}-1"
+
+
+class TokenRejectedError(SatError):
+    """SAT refused the access token (expired or unknown): authenticate again."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """Failures worth retrying where retrying is safe: network trouble and 5xx/429."""
+    if isinstance(exc, NetworkError):
+        return True
+    return isinstance(exc, HttpError) and (exc.status >= 500 or exc.status == 429)
+
+
+class SatClient:
+    """Talks to SAT's four services for one e.firma and one service family.
+
+    `clock` (UTC) stamps Autentica and judges token expiry; `token_id_factory` names the
+    BinarySecurityToken: both exist so requests can be reproduced byte for byte. Query is never
+    retried (a retry could spend one of SAT's two lifetime requests); authenticate and verify
+    are retried on network errors and 5xx; downloads only when `download_retries` > 0.
+    """
+
+    def __init__(
+        self,
+        fiel: Fiel,
+        endpoints: Endpoints | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        token_id_factory: Callable[[], str] = _token_id,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        retries: int = 3,
+        retry_wait: tuple[float, float] = (1.0, 30.0),
+        download_retries: int = 0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.fiel = fiel
+        self.endpoints = endpoints or Endpoints.cfdi()
+        self._clock = clock
+        self._retries = max(1, retries)
+        self._retry_wait = retry_wait
+        self._download_retries = max(0, download_retries)
+        self._session = session or requests.Session()
+        self._session.headers.setdefault("User-Agent", f"satdescarga/{__version__}")
+        self._token: Token | None = None
+        self._lock = threading.RLock()
+        self._checked = False
+        signed = [WrapAuthorizationPlugin(self._token_value), EnvelopedSignaturePlugin(fiel)]
+        self._auth = SoapTransport(
+            g.AUTENTICACION_SERVICE,
+            self.endpoints.authenticate,
+            self._session,
+            timeout,
+            [WsSecurityPlugin(fiel, clock, token_id_factory)],
+        )
+        query = SoapTransport(
+            g.SOLICITA_DESCARGA_SERVICE, self.endpoints.query, self._session, timeout, signed
+        )
+        verify = SoapTransport(
+            g.VERIFICA_SOLICITUD_DESCARGA_SERVICE,
+            self.endpoints.verify,
+            self._session,
+            timeout,
+            signed,
+        )
+        self._download = SoapTransport(
+            g.DESCARGA_MASIVA_TERCEROS_SERVICE,
+            self.endpoints.download,
+            self._session,
+            timeout,
+            signed,
+        )
+        self._query_stub = g.SolicitaDescargaServiceStub(query, nsmap=PREFIXES)
+        self._verify_stub = g.VerificaSolicitudDescargaServiceStub(verify, nsmap=PREFIXES)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def __enter__(self) -> SatClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __repr__(self) -> str:
+        return f"SatClient(rfc={self.fiel.rfc!r}, service={self.endpoints.service!r})"
+
+    def _today(self) -> date:
+        """Today in Mexico City by the client's clock (SAT's six-year rule counts from it)."""
+        return self._clock().astimezone(MEXICO).date()
+
+    def _ready(self) -> None:
+        if not self._checked:
+            self.fiel.check()  # the real now: the certificate must be valid today
+            self._checked = True
+
+    def _retrying(self, attempts: int, call: Callable[[], T]) -> T:
+        low, high = self._retry_wait
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential_jitter(multiplier=low, max=high, jitter=low),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
+        return retrying(call)
+
+    def _with_token(self, call: Callable[[], T]) -> T:
+        """Run `call`; if SAT refuses the token, authenticate again and run it once more."""
+        try:
+            return call()
+        except TokenRejectedError:
+            log.info("SAT rechazó el token; se vuelve a autenticar")
+            self.authenticate(force=True)
+            return call()
+
+    @staticmethod
+    def _token_refused(exc: SatError) -> bool:
+        if isinstance(exc, HttpError):
+            return exc.status in (401, 403)
+        if isinstance(exc, SoapFault):
+            text = f"{exc.code} {exc.fault_message}".lower()
+            return any(w in text for w in ("security", "token", "autentica", "authoriz"))
+        return False
+
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except (HttpError, SoapFault) as exc:
+            if self._token_refused(exc):
+                raise TokenRejectedError(str(exc), operation=operation) from exc
+            raise
+        except (EnvelopeError, BindingError) as exc:
+            raise ResponseError(
+                f"respuesta inesperada del SAT: {exc}", operation=operation
+            ) from exc
+
+    # -- authentication ------------------------------------------------------------------------
+    def _token_value(self) -> str:
+        return self.authenticate().value
+
+    def authenticate(self, force: bool = False) -> Token:
+        """A token for this service family: cached, renewed 30 s before it expires."""
+        with self._lock:
+            if not force and self._token is not None and self._token.usable(self._clock()):
+                return self._token
+            self._ready()
+            self._token = self._retrying(self._retries, self._authenticate_once)
+            log.info(
+                "autenticado en %s; el token vence %s", self.endpoints.service, self._token.expires
+            )
+            return self._token
+
+    def _authenticate_once(self) -> Token:
+        operation = g.AUTENTICA.name
+        reply = self._call(
+            operation, lambda: self._auth.invoke(g.AUTENTICA, to_element(g.Autentica()))
+        )
+        try:
+            body = from_element(g.AutenticaResponse, reply.expect(g.AUTENTICA.output_element))
+        except (EnvelopeError, BindingError) as exc:
+            raise ResponseError(
+                f"respuesta de autenticación inesperada: {exc}", operation=operation
+            ) from None
+        if not body.autentica_result:
+            raise ResponseError("el SAT no devolvió un token", operation=operation)
+        created, expires = self._token_window(reply.envelope)
+        return Token(body.autentica_result, created, expires)
+
+    def _token_window(self, envelope: object) -> tuple[datetime, datetime]:
+        from lxml import etree
+
+        assert isinstance(envelope, etree._Element)
+        stamp = envelope.find(f"{{http://schemas.xmlsoap.org/soap/envelope/}}Header/{TIMESTAMP}")
+        now = self._clock()
+        if stamp is None:
+            raise ResponseError(
+                "la respuesta de Autentica no trae Timestamp", operation="Autentica"
+            )
+        try:
+            created = datetime.fromisoformat((stamp.findtext(f"{{{WSU}}}Created") or "").strip())
+            expires = datetime.fromisoformat((stamp.findtext(f"{{{WSU}}}Expires") or "").strip())
+        except ValueError:
+            raise ResponseError("Timestamp de Autentica ilegible", operation="Autentica") from None
+        # SAT's window is what counts, but anchor it to our clock to survive clock skew.
+        lifetime = expires - created
+        return now, now + lifetime
+
+    # -- query, verify, download ---------------------------------------------------------------
+    def query(self, query: Query) -> QueryResult:
+        """Ask SAT for a download. Never retried blindly: each request may count against SAT's
+        lifetime limit of two identical requests."""
+        problems = query.validate(self.endpoints.service, today=self._today())
+        if problems:
+            raise InvalidQuery(problems)
+        self._ready()
+        rfc = self.fiel.rfc
+        stub = self._query_stub
+        result = self._with_token(
+            lambda: self._call(self._operation(query), lambda: self._send_query(stub, query, rfc))
+        )
+        status = Status(result.cod_estatus or "", result.mensaje or "")
+        if status.sat_code is SatCode.USUARIO_NO_VALIDO:
+            log.warning("el SAT respondió 300 (usuario no válido) a la solicitud")
+        return QueryResult(result.id_solicitud, status, result.rfc_solicitante)
+
+    @staticmethod
+    def _operation(query: Query) -> str:
+        if query.uuid is not None:
+            return g.SOLICITA_DESCARGA_FOLIO.name
+        if query.download_type is DownloadType.ISSUED:
+            return g.SOLICITA_DESCARGA_EMITIDOS.name
+        return g.SOLICITA_DESCARGA_RECIBIDOS.name
+
+    @staticmethod
+    def _send_query(
+        stub: g.SolicitaDescargaServiceStub, query: Query, rfc: str
+    ) -> g.RespuestaSolicitudDescMasTercero:
+        """Build the SolicitaDescarga* request for `query` (signed by the plugin) and send it."""
+        if query.uuid is not None:
+            return stub.solicita_descarga_folio(
+                g.SolicitudDescargaMasivaTerceroFolio(folio=query.uuid.strip(), rfc_solicitante=rfc)
+            )
+        assert query.start is not None and query.end is not None  # validate() guarantees it
+        start, end = sat_local(query.start), sat_local(query.end)
+        kind = query.request_type.value
+        document_type = query.document_type.value if query.document_type else None
+        status = query.document_status.value if query.document_status else g.EstadoComprobante.TODOS
+        on_behalf = normalize_rfc(query.rfc_on_behalf) if query.rfc_on_behalf else None
+        counterparts = tuple(normalize_rfc(r) for r in query.counterparts)
+        if query.download_type is DownloadType.ISSUED:
+            return stub.solicita_descarga_emitidos(
+                g.SolicitudDescargaMasivaTerceroEmitidos(
+                    fecha_inicial=start,
+                    fecha_final=end,
+                    rfc_emisor=rfc,
+                    rfc_solicitante=rfc,
+                    rfc_receptores=counterparts,
+                    tipo_solicitud=kind,
+                    tipo_comprobante=document_type,
+                    estado_comprobante=status,
+                    complemento=query.complement,
+                    rfc_a_cuenta_terceros=on_behalf,
+                )
+            )
+        return stub.solicita_descarga_recibidos(
+            g.SolicitudDescargaMasivaTerceroRecibidos(
+                fecha_inicial=start,
+                fecha_final=end,
+                rfc_receptor=rfc,
+                rfc_emisor=counterparts[0] if counterparts else None,
+                rfc_solicitante=rfc,
+                tipo_solicitud=kind,
+                tipo_comprobante=document_type,
+                estado_comprobante=status,
+                complemento=query.complement,
+                rfc_a_cuenta_terceros=on_behalf,
+            )
+        )
+
+    def verify(self, request_id: str) -> VerifyResult:
+        """The state of a request and, when finished, its package ids. Safe to retry."""
+        self._ready()
+        solicitud = g.VerificaSolicitudDescargaMasivaTercero(
+            id_solicitud=request_id, rfc_solicitante=self.fiel.rfc
+        )
+        stub = self._verify_stub
+
+        def once() -> g.RespuestaVerificaSolicitudDescMasTercero:
+            return self._with_token(
+                lambda: self._call(
+                    "VerificaSolicitudDescarga", lambda: stub.verifica_solicitud_descarga(solicitud)
+                )
+            )
+
+        result = self._retrying(self._retries, once)
+        code = result.codigo_estado_solicitud or ""
+        known = Status(code, "").sat_code
+        return VerifyResult(
+            state=RequestState.from_code(result.estado_solicitud),
+            state_code=result.estado_solicitud,
+            request_status=Status(code, known.message if known else ""),
+            package_ids=result.ids_paquetes,
+            cfdi_count=result.numero_cfdis,
+            status=Status(result.cod_estatus or "", result.mensaje or ""),
+        )
+
+    def download(
+        self, package_id: str, dest_path: str | Path, *, retries: int | None = None
+    ) -> DownloadResult:
+        """Download one package to `dest_path`, streaming; the file appears only when complete.
+
+        Each attempt may count as one of SAT's two downloads per package, so retries are off
+        unless asked for (`retries`, or `download_retries` on the client)."""
+        self._ready()
+        dest = Path(dest_path)
+        body = to_element(
+            g.PeticionDescargaMasivaTercerosEntrada(
+                peticion_descarga=g.PeticionDescargaMasivaTerceros(
+                    id_paquete=package_id, rfc_solicitante=self.fiel.rfc
+                )
+            ),
+            nsmap=PREFIXES,
+        )
+        operation = g.DESCARGAR.name
+
+        def once() -> DownloadResult:
+            def attempt() -> DownloadResult:
+                with self._download.send(g.DESCARGAR, body) as response:
+                    return receive_package(
+                        package_id, iter_body(response, operation), response.status_code, dest
+                    )
+
+            return self._with_token(lambda: self._call(operation, attempt))
+
+        attempts = 1 + (self._download_retries if retries is None else max(0, retries))
+        return self._retrying(attempts, once)

@@ -1,0 +1,162 @@
+"""The Transport the generated stubs use: zeep builds the envelope (with our plugins), requests
+carries it, and every failure becomes one of satdescarga's typed errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import requests
+import zeep
+from lxml import etree
+from zeep import Plugin
+
+from satdescarga.binding import (
+    EnvelopeError,
+    OperationDescriptor,
+    ServiceDescriptor,
+    SoapReply,
+    reply_from_envelope,
+)
+from satdescarga.contract import wsdl_path
+from satdescarga.errors import (
+    HttpError,
+    NetworkError,
+    ResponseError,
+    SatTimeoutError,
+    SoapFault,
+)
+from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
+
+# Prefixes SAT's own requests use; exclusive C14N keeps prefixes, so the digest depends on them.
+PREFIXES: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+CHUNK = 1024 * 1024
+SETTINGS = zeep.Settings(
+    strict=True,
+    raw_response=True,
+    forbid_dtd=True,
+    forbid_entities=True,
+    forbid_external=True,
+    xml_huge_tree=False,
+)
+
+
+class _StreamingHttp(zeep.Transport):  # type: ignore[misc]
+    """zeep's HTTP layer, posting with `stream=True` and never logging bodies (tokens)."""
+
+    def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
+        session: requests.Session = self.session
+        return session.post(
+            address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
+        )
+
+
+def read_limited(response: requests.Response, limit: int, operation: str) -> bytes:
+    """The whole (decoded) body, refusing more than `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in iter_body(response, operation):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseError(
+                f"respuesta de más de {limit} bytes: se descarta", operation=operation
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def iter_body(response: requests.Response, operation: str) -> Iterator[bytes]:
+    """Body chunks; a connection that breaks or times out midway is a NetworkError."""
+    try:
+        yield from response.iter_content(CHUNK)
+    except requests.Timeout as exc:
+        raise SatTimeoutError(
+            "el SAT dejó de responder a mitad de la respuesta", operation=operation
+        ) from exc
+    except requests.RequestException as exc:
+        raise NetworkError(
+            f"la conexión se cortó a mitad de la respuesta ({type(exc).__name__})",
+            operation=operation,
+        ) from exc
+
+
+def reply_or_error(operation: str, status: int, data: bytes) -> SoapReply:
+    """Parse a SOAP reply; faults, HTTP errors and non-SOAP bodies raise typed errors."""
+    try:
+        reply = reply_from_envelope(parse_xml(data))
+    except (UnsafeXmlError, EnvelopeError) as exc:
+        if status != 200:
+            raise HttpError(status, _snippet(data), operation=operation) from None
+        raise ResponseError(
+            f"respuesta que no es SOAP válido: {exc}", operation=operation
+        ) from None
+    if reply.is_fault:
+        code = (reply.body.findtext("faultcode") or "").strip()
+        message = (reply.body.findtext("faultstring") or "").strip()
+        raise SoapFault(code, message, operation=operation)
+    if status != 200:
+        raise HttpError(status, _snippet(data), operation=operation)
+    return reply
+
+
+def _snippet(data: bytes) -> str:
+    try:
+        text = etree.tostring(
+            etree.fromstring(data, etree.HTMLParser()), method="text", encoding=str
+        )
+    except (etree.LxmlError, ValueError):
+        text = data.decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text[:200] or "(sin cuerpo)"
+
+
+class SoapTransport:
+    """Implements satdescarga.binding.Transport for one SAT service at one address."""
+
+    def __init__(
+        self,
+        service: ServiceDescriptor,
+        address: str,
+        session: requests.Session,
+        timeout: tuple[float, float],
+        plugins: Sequence[Plugin],
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
+        http = _StreamingHttp(session=session, timeout=timeout[0], operation_timeout=timeout)
+        self._client = zeep.Client(
+            str(wsdl_path(service.wsdl)), transport=http, plugins=list(plugins), settings=SETTINGS
+        )
+        for prefix, namespace in PREFIXES.items():
+            self._client.set_ns_prefix(prefix, namespace)
+        self._proxy = self._client.create_service(service.ports[0].binding, address)
+        self.address = address
+        self._max = max_response_bytes
+
+    def send(self, operation: OperationDescriptor, body: etree._Element) -> requests.Response:
+        """POST the operation (zeep envelope + plugins); return the unread, streaming response."""
+        wrapper = self._client.get_element(operation.input_element)
+        value: Any = wrapper.parse(body, self._client.wsdl.types)
+        arguments = {name: value[name] for name in value} if value is not None else {}
+        try:
+            response: requests.Response = self._proxy[operation.name](**arguments)
+        except requests.Timeout as exc:
+            raise SatTimeoutError("el SAT no respondió a tiempo", operation=operation.name) from exc
+        except requests.RequestException as exc:
+            raise NetworkError(
+                f"no se pudo conectar con {self.address} ({type(exc).__name__})",
+                operation=operation.name,
+            ) from exc
+        return response
+
+    def invoke(
+        self,
+        operation: OperationDescriptor,
+        body: etree._Element,
+        headers: Sequence[etree._Element] = (),
+    ) -> SoapReply:
+        if headers:
+            raise ValueError("input SOAP headers are not part of SAT's contract")
+        with self.send(operation, body) as response:
+            data = read_limited(response, self._max, operation.name)
+            return reply_or_error(operation.name, response.status_code, data)
