@@ -28,7 +28,9 @@ class Reply:
 
     body: bytes | Callable[[], Iterator[bytes]]
     status: int = 200
-    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "text/xml; charset=utf-8"})
+    headers: dict[str, str] = field(
+        default_factory=lambda: {"Content-Type": "text/xml; charset=utf-8"}
+    )
     delay: float = 0.0
     truncate_after: int | None = None  # close the connection after this many body bytes
 
@@ -111,7 +113,7 @@ def sat() -> Iterator[tuple[SatStub, str]]:
     stub = SatStub()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield stub, f"http://127.0.0.1:{server.server_address[1]}"

@@ -24,7 +24,8 @@ from .conftest import SatStub, golden_client
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 TOKEN = (
-    "eyJhbGciOiJodHRwOi8vd3d3LnczLm9yZy8yMDAxLzA0L3htbGRzaWctbW9yZSNobWFjLXNoYTI1NiIsInR5cCI6IkpXVCJ9"
+    "eyJhbGciOiJodHRwOi8vd3d3LnczLm9yZy8yMDAxLzA0L3htbGRzaWctbW9yZSNobWFj"
+    "LXNoYTI1NiIsInR5cCI6IkpXVCJ9"
 )
 PERIOD = {"start": datetime(2019, 1, 1, 0, 0, 0), "end": datetime(2019, 1, 1, 0, 4, 0)}
 

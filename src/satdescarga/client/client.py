@@ -26,7 +26,14 @@ from satdescarga.client.query import (
     sat_local,
 )
 from satdescarga.client.results import DownloadResult, QueryResult, Status, Token, VerifyResult
-from satdescarga.client.soap_transport import PREFIXES, SoapTransport, iter_body
+from satdescarga.client.soap_transport import (
+    MAX_RESPONSE_BYTES,
+    PREFIXES,
+    SoapTransport,
+    iter_body,
+    read_limited,
+    reply_or_error,
+)
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.errors import (
     HttpError,
@@ -183,8 +190,8 @@ class SatClient:
         try:
             return call()
         except (HttpError, SoapFault) as exc:
-            if self._token_refused(exc):
-                raise TokenRejectedError(str(exc), operation=operation) from exc
+            if operation != g.AUTENTICA.name and self._token_refused(exc):
+                raise TokenRejectedError("el SAT rechazó el token", operation=operation) from exc
             raise
         except (EnvelopeError, BindingError) as exc:
             raise ResponseError(
@@ -363,9 +370,11 @@ class SatClient:
         def once() -> DownloadResult:
             def attempt() -> DownloadResult:
                 with self._download.send(g.DESCARGAR, body) as response:
-                    return receive_package(
-                        package_id, iter_body(response, operation), response.status_code, dest
-                    )
+                    chunks = iter_body(response, operation)
+                    if response.status_code != 200:
+                        data = read_limited(response, MAX_RESPONSE_BYTES, operation)
+                        reply_or_error(operation, response.status_code, data)  # raises
+                    return receive_package(package_id, chunks, dest)
 
             return self._with_token(lambda: self._call(operation, attempt))
 

@@ -22,7 +22,6 @@ from lxml import etree
 from satdescarga import generated as g
 from satdescarga.binding import BindingError, EnvelopeError, from_element, reply_from_envelope
 from satdescarga.client.results import DownloadResult, Status
-from satdescarga.client.soap_transport import reply_or_error
 from satdescarga.errors import ResponseError, SoapFault
 from satdescarga.xmlsafe import UnsafeXmlError
 
@@ -39,8 +38,11 @@ class _Base64Sink:
         self._pending = b""
         self.size = 0
         self.sha256 = hashlib.sha256()
+        self.error: str | None = None  # lxml swallows exceptions raised inside target callbacks
 
     def write(self, text: str) -> None:
+        if self.error is not None:
+            return
         data = self._pending + text.encode("ascii", "replace").translate(None, WHITESPACE)
         cut = len(data) - len(data) % 4
         self._pending = data[cut:]
@@ -48,14 +50,17 @@ class _Base64Sink:
             self._emit(data[:cut])
 
     def finish(self) -> None:
-        if self._pending:
-            raise ValueError("el base64 del paquete está incompleto")
+        if self.error is None and self._pending:
+            self.error = "el base64 del paquete está incompleto"
+        if self.error is not None:
+            raise ValueError(self.error)
 
     def _emit(self, data: bytes) -> None:
         try:
             decoded = binascii.a2b_base64(data, strict_mode=True)
         except binascii.Error as exc:
-            raise ValueError(f"el paquete no es base64 válido ({exc})") from None
+            self.error = f"el paquete no es base64 válido ({exc})"
+            return
         self._out.write(decoded)
         self.size += len(decoded)
         self.sha256.update(decoded)
@@ -106,13 +111,9 @@ def _parser(target: _Target) -> etree.XMLParser:
     )
 
 
-def receive_package(
-    package_id: str,
-    chunks: Iterable[bytes],
-    http_status: int,
-    dest: Path,
-) -> DownloadResult:
-    """Stream one Descargar response into `dest`; the file appears only if the package is good."""
+def receive_package(package_id: str, chunks: Iterable[bytes], dest: Path) -> DownloadResult:
+    """Stream one HTTP 200 Descargar response into `dest`; the file appears only if the package
+    is accepted, complete and a ZIP."""
     operation = g.DESCARGAR.name
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -121,23 +122,19 @@ def receive_package(
         with os.fdopen(fd, "wb") as out:
             sink = _Base64Sink(out)
             parser = _parser(_Target(sink))
-            head = bytearray()  # kept only to explain a non-XML error body
             try:
                 for chunk in chunks:
-                    if len(head) < 4096:
-                        head += chunk[: 4096 - len(head)]
                     parser.feed(chunk)
                 root = parser.close()
                 sink.finish()
             except (etree.XMLSyntaxError, UnsafeXmlError, ValueError) as exc:
-                if http_status != 200:
-                    reply_or_error(operation, http_status, bytes(head))  # raises the typed error
+                reason = sink.error or str(exc)
                 raise ResponseError(
-                    f"respuesta de descarga inválida o truncada: {exc}", operation=operation
+                    f"respuesta de descarga inválida o truncada: {reason}", operation=operation
                 ) from None
             out.flush()
             os.fsync(out.fileno())
-        status = _status(operation, http_status, root)
+        status = _status(operation, root)
         if not status.accepted or sink.size == 0:
             tmp.unlink(missing_ok=True)
             return DownloadResult(package_id, status, None, 0, None)
@@ -150,7 +147,7 @@ def receive_package(
         raise
 
 
-def _status(operation: str, http_status: int, root: etree._Element) -> Status:
+def _status(operation: str, root: etree._Element) -> Status:
     try:
         reply = reply_from_envelope(root)
     except EnvelopeError as exc:
@@ -171,8 +168,6 @@ def _status(operation: str, http_status: int, root: etree._Element) -> Status:
         raise ResponseError(
             f"respuesta de descarga inesperada: {exc}", operation=operation
         ) from None
-    if http_status != 200:
-        raise ResponseError(f"HTTP {http_status} con respuesta de descarga", operation=operation)
     return Status(header.cod_estatus or "", header.mensaje or "")
 
 
