@@ -1,0 +1,180 @@
+"""Client benchmarks: request signing throughput, and a 200 MB package download from loopback.
+
+Targets (issue 3): download peak RSS under 100 MB, and download throughput at least 80 % of
+plain base64 decoding of the same data to disk on this machine (measured in the same run).
+"""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench.measure import peak_rss_mb, table
+
+ROOT = Path(__file__).resolve().parent.parent
+FIEL = ROOT / "tests" / "fixtures" / "sat-test-fiel"
+TOKEN_RESPONSE = (
+    ROOT / "tests" / "conformance" / "sat-ws" / "authenticate" / "response-with-token.xml"
+)
+PACKAGE_MB = 200
+CHUNK = 1 << 20
+HEAD = (
+    b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>'
+    b'<h:respuesta CodEstatus="5000" Mensaje="Solicitud Aceptada" '
+    b'xmlns:h="http://DescargaMasivaTerceros.sat.gob.mx" '
+    b'xmlns="http://DescargaMasivaTerceros.sat.gob.mx"/></s:Header><s:Body>'
+    b'<RespuestaDescargaMasivaTercerosSalida xmlns="http://DescargaMasivaTerceros.sat.gob.mx">'
+    b"<Paquete>"
+)
+TAIL = b"</Paquete></RespuestaDescargaMasivaTercerosSalida></s:Body></s:Envelope>"
+
+
+def load_fiel() -> Any:
+    from satdescarga import Fiel
+
+    password = (FIEL / "EKU9003173C9-password.txt").read_text().strip()
+    return Fiel.load(FIEL / "EKU9003173C9.cer", FIEL / "EKU9003173C9.key", password)
+
+
+def make_package(folder: Path) -> tuple[Path, Path]:
+    """A ~200 MB ZIP of incompressible entries, and its base64 text (as SAT sends it)."""
+    package = folder / "package.zip"
+    rng = __import__("random").Random(2025)
+    with zipfile.ZipFile(package, "w", zipfile.ZIP_STORED) as archive:
+        for i in range(PACKAGE_MB // 4):
+            archive.writestr(f"{i:08d}.xml", rng.randbytes(4 << 20))
+    encoded = folder / "package.b64"
+    with package.open("rb") as src, encoded.open("wb") as dst:
+        while block := src.read(3 * CHUNK):
+            dst.write(base64.b64encode(block))
+    return package, encoded
+
+
+def serve(encoded: Path) -> tuple[ThreadingHTTPServer, str]:
+    token = TOKEN_RESPONSE.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml; charset=utf-8")
+            if self.headers.get("SOAPAction", "").strip('"').endswith("/Autentica"):
+                self.send_header("Content-Length", str(len(token)))
+                self.end_headers()
+                self.wfile.write(token)
+                return
+            self.send_header("Content-Length", str(len(HEAD) + encoded.stat().st_size + len(TAIL)))
+            self.end_headers()
+            self.wfile.write(HEAD)
+            with encoded.open("rb") as source:
+                while block := source.read(CHUNK):
+                    self.wfile.write(block)
+            self.wfile.write(TAIL)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _download(base: str, dest: str, out: Any) -> None:
+    from satdescarga import Endpoints, SatClient
+
+    client = SatClient(load_fiel(), Endpoints.local(base))
+    client.authenticate()
+    start = time.perf_counter()
+    result = client.download("bench_01", dest)
+    out.put((time.perf_counter() - start, result.size, peak_rss_mb()))
+
+
+def _baseline(encoded: str, dest: str, out: Any) -> None:
+    import binascii
+
+    start = time.perf_counter()
+    size = 0
+    with open(encoded, "rb") as src, open(dest, "wb") as dst:
+        while block := src.read(4 * CHUNK):
+            data = binascii.a2b_base64(block)
+            size += len(data)
+            dst.write(data)
+        dst.flush()
+        os.fsync(dst.fileno())
+    out.put((time.perf_counter() - start, size, peak_rss_mb()))
+
+
+def in_process(target: Any, *args: Any) -> tuple[float, int, float]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    result: tuple[float, int, float] = queue.get()
+    process.join()
+    return result
+
+
+def signing_throughput(seconds: float = 2.0) -> float:
+    from satdescarga import generated as g
+    from satdescarga.binding import to_element
+    from satdescarga.client.soap_transport import PREFIXES
+    from satdescarga.plugins.enveloped import sign_operation
+
+    fiel = load_fiel()
+    request = g.VerificaSolicitudDescarga(
+        solicitud=g.VerificaSolicitudDescargaMasivaTercero(
+            id_solicitud="3f30a4e1-af73-4085-8991-e4d97eef16bd", rfc_solicitante=fiel.rfc
+        )
+    )
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        sign_operation(to_element(request, nsmap=PREFIXES), fiel)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    rate = signing_throughput()
+    print(table(["measure", "value"], [["signing (requests/s)", f"{rate:,.0f}"]]))
+    with tempfile.TemporaryDirectory(prefix="satdescarga-bench-") as tmp:
+        folder = Path(tmp)
+        package, encoded = make_package(folder)
+        server, base = serve(encoded)
+        try:
+            got = in_process(_download, base, str(folder / "downloaded.zip"))
+        finally:
+            server.shutdown()
+        assert (folder / "downloaded.zip").read_bytes() == package.read_bytes()
+        plain = in_process(_baseline, str(encoded), str(folder / "baseline.zip"))
+    rows = []
+    for name, (seconds, size, rss) in (
+        ("SatClient.download", got),
+        ("plain base64 -> disk", plain),
+    ):
+        mb = size / 1e6
+        rows.append([name, f"{mb:,.0f}", f"{seconds:.2f}", f"{mb / seconds:,.1f}", f"{rss:.0f}"])
+    print()
+    print(table(["download", "MB", "s", "MB/s", "peak RSS MB"], rows))
+    ratio = (got[1] / got[0]) / (plain[1] / plain[0])
+    print(
+        f"\nthroughput vs plain base64 decoding: {ratio:.0%} (target >= 80%): "
+        f"{'OK' if ratio >= 0.8 else 'MISSED'}"
+    )
+    print(
+        f"download peak RSS: {got[2]:.0f} MB (target < 100 MB): "
+        f"{'OK' if got[2] < 100 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
