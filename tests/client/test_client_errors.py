@@ -203,3 +203,18 @@ def test_no_token_or_password_in_logs_or_errors(
     assert token[:40] not in everything
     assert PASSWORD not in everything
     assert base64.b64encode(b"x")  # keep import used
+
+
+def test_download_with_doctype_is_refused(
+    fiel: Fiel, sat: tuple[SatStub, str], tmp_path: Path
+) -> None:
+    stub, base = sat
+    body = download_reply("5000", "&m;", zip_bytes()).body
+    assert isinstance(body, bytes)
+    body = (
+        b'<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY m "ok">]>' + body.split(b"?>", 1)[1]
+    )
+    stub.queue("Descargar", Reply(body))
+    with pytest.raises(ResponseError, match="DOCTYPE"):
+        client_for(fiel, base).download("p_01", tmp_path / "p.zip")
+    assert list(tmp_path.iterdir()) == []

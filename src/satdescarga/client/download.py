@@ -115,6 +115,7 @@ class _Target:
         self._builder: Any = etree.TreeBuilder()  # lxml-stubs lack start()'s nsmap argument
         self._sink = sink
         self._in_paquete = 0
+        self.refused: str | None = None  # set when the document declares a DOCTYPE
 
     def start(
         self, tag: str, attrib: dict[str, str], nsmap: dict[str | None, str] | None = None
@@ -136,7 +137,8 @@ class _Target:
             self._builder.data(text)
 
     def doctype(self, *_: Any) -> None:
-        raise UnsafeXmlError("respuesta con DOCTYPE: se rechaza (no se aceptan DTD ni entidades)")
+        self.refused = "respuesta con DOCTYPE: se rechaza (no se aceptan DTD ni entidades)"
+        raise UnsafeXmlError(self.refused)  # lxml stops parsing (and reports another error)
 
     def close(self) -> etree._Element:
         root: etree._Element = self._builder.close()
@@ -164,7 +166,8 @@ def receive_package(package_id: str, chunks: Iterable[bytes], dest: Path) -> Dow
         with os.fdopen(fd, "wb") as out:
             writer = _Writer(out)
             sink = _Base64Sink(writer)
-            parser = _parser(_Target(sink))
+            target = _Target(sink)
+            parser = _parser(target)
             try:
                 try:
                     for chunk in chunks:
@@ -172,9 +175,11 @@ def receive_package(package_id: str, chunks: Iterable[bytes], dest: Path) -> Dow
                     root = parser.close()
                 finally:
                     writer.close()
+                if target.refused:
+                    raise UnsafeXmlError(target.refused)
                 sink.finish()
             except (etree.XMLSyntaxError, UnsafeXmlError, ValueError) as exc:
-                reason = sink.error or str(exc)
+                reason = target.refused or sink.error or str(exc)
                 raise ResponseError(
                     f"respuesta de descarga inválida o truncada: {reason}", operation=operation
                 ) from None
