@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import requests
+from lxml import etree
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from satdescarga import __version__
 from satdescarga import generated as g
 from satdescarga.binding import BindingError, EnvelopeError, from_element, to_element
+from satdescarga.binding.soap import HEADER
 from satdescarga.client.download import receive_package
 from satdescarga.client.endpoints import Endpoints
 from satdescarga.client.query import (
@@ -230,11 +232,9 @@ class SatClient:
         created, expires = self._token_window(reply.envelope)
         return Token(body.autentica_result, created, expires)
 
-    def _token_window(self, envelope: object) -> tuple[datetime, datetime]:
-        from lxml import etree
-
-        assert isinstance(envelope, etree._Element)
-        stamp = envelope.find(f"{{http://schemas.xmlsoap.org/soap/envelope/}}Header/{TIMESTAMP}")
+    def _token_window(self, envelope: etree._Element) -> tuple[datetime, datetime]:
+        """The token's validity: SAT's Created→Expires span, anchored at our clock (skew-proof)."""
+        stamp = envelope.find(f"{HEADER}/{TIMESTAMP}")
         now = self._clock()
         if stamp is None:
             raise ResponseError(
@@ -245,9 +245,7 @@ class SatClient:
             expires = datetime.fromisoformat((stamp.findtext(f"{{{WSU}}}Expires") or "").strip())
         except ValueError:
             raise ResponseError("Timestamp de Autentica ilegible", operation="Autentica") from None
-        # SAT's window is what counts, but anchor it to our clock to survive clock skew.
-        lifetime = expires - created
-        return now, now + lifetime
+        return now, now + (expires - created)
 
     # -- query, verify, download ---------------------------------------------------------------
     def query(self, query: Query) -> QueryResult:
