@@ -36,7 +36,7 @@ pytest: install
 test: lint typecheck check-generated pytest
 
 demo: install
-	$(BIN)/satdescarga selfcheck
+	$(BIN)/satdescarga demo
 
 bench: install
 	$(PY) -m bench

@@ -281,3 +281,17 @@ def test_production_endpoints() -> None:
         == "https://retendescargamasivasolicitud.clouda.sat.gob.mx/SolicitaDescargaService.svc"
     )
     assert (cfdi.service, ret.service) == ("cfdi", "retenciones")
+
+
+def test_status_300_means_token_refused_then_renewed(fiel: Fiel, sat: tuple[SatStub, str]) -> None:
+    stub, base = sat
+    stub.queue(
+        "VerificaSolicitudDescarga",
+        verify_reply(
+            CodEstatus="300", EstadoSolicitud="0", NumeroCFDIs="0", Mensaje="Usuario No Válido"
+        ),
+        reply("verify/response-2-packages.xml"),
+    )
+    result = client_for(fiel, base).verify("x")
+    assert result.state is RequestState.FINISHED
+    assert len(stub.calls_to("Autentica")) == 2

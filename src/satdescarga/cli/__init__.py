@@ -1,4 +1,7 @@
-"""The satdescarga command line: one click group; each command lives in its own module here."""
+"""The satdescarga command line: one click group; each command lives in its own module here.
+
+Exit codes: 0 ok, 1 SAT refused (or something was lost), 2 usage, 3 e.firma problem, 4 network.
+"""
 
 from __future__ import annotations
 
@@ -19,3 +22,17 @@ def selfcheck() -> None:
     from satdescarga.selfcheck import run
 
     raise SystemExit(run())
+
+
+def _register() -> None:
+    from satdescarga.cli.calls import auth, download, query, verify
+    from satdescarga.cli.demo import demo
+    from satdescarga.cli.emulator import emulator
+    from satdescarga.cli.read import read
+    from satdescarga.cli.sync import status, sync
+
+    for command in (auth, query, verify, download, sync, status, read, emulator, demo):
+        main.add_command(command)
+
+
+_register()

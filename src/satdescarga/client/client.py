@@ -170,14 +170,20 @@ class SatClient:
         )
         return retrying(call)
 
-    def _with_token(self, call: Callable[[], T]) -> T:
-        """Run `call`; if SAT refuses the token, authenticate again and run it once more."""
+    def _signed(
+        self, operation: str, call: Callable[[], T], code_of: Callable[[T], str | None]
+    ) -> T:
+        """Run a call that carries the token. If SAT refuses the token (HTTP 401/403, a security
+        fault, or CodEstatus 300), authenticate again and run it once more."""
         try:
-            return call()
+            result = self._call(operation, call)
+            if (code_of(result) or "").strip() == str(int(SatCode.USUARIO_NO_VALIDO)):
+                raise TokenRejectedError("el SAT no reconoció el token (300)", operation=operation)
+            return result
         except TokenRejectedError:
-            log.info("SAT rechazó el token; se vuelve a autenticar")
+            log.info("%s: el SAT rechazó el token; se vuelve a autenticar", operation)
             self.authenticate(force=True)
-            return call()
+            return self._call(operation, call)
 
     @staticmethod
     def _token_refused(exc: SatError) -> bool:
@@ -257,12 +263,12 @@ class SatClient:
         self._ready()
         rfc = self.fiel.rfc
         stub = self._query_stub
-        result = self._with_token(
-            lambda: self._call(self._operation(query), lambda: self._send_query(stub, query, rfc))
+        result = self._signed(
+            self._operation(query),
+            lambda: self._send_query(stub, query, rfc),
+            lambda r: r.cod_estatus,
         )
         status = Status(result.cod_estatus or "", result.mensaje or "")
-        if status.sat_code is SatCode.USUARIO_NO_VALIDO:
-            log.warning("el SAT respondió 300 (usuario no válido) a la solicitud")
         return QueryResult(result.id_solicitud, status, result.rfc_solicitante)
 
     @staticmethod
@@ -328,10 +334,10 @@ class SatClient:
         stub = self._verify_stub
 
         def once() -> g.RespuestaVerificaSolicitudDescMasTercero:
-            return self._with_token(
-                lambda: self._call(
-                    "VerificaSolicitudDescarga", lambda: stub.verifica_solicitud_descarga(solicitud)
-                )
+            return self._signed(
+                g.VERIFICA_SOLICITUD_DESCARGA.name,
+                lambda: stub.verifica_solicitud_descarga(solicitud),
+                lambda r: r.cod_estatus,
             )
 
         result = self._retrying(self._retries, once)
@@ -374,7 +380,7 @@ class SatClient:
                         reply_or_error(operation, response.status_code, data)  # raises
                     return receive_package(package_id, chunks, dest)
 
-            return self._with_token(lambda: self._call(operation, attempt))
+            return self._signed(operation, attempt, lambda r: r.status.code)
 
         attempts = 1 + (self._download_retries if retries is None else max(0, retries))
         return self._retrying(attempts, once)

@@ -1,0 +1,192 @@
+"""What every command shares: credentials, service options, JSON output, errors → exit codes.
+
+Exit codes: 0 ok, 1 SAT refused (or something was lost), 2 usage, 3 FIEL problem, 4 network.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from satdescarga.client import Endpoints, SatClient
+from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
+from satdescarga.fiel import Fiel
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FIEL, EXIT_NETWORK = 0, 1, 2, 3, 4
+PASSWORD_ENV = "SATDESCARGA_PASSWORD"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Output:
+    """Prints for people or, with --json, one JSON object per line for machines."""
+
+    json: bool = False
+
+    def result(self, data: dict[str, Any], human: str) -> None:
+        click.echo(json.dumps(data, ensure_ascii=False, default=str) if self.json else human)
+
+    def error(self, message: str, code: int, **fields: Any) -> None:
+        if self.json:
+            payload = {"error": message, "exit_code": code, **fields}
+            click.echo(json.dumps(payload, ensure_ascii=False, default=str))
+        else:
+            click.secho(f"Error: {message}", fg="red", err=True)
+
+
+def fail(output: Output, exc: BaseException, debug: bool) -> int:
+    """One clear sentence (plus the SAT code) and the documented exit code; no traceback."""
+    if debug:
+        logging.getLogger("satdescarga").exception("detalle del error")
+    if isinstance(exc, FielError):
+        code = EXIT_FIEL
+    elif isinstance(exc, InvalidQuery):
+        code = EXIT_USAGE
+    elif isinstance(exc, NetworkError) or (isinstance(exc, HttpError) and exc.status >= 500):
+        code = EXIT_NETWORK
+    else:  # SOAP faults, SAT codes, malformed answers
+        code = EXIT_REFUSED
+    output.error(str(exc), code, kind=type(exc).__name__)
+    return code
+
+
+def handle_errors(func: F) -> F:
+    """Run a command body; turn satdescarga errors into a message and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        output = ctx.ensure_object(dict).get("output") or Output(kwargs.get("as_json", False))
+        debug = bool(kwargs.get("debug", False))
+        try:
+            return func(*args, **kwargs)
+        except SatError as exc:
+            ctx.exit(fail(output, exc, debug))
+        except KeyboardInterrupt:
+            output.error("interrumpido; vuelva a ejecutar el mismo comando para continuar", 130)
+            ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, SystemExit):
+            raise
+        except Exception as exc:  # a bug or an environment problem: one line, details on --debug
+            if debug:
+                raise
+            output.error(f"error inesperado ({type(exc).__name__}: {exc}); use --debug", 1)
+            ctx.exit(EXIT_REFUSED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def common_options(func: F) -> F:
+    """--json and --debug, on every command."""
+    func = click.option("--debug", is_flag=True, help="Muestra el detalle técnico de los errores.")(
+        func
+    )
+    func = click.option(
+        "--json", "as_json", is_flag=True, help="Salida JSON, una línea por evento."
+    )(func)
+    return func
+
+
+def fiel_options(func: F) -> F:
+    """Credentials: --cer/--key and the password from a file, the environment or a prompt."""
+    options = [
+        click.option(
+            "--cer",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            required=True,
+            help="Certificado de la e.firma (.cer).",
+        ),
+        click.option(
+            "--key",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            required=True,
+            help="Llave privada de la e.firma (.key).",
+        ),
+        click.option(
+            "--password-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help=f"Archivo con la contraseña (si no: ${PASSWORD_ENV} o se pregunta).",
+        ),
+        click.option(
+            "--password",
+            "password_option",
+            hidden=True,
+            help="Contraseña en la línea de comandos (queda en el historial: evítelo).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def service_options(func: F) -> F:
+    options = [
+        click.option(
+            "--service",
+            type=click.Choice(["cfdi", "retenciones"]),
+            default="cfdi",
+            show_default=True,
+            help="Servicio: CFDI o Retenciones.",
+        ),
+        click.option(
+            "--endpoint-base",
+            metavar="URL",
+            help="Base de un servidor local (p. ej. el emulador) en lugar del SAT.",
+        ),
+        click.option(
+            "--timeout",
+            type=float,
+            default=120.0,
+            show_default=True,
+            help="Segundos de espera de lectura por llamada.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def read_password(password_file: Path | None, password_option: str | None) -> str:
+    if password_option is not None:
+        click.secho(
+            "Aviso: la contraseña en la línea de comandos queda en el historial del shell; "
+            f"use --password-file o ${PASSWORD_ENV}.",
+            fg="yellow",
+            err=True,
+        )
+        return password_option
+    if password_file is not None:
+        return password_file.read_text(encoding="utf-8").strip()
+    if PASSWORD_ENV in os.environ:
+        return os.environ[PASSWORD_ENV]
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"falta la contraseña: use --password-file o la variable {PASSWORD_ENV}"
+        )
+    return str(click.prompt("Contraseña de la e.firma", hide_input=True))
+
+
+def load_fiel(
+    cer: Path, key: Path, password_file: Path | None, password_option: str | None
+) -> Fiel:
+    return Fiel.load(cer, key, read_password(password_file, password_option))
+
+
+def endpoints(service: str, endpoint_base: str | None) -> Endpoints:
+    family: Any = service
+    if endpoint_base:
+        return Endpoints.local(endpoint_base, family)
+    return Endpoints.cfdi() if service == "cfdi" else Endpoints.retenciones()
+
+
+def make_client(fiel: Fiel, service: str, endpoint_base: str | None, timeout: float) -> SatClient:
+    return SatClient(fiel, endpoints(service, endpoint_base), timeout=(10.0, timeout))

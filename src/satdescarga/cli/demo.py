@@ -1,0 +1,80 @@
+"""`satdescarga demo`: the whole job, offline: emulator + SAT's test e.firma + one year synced."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from satdescarga.cli.common import EXIT_REFUSED, common_options, handle_errors
+from satdescarga.cli.sync import ledger_path, run_sync
+from satdescarga.client import DownloadType, Endpoints, RequestType, SatClient
+from satdescarga.demo import demo_fiel
+from satdescarga.emulator import Emulator
+from satdescarga.sync.engine import SyncOptions
+from satdescarga.sync.plan import Job, month_windows
+
+MARKER = ".satdescarga-demo"
+
+
+def last_twelve_months(today: date) -> tuple[datetime, datetime]:
+    first_of_month = datetime(today.year, today.month, 1)
+    start = datetime(first_of_month.year - 1, first_of_month.month, 1)
+    return start, first_of_month - timedelta(seconds=1)
+
+
+def prepare(out: Path) -> None:
+    """Start from an empty folder: a previous demo's is wiped, anything else is refused."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise click.UsageError(f"{out} ya existe y no es de una demo: elija otra con --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("carpeta creada por `satdescarga demo`\n", encoding="utf-8")
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("satdescarga-demo"),
+    show_default=True,
+    help="Carpeta de salida.",
+)
+@click.option(
+    "--documents-per-day",
+    type=click.IntRange(1, 500),
+    default=20,
+    show_default=True,
+    help="Documentos sintéticos por día, por dirección.",
+)
+@common_options
+@handle_errors
+def demo(out: Path, documents_per_day: int, as_json: bool, debug: bool) -> None:
+    """Sincroniza un año de emitidos y recibidos (metadata y XML) contra el emulador del SAT,
+    con la e.firma de prueba pública del SAT. No sale a internet."""
+    prepare(out)
+    fiel = demo_fiel()
+    since, until = last_twelve_months(date.today())
+    console = Console(stderr=True)
+    with Emulator(
+        accept_delay=0.5, process_delay=1.0, daily_documents=documents_per_day, seed=2025
+    ) as sat:
+        if not as_json:
+            console.print(
+                f"Emulador del SAT en {sat.base_url}; RFC {fiel.rfc}; "
+                f"periodo {since:%Y-%m-%d} a {until:%Y-%m-%d}"
+            )
+        client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.2, 2.0))
+        jobs = [Job(fiel.rfc, "cfdi", d, k) for d in DownloadType for k in RequestType]
+        options = SyncOptions(out, jobs=4, poll_initial=0.5, poll_cap=2.0)
+        summary = run_sync(
+            client, jobs, month_windows(since, until), options, ledger_path(out, None), as_json
+        )
+    if not as_json:
+        console.print(f"Listo: XML en {out / fiel.rfc}, datos en {out / 'satdescarga.sqlite'}")
+    if not summary.complete:
+        raise SystemExit(EXIT_REFUSED)

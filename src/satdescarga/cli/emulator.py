@@ -1,0 +1,150 @@
+"""`satdescarga emulator serve`: the emulated SAT on a local port."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from satdescarga.emulator.config import SIGNATURE_CHECKS, EmulatorConfig
+from satdescarga.emulator.faults import FaultSpecError, parse_faults
+
+
+@click.group()
+def emulator() -> None:
+    """Emulador del servicio de Descarga Masiva del SAT (sin conexión, para pruebas)."""
+
+
+@emulator.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Dirección a escuchar.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Puerto (0: uno libre).")
+@click.option(
+    "--port-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Escribe aquí el puerto elegido (útil con --port 0).",
+)
+@click.option(
+    "--signature-check",
+    type=click.Choice(SIGNATURE_CHECKS),
+    default="sat",
+    show_default=True,
+    help="strict: como se declara; sat: lo que acepta producción; off: solo estructura.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Semilla del corpus.")
+@click.option(
+    "--daily-documents",
+    default=20,
+    show_default=True,
+    type=int,
+    help="Comprobantes sintéticos por día, por RFC y dirección.",
+)
+@click.option(
+    "--documents",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Carpeta con XML de CFDI/Retenciones propios que también se sirven.",
+)
+@click.option("--no-synthetic", is_flag=True, help="Servir solo los documentos de --documents.")
+@click.option(
+    "--clock-speed",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Segundos emulados por segundo real.",
+)
+@click.option(
+    "--accept-delay", default=2.0, show_default=True, type=float, help="Segundos en estado 1."
+)
+@click.option(
+    "--process-delay", default=5.0, show_default=True, type=float, help="Segundos en estado 2."
+)
+@click.option("--xml-cap", default=200_000, show_default=True, type=int, help="Tope XML (5003).")
+@click.option(
+    "--metadata-cap", default=1_000_000, show_default=True, type=int, help="Tope metadata (5003)."
+)
+@click.option("--xml-per-package", default=20_000, show_default=True, type=int)
+@click.option("--metadata-per-package", default=200_000, show_default=True, type=int)
+@click.option(
+    "--records-per-package", type=int, help="Registros por paquete (XML y metadata a la vez)."
+)
+@click.option("--folio-daily-limit", default=5, show_default=True, type=int, help="5011.")
+@click.option("--max-downloads", default=2, show_default=True, type=int, help="5008.")
+@click.option("--faults", default="", help="Fallas a inyectar, p. ej. 'descargar=disconnect*1'.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Hilos del servidor.")
+@click.option("-v", "--verbose", is_flag=True, help="Bitácora detallada.")
+def serve(
+    host: str,
+    port: int,
+    port_file: Path | None,
+    signature_check: str,
+    seed: int,
+    daily_documents: int,
+    documents: Path | None,
+    no_synthetic: bool,
+    clock_speed: float,
+    accept_delay: float,
+    process_delay: float,
+    xml_cap: int,
+    metadata_cap: int,
+    xml_per_package: int,
+    metadata_per_package: int,
+    records_per_package: int | None,
+    folio_daily_limit: int,
+    max_downloads: int,
+    faults: str,
+    threads: int,
+    verbose: bool,
+) -> None:
+    """Sirve el emulador del SAT hasta Ctrl-C (o SIGTERM)."""
+    from satdescarga.emulator.context import Emulator
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        parse_faults(faults)
+        config = EmulatorConfig(
+            seed=seed,
+            signature_check=signature_check,  # type: ignore[arg-type]
+            clock_speed=clock_speed,
+            synthetic=not no_synthetic,
+            daily_documents=daily_documents,
+            documents=documents,
+            xml_cap=xml_cap,
+            metadata_cap=metadata_cap,
+            xml_per_package=records_per_package or xml_per_package,
+            metadata_per_package=records_per_package or metadata_per_package,
+            accept_delay=accept_delay,
+            process_delay=process_delay,
+            folio_daily_limit=folio_daily_limit,
+            max_downloads=max_downloads,
+            faults=faults,
+        )
+    except (ValueError, FaultSpecError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    sat = Emulator(config, host=host, port=port, threads=threads)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with sat:
+        if port_file is not None:
+            temporary = port_file.with_name(port_file.name + ".tmp")
+            temporary.write_text(f"{sat.port}\n", encoding="ascii")
+            os.replace(temporary, port_file)
+        click.echo(f"Emulador del SAT en {sat.base_url} (firma: {signature_check})")
+        for family in ("cfdi", "retenciones"):
+            for service, url in sat.urls(family).items():
+                click.echo(f"  {family:<12} {service:<13} {url}")
+        click.echo(f"  admin        {sat.base_url}/__admin/stats")
+        while not stop.wait(0.5):
+            pass
+        click.echo("Deteniendo el emulador…")

@@ -1,0 +1,362 @@
+"""`satdescarga read`: read SAT packages (metadata or CFDI) and export what they hold.
+
+Exit codes: 0 everything read, 1 a package, a row or a document could not be read (the rest
+was exported), 2 usage, 130 interrupted (outputs discarded).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from satdescarga.packages import (
+    CFDI_TABLE,
+    DEFAULT_LIMITS,
+    METADATA_TABLE,
+    CfdiPackage,
+    CsvWriter,
+    ExportError,
+    ExportFormat,
+    IssueKind,
+    MetadataPackage,
+    PackageError,
+    PackageIssue,
+    PackageKind,
+    PackageLimits,
+    Table,
+    TableWriter,
+    XmlExtractor,
+    detect_kind,
+    open_package,
+    open_writer,
+    package_rows,
+)
+
+EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_PRINTED_ERRORS = 20
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+if TYPE_CHECKING:
+    _ParamBase = click.ParamType[int, Any]
+else:  # click < 8.2 has no generic ParamType
+    _ParamBase = click.ParamType
+
+
+class SizeParam(_ParamBase):
+    """A byte size: `500M`, `2G`, `1048576`."""
+
+    name = "tamaño"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = _SIZE.fullmatch(str(value).strip())
+        if match is None:
+            self.fail(f"{value!r} no es un tamaño (ejemplos: 500M, 2G, 1048576)", param, ctx)
+        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+SIZE = SizeParam()
+
+
+def _human(size: int) -> str:
+    for unit, factor in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+@dataclass
+class _Totals:
+    packages: int = 0
+    failed: int = 0
+    records: int = 0
+    documents: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    repaired: int = 0
+    errors: int = 0
+    extracted: int = 0
+    printed: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        parts = [
+            f"{self.packages} paquete(s)",
+            f"{self.records:,} registros de metadatos",
+            f"{self.documents:,} CFDI",
+            f"{self.skipped:,} entradas omitidas",
+            f"{self.duplicates:,} duplicado(s)",
+            f"{self.repaired:,} fila(s) reparada(s)",
+            f"{self.errors + self.failed:,} error(es)",
+        ]
+        if self.extracted:
+            parts.append(f"{self.extracted:,} XML extraídos")
+        return "Resumen: " + ", ".join(parts) + "."
+
+
+def _report(totals: _Totals, verbose: bool) -> Callable[[PackageIssue], None]:
+    def on_issue(issue: PackageIssue) -> None:
+        if issue.kind is IssueKind.ERROR:
+            totals.printed += 1
+            if totals.printed <= MAX_PRINTED_ERRORS:
+                click.secho(f"Error: {issue}", fg="red", err=True)
+            elif totals.printed == MAX_PRINTED_ERRORS + 1:
+                click.secho("(hay más errores; el resumen los cuenta todos)", fg="red", err=True)
+        elif verbose:
+            click.echo(f"Aviso: {issue}", err=True)
+
+    return on_issue
+
+
+def _resolve_format(fmt: str | None, out: Path | None) -> ExportFormat | None:
+    if fmt is not None:
+        chosen = ExportFormat(fmt)
+    elif out is not None:
+        found = ExportFormat.from_suffix(out)
+        if found is None:
+            raise click.UsageError(
+                f"no se reconoce el formato de {out.name}: indique --format "
+                "(csv, jsonl, sqlite o parquet)"
+            )
+        chosen = found
+    else:
+        return None
+    if chosen in (ExportFormat.SQLITE, ExportFormat.PARQUET) and out is None:
+        raise click.UsageError(f"el formato {chosen.value} necesita --out ARCHIVO")
+    return chosen
+
+
+def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) -> Path | None:
+    if out is None or fmt is ExportFormat.SQLITE or not both:
+        return out
+    return out.with_name(f"{out.stem}-{kind.value}{out.suffix}")
+
+
+@click.command("read")
+@click.argument(
+    "packages", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in ExportFormat]),
+    help="Formato de salida (si falta, se deduce de la extensión de --out).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archivo de salida; sin él, CSV y JSONL van a la salida estándar. Con paquetes de "
+    "ambos tipos se escriben ARCHIVO-metadata.ext y ARCHIVO-cfdi.ext (SQLite: dos tablas).",
+)
+@click.option(
+    "--extract-xml",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Carpeta donde guardar cada CFDI como <UUID>.xml.",
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="Codificación de los archivos de metadatos.",
+)
+@click.option("--bom", is_flag=True, help="CSV con BOM UTF-8 (para abrirlo en Excel).")
+@click.option(
+    "--max-entries",
+    type=click.IntRange(min=1),
+    default=DEFAULT_LIMITS.max_entries,
+    show_default=True,
+    help="Máximo de entradas por ZIP.",
+)
+@click.option(
+    "--max-entry-size",
+    type=SIZE,
+    default=_human(DEFAULT_LIMITS.max_entry_size),
+    show_default=True,
+    help="Máximo descomprimido por entrada.",
+)
+@click.option(
+    "--max-total-size",
+    type=SIZE,
+    default=_human(DEFAULT_LIMITS.max_total_size),
+    show_default=True,
+    help="Máximo descomprimido por ZIP.",
+)
+@click.option(
+    "--max-ratio",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_LIMITS.max_ratio,
+    show_default=True,
+    help="Máxima tasa de compresión por entrada (contra bombas ZIP).",
+)
+@click.option(
+    "--max-document-size",
+    type=SIZE,
+    default=_human(DEFAULT_LIMITS.max_document_size),
+    show_default=True,
+    help="Máximo por documento XML.",
+)
+@click.option("--no-progress", is_flag=True, help="Sin barra de progreso.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Muestra también omisiones, duplicados y reparaciones."
+)
+def read(
+    packages: tuple[Path, ...],
+    fmt: str | None,
+    out: Path | None,
+    extract_xml: Path | None,
+    encoding: str,
+    bom: bool,
+    max_entries: int,
+    max_entry_size: int,
+    max_total_size: int,
+    max_ratio: float,
+    max_document_size: int,
+    no_progress: bool,
+    verbose: bool,
+) -> None:
+    """Lee paquetes del SAT (metadatos o CFDI, se detecta solo) y exporta su contenido.
+
+    Los metadatos salen en la tabla `metadata` y los CFDI (un resumen por documento) en la
+    tabla `cfdi`. Al final se imprime un resumen de una línea en la salida de errores.
+    """
+    export = _resolve_format(fmt, out)
+    try:
+        limits = PackageLimits(
+            max_entries=max_entries,
+            max_entry_size=max_entry_size,
+            max_total_size=max_total_size,
+            max_ratio=max_ratio,
+            max_document_size=max_document_size,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    totals = _Totals()
+    on_issue = _report(totals, verbose)
+
+    kinds: dict[Path, PackageKind] = {}
+    for path in packages:
+        try:
+            kinds[path] = detect_kind(path, limits=limits)
+        except PackageError as exc:
+            totals.packages += 1
+            totals.failed += 1
+            click.secho(f"Error: {exc}", fg="red", err=True)
+    present = set(kinds.values())
+    if export is not None and out is None and len(present) > 1:
+        raise click.UsageError(
+            "hay paquetes de metadatos y de CFDI: indique --out para escribir un archivo por tipo"
+        )
+
+    writers: dict[PackageKind, TableWriter] = {}
+    extractor = XmlExtractor(extract_xml) if extract_xml is not None else None
+    finished = False
+    try:
+        if export is not None:
+            for kind in sorted(present):
+                table = METADATA_TABLE if kind is PackageKind.METADATA else CFDI_TABLE
+                target = _target(export, out, kind, len(present) > 1)
+                writers[kind] = _open(export, table, target, bom)
+        for path, kind in kinds.items():
+            totals.packages += 1
+            _read_one(path, kind, writers.get(kind), extractor, limits, encoding, on_issue,
+                      totals, not no_progress)  # fmt: skip
+        for writer in writers.values():
+            try:
+                writer.close()
+            except ExportError as exc:
+                totals.failed += 1
+                click.secho(f"Error: {exc}", fg="red", err=True)
+            else:
+                if writer.target is not None:
+                    name, count = writer.table.name, writer.rows_written
+                    totals.outputs.append(f"{writer.target} (tabla {name}: {count:,} filas)")
+        finished = True
+    except KeyboardInterrupt:
+        click.secho("Interrumpido: no se escribió ninguna salida.", fg="red", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except ExportError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        totals.failed += 1
+    finally:
+        if not finished:
+            for writer in writers.values():
+                writer.abort()
+    if extractor is not None:
+        totals.extracted = extractor.written
+    for output in totals.outputs:
+        click.echo(f"Escrito: {output}", err=True)
+    click.echo(totals.line(), err=True)
+    sys.exit(EXIT_LOST if totals.failed or totals.errors else EXIT_OK)
+
+
+def _open(fmt: ExportFormat, table: Table, target: Path | None, bom: bool) -> TableWriter:
+    if fmt is ExportFormat.CSV:
+        return CsvWriter(table, target, bom=bom)
+    return open_writer(fmt, table, target)
+
+
+def _progress(package: MetadataPackage | CfdiPackage, enabled: bool) -> AbstractContextManager[Any]:
+    if not enabled or not sys.stderr.isatty() or package.total_bytes < (8 << 20):
+        return nullcontext(None)
+    return click.progressbar(
+        length=package.total_bytes,
+        label=f"Leyendo {package.name}",
+        file=sys.stderr,
+        show_eta=True,
+        show_percent=True,
+    )
+
+
+def _read_one(
+    path: Path,
+    kind: PackageKind,
+    writer: TableWriter | None,
+    extractor: XmlExtractor | None,
+    limits: PackageLimits,
+    encoding: str,
+    on_issue: Callable[[PackageIssue], None],
+    totals: _Totals,
+    progress: bool,
+) -> None:
+    try:
+        with open_package(path, limits=limits, encoding=encoding, on_issue=on_issue) as package:
+            if package.kind is not kind:  # the file changed since it was inspected
+                raise PackageError("el contenido cambió durante la lectura", path=path)
+            with _progress(package, progress) as bar:
+                if bar is not None:
+                    package.progress = bar.update
+                rows = package_rows(package, extractor)
+                if writer is not None:
+                    writer.write_rows(rows)
+                else:
+                    _drain(rows)
+            stats = package.stats
+    except ExportError:
+        raise
+    except PackageError as exc:
+        totals.failed += 1
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        return
+    if kind is PackageKind.METADATA:
+        totals.records += stats.rows
+    else:
+        totals.documents += stats.rows
+    totals.skipped += stats.skipped
+    totals.duplicates += stats.duplicates
+    totals.repaired += stats.repaired
+    totals.errors += stats.errors
+
+
+def _drain(rows: Iterator[Any]) -> None:
+    for _ in rows:
+        pass

@@ -1,0 +1,524 @@
+"""The sync engine: plan → request → poll → download → read, resumable from the ledger.
+
+Rules it never breaks: a request id is committed before anything else happens; no window with a
+request gets another one; XML criteria are never sent a third time (SAT's lifetime limit); a
+package is downloaded at most twice (SAT's limit) and marked done only once fsynced, verified
+and read. Verify and download run on `jobs` threads; the ledger is written by this thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from satdescarga.client import DownloadResult, SatClient, VerifyResult
+from satdescarga.codes import RequestState, SatCode
+from satdescarga.errors import FielError, InvalidQuery, SatError
+from satdescarga.ledger import Ledger, Package, Request, Window
+from satdescarga.packages import PackageError
+from satdescarga.sync.plan import Job, criteria_key, halves
+
+log = logging.getLogger("satdescarga.sync")
+
+TERMINAL = {"split", "empty", "done", "failed"}
+FATAL_CODES = {
+    SatCode.SELLO_MAL_FORMADO,
+    SatCode.SELLO_NO_CORRESPONDE,
+    SatCode.CERTIFICADO_REVOCADO_O_CADUCO,
+    SatCode.CERTIFICADO_INVALIDO,
+}
+LIFETIME_SENDS = 2  # SAT: two XML requests with identical criteria, ever
+PACKAGE_DOWNLOADS = 2  # SAT: two downloads per package
+
+
+class SyncAborted(SatError):  # noqa: N818
+    """The sync cannot go on (the e.firma or its signature is refused)."""
+
+
+class PackageStore(Protocol):
+    """Reads a downloaded package into the outputs; returns how many documents it held."""
+
+    def read(self, package: Path, job: Job, package_id: str) -> int: ...
+
+
+class Events(Protocol):
+    def emit(self, event: str, **fields: Any) -> None: ...
+
+
+class NoEvents:
+    def emit(self, event: str, **fields: Any) -> None:
+        pass
+
+
+@dataclass
+class SyncOptions:
+    out: Path
+    jobs: int = 4
+    poll_initial: float = 5.0  # seconds before the first verification
+    poll_cap: float = 300.0  # longest wait between verifications
+    horizon: timedelta = timedelta(hours=72)  # give up polling a request after this long
+
+
+@dataclass
+class SyncSummary:
+    windows: int = 0
+    empty: int = 0
+    split: int = 0
+    failed: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    requests_sent: int = 0
+    requests_reused: int = 0
+    packages: int = 0
+    lost: list[str] = field(default_factory=list)
+    documents: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.failed or self.stuck or self.lost)
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        client: SatClient,
+        ledger: Ledger,
+        store: PackageStore,
+        jobs: list[Job],
+        windows: list[tuple[datetime, datetime]],
+        options: SyncOptions,
+        events: Events | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._store = store
+        self._jobs = {job.key: job for job in jobs}
+        self._windows = windows
+        self._options = options
+        self._events = events or NoEvents()
+        self._now = now
+        self._summary = SyncSummary()
+        self._deferred: dict[int, float] = {}  # window id -> monotonic time to retry its query
+        self._touched: set[int] = set()  # windows whose completion must be checked again
+        self.package_dir = options.out / "paquetes"
+
+    # -- public ----------------------------------------------------------------------------
+    def run(self) -> SyncSummary:
+        started = time.monotonic()
+        self._clean_partial_files()
+        for request in self._ledger.requests("stuck"):
+            self._ledger.set_outcome(request.id, "pending")  # a new run polls them again
+        self._plan()
+        self._touched = {w.id for w in self._active_windows("requested")}  # a crash may hide one
+        for job in self._jobs.values():
+            if job.forced_active:
+                self._summary.notes.append(
+                    f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
+                )
+        inflight: dict[Future[Any], tuple[str, Any]] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self._options.jobs)) as pool:
+            while True:
+                self._query_planned()
+                self._schedule(pool, inflight)
+                self._read_downloaded()
+                if not inflight and self._settled():
+                    break
+                timeout = self._next_due()
+                if inflight:
+                    done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        kind, item = inflight.pop(future)
+                        self._handle(kind, item, future)
+                elif timeout:
+                    time.sleep(timeout)
+        self._summarize(time.monotonic() - started)
+        self._events.emit("summary", **_summary_fields(self._summary))
+        return self._summary
+
+    # -- planning --------------------------------------------------------------------------
+    def _plan(self) -> None:
+        for job in self._jobs.values():
+            for start, end in self._windows:
+                self._ledger.window(job.key, start, end)
+        self._events.emit("plan", windows=len(self._active_windows()))
+
+    def _active_windows(self, state: str | None = None) -> list[Window]:
+        return self._ledger.windows(list(self._jobs), state)
+
+    def _clean_partial_files(self) -> None:
+        """Remove downloads a crash left half-written (the client writes *.part, then renames)."""
+        if self.package_dir.is_dir():
+            for partial in self.package_dir.rglob("*.part"):
+                partial.unlink(missing_ok=True)
+
+    # -- requests --------------------------------------------------------------------------
+    def _query_planned(self) -> None:
+        now = time.monotonic()
+        for window in self._active_windows("planned"):
+            if self._deferred.get(window.id, 0) <= now:
+                self._request_window(window, self._jobs[window.job])
+
+    def _request_window(self, window: Window, job: Job) -> None:
+        criteria = job.criteria(window.start, window.end)
+        key = criteria_key(criteria)
+        previous = self._ledger.request_for(window.id)
+        if previous is not None and previous.outcome == "sending":
+            self._ledger.set_outcome(previous.id, "uncertain")  # a crash hid SAT's answer
+        if (
+            previous is not None
+            and previous.request_id
+            and previous.outcome in ("pending", "finished")
+        ):
+            self._ledger.set_window(window.id, "requested")  # answered, then a crash: resume
+            return
+        known = self._ledger.reusable_request(key)
+        if known is not None and known.outcome in ("pending", "finished"):
+            self._adopt(window, known)
+            return
+        if job.limited and self._ledger.sends(key) >= LIFETIME_SENDS:
+            self._split(window, "criterios ya enviados dos veces (límite de por vida del SAT)")
+            return
+        row = self._ledger.begin_request(window.id, key, criteria)
+        try:
+            result = self._client.query(job.query(window.start, window.end))
+        except InvalidQuery as exc:
+            self._ledger.set_outcome(row, "unsent")
+            self._fail_window(window, str(exc))
+            return
+        except FielError:
+            self._ledger.set_outcome(row, "unsent")
+            raise
+        except SatError as exc:  # network or server trouble: SAT may or may not have it
+            self._ledger.set_outcome(row, "uncertain")
+            self._defer(window, f"la solicitud no obtuvo respuesta ({exc}); se reintentará")
+            return
+        status = result.status
+        self._summary.requests_sent += 1
+        outcome = "pending" if status.accepted else "refused"
+        self._ledger.answer_request(row, result.request_id, status.code, status.message, outcome)
+        self._events.emit(
+            "query",
+            window=_label(window),
+            job=job.label,
+            code=status.code,
+            message=status.message,
+            request_id=result.request_id,
+        )
+        if status.accepted:
+            self._ledger.set_window(window.id, "requested")
+            return
+        self._refused(window, key, status.sat_code, str(status))
+
+    def _refused(self, window: Window, key: str, code: SatCode | None, text: str) -> None:
+        if code in (SatCode.SOLICITUDES_AGOTADAS, SatCode.SOLICITUD_DUPLICADA):
+            known = self._ledger.reusable_request(key)
+            if known is not None and known.outcome in ("pending", "finished"):
+                self._adopt(window, known)
+            else:
+                self._split(window, f"{text}: se divide el periodo (criterios nuevos)")
+        elif code is SatCode.TOPE_MAXIMO:
+            self._split(window, text)
+        elif code is SatCode.NO_ENCONTRADA:
+            self._empty(window)
+        elif code is SatCode.USUARIO_NO_VALIDO:
+            self._client.authenticate(force=True)
+            self._defer(window, text)
+        elif code is SatCode.ERROR_NO_CONTROLADO or code is SatCode.ERROR_INTERNO:
+            self._defer(window, text)
+        elif code in FATAL_CODES:
+            raise SyncAborted(f"el SAT rechazó la firma o el certificado: {text}")
+        else:
+            self._fail_window(window, text)
+
+    def _adopt(self, window: Window, known: Request) -> None:
+        self._ledger.adopt_request(window.id, known)
+        self._ledger.set_window(window.id, "requested", note=f"reutiliza {known.request_id}")
+        self._summary.requests_reused += 1
+        self._events.emit("reuse", window=_label(window), request_id=known.request_id)
+
+    def _defer(self, window: Window, note: str) -> None:
+        self._deferred[window.id] = time.monotonic() + self._options.poll_initial
+        self._events.emit("warning", window=_label(window), message=note)
+
+    def _split(self, window: Window, reason: str) -> None:
+        parts = halves(window.start, window.end)
+        if not parts:
+            self._fail_window(window, f"{reason}; el periodo ya no se puede dividir")
+            return
+        for start, end in parts:
+            self._ledger.window(window.job, start, end, parent_id=window.id)
+        self._ledger.set_window(window.id, "split", note=reason)
+        self._events.emit("split", window=_label(window), reason=reason)
+
+    def _empty(self, window: Window) -> None:
+        self._ledger.set_window(window.id, "empty", documents=0)
+        self._events.emit("empty", window=_label(window))
+
+    def _fail_window(self, window: Window, reason: str) -> None:
+        self._ledger.set_window(window.id, "failed", note=reason)
+        self._events.emit("failed", window=_label(window), reason=reason)
+
+    # -- verify and download ---------------------------------------------------------------
+    def _schedule(
+        self, pool: ThreadPoolExecutor, inflight: dict[Future[Any], tuple[str, Any]]
+    ) -> None:
+        busy = {
+            item.id if kind == "verify" else item.package_id for kind, item in inflight.values()
+        }
+        now = self._now()
+        for request in self._own_requests("pending"):
+            if len(inflight) >= self._options.jobs:
+                return
+            due = request.next_poll_at is None or request.next_poll_at <= now
+            if request.id not in busy and due and request.request_id:
+                inflight[pool.submit(self._client.verify, request.request_id)] = ("verify", request)
+        for package in self._own_packages("pending"):
+            if len(inflight) >= self._options.jobs:
+                return
+            if package.package_id in busy:
+                continue
+            if package.attempts >= PACKAGE_DOWNLOADS:
+                self._lose(package, "se agotaron las dos descargas que permite el SAT")
+                continue
+            self._ledger.begin_download(package.package_id)  # counted before it is made
+            dest = self.package_dir / f"{package.package_id}.zip"
+            future = pool.submit(self._client.download, package.package_id, dest)
+            inflight[future] = ("download", package)
+            self._events.emit("download_start", package=package.package_id)
+
+    def _handle(self, kind: str, item: Any, future: Future[Any]) -> None:
+        error = future.exception()
+        if kind == "verify":
+            if error is not None:
+                self._verify_failed(item, error)
+            else:
+                self._verified(item, future.result())
+        elif error is not None:
+            self._download_failed(item, error)
+        else:
+            self._downloaded(item, future.result())
+
+    def _verified(self, request: Request, result: VerifyResult) -> None:
+        window = self._window_of(request)
+        state, code = result.state, result.request_status.sat_code
+        if not result.status.accepted and result.status.sat_code in FATAL_CODES:
+            raise SyncAborted(f"el SAT rechazó la firma o el certificado: {result.status}")
+        pending = state in (RequestState.ACCEPTED, RequestState.IN_PROGRESS) or (
+            state is RequestState.UNKNOWN and result.status.sat_code is SatCode.ERROR_NO_CONTROLADO
+        )
+        if pending:
+            elapsed = self._now() - request.sent_at
+            if elapsed > self._options.horizon:
+                outcome, next_poll = "stuck", None
+                self._events.emit("stuck", window=_label(window), request_id=request.request_id)
+            else:
+                outcome, next_poll = "pending", self._now() + self._backoff(elapsed)
+            self._ledger.record_verify(
+                request.id,
+                result.state_code,
+                result.request_status.code,
+                result.cfdi_count,
+                result.status.code,
+                result.status.message,
+                outcome,
+                next_poll,
+            )
+            return
+        self._ledger.record_verify(
+            request.id,
+            result.state_code,
+            result.request_status.code,
+            result.cfdi_count,
+            result.status.code,
+            result.status.message,
+            _outcome(state),
+            None,
+        )
+        self._events.emit(
+            "verify",
+            window=_label(window),
+            state=state.label,
+            code=result.request_status.code,
+            packages=len(result.package_ids),
+        )
+        self._touched.add(window.id)
+        if state is RequestState.FINISHED:
+            if result.package_ids:
+                self._ledger.add_packages(request.id, result.package_ids)
+                self._events.emit("packages", window=_label(window), count=len(result.package_ids))
+            else:
+                self._empty(window)
+        elif code is SatCode.TOPE_MAXIMO:
+            self._split(window, str(result.request_status) or "tope máximo")
+        elif code is SatCode.NO_ENCONTRADA:
+            self._empty(window)
+        elif state is RequestState.EXPIRED:
+            for package in self._ledger.packages(state="pending", request_row=request.id):
+                self._lose(package, "la solicitud venció (72 h) antes de descargarlo")
+            self._fail_window(window, "la solicitud venció (72 h)")
+        else:
+            self._fail_window(window, f"{state.label}: {result.request_status} {result.status}")
+
+    def _backoff(self, elapsed: timedelta) -> timedelta:
+        """Exponential-ish backoff with jitter: about half the time waited so far, bounded."""
+        base = min(
+            self._options.poll_cap, max(self._options.poll_initial, elapsed.total_seconds() / 2)
+        )
+        return timedelta(seconds=base * random.uniform(0.75, 1.25))
+
+    def _verify_failed(self, request: Request, error: BaseException) -> None:
+        if isinstance(error, FielError):
+            raise error
+        next_poll = self._now() + self._backoff(self._now() - request.sent_at)
+        self._ledger.record_verify(
+            request.id,
+            request.state or 0,
+            request.state_code or "",
+            request.cfdi_count or 0,
+            "",
+            str(error),
+            "pending",
+            next_poll,
+        )
+        self._events.emit("warning", request_id=request.request_id, message=str(error))
+
+    def _downloaded(self, package: Package, result: DownloadResult) -> None:
+        if result.path is None:
+            self._lose(package, f"el SAT no lo entregó: {result.status}")
+            return
+        self._ledger.downloaded(
+            package.package_id, result.size, result.sha256 or "", str(result.path)
+        )
+        self._summary.bytes += result.size
+        self._events.emit("download", package=package.package_id, bytes=result.size)
+
+    def _download_failed(self, package: Package, error: BaseException) -> None:
+        if isinstance(error, FielError):
+            raise error
+        attempts = (self._ledger.package(package.package_id) or package).attempts
+        if attempts >= PACKAGE_DOWNLOADS:
+            self._lose(package, f"falló la descarga dos veces ({error})")
+        else:
+            self._events.emit("warning", package=package.package_id, message=str(error))
+
+    def _lose(self, package: Package, reason: str) -> None:
+        self._ledger.lost(package.package_id, reason)
+        self._touched.add(self._ledger.request(package.request_row).window_id)
+        self._events.emit("lost", package=package.package_id, reason=reason)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read_downloaded(self) -> None:
+        for package in self._own_packages("downloaded"):
+            window = self._window_of(self._ledger.request(package.request_row))
+            assert package.path is not None
+            try:
+                documents = self._store.read(
+                    Path(package.path), self._jobs[window.job], package.package_id
+                )
+            except PackageError as exc:
+                self._lose(package, f"no se pudo leer: {exc}")
+                continue
+            self._ledger.read_done(package.package_id, documents)
+            self._events.emit("read", package=package.package_id, documents=documents)
+            self._touched.add(window.id)
+        touched, self._touched = self._touched, set()
+        for window_id in touched:
+            window = self._ledger.window_by_id(window_id)
+            if window.state == "requested":
+                self._maybe_done(window)
+
+    def _maybe_done(self, window: Window) -> None:
+        request = self._ledger.request_for(window.id)
+        if request is None or request.outcome != "finished":
+            return
+        packages = self._ledger.packages(request_row=request.id)
+        if any(p.state in ("pending", "downloaded") for p in packages):
+            return
+        documents = sum(p.documents or 0 for p in packages)
+        lost = [p for p in packages if p.state == "lost"]
+        note = f"{len(lost)} paquete(s) perdido(s)" if lost else ""
+        self._ledger.set_window(window.id, "done", note=note, documents=documents)
+        self._events.emit("window_done", window=_label(window), documents=documents)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _own_requests(self, outcome: str) -> list[Request]:
+        return self._ledger.requests(list(self._jobs), outcome)
+
+    def _own_packages(self, state: str) -> list[Package]:
+        return self._ledger.packages(list(self._jobs), state)
+
+    def _window_of(self, request: Request) -> Window:
+        return self._ledger.window_by_id(request.window_id)
+
+    def _settled(self) -> bool:
+        if any(w.state == "planned" for w in self._active_windows()):
+            return False
+        if self._own_requests("pending") or self._own_packages("downloaded"):
+            return False
+        pending = self._own_packages("pending")
+        return not pending
+
+    def _next_due(self) -> float:
+        """Seconds until the next scheduled poll or deferred query (bounded, never negative)."""
+        now, moments = self._now(), [self._options.poll_cap]
+        for request in self._own_requests("pending"):
+            if request.next_poll_at is not None:
+                moments.append((request.next_poll_at - now).total_seconds())
+        for when in self._deferred.values():
+            moments.append(when - time.monotonic())
+        return max(0.01, min(moments))
+
+    def _summarize(self, seconds: float) -> None:
+        summary = self._summary
+        windows = self._active_windows()
+        summary.windows = len([w for w in windows if w.state != "split"])
+        summary.split = len([w for w in windows if w.state == "split"])
+        summary.empty = len([w for w in windows if w.state == "empty"])
+        summary.failed = [f"{_label(w)}: {w.note}" for w in windows if w.state == "failed"]
+        summary.stuck = [f"{r.request_id}" for r in self._own_requests("stuck")]
+        owned = self._own_packages("read") + self._own_packages("lost")
+        summary.packages = len(owned)
+        summary.lost = [f"{p.package_id}: {p.reason}" for p in owned if p.state == "lost"]
+        summary.documents = sum(w.documents for w in windows if w.state == "done")
+        summary.seconds = seconds
+
+
+def _outcome(state: RequestState) -> str:
+    if state is RequestState.FINISHED:
+        return "finished"
+    if state is RequestState.EXPIRED:
+        return "expired"
+    return "failed"
+
+
+def _label(window: Window) -> str:
+    return f"{window.start:%Y-%m-%d %H:%M:%S}..{window.end:%Y-%m-%d %H:%M:%S}"
+
+
+def _summary_fields(summary: SyncSummary) -> dict[str, Any]:
+    return {
+        "windows": summary.windows,
+        "split": summary.split,
+        "empty": summary.empty,
+        "failed": summary.failed,
+        "stuck": summary.stuck,
+        "requests_sent": summary.requests_sent,
+        "requests_reused": summary.requests_reused,
+        "packages": summary.packages,
+        "lost": summary.lost,
+        "documents": summary.documents,
+        "bytes": summary.bytes,
+        "seconds": round(summary.seconds, 3),
+        "notes": summary.notes,
+        "complete": summary.complete,
+    }

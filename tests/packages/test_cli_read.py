@@ -1,0 +1,125 @@
+"""`satdescarga read`: detection, formats, extraction, summary line and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from satdescarga.cli import main
+from tests.packages.conftest import HEADER, UUID1, ZIPS, make_zip, metadata_zip, row
+
+METADATA = str(ZIPS / "metadata.zip")
+TERCEROS = str(ZIPS / "metadata-terceros.zip")
+CFDI = str(ZIPS / "cfdi.zip")
+SAMPLE = str(ZIPS / "sat-doc-sample-package.zip")
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, ["read", *args])
+
+
+def summary(result: Result) -> str:
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("Resumen:")]
+    return line
+
+
+def test_csv_to_standard_output_with_a_summary_on_stderr() -> None:
+    result = run(METADATA, TERCEROS, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert [r["uuid"][-1] for r in rows] == ["F", "E", "1", "2", "3", "4", "5"]
+    assert rows[3]["rfc_a_cuenta_terceros"] == "AAAA010101AA1"
+    assert summary(result) == (
+        "Resumen: 2 paquete(s), 7 registros de metadatos, 0 CFDI, 5 entradas omitidas, "
+        "0 duplicado(s), 0 fila(s) reparada(s), 0 error(es)."
+    )
+
+
+def test_sqlite_detects_both_kinds_and_extracts_xml(tmp_path: Path) -> None:
+    out = tmp_path / "sat.sqlite"
+    xml_dir = tmp_path / "xml"
+    result = run(METADATA, CFDI, SAMPLE, "--out", str(out), "--extract-xml", str(xml_dir))
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(out)
+    assert db.execute("SELECT count(*) FROM metadata").fetchone() == (2,)
+    assert sorted(u for (u,) in db.execute("SELECT uuid FROM cfdi")) == [
+        "11111111-2222-3333-4444-000000000001",
+        "90DEE481-A3DD-45EF-9486-006943CBEB22",
+    ]
+    assert sorted(p.name for p in xml_dir.iterdir()) == [
+        "11111111-2222-3333-4444-000000000001.xml",
+        "90DEE481-A3DD-45EF-9486-006943CBEB22.xml",
+    ]
+    assert (xml_dir / "11111111-2222-3333-4444-000000000001.xml").read_bytes() == (
+        ZIPS / "cfdi.xml"
+    ).read_bytes()
+    line = summary(result)
+    assert "2 registros de metadatos, 2 CFDI" in line and "1 duplicado(s)" in line
+    assert "2 XML extraídos" in line
+
+
+def test_mixed_kinds_to_files_get_one_file_per_kind(tmp_path: Path) -> None:
+    result = run(METADATA, CFDI, "--out", str(tmp_path / "salida.jsonl"))
+    assert result.exit_code == 0, result.output
+    meta = (tmp_path / "salida-metadata.jsonl").read_text("utf-8").splitlines()
+    docs = (tmp_path / "salida-cfdi.jsonl").read_text("utf-8").splitlines()
+    assert len(meta) == 2 and len(docs) == 1
+    assert json.loads(docs[0])["version"] == "3.2"
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run(METADATA, CFDI, "--format", "csv").exit_code == 2
+    assert run(METADATA, "--format", "sqlite").exit_code == 2
+    unknown = run(METADATA, "--out", str(tmp_path / "salida.xlsx"))
+    assert unknown.exit_code == 2 and "indique --format" in unknown.output
+    assert run(METADATA, "--max-entry-size", "mucho").exit_code == 2
+
+
+def test_a_bad_package_is_reported_and_the_others_are_exported(tmp_path: Path) -> None:
+    broken = tmp_path / "roto.zip"
+    broken.write_bytes(b"PK\x03\x04 truncado")
+    bad_row = metadata_zip(tmp_path / "fila.zip", f"{HEADER}\n{row(UUID1)}\nbasura~x")
+    out = tmp_path / "m.csv"
+    result = run(str(broken), METADATA, str(bad_row), "--out", str(out))
+    assert result.exit_code == 1
+    assert f"Error: {broken}: no es un ZIP válido" in result.stderr
+    assert f"Error: {bad_row} [DATA_01.txt, línea 3]" in result.stderr
+    assert len(out.read_text("utf-8").splitlines()) == 1 + 2 + 1
+    assert "2 error(es)" in summary(result)
+
+
+def test_limits_are_configurable(tmp_path: Path) -> None:
+    result = run(METADATA, "--max-entries", "3")
+    assert result.exit_code == 1
+    assert "el límite es 3" in result.stderr
+    bomb = make_zip(tmp_path / "bomba.zip", [("DATA_01.txt", b"\0" * (2 << 20))])
+    assert "bomba ZIP" in run(str(bomb)).stderr
+    assert "bomba ZIP" not in run(str(bomb), "--max-ratio", "100000").stderr
+
+
+def test_verbose_lists_skipped_entries() -> None:
+    result = run(CFDI, "-v")
+    assert result.exit_code == 0
+    assert "[empty-file]: omitida: archivo vacío" in result.stderr
+    assert "duplicado: UUID 11111111-2222-3333-4444-000000000001" in result.stderr
+
+
+def test_the_installed_command_runs(tmp_path: Path) -> None:
+    out = tmp_path / "c.csv"
+    code = "from satdescarga.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "read", SAMPLE, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "90DEE481-A3DD-45EF-9486-006943CBEB22" in out.read_text("utf-8")
+    assert "Resumen: 1 paquete(s)" in done.stderr

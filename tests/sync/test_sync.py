@@ -1,0 +1,77 @@
+"""The sync engine against the emulator: everything lands once, limits are respected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from satdescarga import Fiel
+from satdescarga.client import DownloadType, RequestType
+from satdescarga.emulator import Emulator
+from satdescarga.emulator.model import Direction
+from satdescarga.ledger import SqliteLedger
+from satdescarga.sync.plan import Job
+
+from .conftest import (
+    RFC,
+    SINCE,
+    UNTIL,
+    downloads,
+    emulator,
+    expected_uuids,
+    requests_by_criteria,
+    run,
+    table_uuids,
+    xml_files,
+)
+
+
+def test_a_year_of_everything_equals_the_corpus(fiel: Fiel, sat: Emulator, tmp_path: Path) -> None:
+    summary = run(fiel, sat, tmp_path)
+    assert summary.complete, summary
+    issued_meta = expected_uuids(sat, Direction.ISSUED, xml=False)
+    received_meta = expected_uuids(sat, Direction.RECEIVED, xml=False)
+    issued_xml = expected_uuids(sat, Direction.ISSUED, xml=True)
+    received_xml = expected_uuids(sat, Direction.RECEIVED, xml=True)
+    assert issued_meta and received_meta and received_xml < received_meta  # cancelled excluded
+    assert table_uuids(tmp_path, "metadata") == issued_meta | received_meta
+    assert table_uuids(tmp_path, "cfdi") == issued_xml | received_xml
+    assert xml_files(tmp_path, "emitidos") == issued_xml
+    assert xml_files(tmp_path, "recibidos") == received_xml
+    assert summary.documents == len(issued_meta | received_meta) + len(issued_xml | received_xml)
+    assert summary.requests_sent == 48 and summary.windows == 48
+    assert any("solo vigentes" in note for note in summary.notes)
+    assert set(requests_by_criteria(sat).values()) == {1}
+    assert set(downloads(sat).values()) == {1}
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_rerun_asks_and_downloads_nothing_again(fiel: Fiel, sat: Emulator, tmp_path: Path) -> None:
+    run(fiel, sat, tmp_path)
+    before = (requests_by_criteria(sat), downloads(sat))
+    again = run(fiel, sat, tmp_path)
+    assert again.complete and again.requests_sent == 0
+    assert (requests_by_criteria(sat), downloads(sat)) == before
+
+
+def test_window_over_the_cap_is_split_until_it_fits(fiel: Fiel, tmp_path: Path) -> None:
+    jobs = [Job(RFC, "cfdi", DownloadType.ISSUED, kind) for kind in RequestType]
+    with emulator(xml_cap=25, metadata_cap=25) as sat:
+        summary = run(fiel, sat, tmp_path, jobs, [(SINCE, UNTIL)])  # one window for the year
+        assert summary.complete, summary
+        assert summary.split >= 2 * 5  # 730 documents, at most 25 per request
+        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, Direction.ISSUED, False)
+        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
+        ledger = SqliteLedger(tmp_path / ".satdescarga" / "ledger.sqlite")
+        states = {w.state for w in ledger.windows()}
+        ledger.close()
+        assert "split" in states and states <= {"split", "done", "empty"}
+
+
+def test_faults_are_survived_with_nothing_lost(fiel: Fiel, tmp_path: Path) -> None:
+    faults = "verifica=http500*3; emitidos=error404*2; descargar=disconnect*1; autentica=http503*1"
+    with emulator(faults=faults) as sat:
+        summary = run(fiel, sat, tmp_path)
+        assert summary.complete, summary
+        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
+        assert max(downloads(sat).values()) <= 2
+        assert set(requests_by_criteria(sat).values()) == {1}
