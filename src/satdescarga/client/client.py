@@ -12,7 +12,13 @@ from typing import TypeVar
 
 import requests
 from lxml import etree
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from satdescarga import __version__
 from satdescarga import generated as g
@@ -160,12 +166,17 @@ class SatClient:
             self.fiel.check()  # the real now: the certificate must be valid today
             self._checked = True
 
-    def _retrying(self, attempts: int, call: Callable[[], T]) -> T:
+    def _retrying(
+        self, attempts: int, call: Callable[[], T], again: Callable[[T], bool] | None = None
+    ) -> T:
+        """Run `call`, retrying transient failures (and results for which `again` is true);
+        when attempts run out, the last failure is raised or the last result returned."""
         low, high = self._retry_wait
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=wait_exponential_jitter(multiplier=low, max=high, jitter=low),
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(_transient) | retry_if_result(again or (lambda _: False)),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
             reraise=True,
         )
         return retrying(call)
@@ -340,7 +351,9 @@ class SatClient:
                 lambda r: r.cod_estatus,
             )
 
-        result = self._retrying(self._retries, once)
+        # CodEstatus 404 ("Error no controlado") is SAT failing, not an answer: ask again.
+        unhandled = str(int(SatCode.ERROR_NO_CONTROLADO))
+        result = self._retrying(self._retries, once, lambda r: r.cod_estatus == unhandled)
         code = result.codigo_estado_solicitud or ""
         known = Status(code, "").sat_code
         return VerifyResult(
