@@ -136,6 +136,9 @@ class Ledger(Protocol):
     def set_window(
         self, window_id: int, state: str, note: str = "", documents: int | None = None
     ) -> None: ...
+    def split(
+        self, window_id: int, parts: tuple[tuple[datetime, datetime], ...], note: str
+    ) -> None: ...
     def sends(self, criteria_key: str) -> int: ...
     def begin_request(self, window_id: int, criteria_key: str, criteria: dict[str, Any]) -> int: ...
     def adopt_request(self, window_id: int, known: Request) -> int: ...
@@ -159,8 +162,8 @@ class Ledger(Protocol):
         message: str,
         outcome: str,
         next_poll_at: datetime | None,
+        package_ids: tuple[str, ...] = (),
     ) -> None: ...
-    def add_packages(self, row: int, package_ids: tuple[str, ...]) -> None: ...
     def packages(
         self,
         jobs: Collection[str] | None = None,
@@ -273,6 +276,23 @@ class SqliteLedger:
 
     def window_by_id(self, window_id: int) -> Window:
         return self._window(self._all("SELECT * FROM windows WHERE id = ?", window_id)[0])
+
+    def split(
+        self, window_id: int, parts: tuple[tuple[datetime, datetime], ...], note: str
+    ) -> None:
+        """Replace a window by its parts (children planned, parent `split`) in one transaction."""
+        now = _now()
+        with self._tx() as db:
+            job = db.execute("SELECT job FROM windows WHERE id = ?", (window_id,)).fetchone()["job"]
+            db.executemany(
+                "INSERT OR IGNORE INTO windows (job, start, end, parent_id, state, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 'planned', ?, ?)",
+                [(job, a.isoformat(), b.isoformat(), window_id, now, now) for a, b in parts],
+            )
+            db.execute(
+                "UPDATE windows SET state = 'split', note = ?, updated_at = ? WHERE id = ?",
+                (note, now, window_id),
+            )
 
     def set_window(
         self, window_id: int, state: str, note: str = "", documents: int | None = None
@@ -416,7 +436,9 @@ class SqliteLedger:
         message: str,
         outcome: str,
         next_poll_at: datetime | None,
+        package_ids: tuple[str, ...] = (),
     ) -> None:
+        """SAT's verification answer and the packages it names, in one transaction."""
         now = _now()
         with self._tx() as db:
             db.execute(
@@ -436,6 +458,11 @@ class SqliteLedger:
                 "INSERT INTO request_events VALUES (?, ?, 'verify', ?, ?, ?)",
                 (row, now, state_code or code, state, message),
             )
+            db.executemany(
+                "INSERT OR IGNORE INTO packages (package_id, request_row, state, updated_at) "
+                "VALUES (?, ?, 'pending', ?)",
+                [(package, row, now) for package in package_ids],
+            )
 
     # -- packages --------------------------------------------------------------------------
     @staticmethod
@@ -451,15 +478,6 @@ class SqliteLedger:
             row["documents"],
             row["reason"],
         )
-
-    def add_packages(self, row: int, package_ids: tuple[str, ...]) -> None:
-        now = _now()
-        with self._tx() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO packages (package_id, request_row, state, updated_at) "
-                "VALUES (?, ?, 'pending', ?)",
-                [(p, row, now) for p in package_ids],
-            )
 
     def packages(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -14,8 +13,8 @@ from satdescarga.packages.errors import IssueCallback, IssueKind, IssueLog, Pack
 from satdescarga.packages.zipguard import (
     DEFAULT_LIMITS,
     PackageLimits,
+    PackageZip,
     ProgressCallback,
-    open_zip,
 )
 
 
@@ -59,17 +58,16 @@ class Package:
         on_issue: IssueCallback | None = None,
         max_issues: int = 1000,
         progress: ProgressCallback | None = None,
-        _zip: zipfile.ZipFile | None = None,
+        _zip: PackageZip | None = None,
     ) -> None:
         self.path = Path(path)
         self.limits = limits
         self.on_issue = on_issue
         self.max_issues = max_issues
         self.progress = progress
-        self._zip = _zip if _zip is not None else open_zip(self.path, limits)
-        self._infos = self._zip.infolist()
+        self._zip = _zip if _zip is not None else PackageZip(self.path, limits)
         self._log = IssueLog(max_issues, on_issue)
-        self.stats = ReadStats(entries=len(self._infos))
+        self.stats = ReadStats(entries=self._zip.entry_count)
 
     @property
     def name(self) -> str:
@@ -82,7 +80,7 @@ class Package:
 
     def _start_pass(self) -> IssueLog:
         self._log = IssueLog(self.max_issues, self.on_issue)
-        self.stats = ReadStats(entries=len(self._infos))
+        self.stats = ReadStats(entries=self._zip.entry_count)
         return self._log
 
     def _issue(self, kind: IssueKind, entry: str, message: str, line: int | None = None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -20,6 +19,7 @@ from satdescarga.packages.errors import (
 from satdescarga.packages.summary import (
     ROOT_TAGS,
     CfdiSummary,
+    complements,
     has_doctype,
     parser,
     stamp_uuid,
@@ -28,8 +28,8 @@ from satdescarga.packages.summary import (
 from satdescarga.packages.zipguard import (
     DEFAULT_LIMITS,
     PackageLimits,
+    PackageZip,
     ProgressCallback,
-    read_entry,
     skip_reason,
 )
 
@@ -57,6 +57,7 @@ class _Parsed(NamedTuple):
     xml: bytes
     entry: str
     root: etree._Element
+    nodes: list[etree._Element]
 
 
 class CfdiPackage(Package):
@@ -81,7 +82,7 @@ class CfdiPackage(Package):
         on_issue: IssueCallback | None = None,
         max_issues: int = 1000,
         progress: ProgressCallback | None = None,
-        _zip: zipfile.ZipFile | None = None,
+        _zip: PackageZip | None = None,
     ) -> None:
         super().__init__(
             path,
@@ -96,7 +97,7 @@ class CfdiPackage(Package):
     @property
     def total_bytes(self) -> int:
         """Uncompressed bytes a full pass reads (for progress bars)."""
-        return sum(i.file_size for i in self._infos if skip_reason(i) is None)
+        return self._zip.data_size
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         for doc in self._parsed():
@@ -105,12 +106,12 @@ class CfdiPackage(Package):
     def documents(self) -> Iterator[CfdiDocument]:
         for doc in self._parsed():
             yield CfdiDocument(
-                doc.uuid, doc.xml, doc.entry, summarize(doc.root, doc.uuid, doc.entry)
+                doc.uuid, doc.xml, doc.entry, summarize(doc.root, doc.uuid, doc.entry, doc.nodes)
             )
 
     def summaries(self) -> Iterator[CfdiSummary]:
         for doc in self._parsed():
-            yield summarize(doc.root, doc.uuid, doc.entry)
+            yield summarize(doc.root, doc.uuid, doc.entry, doc.nodes)
 
     def _parsed(self) -> Iterator[_Parsed]:
         self._start_pass()
@@ -118,7 +119,7 @@ class CfdiPackage(Package):
         seen: dict[str, tuple[str, int]] = {}
         progress = self.progress
         limit = self.limits.max_document_size
-        for info in self._infos:
+        for info in self._zip.entries():
             name = info.filename
             reason = skip_reason(info)
             if reason is not None:
@@ -133,7 +134,7 @@ class CfdiPackage(Package):
                     f"{limit:,} (max_document_size)",
                 )
                 continue
-            data = read_entry(self._zip, info, self.path)
+            data = self._zip.read(info)
             if not _XML_START.match(data):
                 self._issue(IssueKind.SKIPPED, name, "no es un documento XML")
                 continue
@@ -148,7 +149,8 @@ class CfdiPackage(Package):
                     f"XML que no es un CFDI ni un CFDI de retenciones ({kind})",
                 )
                 continue
-            uuid = stamp_uuid(root)
+            nodes = complements(root)
+            uuid = stamp_uuid(nodes)
             if uuid is None:
                 self._issue(
                     IssueKind.SKIPPED, name, "CFDI sin TimbreFiscalDigital con un UUID válido"
@@ -157,16 +159,16 @@ class CfdiPackage(Package):
             self.stats.data_files += 1
             first = seen.get(uuid)
             if first is not None:
-                same = "idéntico" if first[1] == info.CRC else "distinto; se conserva el primero"
+                same = "idéntico" if first[1] == info.crc else "distinto; se conserva el primero"
                 self._issue(
                     IssueKind.DUPLICATE,
                     name,
                     f"UUID {uuid} repetido (ya se leyó de {first[0]}); contenido {same}",
                 )
                 continue
-            seen[uuid] = (name, info.CRC)
+            seen[uuid] = (name, info.crc)
             self.stats.rows += 1
-            yield _Parsed(uuid, data, name, root)
+            yield _Parsed(uuid, data, name, root, nodes)
 
     def _parse(self, name: str, data: bytes, xml_parser: etree.XMLParser) -> etree._Element | None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 from satdescarga.packages.base import PackageKind
@@ -13,25 +12,24 @@ from satdescarga.packages.metadata import METADATA_PREFIX, THIRD_PARTY_PREFIX, M
 from satdescarga.packages.zipguard import (
     DEFAULT_LIMITS,
     PackageLimits,
+    PackageZip,
     ProgressCallback,
-    open_zip,
-    read_head,
     skip_reason,
 )
 
 
-def _sniff(zf: zipfile.ZipFile, path: Path) -> PackageKind:
+def _sniff(zf: PackageZip, path: Path) -> PackageKind:
     xml = False
-    for info in zf.infolist():
+    for info in zf.entries():
         if skip_reason(info) is not None:
             continue
         name = info.filename.lower()
         if name.endswith(".txt"):
-            head = read_head(zf, info, path, 512).decode("utf-8", "replace")
+            head = zf.head(info, 512).decode("utf-8", "replace")
             text = head.lstrip("\ufeff \t\r\n").lower()
             if text.startswith((METADATA_PREFIX, THIRD_PARTY_PREFIX)):
                 return PackageKind.METADATA
-        elif not xml and (".xml" in name or read_head(zf, info, path, 64).lstrip()[:1] == b"<"):
+        elif not xml and (".xml" in name or zf.head(info, 64).lstrip()[:1] == b"<"):
             xml = True
     if xml:
         return PackageKind.CFDI
@@ -46,7 +44,7 @@ def detect_kind(
 ) -> PackageKind:
     """METADATA or CFDI, from the entries' content; `UnknownPackageError` for anything else."""
     p = Path(path)
-    with open_zip(p, limits) as zf:
+    with PackageZip(p, limits) as zf:
         return _sniff(zf, p)
 
 
@@ -62,7 +60,7 @@ def open_package(
 ) -> MetadataPackage | CfdiPackage:
     """Open a package of either kind (detected from its content, never from its name)."""
     p = Path(path)
-    zf = open_zip(p, limits)
+    zf = PackageZip(p, limits)
     try:
         kind = _sniff(zf, p)
         if kind is PackageKind.METADATA:

@@ -549,7 +549,7 @@ class ParquetWriter(TableWriter):
 
     format = ExportFormat.PARQUET
     batch = 4096
-    row_group = 65536
+    row_group = 16384
 
     def __init__(self, table: Table, target: Path | None) -> None:
         if target is None:

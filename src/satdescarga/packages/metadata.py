@@ -14,7 +14,6 @@ import os
 import re
 import sqlite3
 import tempfile
-import zipfile
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,10 +34,10 @@ from satdescarga.packages.textlines import (
 )
 from satdescarga.packages.zipguard import (
     DEFAULT_LIMITS,
+    Entry,
     PackageLimits,
+    PackageZip,
     ProgressCallback,
-    iter_chunks,
-    read_head,
     skip_reason,
 )
 
@@ -323,7 +322,7 @@ class MetadataPackage(Package):
         on_issue: IssueCallback | None = None,
         max_issues: int = 1000,
         progress: ProgressCallback | None = None,
-        _zip: zipfile.ZipFile | None = None,
+        _zip: PackageZip | None = None,
     ) -> None:
         super().__init__(
             path,
@@ -334,20 +333,20 @@ class MetadataPackage(Package):
             _zip=_zip,
         )
         self.encoding = encoding
-        self._data: list[zipfile.ZipInfo] = []
-        self._third: list[zipfile.ZipInfo] = []
-        self._junk: list[tuple[zipfile.ZipInfo, str]] = []
-        for info in self._infos:
+        self._data: list[Entry] = []
+        self._third: list[Entry] = []
+        self._junk: list[tuple[Entry, str]] = []
+        for info in self._zip.entries():
             reason = skip_reason(info)
             if reason is None:
                 reason = self._classify(info)
             if reason is not None:
                 self._junk.append((info, reason))
 
-    def _classify(self, info: zipfile.ZipInfo) -> str | None:
+    def _classify(self, info: Entry) -> str | None:
         if not info.filename.lower().endswith(".txt"):
             return "no es un archivo .txt"
-        head = read_head(self._zip, info, self.path, 512)
+        head = self._zip.head(info, 512)
         text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n").lower()
         if text.startswith(METADATA_PREFIX):
             self._data.append(info)
@@ -389,11 +388,11 @@ class MetadataPackage(Package):
 
     # -- reading -------------------------------------------------------------------------
 
-    def _lines(self, info: zipfile.ZipInfo) -> Generator[str, None, None]:
-        chunks = iter_chunks(self._zip, info, self.path, self.chunk_size)
+    def _lines(self, info: Entry) -> Generator[str, None, None]:
+        chunks = self._zip.chunks(info, self.chunk_size)
         return decode_blocks(chunks, encoding=self.encoding, on_bytes=self.progress)
 
-    def _load_third_parties(self, info: zipfile.ZipInfo, third: _ThirdParties) -> None:
+    def _load_third_parties(self, info: Entry, third: _ThirdParties) -> None:
         """Read `Uuid~RfcACuentaTerceros~NombreACuentaTerceros` rows into `third`.
 
         A short line that does not start with a UUID continues the previous row (a line break
@@ -425,9 +424,7 @@ class MetadataPackage(Package):
         if row is not None:
             self._add_third(info, row_line, row, third)
 
-    def _add_third(
-        self, info: zipfile.ZipInfo, lineno: int, fields: list[str], third: _ThirdParties
-    ) -> None:
+    def _add_third(self, info: Entry, lineno: int, fields: list[str], third: _ThirdParties) -> None:
         uuid = fields[0].strip().upper()
         if not uuid:
             return
@@ -442,7 +439,7 @@ class MetadataPackage(Package):
         name = "~".join(fields[2:]) if len(fields) > 2 else ""
         third.add(uuid, fields[1], name)
 
-    def _read_file(self, info: zipfile.ZipInfo, lookup: _Lookup | None) -> Iterator[MetadataRecord]:
+    def _read_file(self, info: Entry, lookup: _Lookup | None) -> Iterator[MetadataRecord]:
         """The hot loop: a row that fits the header and parses goes straight to a record."""
         entry = info.filename
         lines = self._lines(info)

@@ -114,35 +114,44 @@ def complements(root: etree._Element) -> list[etree._Element]:
     return found
 
 
-def stamp(root: etree._Element) -> etree._Element | None:
-    """The TimbreFiscalDigital under the root's Complemento (CfdiRelacionado UUIDs ignored)."""
-    for child in complements(root):
+def stamp(nodes: list[etree._Element]) -> etree._Element | None:
+    """The TimbreFiscalDigital among complement nodes (CfdiRelacionado UUIDs never count)."""
+    for child in nodes:
         if child.tag == TFD_TAG:
             return child
     return None
 
 
-def stamp_uuid(root: etree._Element) -> str | None:
-    """The TFD UUID, upper case, or None when missing or not a UUID."""
-    tfd = stamp(root)
-    value = _attr(tfd, "UUID")
+def stamp_uuid(nodes: list[etree._Element]) -> str | None:
+    """The TFD UUID from complement nodes, upper case, or None when missing or invalid."""
+    value = _attr(stamp(nodes), "UUID")
     if value is None or not _UUID.fullmatch(value):
         return None
     return value.upper()
 
 
-def summarize(root: etree._Element, uuid: str | None = None, source: str = "") -> CfdiSummary:
-    """Build the summary of a parsed CFDI or Retenciones root element."""
+def summarize(
+    root: etree._Element,
+    uuid: str | None = None,
+    source: str = "",
+    nodes: list[etree._Element] | None = None,
+) -> CfdiSummary:
+    """Build the summary of a parsed CFDI or Retenciones root element.
+
+    `nodes` (the root's complement nodes) and `uuid` may be passed when already known.
+    """
     kind = ROOT_TAGS.get(str(root.tag))
     if kind is None:
         raise ValueError(f"no es un CFDI ni un CFDI de retenciones: {root.tag}")
     ns = etree.QName(root).namespace
-    tfd = stamp(root)
+    if nodes is None:
+        nodes = complements(root)
+    tfd = stamp(nodes)
     if uuid is None:
-        uuid = stamp_uuid(root)
+        uuid = stamp_uuid(nodes)
         if uuid is None:
             raise ValueError("el CFDI no tiene TimbreFiscalDigital con un UUID válido")
-    names = tuple(dict.fromkeys(etree.QName(c).localname for c in complements(root)))
+    names = tuple(dict.fromkeys(etree.QName(c).localname for c in nodes))
     emisor = root.find(f"{{{ns}}}Emisor")
     receptor = root.find(f"{{{ns}}}Receptor")
     version = _attr(root, "Version", "version")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import struct
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,16 +54,49 @@ DEFAULT_LIMITS = PackageLimits()
 _EOCD = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
 _EOCD64 = b"PK\x06\x06"
+_CENTRAL = b"PK\x01\x02"
+_LOCAL = b"PK\x03\x04"
 _EOCD_SIZE = 22
 _MAX_COMMENT = 0xFFFF
+_CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+STORED, DEFLATED = 0, 8
+_READ = 256 * 1024
 
 
-def _fail_corrupt(path: Path, detail: str) -> CorruptPackageError:
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file of the ZIP, as its central directory describes it."""
+
+    filename: str
+    flag_bits: int
+    compress_type: int
+    crc: int
+    compress_size: int
+    file_size: int
+    header_offset: int
+    raw_name: bytes
+
+    def is_dir(self) -> bool:
+        return self.filename.endswith("/")
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    entries: int
+    cd_size: int
+    cd_offset: int
+    file_size: int
+
+
+def _fail_corrupt(path: Path, detail: str, entry: str | None = None) -> CorruptPackageError:
+    if entry is not None:
+        return CorruptPackageError(f"datos dañados o truncados: {detail}", path=path, entry=entry)
     return CorruptPackageError(f"no es un ZIP válido o está truncado ({detail})", path=path)
 
 
-def _declared_entries(path: Path, fh: BinaryIO) -> tuple[int, int]:
-    """(entries, central directory size) from the end records, without parsing the directory."""
+def _end_record(path: Path, fh: BinaryIO) -> _End:
+    """The end of central directory record (zip64 aware), found without parsing entries."""
     size = fh.seek(0, os.SEEK_END)
     if size < _EOCD_SIZE:
         raise _fail_corrupt(path, f"{size} bytes")
@@ -74,100 +106,250 @@ def _declared_entries(path: Path, fh: BinaryIO) -> tuple[int, int]:
     pos = tail.rfind(_EOCD)
     if pos < 0 or len(tail) - pos < _EOCD_SIZE:
         raise _fail_corrupt(path, "falta el registro final del directorio central")
-    (_, _, _, _, entries, cd_size, _, _) = struct.unpack("<4s4H2LH", tail[pos : pos + _EOCD_SIZE])
-    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:
-        eocd_at = size - tail_len + pos
-        if eocd_at >= 20 + 56:
-            fh.seek(eocd_at - 20)
-            locator = fh.read(20)
-            if locator[:4] == _EOCD64_LOCATOR:
-                fh.seek(eocd_at - 20 - 56)
-                record = fh.read(56)
-                if record[:4] == _EOCD64:
-                    entries, cd_size = struct.unpack("<QQ", record[32:48])
-    return entries, cd_size
+    fields = struct.unpack("<4s4H2LH", tail[pos : pos + _EOCD_SIZE])
+    entries, cd_size, cd_offset = fields[4], fields[5], fields[6]
+    eocd_at = size - tail_len + pos
+    zip64 = entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF
+    if zip64 and eocd_at >= 20 + 56:
+        fh.seek(eocd_at - 20)
+        locator = fh.read(20)
+        if locator[:4] == _EOCD64_LOCATOR:
+            (record_at,) = struct.unpack("<Q", locator[8:16])
+            fh.seek(record_at)
+            record = fh.read(56)
+            if record[:4] == _EOCD64:
+                entries, cd_size, cd_offset = struct.unpack("<3Q", record[32:56])
+    if cd_offset + cd_size > eocd_at:
+        raise _fail_corrupt(path, "el directorio central queda fuera del archivo")
+    return _End(entries, cd_size, cd_offset, size)
 
 
-def open_zip(
-    path: str | os.PathLike[str], limits: PackageLimits = DEFAULT_LIMITS
-) -> zipfile.ZipFile:
-    """Open `path` as a ZIP after checking every limit; raise a typed `PackageError`."""
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            entries, cd_size = _declared_entries(p, fh)
-    except FileNotFoundError as exc:
-        raise PackageError("el archivo no existe", path=p) from exc
-    except IsADirectoryError as exc:
-        raise PackageError("es una carpeta, no un archivo ZIP", path=p) from exc
-    except OSError as exc:
-        raise PackageError(f"no se pudo leer: {exc.strerror or exc}", path=p) from exc
-    if entries > limits.max_entries:
-        raise PackageLimitError(
-            f"el ZIP declara {entries:,} entradas; el límite es {limits.max_entries:,}", path=p
-        )
-    if cd_size > 1024 * entries + 65536:
-        raise PackageLimitError(
-            f"el directorio central ocupa {cd_size:,} bytes para {entries:,} entradas", path=p
-        )
-    try:
-        zf = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error) as exc:
-        raise _fail_corrupt(p, str(exc)) from exc
-    except OSError as exc:
-        raise PackageError(f"no se pudo leer: {exc.strerror or exc}", path=p) from exc
-    try:
-        check_limits(p, zf.infolist(), limits)
-    except BaseException:
-        zf.close()
-        raise
-    return zf
+def _zip64(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, int]:
+    """Apply the zip64 extended information field to 0xFFFFFFFF sizes and offset."""
+    i = 0
+    while i + 4 <= len(extra):
+        tag, length = struct.unpack("<HH", extra[i : i + 4])
+        if tag == 0x0001:
+            data = extra[i + 4 : i + 4 + length]
+            values = [size, csize, offset]
+            j = 0
+            for k in range(3):
+                if values[k] == 0xFFFFFFFF and j + 8 <= len(data):
+                    (values[k],) = struct.unpack("<Q", data[j : j + 8])
+                    j += 8
+            return values[0], values[1], values[2]
+        i += 4 + length
+    return size, csize, offset
 
 
-def check_limits(path: Path, infos: list[zipfile.ZipInfo], limits: PackageLimits) -> None:
-    """Reject the package if its directory breaks any limit (sizes as declared, before reading).
+class PackageZip:
+    """A ZIP read with bounded memory: the central directory is streamed, never held.
 
-    Reading is bounded by the same declared sizes: zipfile never returns more than the
-    declared `file_size` of an entry and fails on a CRC mismatch if the data was longer.
+    Every limit is checked when it is opened, from the declared sizes and before anything is
+    decompressed; reading then never yields more than the declared size of an entry and
+    verifies its CRC. Entry names are decoded (UTF-8 flag, else CP437) but only compared.
     """
-    if len(infos) > limits.max_entries:
-        raise PackageLimitError(
-            f"el ZIP tiene {len(infos):,} entradas; el límite es {limits.max_entries:,}",
-            path=path,
-        )
-    total = 0
-    for info in infos:
-        size = info.file_size
-        if size > limits.max_entry_size:
+
+    def __init__(
+        self, path: str | os.PathLike[str], limits: PackageLimits = DEFAULT_LIMITS
+    ) -> None:
+        self.path = Path(path)
+        self.limits = limits
+        try:
+            self._fh: BinaryIO = self.path.open("rb")
+        except FileNotFoundError as exc:
+            raise PackageError("el archivo no existe", path=self.path) from exc
+        except IsADirectoryError as exc:
+            raise PackageError("es una carpeta, no un archivo ZIP", path=self.path) from exc
+        except OSError as exc:
+            raise PackageError(f"no se pudo leer: {exc.strerror or exc}", path=self.path) from exc
+        try:
+            with guarded(self.path):
+                self._end = _end_record(self.path, self._fh)
+                self._check_declared()
+                self.entry_count, self.data_size = self._check_entries()
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _check_declared(self) -> None:
+        end, limits = self._end, self.limits
+        if end.entries > limits.max_entries:
             raise PackageLimitError(
-                f"la entrada descomprimida ocupa {size:,} bytes; "
-                f"el límite por entrada es {limits.max_entry_size:,}",
-                path=path,
-                entry=info.filename,
-            )
-        if size > limits.ratio_floor and size > limits.max_ratio * max(info.compress_size, 1):
-            ratio = size / max(info.compress_size, 1)
-            raise PackageLimitError(
-                f"tasa de compresión {ratio:,.0f}:1 sospechosa (posible bomba ZIP); "
-                f"el límite es {limits.max_ratio:,.0f}:1",
-                path=path,
-                entry=info.filename,
-            )
-        total += size
-        if total > limits.max_total_size:
-            raise PackageLimitError(
-                f"el contenido descomprimido supera {limits.max_total_size:,} bytes "
-                "(posible bomba ZIP)",
-                path=path,
+                f"el ZIP declara {end.entries:,} entradas; el límite es {limits.max_entries:,}",
+                path=self.path,
             )
 
+    def _check_entries(self) -> tuple[int, int]:
+        limits, path = self.limits, self.path
+        count = total = data = 0
+        for entry in self.entries():
+            count += 1
+            if count > limits.max_entries:
+                raise PackageLimitError(
+                    f"el ZIP tiene más de {limits.max_entries:,} entradas; "
+                    f"el límite es {limits.max_entries:,}",
+                    path=path,
+                )
+            size = entry.file_size
+            if size > limits.max_entry_size:
+                raise PackageLimitError(
+                    f"la entrada descomprimida ocupa {size:,} bytes; "
+                    f"el límite por entrada es {limits.max_entry_size:,}",
+                    path=path,
+                    entry=entry.filename,
+                )
+            if size > limits.ratio_floor and size > limits.max_ratio * max(entry.compress_size, 1):
+                ratio = size / max(entry.compress_size, 1)
+                raise PackageLimitError(
+                    f"tasa de compresión {ratio:,.0f}:1 sospechosa (posible bomba ZIP); "
+                    f"el límite es {limits.max_ratio:,.0f}:1",
+                    path=path,
+                    entry=entry.filename,
+                )
+            total += size
+            if total > limits.max_total_size:
+                raise PackageLimitError(
+                    f"el contenido descomprimido supera {limits.max_total_size:,} bytes "
+                    "(posible bomba ZIP)",
+                    path=path,
+                )
+            if skip_reason(entry) is None:
+                data += size
+        declared = self._end.entries
+        if count % 0x10000 != declared % 0x10000:  # some writers keep only 16 bits
+            raise _fail_corrupt(path, f"declara {declared:,} entradas y tiene {count:,}")
+        return count, data
 
-def is_root_file(info: zipfile.ZipInfo) -> bool:
+    def entries(self) -> Iterator[Entry]:
+        """Every entry in directory order, read from disk as it goes."""
+        end, fh, path = self._end, self._fh, self.path
+        offset, stop = end.cd_offset, end.cd_offset + end.cd_size
+        buffer, start = b"", offset
+        size = _CENTRAL_HEADER.size
+        while offset < stop:
+            if offset + size > start + len(buffer):
+                fh.seek(offset)
+                buffer, start = fh.read(min(_READ, stop - offset)), offset
+            at = offset - start
+            if len(buffer) - at < size:
+                raise _fail_corrupt(path, "directorio central truncado")
+            header = _CENTRAL_HEADER.unpack_from(buffer, at)
+            if header[0] != _CENTRAL:
+                raise _fail_corrupt(path, "firma inválida en el directorio central")
+            flags, method, crc = header[5], header[6], header[9]
+            csize, usize = header[10], header[11]
+            n, m, k = header[12], header[13], header[14]
+            local = header[18]
+            record = size + n + m + k
+            if offset + record > start + len(buffer):
+                fh.seek(offset)
+                buffer, start = fh.read(max(_READ, record)), offset
+                at = 0
+                if len(buffer) < record:
+                    raise _fail_corrupt(path, "directorio central truncado")
+            raw = buffer[at + size : at + size + n]
+            extra = buffer[at + size + n : at + size + n + m]
+            if 0xFFFFFFFF in (usize, csize, local):
+                usize, csize, local = _zip64(extra, usize, csize, local)
+            name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+            yield Entry(name, flags, method, crc, csize, usize, local, raw)
+            offset += record
+
+    def _data_start(self, entry: Entry) -> int:
+        fh = self._fh
+        fh.seek(entry.header_offset)
+        header = fh.read(_LOCAL_HEADER.size)
+        if len(header) < _LOCAL_HEADER.size:
+            raise _fail_corrupt(self.path, "cabecera local truncada", entry.filename)
+        fields = _LOCAL_HEADER.unpack(header)
+        if fields[0] != _LOCAL:
+            raise _fail_corrupt(self.path, "firma de cabecera local inválida", entry.filename)
+        n, m = int(fields[10]), int(fields[11])
+        if fh.read(n) != entry.raw_name:
+            raise _fail_corrupt(
+                self.path, "el nombre en el directorio y en la cabecera difieren", entry.filename
+            )
+        return entry.header_offset + _LOCAL_HEADER.size + n + m
+
+    def chunks(self, entry: Entry, chunk_size: int = MiB) -> Iterator[bytes]:
+        """The uncompressed content in chunks of at most `chunk_size` bytes, CRC checked.
+
+        Never yields more than the declared size; data that ends early, runs long (CRC) or is
+        not valid deflate raises `CorruptPackageError`.
+        """
+        path, name = self.path, entry.filename
+        if entry.flag_bits & 0x1:
+            raise CorruptPackageError("entrada cifrada", path=path, entry=name)
+        if entry.compress_type not in (STORED, DEFLATED):
+            raise CorruptPackageError(
+                f"método de compresión {entry.compress_type} no soportado", path=path, entry=name
+            )
+        inflater = zlib.decompressobj(-15) if entry.compress_type == DEFLATED else None
+        with guarded(path, name):
+            position = self._data_start(entry)
+            left_in, left_out, crc = entry.compress_size, entry.file_size, 0
+            tail = b""
+            while left_out > 0:
+                if not tail and left_in > 0:
+                    self._fh.seek(position)
+                    tail = self._fh.read(min(left_in, max(_READ, chunk_size // 4)))
+                    if not tail:
+                        raise _fail_corrupt(path, "el archivo termina antes de tiempo", name)
+                    position += len(tail)
+                    left_in -= len(tail)
+                want = min(chunk_size, left_out)
+                if inflater is None:
+                    block, tail = tail[:want], tail[want:]
+                else:
+                    block = inflater.decompress(tail, want)
+                    tail = inflater.unconsumed_tail
+                if not block:
+                    if not tail and left_in <= 0:
+                        raise _fail_corrupt(
+                            path, "los datos terminan antes del tamaño declarado", name
+                        )
+                    continue
+                crc = zlib.crc32(block, crc)
+                left_out -= len(block)
+                yield block
+            if crc != entry.crc:
+                raise _fail_corrupt(path, "CRC-32 incorrecto", name)
+
+    def read(self, entry: Entry) -> bytes:
+        """A whole entry (callers check `entry.file_size` against their limit first)."""
+        return b"".join(self.chunks(entry, max(entry.file_size, 1)))
+
+    def head(self, entry: Entry, size: int) -> bytes:
+        """The first `size` uncompressed bytes of an entry (no CRC check: it is not read whole)."""
+        out = bytearray()
+        for block in self.chunks(entry, size):
+            out += block
+            if len(out) >= size:
+                break
+        return bytes(out[:size])
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> PackageZip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_zip(path: str | os.PathLike[str], limits: PackageLimits = DEFAULT_LIMITS) -> PackageZip:
+    """Open `path` as a package ZIP after checking every limit; raise a typed `PackageError`."""
+    return PackageZip(path, limits)
+
+
+def is_root_file(entry: Entry) -> bool:
     """True for a plain file at the root of the ZIP (no folder part, no traversal)."""
-    name = info.filename
+    name = entry.filename
     return (
         bool(name)
-        and not info.is_dir()
+        and not entry.is_dir()
         and "/" not in name
         and "\\" not in name
         and "\x00" not in name
@@ -175,71 +357,35 @@ def is_root_file(info: zipfile.ZipInfo) -> bool:
     )
 
 
-def skip_reason(info: zipfile.ZipInfo) -> str | None:
+def skip_reason(entry: Entry) -> str | None:
     """Why an entry is never data (in Spanish), or None if its content must be inspected."""
-    name = info.filename
-    if info.is_dir():
+    name = entry.filename
+    if entry.is_dir():
         return "carpeta"
     if name.startswith("__MACOSX/") or name.startswith("__MACOSX\\"):
         return "metadatos de macOS (__MACOSX/)"
-    if not is_root_file(info):
+    if not is_root_file(entry):
         return "fuera de la raíz del ZIP (nombre con carpeta, absoluto o con '..')"
-    if info.flag_bits & 0x1:
+    if entry.flag_bits & 0x1:
         return "entrada cifrada"
-    if info.file_size == 0:
+    if entry.file_size == 0:
         return "archivo vacío"
     return None
 
 
 @contextmanager
 def guarded(path: Path, entry: str | None = None) -> Iterator[None]:
-    """Turn every low-level ZIP failure into a `CorruptPackageError` naming file and entry."""
+    """Turn low-level read failures into typed errors naming the file and the entry."""
     try:
         yield
     except PackageError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error) as exc:
-        raise CorruptPackageError(
-            f"datos dañados o truncados: {exc}", path=path, entry=entry
-        ) from exc
-    except NotImplementedError as exc:
-        raise CorruptPackageError(
-            f"método de compresión no soportado: {exc}", path=path, entry=entry
-        ) from exc
-    except RuntimeError as exc:  # encrypted entries
-        raise CorruptPackageError(str(exc), path=path, entry=entry) from exc
+    except (zlib.error, EOFError, struct.error, ValueError) as exc:
+        raise _fail_corrupt(path, str(exc), entry) from exc
     except OSError as exc:
         raise PackageError(
             f"no se pudo leer: {exc.strerror or exc}", path=path, entry=entry
         ) from exc
-
-
-def read_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, size: int) -> bytes:
-    """The first `size` uncompressed bytes of an entry."""
-    with guarded(path, info.filename), zf.open(info) as fh:
-        return fh.read(size)
-
-
-def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
-    """A whole entry (callers check `info.file_size` against their limit first)."""
-    with guarded(path, info.filename):
-        return zf.read(info)
-
-
-def iter_chunks(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, chunk_size: int = MiB
-) -> Iterator[bytes]:
-    """Stream an entry in chunks of at most `chunk_size` uncompressed bytes.
-
-    Decompression stays in the calling thread: on the 2-core target machine a helper thread
-    made reading slower (GIL hand-offs), not faster.
-    """
-    with guarded(path, info.filename), zf.open(info) as fh:
-        while True:
-            block = fh.read(chunk_size)
-            if not block:
-                return
-            yield block
 
 
 ProgressCallback = Callable[[int], None]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from satdescarga.client import DownloadResult, SatClient, VerifyResult
+from satdescarga.client import DownloadResult, SatClient, Status, VerifyResult
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.errors import FielError, InvalidQuery, SatError
 from satdescarga.ledger import Ledger, Package, Request, Window
@@ -35,7 +35,6 @@ FATAL_CODES = {
     SatCode.CERTIFICADO_INVALIDO,
 }
 LIFETIME_SENDS = 2  # SAT: two XML requests with identical criteria, ever
-PACKAGE_DOWNLOADS = 2  # SAT: two downloads per package
 
 
 class SyncAborted(SatError):  # noqa: N818
@@ -77,6 +76,7 @@ class SyncSummary:
     requests_reused: int = 0
     packages: int = 0
     lost: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # packages to retry on the next run
     documents: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -84,7 +84,7 @@ class SyncSummary:
 
     @property
     def complete(self) -> bool:
-        return not (self.failed or self.stuck or self.lost)
+        return not (self.failed or self.stuck or self.lost or self.pending)
 
 
 class SyncEngine:
@@ -110,6 +110,8 @@ class SyncEngine:
         self._summary = SyncSummary()
         self._deferred: dict[int, float] = {}  # window id -> monotonic time to retry its query
         self._touched: set[int] = set()  # windows whose completion must be checked again
+        self._failures: dict[str, int] = {}  # package id -> failed downloads in this run
+        self._retry_at: dict[str, float] = {}  # package id -> monotonic time of its next try
         self.package_dir = options.out / "paquetes"
 
     # -- public ----------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class SyncEngine:
         for request in self._ledger.requests("stuck"):
             self._ledger.set_outcome(request.id, "pending")  # a new run polls them again
         self._plan()
-        self._touched = {w.id for w in self._active_windows("requested")}  # a crash may hide one
+        self._reconcile()
         for job in self._jobs.values():
             if job.forced_active:
                 self._summary.notes.append(
@@ -172,8 +174,6 @@ class SyncEngine:
         criteria = job.criteria(window.start, window.end)
         key = criteria_key(criteria)
         previous = self._ledger.request_for(window.id)
-        if previous is not None and previous.outcome == "sending":
-            self._ledger.set_outcome(previous.id, "uncertain")  # a crash hid SAT's answer
         if (
             previous is not None
             and previous.request_id
@@ -181,6 +181,12 @@ class SyncEngine:
         ):
             self._ledger.set_window(window.id, "requested")  # answered, then a crash: resume
             return
+        if previous is not None and previous.outcome in ("sending", "uncertain"):
+            # SAT may hold that request (its answer was lost): never repeat its criteria.
+            self._ledger.set_outcome(previous.id, "uncertain")
+            if halves(window.start, window.end):
+                self._split(window, "se perdió la respuesta a la solicitud: criterios nuevos")
+                return
         known = self._ledger.reusable_request(key)
         if known is not None and known.outcome in ("pending", "finished"):
             self._adopt(window, known)
@@ -255,9 +261,7 @@ class SyncEngine:
         if not parts:
             self._fail_window(window, f"{reason}; el periodo ya no se puede dividir")
             return
-        for start, end in parts:
-            self._ledger.window(window.job, start, end, parent_id=window.id)
-        self._ledger.set_window(window.id, "split", note=reason)
+        self._ledger.split(window.id, parts, reason)
         self._events.emit("split", window=_label(window), reason=reason)
 
     def _empty(self, window: Window) -> None:
@@ -285,12 +289,13 @@ class SyncEngine:
         for package in self._own_packages("pending"):
             if len(inflight) >= self._options.jobs:
                 return
-            if package.package_id in busy:
+            if package.package_id in busy or self._failures.get(package.package_id, 0) >= 2:
                 continue
-            if package.attempts >= PACKAGE_DOWNLOADS:
-                self._lose(package, "se agotaron las dos descargas que permite el SAT")
+            if self._retry_at.get(package.package_id, 0) > time.monotonic():
                 continue
-            self._ledger.begin_download(package.package_id)  # counted before it is made
+            # Counted before it is made, so the ledger never counts fewer downloads than SAT.
+            # Past two, SAT itself answers 5008 (the package is then lost): asking costs nothing.
+            self._ledger.begin_download(package.package_id)
             dest = self.package_dir / f"{package.package_id}.zip"
             future = pool.submit(self._client.download, package.package_id, dest)
             inflight[future] = ("download", package)
@@ -310,30 +315,21 @@ class SyncEngine:
 
     def _verified(self, request: Request, result: VerifyResult) -> None:
         window = self._window_of(request)
-        state, code = result.state, result.request_status.sat_code
+        state = result.state
         if not result.status.accepted and result.status.sat_code in FATAL_CODES:
             raise SyncAborted(f"el SAT rechazó la firma o el certificado: {result.status}")
         pending = state in (RequestState.ACCEPTED, RequestState.IN_PROGRESS) or (
             state is RequestState.UNKNOWN and result.status.sat_code is SatCode.ERROR_NO_CONTROLADO
         )
+        outcome, next_poll, packages = _outcome(state), None, result.package_ids
         if pending:
             elapsed = self._now() - request.sent_at
             if elapsed > self._options.horizon:
-                outcome, next_poll = "stuck", None
+                outcome = "stuck"
                 self._events.emit("stuck", window=_label(window), request_id=request.request_id)
             else:
                 outcome, next_poll = "pending", self._now() + self._backoff(elapsed)
-            self._ledger.record_verify(
-                request.id,
-                result.state_code,
-                result.request_status.code,
-                result.cfdi_count,
-                result.status.code,
-                result.status.message,
-                outcome,
-                next_poll,
-            )
-            return
+        # One transaction: SAT's answer and the packages it names (a crash cannot split them).
         self._ledger.record_verify(
             request.id,
             result.state_code,
@@ -341,33 +337,53 @@ class SyncEngine:
             result.cfdi_count,
             result.status.code,
             result.status.message,
-            _outcome(state),
-            None,
+            outcome,
+            next_poll,
+            packages,
         )
+        if pending:
+            return
         self._events.emit(
             "verify",
             window=_label(window),
             state=state.label,
             code=result.request_status.code,
-            packages=len(result.package_ids),
+            packages=len(packages),
         )
+        if packages:
+            self._events.emit("packages", window=_label(window), count=len(packages))
+        self._decide(window, self._ledger.request(request.id))
+
+    def _decide(self, window: Window, request: Request) -> None:
+        """Act on a request SAT has finished with; derived only from what the ledger holds, so
+        it is also how a window interrupted by a crash right after its answer is repaired."""
+        state = RequestState.from_code(request.state or 0)
+        code = Status(request.state_code or "", "").sat_code
         self._touched.add(window.id)
-        if state is RequestState.FINISHED:
-            if result.package_ids:
-                self._ledger.add_packages(request.id, result.package_ids)
-                self._events.emit("packages", window=_label(window), count=len(result.package_ids))
-            else:
+        if request.outcome == "finished":
+            if not self._ledger.packages(request_row=request.id):
                 self._empty(window)
         elif code is SatCode.TOPE_MAXIMO:
-            self._split(window, str(result.request_status) or "tope máximo")
+            self._split(window, f"{request.state_code} {SatCode.TOPE_MAXIMO.message}")
         elif code is SatCode.NO_ENCONTRADA:
             self._empty(window)
-        elif state is RequestState.EXPIRED:
+        elif request.outcome == "expired":
             for package in self._ledger.packages(state="pending", request_row=request.id):
                 self._lose(package, "la solicitud venció (72 h) antes de descargarlo")
             self._fail_window(window, "la solicitud venció (72 h)")
         else:
-            self._fail_window(window, f"{state.label}: {result.request_status} {result.status}")
+            self._fail_window(
+                window,
+                f"{state.label}: {request.state_code} {request.cod_estatus} {request.mensaje}",
+            )
+
+    def _reconcile(self) -> None:
+        """Finish the decisions a crash interrupted: windows still `requested` whose request SAT
+        already answered for good."""
+        for window in self._active_windows("requested"):
+            request = self._ledger.request_for(window.id)
+            if request is not None and request.outcome in ("finished", "failed", "expired"):
+                self._decide(window, request)
 
     def _backoff(self, elapsed: timedelta) -> timedelta:
         """Exponential-ish backoff with jitter: about half the time waited so far, bounded."""
@@ -405,11 +421,12 @@ class SyncEngine:
     def _download_failed(self, package: Package, error: BaseException) -> None:
         if isinstance(error, FielError):
             raise error
-        attempts = (self._ledger.package(package.package_id) or package).attempts
-        if attempts >= PACKAGE_DOWNLOADS:
-            self._lose(package, f"falló la descarga dos veces ({error})")
-        else:
-            self._events.emit("warning", package=package.package_id, message=str(error))
+        failures = self._failures[package.package_id] = (
+            self._failures.get(package.package_id, 0) + 1
+        )
+        self._retry_at[package.package_id] = time.monotonic() + self._options.poll_initial
+        note = "se reintentará" if failures < 2 else "queda pendiente para la próxima ejecución"
+        self._events.emit("warning", package=package.package_id, message=f"{error}; {note}")
 
     def _lose(self, package: Package, reason: str) -> None:
         self._ledger.lost(package.package_id, reason)
@@ -465,8 +482,7 @@ class SyncEngine:
             return False
         if self._own_requests("pending") or self._own_packages("downloaded"):
             return False
-        pending = self._own_packages("pending")
-        return not pending
+        return all(self._failures.get(p.package_id, 0) >= 2 for p in self._own_packages("pending"))
 
     def _next_due(self) -> float:
         """Seconds until the next scheduled poll or deferred query (bounded, never negative)."""
@@ -489,6 +505,7 @@ class SyncEngine:
         owned = self._own_packages("read") + self._own_packages("lost")
         summary.packages = len(owned)
         summary.lost = [f"{p.package_id}: {p.reason}" for p in owned if p.state == "lost"]
+        summary.pending = [p.package_id for p in self._own_packages("pending")]
         summary.documents = sum(w.documents for w in windows if w.state == "done")
         summary.seconds = seconds
 
@@ -516,6 +533,7 @@ def _summary_fields(summary: SyncSummary) -> dict[str, Any]:
         "requests_reused": summary.requests_reused,
         "packages": summary.packages,
         "lost": summary.lost,
+        "pending": summary.pending,
         "documents": summary.documents,
         "bytes": summary.bytes,
         "seconds": round(summary.seconds, 3),

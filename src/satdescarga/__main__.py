@@ -1,0 +1,5 @@
+"""python -m satdescarga: the command line."""
+
+from satdescarga.cli import main
+
+main()
