@@ -6,11 +6,12 @@ was exported), 2 usage, 130 interrupted (outputs discarded).
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,6 +210,12 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
 @click.option(
     "-v", "--verbose", is_flag=True, help="Muestra también omisiones, duplicados y reparaciones."
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Resumen final como JSON (en la salida de errores: la estándar puede llevar datos).",
+)
 def read(
     packages: tuple[Path, ...],
     fmt: str | None,
@@ -223,6 +230,7 @@ def read(
     max_document_size: int,
     no_progress: bool,
     verbose: bool,
+    as_json: bool,
 ) -> None:
     """Lee paquetes del SAT (metadatos o CFDI, se detecta solo) y exporta su contenido.
 
@@ -293,9 +301,13 @@ def read(
                 writer.abort()
     if extractor is not None:
         totals.extracted = extractor.written
-    for output in totals.outputs:
-        click.echo(f"Escrito: {output}", err=True)
-    click.echo(totals.line(), err=True)
+    if as_json:
+        summary = {k: v for k, v in asdict(totals).items() if k != "printed"}
+        click.echo(json.dumps(summary, ensure_ascii=False), err=True)
+    else:
+        for output in totals.outputs:
+            click.echo(f"Escrito: {output}", err=True)
+        click.echo(totals.line(), err=True)
     sys.exit(EXIT_LOST if totals.failed or totals.errors else EXIT_OK)
 
 
