@@ -158,9 +158,13 @@ class SyncEngine:
         return self._ledger.windows(list(self._jobs), state)
 
     def _clean_partial_files(self) -> None:
-        """Remove downloads a crash left half-written (the client writes *.part, then renames)."""
+        """Remove what a crash left half-written: downloads (*.part) and outputs (.*.tmp); the
+        ledger has not counted them, so they are redone."""
         if self.package_dir.is_dir():
             for partial in self.package_dir.rglob("*.part"):
+                partial.unlink(missing_ok=True)
+        if self._options.out.is_dir():
+            for partial in self._options.out.rglob(".*.tmp"):
                 partial.unlink(missing_ok=True)
 
     # -- requests --------------------------------------------------------------------------
