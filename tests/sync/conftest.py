@@ -66,8 +66,11 @@ def run(
     jobs: list[Job] | None = None,
     windows: list[tuple[datetime, datetime]] | None = None,
     events: Any = None,
+    timeout: tuple[float, float] = (10.0, 120.0),
 ) -> SyncSummary:
-    client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05))
+    client = SatClient(
+        fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05), timeout=timeout
+    )
     ledger = SqliteLedger(out / ".satdescarga" / "ledger.sqlite")
     store = OutputStore(out)
     try:

@@ -75,3 +75,27 @@ def test_faults_are_survived_with_nothing_lost(fiel: Fiel, tmp_path: Path) -> No
         assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
         assert max(downloads(sat).values()) <= 2
         assert set(requests_by_criteria(sat).values()) == {1}
+
+
+class ExpireTokensOnFirstDownload:
+    """Moves the emulated clock 10 minutes once a download starts: every token dies mid-sync."""
+
+    def __init__(self, sat: Emulator) -> None:
+        self.sat, self.done = sat, False
+
+    def emit(self, event: str, **fields: object) -> None:
+        if event == "download_start" and not self.done:
+            self.done = True
+            self.sat.advance(minutes=10)
+
+
+def test_timeouts_and_token_expiry_mid_sync(fiel: Fiel, tmp_path: Path) -> None:
+    jobs = [Job(RFC, "cfdi", DownloadType.ISSUED, kind) for kind in RequestType]
+    with emulator(faults="verifica=slow:0.6*2") as sat:
+        events = ExpireTokensOnFirstDownload(sat)
+        summary = run(fiel, sat, tmp_path, jobs, events=events, timeout=(5.0, 0.3))
+        assert summary.complete, summary
+        assert events.done
+        assert sat.stats()["rfcs"][RFC]["tokens_issued"]["cfdi"] >= 2
+        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, Direction.ISSUED, False)
+        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
