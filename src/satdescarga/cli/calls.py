@@ -12,12 +12,10 @@ from satdescarga import generated as g
 from satdescarga.cli.common import (
     EXIT_REFUSED,
     Output,
+    Sat,
     common_options,
-    fiel_options,
     handle_errors,
-    load_fiel,
-    make_client,
-    service_options,
+    sat_options,
 )
 from satdescarga.client import DocumentStatus, DocumentType, DownloadType, Query, RequestType
 
@@ -31,23 +29,16 @@ COMPLEMENTS = {c.value: c for c in (*g.ComplementoCfdi, *g.ComplementoRetencione
 
 
 @click.command()
-@fiel_options
-@service_options
+@sat_options
 @common_options
 @handle_errors
 def auth(
-    cer: Path,
-    key: Path,
-    password_file: Path | None,
-    password_option: str | None,
-    service: str,
-    endpoint_base: str | None,
-    timeout: float,
+    sat: Sat,
     as_json: bool,
     debug: bool,
 ) -> None:
     """Revisa la e.firma (RFC, tipo, vigencia) y se autentica ante el SAT."""
-    fiel = load_fiel(cer, key, password_file, password_option)
+    fiel = sat.fiel()
     output = Output(as_json)
     facts = {
         "rfc": fiel.rfc,
@@ -58,13 +49,13 @@ def auth(
         "hasta": fiel.valid_until.isoformat(),
     }
     fiel.check()
-    token = make_client(fiel, service, endpoint_base, timeout).authenticate()
+    token = sat.client(fiel).authenticate()
     facts["token_vence"] = token.expires.isoformat()
     output.result(
         facts,
         f"RFC {fiel.rfc} ({fiel.legal_name})\ne.firma {fiel.serial_number}, vigente del "
         f"{fiel.valid_from:%Y-%m-%d} al {fiel.valid_until:%Y-%m-%d}\n"
-        f"Autenticado en {service}: el token vence {token.expires:%H:%M:%S} UTC",
+        f"Autenticado en {sat.service}: el token vence {token.expires:%H:%M:%S} UTC",
     )
 
 
@@ -103,20 +94,13 @@ def _query_options(func: Any) -> Any:
 
 
 @click.command()
-@fiel_options
-@service_options
+@sat_options
 @_query_options
 @click.option("--uuid", help="Pide un solo CFDI por su folio fiscal.")
 @common_options
 @handle_errors
 def query(
-    cer: Path,
-    key: Path,
-    password_file: Path | None,
-    password_option: str | None,
-    service: str,
-    endpoint_base: str | None,
-    timeout: float,
+    sat: Sat,
     since: datetime | None,
     until: datetime | None,
     issued: bool,
@@ -131,7 +115,7 @@ def query(
     debug: bool,
 ) -> None:
     """Envía una solicitud de descarga (cuenta para los límites del SAT)."""
-    fiel = load_fiel(cer, key, password_file, password_option)
+    fiel = sat.fiel()
     request = Query(
         start=since,
         end=until,
@@ -144,7 +128,7 @@ def query(
         rfc_on_behalf=rfc_on_behalf,
         counterparts=counterparts,
     )
-    result = make_client(fiel, service, endpoint_base, timeout).query(request)
+    result = sat.client(fiel).query(request)
     Output(as_json).result(
         {
             "id_solicitud": result.request_id,
@@ -159,26 +143,19 @@ def query(
 
 
 @click.command()
-@fiel_options
-@service_options
+@sat_options
 @click.argument("request_id")
 @common_options
 @handle_errors
 def verify(
-    cer: Path,
-    key: Path,
-    password_file: Path | None,
-    password_option: str | None,
-    service: str,
-    endpoint_base: str | None,
-    timeout: float,
+    sat: Sat,
     request_id: str,
     as_json: bool,
     debug: bool,
 ) -> None:
     """Consulta el estado de una solicitud y sus paquetes."""
-    fiel = load_fiel(cer, key, password_file, password_option)
-    result = make_client(fiel, service, endpoint_base, timeout).verify(request_id)
+    fiel = sat.fiel()
+    result = sat.client(fiel).verify(request_id)
     Output(as_json).result(
         {
             "estado": result.state_code,
@@ -195,8 +172,7 @@ def verify(
 
 
 @click.command()
-@fiel_options
-@service_options
+@sat_options
 @click.argument("package_ids", nargs=-1, required=True)
 @click.option(
     "--out",
@@ -215,13 +191,7 @@ def verify(
 @common_options
 @handle_errors
 def download(
-    cer: Path,
-    key: Path,
-    password_file: Path | None,
-    password_option: str | None,
-    service: str,
-    endpoint_base: str | None,
-    timeout: float,
+    sat: Sat,
     package_ids: tuple[str, ...],
     out: Path,
     retries: int,
@@ -229,8 +199,8 @@ def download(
     debug: bool,
 ) -> None:
     """Descarga paquetes (el SAT permite 2 descargas por paquete)."""
-    fiel = load_fiel(cer, key, password_file, password_option)
-    client = make_client(fiel, service, endpoint_base, timeout)
+    fiel = sat.fiel()
+    client = sat.client(fiel)
     output, refused = Output(as_json), False
     for package_id in package_ids:
         result = client.download(package_id, out / f"{package_id}.zip", retries=retries)

@@ -96,63 +96,97 @@ def common_options(func: F) -> F:
     return func
 
 
-def fiel_options(func: F) -> F:
-    """Credentials: --cer/--key and the password from a file, the environment or a prompt."""
-    options = [
-        click.option(
-            "--cer",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            required=True,
-            help="Certificado de la e.firma (.cer).",
-        ),
-        click.option(
-            "--key",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            required=True,
-            help="Llave privada de la e.firma (.key).",
-        ),
-        click.option(
-            "--password-file",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help=f"Archivo con la contraseña (si no: ${PASSWORD_ENV} o se pregunta).",
-        ),
-        click.option(
-            "--password",
-            "password_option",
-            hidden=True,
-            help="Contraseña en la línea de comandos (queda en el historial: evítelo).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+SAT_OPTIONS = (
+    click.option(
+        "--cer",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        required=True,
+        help="Certificado de la e.firma (.cer).",
+    ),
+    click.option(
+        "--key",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        required=True,
+        help="Llave privada de la e.firma (.key).",
+    ),
+    click.option(
+        "--password-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=f"Archivo con la contraseña (si no: ${PASSWORD_ENV} o se pregunta).",
+    ),
+    click.option(
+        "--password",
+        "password_option",
+        hidden=True,
+        help="Contraseña en la línea de comandos (queda en el historial: evítelo).",
+    ),
+    click.option(
+        "--service",
+        type=click.Choice(["cfdi", "retenciones"]),
+        default="cfdi",
+        show_default=True,
+        help="Servicio: CFDI o Retenciones.",
+    ),
+    click.option(
+        "--endpoint-base",
+        metavar="URL",
+        help="Base de un servidor local (p. ej. el emulador) en lugar del SAT.",
+    ),
+    click.option(
+        "--timeout",
+        type=float,
+        default=120.0,
+        show_default=True,
+        help="Segundos de espera de lectura por llamada.",
+    ),
+)
+SAT_PARAMS = (
+    "cer",
+    "key",
+    "password_file",
+    "password_option",
+    "service",
+    "endpoint_base",
+    "timeout",
+)
 
 
-def service_options(func: F) -> F:
-    options = [
-        click.option(
-            "--service",
-            type=click.Choice(["cfdi", "retenciones"]),
-            default="cfdi",
-            show_default=True,
-            help="Servicio: CFDI o Retenciones.",
-        ),
-        click.option(
-            "--endpoint-base",
-            metavar="URL",
-            help="Base de un servidor local (p. ej. el emulador) en lugar del SAT.",
-        ),
-        click.option(
-            "--timeout",
-            type=float,
-            default=120.0,
-            show_default=True,
-            help="Segundos de espera de lectura por llamada.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+@dataclass(frozen=True)
+class Sat:
+    """The credentials and service options every SAT command takes, as one value."""
+
+    cer: Path
+    key: Path
+    password_file: Path | None
+    password_option: str | None
+    service: str
+    endpoint_base: str | None
+    timeout: float
+
+    def fiel(self) -> Fiel:
+        return Fiel.load(
+            self.cer, self.key, read_password(self.password_file, self.password_option)
+        )
+
+    def client(self, fiel: Fiel) -> SatClient:
+        return SatClient(
+            fiel, endpoints(self.service, self.endpoint_base), timeout=(10.0, self.timeout)
+        )
+
+
+def sat_options(func: F) -> F:
+    """Adds --cer/--key/--password-file, --service, --endpoint-base and --timeout; the command
+    receives them as one `sat: Sat` argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sat = Sat(**{name: kwargs.pop(name) for name in SAT_PARAMS})
+        return func(*args, sat=sat, **kwargs)
+
+    command: Any = wrapper
+    for option in reversed(SAT_OPTIONS):
+        command = option(command)
+    return command  # type: ignore[no-any-return]
 
 
 def read_password(password_file: Path | None, password_option: str | None) -> str:
@@ -175,18 +209,8 @@ def read_password(password_file: Path | None, password_option: str | None) -> st
     return str(click.prompt("Contraseña de la e.firma", hide_input=True))
 
 
-def load_fiel(
-    cer: Path, key: Path, password_file: Path | None, password_option: str | None
-) -> Fiel:
-    return Fiel.load(cer, key, read_password(password_file, password_option))
-
-
 def endpoints(service: str, endpoint_base: str | None) -> Endpoints:
     family: Any = service
     if endpoint_base:
         return Endpoints.local(endpoint_base, family)
     return Endpoints.cfdi() if service == "cfdi" else Endpoints.retenciones()
-
-
-def make_client(fiel: Fiel, service: str, endpoint_base: str | None, timeout: float) -> SatClient:
-    return SatClient(fiel, endpoints(service, endpoint_base), timeout=(10.0, timeout))

@@ -16,12 +16,10 @@ from satdescarga.cli.calls import COMPLEMENTS, DOCUMENT_TYPES, STATUSES
 from satdescarga.cli.common import (
     EXIT_REFUSED,
     Output,
+    Sat,
     common_options,
-    fiel_options,
     handle_errors,
-    load_fiel,
-    make_client,
-    service_options,
+    sat_options,
 )
 from satdescarga.client import DownloadType, RequestType, SatClient
 from satdescarga.ledger import SqliteLedger
@@ -91,8 +89,7 @@ def run_sync(
 
 
 @click.command()
-@fiel_options
-@service_options
+@sat_options
 @click.option(
     "--rfc-from-fiel", is_flag=True, default=True, help="El RFC es el de la e.firma (siempre)."
 )
@@ -181,13 +178,7 @@ def run_sync(
 @common_options
 @handle_errors
 def sync(
-    cer: Path,
-    key: Path,
-    password_file: Path | None,
-    password_option: str | None,
-    service: str,
-    endpoint_base: str | None,
-    timeout: float,
+    sat: Sat,
     rfc_from_fiel: bool,
     issued: bool,
     received: bool,
@@ -218,7 +209,7 @@ def sync(
     """
     if until.time() == datetime.min.time():
         until = until + timedelta(days=1) - timedelta(seconds=1)
-    fiel = load_fiel(cer, key, password_file, password_option)
+    fiel = sat.fiel()
     filters = {
         "document_type": DOCUMENT_TYPES[document_type] if document_type else None,
         "document_status": STATUSES[document_status] if document_status else None,
@@ -226,9 +217,9 @@ def sync(
         "rfc_on_behalf": rfc_on_behalf,
         "counterparts": counterparts,
     }
-    job_list = build_jobs(fiel.rfc, service, issued, received, metadata, xml, filters)
+    job_list = build_jobs(fiel.rfc, sat.service, issued, received, metadata, xml, filters)
     options = SyncOptions(out, jobs, poll_initial, poll_cap, timedelta(hours=horizon))
-    client = make_client(fiel, service, endpoint_base, timeout)
+    client = sat.client(fiel)
     summary = run_sync(
         client,
         job_list,
