@@ -1,33 +1,70 @@
-"""satdescarga: SAT's Descarga Masiva de CFDI y Retenciones, complete and correct to the byte."""
+"""satdescarga: SAT's Descarga Masiva de CFDI y Retenciones, complete and correct to the byte.
+
+The public names below are imported on first access (PEP 562), so `import satdescarga.packages`
+does not load the web-service client (zeep, xmlschema, requests, cryptography).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from satdescarga.client import (
-    DocumentStatus,
-    DocumentType,
-    DownloadResult,
-    DownloadType,
-    Endpoints,
-    Query,
-    QueryResult,
-    RequestType,
-    SatClient,
-    Status,
-    Token,
-    VerifyResult,
-)
-from satdescarga.codes import RequestState, SatCode
-from satdescarga.errors import (
-    FielError,
-    HttpError,
-    InvalidQuery,
-    NetworkError,
-    ResponseError,
-    SatError,
-    SatTimeoutError,
-    SoapFault,
-)
-from satdescarga.fiel import Fiel
+if TYPE_CHECKING:
+    from satdescarga.client import (
+        DocumentStatus,
+        DocumentType,
+        DownloadResult,
+        DownloadType,
+        Endpoints,
+        Query,
+        QueryResult,
+        RequestType,
+        SatClient,
+        Status,
+        Token,
+        VerifyResult,
+    )
+    from satdescarga.codes import RequestState, SatCode
+    from satdescarga.errors import (
+        FielError,
+        HttpError,
+        InvalidQuery,
+        NetworkError,
+        ResponseError,
+        SatError,
+        SatTimeoutError,
+        SoapFault,
+    )
+    from satdescarga.fiel import Fiel
+
+# Public name -> the module that defines it.
+_LAZY = {
+    "DocumentStatus": "satdescarga.client",
+    "DocumentType": "satdescarga.client",
+    "DownloadResult": "satdescarga.client",
+    "DownloadType": "satdescarga.client",
+    "Endpoints": "satdescarga.client",
+    "Query": "satdescarga.client",
+    "QueryResult": "satdescarga.client",
+    "RequestType": "satdescarga.client",
+    "SatClient": "satdescarga.client",
+    "Status": "satdescarga.client",
+    "Token": "satdescarga.client",
+    "VerifyResult": "satdescarga.client",
+    "RequestState": "satdescarga.codes",
+    "SatCode": "satdescarga.codes",
+    "FielError": "satdescarga.errors",
+    "HttpError": "satdescarga.errors",
+    "InvalidQuery": "satdescarga.errors",
+    "NetworkError": "satdescarga.errors",
+    "ResponseError": "satdescarga.errors",
+    "SatError": "satdescarga.errors",
+    "SatTimeoutError": "satdescarga.errors",
+    "SoapFault": "satdescarga.errors",
+    "Fiel": "satdescarga.fiel",
+}
 
 __all__ = [
     "DocumentStatus",
@@ -55,3 +92,16 @@ __all__ = [
     "VerifyResult",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

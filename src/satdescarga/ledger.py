@@ -170,7 +170,6 @@ class Ledger(Protocol):
         state: str | None = None,
         request_row: int | None = None,
     ) -> list[Package]: ...
-    def package(self, package_id: str) -> Package | None: ...
     def begin_download(self, package_id: str) -> int: ...
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None: ...
     def read_done(self, package_id: str, documents: int) -> None: ...
@@ -492,10 +491,6 @@ class SqliteLedger:
             *args,
         )
         return [self._package(r) for r in rows]
-
-    def package(self, package_id: str) -> Package | None:
-        rows = self._all("SELECT * FROM packages WHERE package_id = ?", package_id)
-        return self._package(rows[0]) if rows else None
 
     def begin_download(self, package_id: str) -> int:
         """Count a download attempt before making it (SAT allows two per package)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from satdescarga import Fiel
@@ -43,6 +44,11 @@ def test_a_year_of_everything_equals_the_corpus(fiel: Fiel, sat: Emulator, tmp_p
     assert set(requests_by_criteria(sat).values()) == {1}
     assert set(downloads(sat).values()) == {1}
     assert not list(tmp_path.rglob("*.part"))
+    ledger_file = tmp_path / ".satdescarga" / "ledger.sqlite"
+    tokens = sqlite3.connect(ledger_file).execute("SELECT * FROM tokens").fetchall()
+    assert [row[0] for row in tokens] == ["cfdi"]  # validity only: no token value is stored
+    for stored in tmp_path.joinpath(".satdescarga").iterdir():  # the database and its WAL
+        assert b"eyJ" not in stored.read_bytes()
 
 
 def test_rerun_asks_and_downloads_nothing_again(fiel: Fiel, sat: Emulator, tmp_path: Path) -> None:

@@ -114,6 +114,8 @@ class SatClient:
         self._session = session or requests.Session()
         self._session.headers.setdefault("User-Agent", f"satdescarga/{__version__}")
         self._token: Token | None = None
+        self.on_token: Callable[[Token], None] | None = None
+        """Called after every authentication (e.g. to record the token's validity window)."""
         self._lock = threading.RLock()
         self._checked = False
         signed = [WrapAuthorizationPlugin(self._token_value), EnvelopedSignaturePlugin(fiel)]
@@ -228,6 +230,8 @@ class SatClient:
                 return self._token
             self._ready()
             self._token = self._retrying(self._retries, self._authenticate_once)
+            if self.on_token is not None:
+                self.on_token(self._token)
             log.info(
                 "autenticado en %s; el token vence %s", self.endpoints.service, self._token.expires
             )

@@ -27,7 +27,6 @@ from satdescarga.sync.plan import Job, criteria_key, halves
 
 log = logging.getLogger("satdescarga.sync")
 
-TERMINAL = {"split", "empty", "done", "failed"}
 FATAL_CODES = {
     SatCode.SELLO_MAL_FORMADO,
     SatCode.SELLO_NO_CORRESPONDE,
@@ -117,6 +116,10 @@ class SyncEngine:
     # -- public ----------------------------------------------------------------------------
     def run(self) -> SyncSummary:
         started = time.monotonic()
+        service = self._client.endpoints.service
+        self._client.on_token = lambda token: self._ledger.record_token(
+            service, token.created, token.expires
+        )
         self._clean_partial_files()
         for request in self._ledger.requests("stuck"):
             self._ledger.set_outcome(request.id, "pending")  # a new run polls them again
