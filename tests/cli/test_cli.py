@@ -149,6 +149,10 @@ def test_sync_json_events_then_status(sat: Emulator, tmp_path: Path) -> None:
         str(out),
         "--poll",
         "0.01",
+        "--export",
+        "csv",
+        "--export",
+        "parquet",
         "--json",
     )
     assert result.exit_code == 0, result.output
@@ -156,6 +160,15 @@ def test_sync_json_events_then_status(sat: Emulator, tmp_path: Path) -> None:
     summary = events[-1]
     assert summary["event"] == "summary" and summary["complete"] and summary["documents"] > 0
     assert {"plan", "query", "verify", "download", "read"} <= {e["event"] for e in events}
+    import csv
+
+    import pyarrow.parquet as pq
+
+    with (out / "metadata.csv").open(encoding="utf-8", newline="") as exported:
+        rows = list(csv.reader(exported))
+    assert rows[0][0] == "uuid" and len(rows) == summary["documents"] + 1
+
+    assert pq.read_table(out / "metadata.parquet").num_rows == summary["documents"]
     status = CliRunner().invoke(main, ["status", "--out", str(out), "--json"])
     data = json.loads(status.output)
     assert data["ventanas"] == {"done": 1} and data["documentos"] == summary["documents"]
