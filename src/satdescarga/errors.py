@@ -53,7 +53,14 @@ class InvalidQuery(SatError):  # noqa: N818 (name fixed by the public API)
 
 
 class NetworkError(SatError):
-    """The SAT host could not be reached or the connection broke."""
+    """The SAT host could not be reached or the connection broke.
+
+    `sent` is False when the request certainly never reached SAT (no connection was made).
+    """
+
+    def __init__(self, message: str, *, operation: str | None = None, sent: bool = True) -> None:
+        self.sent = sent
+        super().__init__(message, operation=operation)
 
 
 class SatTimeoutError(NetworkError):

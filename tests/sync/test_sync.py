@@ -105,3 +105,14 @@ def test_timeouts_and_token_expiry_mid_sync(fiel: Fiel, tmp_path: Path) -> None:
         assert sat.stats()["rfcs"][RFC]["tokens_issued"]["cfdi"] >= 2
         assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, Direction.ISSUED, False)
         assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
+
+
+def test_a_sat_that_keeps_failing_ends_the_run_incomplete(fiel: Fiel, tmp_path: Path) -> None:
+    jobs = [Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.METADATA)]
+    with emulator(faults="emitidos=http503") as sat:
+        summary = run(fiel, sat, tmp_path, jobs, [(SINCE, SINCE.replace(day=28))])
+        assert not summary.complete and summary.pending
+        assert "sin respuesta del SAT" in summary.pending[0]
+        sat.clear_faults()
+        again = run(fiel, sat, tmp_path, jobs, [(SINCE, SINCE.replace(day=28))])
+        assert again.complete and again.documents > 0

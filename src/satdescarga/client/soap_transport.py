@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import requests
+import urllib3
 import zeep
 from lxml import etree
 from zeep import Plugin
@@ -50,6 +51,12 @@ class _StreamingHttp(zeep.Transport):  # type: ignore[misc]
         return session.post(
             address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
         )
+
+
+def _no_connection(exc: requests.RequestException) -> bool:
+    """True when the failure happened before any byte of the request was sent."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def read_limited(response: requests.Response, limit: int, operation: str) -> bytes:
@@ -141,11 +148,16 @@ class SoapTransport:
         try:
             response: requests.Response = self._proxy[operation.name](**arguments)
         except requests.Timeout as exc:
-            raise SatTimeoutError("el SAT no respondió a tiempo", operation=operation.name) from exc
+            raise SatTimeoutError(
+                "el SAT no respondió a tiempo",
+                operation=operation.name,
+                sent=not isinstance(exc, requests.ConnectTimeout),
+            ) from exc
         except requests.RequestException as exc:
             raise NetworkError(
                 f"no se pudo conectar con {self.address} ({type(exc).__name__})",
                 operation=operation.name,
+                sent=not _no_connection(exc),
             ) from exc
         return response
 

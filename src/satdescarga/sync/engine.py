@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from satdescarga.client import DownloadResult, SatClient, Status, VerifyResult
 from satdescarga.codes import RequestState, SatCode
-from satdescarga.errors import FielError, InvalidQuery, SatError
+from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
 from satdescarga.ledger import Ledger, Package, Request, Window
 from satdescarga.packages import PackageError
 from satdescarga.sync.plan import Job, criteria_key, halves
@@ -34,6 +34,7 @@ FATAL_CODES = {
     SatCode.CERTIFICADO_INVALIDO,
 }
 LIFETIME_SENDS = 2  # SAT: two XML requests with identical criteria, ever
+QUERY_TRIES = 5  # a window whose query fails this often waits for the next run
 
 
 class SyncAborted(SatError):  # noqa: N818
@@ -108,6 +109,8 @@ class SyncEngine:
         self._now = now
         self._summary = SyncSummary()
         self._deferred: dict[int, float] = {}  # window id -> monotonic time to retry its query
+        self._deferrals: dict[int, int] = {}  # window id -> queries deferred in this run
+        self._query_errors = 0  # consecutive failed queries (any window)
         self._touched: set[int] = set()  # windows whose completion must be checked again
         self._failures: dict[str, int] = {}  # package id -> failed downloads in this run
         self._retry_at: dict[str, float] = {}  # package id -> monotonic time of its next try
@@ -174,6 +177,8 @@ class SyncEngine:
     def _query_planned(self) -> None:
         now = time.monotonic()
         for window in self._active_windows("planned"):
+            if self._deferrals.get(window.id, 0) >= QUERY_TRIES or self._outage():
+                continue  # SAT kept failing: left for the next run
             if self._deferred.get(window.id, 0) <= now:
                 self._request_window(window, self._jobs[window.job])
 
@@ -188,8 +193,8 @@ class SyncEngine:
         ):
             self._ledger.set_window(window.id, "requested")  # answered, then a crash: resume
             return
-        if previous is not None and previous.outcome in ("sending", "uncertain"):
-            # SAT may hold that request (its answer was lost): never repeat its criteria.
+        if previous is not None and previous.outcome == "sending":
+            # A crash lost SAT's answer and SAT may hold that request: never repeat its criteria.
             self._ledger.set_outcome(previous.id, "uncertain")
             if halves(window.start, window.end):
                 self._split(window, "se perdió la respuesta a la solicitud: criterios nuevos")
@@ -211,10 +216,13 @@ class SyncEngine:
         except FielError:
             self._ledger.set_outcome(row, "unsent")
             raise
-        except SatError as exc:  # network or server trouble: SAT may or may not have it
-            self._ledger.set_outcome(row, "uncertain")
+        except SatError as exc:  # network or server trouble
+            # Counted as a possible send (SAT may hold it) unless it surely never arrived.
+            self._ledger.set_outcome(row, "unsent" if _never_processed(exc) else "uncertain")
+            self._query_errors += 1
             self._defer(window, f"la solicitud no obtuvo respuesta ({exc}); se reintentará")
             return
+        self._query_errors = 0
         status = result.status
         self._summary.requests_sent += 1
         outcome = "pending" if status.accepted else "refused"
@@ -259,8 +267,14 @@ class SyncEngine:
         self._summary.requests_reused += 1
         self._events.emit("reuse", window=_label(window), request_id=known.request_id)
 
+    def _outage(self) -> bool:
+        """SAT failed the last QUERY_TRIES queries in a row: stop asking in this run."""
+        return self._query_errors >= QUERY_TRIES
+
     def _defer(self, window: Window, note: str) -> None:
-        self._deferred[window.id] = time.monotonic() + self._options.poll_initial
+        tries = self._deferrals[window.id] = self._deferrals.get(window.id, 0) + 1
+        wait = min(self._options.poll_cap, self._options.poll_initial * 2**tries)
+        self._deferred[window.id] = time.monotonic() + wait * random.uniform(0.75, 1.25)
         self._events.emit("warning", window=_label(window), message=note)
 
     def _split(self, window: Window, reason: str) -> None:
@@ -485,7 +499,8 @@ class SyncEngine:
         return self._ledger.window_by_id(request.window_id)
 
     def _settled(self) -> bool:
-        if any(w.state == "planned" for w in self._active_windows()):
+        planned = self._active_windows("planned")
+        if not self._outage() and any(self._deferrals.get(w.id, 0) < QUERY_TRIES for w in planned):
             return False
         if self._own_requests("pending") or self._own_packages("downloaded"):
             return False
@@ -512,9 +527,18 @@ class SyncEngine:
         owned = self._own_packages("read") + self._own_packages("lost")
         summary.packages = len(owned)
         summary.lost = [f"{p.package_id}: {p.reason}" for p in owned if p.state == "lost"]
-        summary.pending = [p.package_id for p in self._own_packages("pending")]
+        summary.pending = [p.package_id for p in self._own_packages("pending")] + [
+            f"{_label(w)}: sin respuesta del SAT" for w in self._active_windows("planned")
+        ]
         summary.documents = sum(w.documents for w in windows if w.state == "done")
         summary.seconds = seconds
+
+
+def _never_processed(exc: SatError) -> bool:
+    """Failures that prove SAT did not register the request (so it costs nothing to resend)."""
+    if isinstance(exc, NetworkError):
+        return not exc.sent
+    return isinstance(exc, HttpError) and exc.status in (429, 502, 503, 504)
 
 
 def _outcome(state: RequestState) -> str:
