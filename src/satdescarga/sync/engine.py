@@ -134,6 +134,15 @@ class SyncEngine:
                     f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
                 )
         inflight: dict[Future[Any], tuple[str, Any]] = {}
+        try:
+            self._loop(inflight)
+        finally:
+            self._client.on_token = None
+        self._summarize(time.monotonic() - started)
+        self._events.emit("summary", **_summary_fields(self._summary))
+        return self._summary
+
+    def _loop(self, inflight: dict[Future[Any], tuple[str, Any]]) -> None:
         with ThreadPoolExecutor(max_workers=max(1, self._options.jobs)) as pool:
             while True:
                 self._query_planned()
@@ -149,16 +158,15 @@ class SyncEngine:
                         self._handle(kind, item, future)
                 elif timeout:
                     time.sleep(timeout)
-        self._summarize(time.monotonic() - started)
-        self._events.emit("summary", **_summary_fields(self._summary))
-        return self._summary
 
     # -- planning --------------------------------------------------------------------------
     def _plan(self) -> None:
         for job in self._jobs.values():
             for start, end in self._windows:
                 self._ledger.window(job.key, start, end)
-        self._events.emit("plan", windows=len(self._active_windows()))
+        windows = self._active_windows()
+        finished = [w for w in windows if w.state in ("split", "empty", "done", "failed")]
+        self._events.emit("plan", windows=len(windows), done=len(finished))
 
     def _active_windows(self, state: str | None = None) -> list[Window]:
         return self._ledger.windows(list(self._jobs), state)

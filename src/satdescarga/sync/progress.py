@@ -69,7 +69,8 @@ class RichProgress:
 
     def emit(self, event: str, **fields: Any) -> None:
         if event == "plan":
-            self._move(self._windows, total=fields["windows"] - self._counts[self._windows][1])
+            counts = self._counts[self._windows]
+            self._move(self._windows, fields["done"] - counts[0], fields["windows"] - counts[1])
         elif event == "split":
             self._move(self._windows, done=1, total=2)
         elif event in ("empty", "window_done", "failed"):
