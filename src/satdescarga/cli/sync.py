@@ -22,6 +22,7 @@ from satdescarga.cli.common import (
     sat_options,
 )
 from satdescarga.client import DownloadType, RequestType, SatClient
+from satdescarga.client.query import MEXICO
 from satdescarga.ledger import SqliteLedger
 from satdescarga.sync.engine import SyncEngine, SyncOptions, SyncSummary
 from satdescarga.sync.plan import Job, day_windows, month_windows
@@ -209,6 +210,9 @@ def sync(
     """
     if until.time() == datetime.min.time():
         until = until + timedelta(days=1) - timedelta(seconds=1)
+    # Documents cannot be newer than now (Mexico City time, as SAT counts): a later run with a
+    # later --until asks again for the part of the period that was still open.
+    until = min(until, datetime.now(MEXICO).replace(tzinfo=None, microsecond=0))
     fiel = sat.fiel()
     filters = {
         "document_type": DOCUMENT_TYPES[document_type] if document_type else None,
