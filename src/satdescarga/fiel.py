@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import xmlsec
@@ -51,22 +50,25 @@ def _private_key(data: bytes, password: str | bytes) -> rsa.RSAPrivateKey:
     return key
 
 
-class Fiel:
-    """An e.firma: a SAT certificate and its private key. Key and password stay in here."""
+class Fiel(SatCertificate):
+    """An e.firma: a SAT certificate (every fact of SatCertificate) and its private key.
 
-    __slots__ = ("_key", "_xmlsec_key", "certificate")
+    The key and the password never leave this object: not in repr, str, logs or errors.
+    """
+
+    __slots__ = ("_key", "_xmlsec_key")
 
     def __init__(self, certificate: SatCertificate, key: rsa.RSAPrivateKey) -> None:
         if certificate.public_key().public_numbers() != key.public_key().public_numbers():
             raise FielKeyMismatchError(
                 "la llave privada no corresponde al certificado: use el .key de esta e.firma"
             )
+        super().__init__(certificate.x509)
         der = key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        self.certificate = certificate
         self._key = key
         self._xmlsec_key = xmlsec.Key.from_memory(der, xmlsec.constants.KeyDataFormatDer)
 
@@ -87,46 +89,14 @@ class Fiel:
             raise FielFormatError("el archivo PKCS#12 no contiene un certificado y una llave RSA")
         return cls(SatCertificate(cert), key)
 
-    # Certificate facts, delegated to the certificate.
     @property
-    def rfc(self) -> str:
-        return self.certificate.rfc
-
-    @property
-    def legal_name(self) -> str:
-        return self.certificate.legal_name
-
-    @property
-    def serial_number(self) -> str:
-        return self.certificate.serial_number
-
-    @property
-    def serial_decimal(self) -> str:
-        return self.certificate.serial_decimal
-
-    @property
-    def issuer_name(self) -> str:
-        return self.certificate.issuer_name
-
-    @property
-    def valid_from(self) -> datetime:
-        return self.certificate.valid_from
-
-    @property
-    def valid_until(self) -> datetime:
-        return self.certificate.valid_until
-
-    @property
-    def is_fiel(self) -> bool:
-        return self.certificate.is_fiel
+    def certificate(self) -> SatCertificate:
+        """The certificate alone (without the key), e.g. to hand to code that must not sign."""
+        return SatCertificate(self.x509)
 
     @property
     def certificate_der(self) -> bytes:
-        return self.certificate.der
-
-    def check(self, now: datetime | None = None) -> None:
-        """Raise a FielError a taxpayer understands if this e.firma cannot be used now."""
-        self.certificate.check(now)
+        return self.der
 
     def sign_sha1(self, data: bytes) -> bytes:
         """RSA-SHA1 PKCS#1 v1.5 signature of `data` (deterministic), made by xmlsec."""

@@ -33,5 +33,5 @@ def sign_operation(operation: etree._Element, fiel: Fiel) -> etree._Element:
     issuer_serial = etree.SubElement(x509_data, ds("X509IssuerSerial"))
     etree.SubElement(issuer_serial, ds("X509IssuerName")).text = fiel.issuer_name
     etree.SubElement(issuer_serial, ds("X509SerialNumber")).text = fiel.serial_decimal
-    etree.SubElement(x509_data, ds("X509Certificate")).text = fiel.certificate.base64
+    etree.SubElement(x509_data, ds("X509Certificate")).text = fiel.base64
     return signature

@@ -39,7 +39,7 @@ def security_header(fiel: Fiel, created: datetime, token_id: str, soap_env: str)
     token.set(f"{{{WSU}}}Id", token_id)
     token.set("ValueType", X509V3)
     token.set("EncodingType", BASE64)
-    token.text = fiel.certificate.base64
+    token.text = fiel.base64
     signature = append_signature(security, f"#{TIMESTAMP_ID}", digest(timestamp), fiel)
     key_info = etree.SubElement(signature, ds("KeyInfo"))
     reference = etree.SubElement(
