@@ -115,8 +115,7 @@ def other_key_fiel() -> Fiel:
 
     class Impostor(Fiel):
         def __init__(self) -> None:  # skip the key/certificate match check
-            real = eku_fiel()
-            self.certificate = real.certificate
+            self.x509 = eku_fiel().x509
             imposter = make_fiel("XIA190128J61", key_label="impostor")
             self._key = imposter._key
             self._xmlsec_key = imposter._xmlsec_key

@@ -28,7 +28,12 @@ from typing import IO, Any, ClassVar, Self
 
 from satdescarga.packages.cfdi import CfdiPackage
 from satdescarga.packages.errors import ExportError
-from satdescarga.packages.metadata import MetadataPackage, MetadataRecord, parse_datetime
+from satdescarga.packages.metadata import (
+    Estatus,
+    MetadataPackage,
+    MetadataRecord,
+    parse_datetime,
+)
 from satdescarga.packages.summary import CfdiSummary
 
 Value = str | int | tuple[str, ...] | None
@@ -181,6 +186,103 @@ def metadata_rows(records: Iterable[MetadataRecord], package: str = "") -> Itera
             source,
             line,
         )
+
+
+_STATUS_TEXT: dict[Estatus | None, str] = {s: s.value for s in Estatus} | {None: ""}
+
+
+def _metadata_sqlite_values(
+    records: Iterable[MetadataRecord], package: str
+) -> Iterator[tuple[str | int, ...]]:
+    """`metadata_rows` for `SqliteWriter`: "" instead of None, plain `str` for the status.
+
+    sqlite3 binds `str` and `int` directly but sends None and `str` subclasses through its
+    adapter registry, which costs more than the rest of the row; `_METADATA_NULLABLE`
+    columns turn "" back into NULL in SQL (none of them ever holds "" otherwise).
+    """
+    date = _date_text
+    status_text = _STATUS_TEXT
+    for (
+        uuid,
+        rfc_e,
+        name_e,
+        rfc_r,
+        name_r,
+        pac,
+        fe,
+        fc,
+        amount,
+        effect,
+        status,
+        fca,
+        rfc_t,
+        name_t,
+        withheld,
+        extra,
+        source,
+        line,
+    ) in records:
+        yield (
+            uuid,
+            rfc_e,
+            name_e,
+            rfc_r,
+            name_r,
+            pac,
+            fe if len(fe) == 19 and fe[10] == " " else (date(fe) or ""),
+            fc if len(fc) == 19 and fc[10] == " " else (date(fc) or ""),
+            amount.strip() if amount else "",
+            withheld.strip() if withheld else "",
+            effect,
+            status_text[status],
+            (fca if len(fca) == 19 and fca[10] == " " else (date(fca) or "")) if fca else "",
+            rfc_t,
+            name_t,
+            json.dumps(dict(extra), ensure_ascii=False) if extra else "",
+            package,
+            source,
+            line,
+        )
+
+
+_METADATA_NULLABLE = frozenset(
+    {
+        "fecha_emision",
+        "fecha_certificacion_sat",
+        "monto",
+        "monto_retenido",
+        "estatus",
+        "fecha_cancelacion",
+        "columnas_extra",
+    }
+)
+
+
+class MetadataRows(Iterator[Row]):
+    """The export rows of a metadata package (what `package_rows` returns for one).
+
+    Iterating gives the rows of `metadata_rows`; a writer that recognises it may instead
+    read the package in a layout of its own (`SqliteWriter` does), with the same content.
+    """
+
+    def __init__(self, package: MetadataPackage) -> None:
+        self.package = package
+        self._rows: Iterator[Row] | None = None
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Row:
+        if self._rows is None:
+            self._rows = metadata_rows(self.package, self.package.name)
+        return next(self._rows)
+
+    def take_records(self) -> Iterator[MetadataRecord] | None:
+        """The package's records, for a writer's own layout (None once iteration began)."""
+        if self._rows is not None:
+            return None
+        self._rows = iter(())
+        return iter(self.package)
 
 
 def cfdi_rows(summaries: Iterable[CfdiSummary], package: str = "") -> Iterator[Row]:
@@ -482,6 +584,13 @@ class SqliteWriter(TableWriter):
             f"INSERT INTO {name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
         )
+        nullable = ", ".join(
+            "NULLIF(?, '')" if c.name in _METADATA_NULLABLE else "?" for c in t.columns
+        )
+        self._sql_metadata = (
+            f"INSERT INTO {name} ({', '.join(names)}) VALUES ({nullable}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        )
         self._lists = [i for i, c in enumerate(t.columns) if c.type is ColumnType.LIST]
 
     def _create_indexes(self) -> None:
@@ -509,11 +618,22 @@ class SqliteWriter(TableWriter):
 
     def write_rows(self, rows: Iterable[Row]) -> int:
         db = self.db
+        sql: str = self._sql
+        params: Iterable[Sequence[object]]
+        if (
+            isinstance(rows, MetadataRows)
+            and self.table == METADATA_TABLE
+            and (records := rows.take_records()) is not None
+        ):
+            sql = self._sql_metadata
+            params = _metadata_sqlite_values(records, rows.package.name)
+        else:
+            params = self._adapt(rows)
         before = db.total_changes
         try:
             db.execute("BEGIN")
             # One streaming executemany: rows are bound as they come, none are held in lists.
-            db.executemany(self._sql, self._adapt(rows))
+            db.executemany(sql, params)
             count = db.total_changes - before
             db.execute("COMMIT")
         except BaseException as exc:
@@ -540,15 +660,46 @@ class SqliteWriter(TableWriter):
         self.close()
 
 
+_REPEATING = frozenset(
+    {
+        "tipo_documento",
+        "version",
+        "tipo_comprobante",
+        "serie",
+        "rfc_emisor",
+        "nombre_emisor",
+        "rfc_receptor",
+        "nombre_receptor",
+        "rfc_pac",
+        "efecto_comprobante",
+        "estatus",
+        "rfc_a_cuenta_terceros",
+        "nombre_a_cuenta_terceros",
+        "moneda",
+        "metodo_pago",
+        "forma_pago",
+        "uso_cfdi",
+        "clave_retencion",
+        "complementos",
+        "paquete",
+        "archivo",
+    }
+)
+"""Columns whose values repeat across rows: the ones Parquet dictionary-encodes."""
+
+
 class ParquetWriter(TableWriter):
     """Parquet (needs the optional `pyarrow`): typed columns, zstd compression.
 
     Rows are converted to Arrow in small batches (few Python objects alive at once) and
-    written as row groups of `row_group` rows.
+    written as row groups of `row_group` rows. Dictionary encoding is used only for the text
+    columns whose values repeat (RFCs, names, codes): on unique values (UUIDs, dates, amounts)
+    it saves nothing and its per-column buffers cost memory. After each row group the Arrow
+    memory pool returns what it no longer uses, so the peak stays that of one row group.
     """
 
     format = ExportFormat.PARQUET
-    batch = 4096
+    batch = 1024
     row_group = 16384
 
     def __init__(self, table: Table, target: Path | None) -> None:
@@ -573,7 +724,12 @@ class ParquetWriter(TableWriter):
         self._schema = pa.schema([(c.name, types[c.type]) for c in table.columns])
         try:
             self._file = _AtomicFile(target)
-            self._writer: Any = pq.ParquetWriter(self._file.raw, self._schema, compression="zstd")
+            self._writer: Any = pq.ParquetWriter(
+                self._file.raw,
+                self._schema,
+                compression="zstd",
+                use_dictionary=[c.name for c in table.columns if c.name in _REPEATING],
+            )
         except OSError as exc:
             raise self._error("no se pudo crear el archivo", exc) from exc
         self._pending: list[Any] = []
@@ -599,6 +755,8 @@ class ParquetWriter(TableWriter):
             table = self._pa.Table.from_batches(self._pending, schema=self._schema)
             self._pending, self._pending_rows = [], 0
             self._writer.write_table(table, row_group_size=len(table))
+            del table
+            self._pa.default_memory_pool().release_unused()
 
     def write_rows(self, rows: Iterable[Row]) -> int:
         it = iter(rows)
@@ -709,7 +867,7 @@ def package_rows(
 ) -> Iterator[Row]:
     """The export rows of a package (CFDI documents also go to `extractor` when given)."""
     if isinstance(package, MetadataPackage):
-        return metadata_rows(package, package.name)
+        return MetadataRows(package)
     if extractor is None:
         return cfdi_rows(package.summaries(), package.name)
     return cfdi_rows(_extracting(package, extractor), package.name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 
 from satdescarga.packages.errors import PackageEncodingError
@@ -51,27 +51,40 @@ def count_breaks(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
+def _slices(chunks: Iterable[bytes], size: int) -> Iterator[bytes | memoryview]:
+    for chunk in chunks:
+        if len(chunk) <= size + (size >> 1):
+            yield chunk
+            continue
+        view = memoryview(chunk)
+        for start in range(0, len(chunk), size):
+            yield view[start : start + size]
+
+
 def decode_blocks(
     chunks: Iterable[bytes],
     *,
     encoding: str = "utf-8",
     on_bytes: Callable[[int], None] | None = None,
+    block_size: int = 0,
 ) -> Generator[str, None, None]:
     """Decode byte chunks into blocks of whole lines, for `str.splitlines()`.
 
     A block never ends inside a line (except a line longer than `MAX_LINE`, handed on in
-    pieces); a UTF-8 BOM is dropped. Invalid bytes raise `TextDecodeError`.
+    pieces); a UTF-8 BOM is dropped. Invalid bytes raise `TextDecodeError`. With
+    `block_size`, chunks are decoded that many bytes at a time, so blocks stay about that
+    size (small blocks keep the parser's working set in the CPU caches).
     """
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     carry = ""
     first = True
-    for chunk in chunks:
+    for chunk in _slices(chunks, block_size) if block_size else chunks:
         if on_bytes is not None:
             on_bytes(len(chunk))
         try:
             text = decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            good = exc.object[: exc.start].decode(encoding, "replace")
+            good = bytes(exc.object[: exc.start]).decode(encoding, "replace")
             raise TextDecodeError(
                 encoding, exc.object[exc.start], count_breaks(carry + good)
             ) from exc

@@ -5,8 +5,11 @@ Nothing here ever uses an entry name as a file-system path: names are only compa
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -163,6 +166,7 @@ class PackageZip:
             raise PackageError("es una carpeta, no un archivo ZIP", path=self.path) from exc
         except OSError as exc:
             raise PackageError(f"no se pudo leer: {exc.strerror or exc}", path=self.path) from exc
+        self._lock = threading.Lock()
         try:
             with guarded(self.path):
                 self._end = _end_record(self.path, self._fh)
@@ -171,6 +175,14 @@ class PackageZip:
         except BaseException:
             self._fh.close()
             raise
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        """`size` bytes (fewer at the end of the file) from `offset`; safe from any thread."""
+        if _pread is not None:
+            return _pread(self._fh.fileno(), size, offset)
+        with self._lock:
+            self._fh.seek(offset)
+            return self._fh.read(size)
 
     def _check_declared(self) -> None:
         end, limits = self._end, self.limits
@@ -223,14 +235,13 @@ class PackageZip:
 
     def entries(self) -> Iterator[Entry]:
         """Every entry in directory order, read from disk as it goes."""
-        end, fh, path = self._end, self._fh, self.path
+        end, path = self._end, self.path
         offset, stop = end.cd_offset, end.cd_offset + end.cd_size
         buffer, start = b"", offset
         size = _CENTRAL_HEADER.size
         while offset < stop:
             if offset + size > start + len(buffer):
-                fh.seek(offset)
-                buffer, start = fh.read(min(_READ, stop - offset)), offset
+                buffer, start = self._read_at(offset, min(_READ, stop - offset)), offset
             at = offset - start
             if len(buffer) - at < size:
                 raise _fail_corrupt(path, "directorio central truncado")
@@ -243,8 +254,7 @@ class PackageZip:
             local = header[18]
             record = size + n + m + k
             if offset + record > start + len(buffer):
-                fh.seek(offset)
-                buffer, start = fh.read(max(_READ, record)), offset
+                buffer, start = self._read_at(offset, max(_READ, record)), offset
                 at = 0
                 if len(buffer) < record:
                     raise _fail_corrupt(path, "directorio central truncado")
@@ -257,16 +267,14 @@ class PackageZip:
             offset += record
 
     def _data_start(self, entry: Entry) -> int:
-        fh = self._fh
-        fh.seek(entry.header_offset)
-        header = fh.read(_LOCAL_HEADER.size)
+        header = self._read_at(entry.header_offset, _LOCAL_HEADER.size)
         if len(header) < _LOCAL_HEADER.size:
             raise _fail_corrupt(self.path, "cabecera local truncada", entry.filename)
         fields = _LOCAL_HEADER.unpack(header)
         if fields[0] != _LOCAL:
             raise _fail_corrupt(self.path, "firma de cabecera local inválida", entry.filename)
         n, m = int(fields[10]), int(fields[11])
-        if fh.read(n) != entry.raw_name:
+        if self._read_at(entry.header_offset + _LOCAL_HEADER.size, n) != entry.raw_name:
             raise _fail_corrupt(
                 self.path, "el nombre en el directorio y en la cabecera difieren", entry.filename
             )
@@ -292,8 +300,7 @@ class PackageZip:
             tail = b""
             while left_out > 0:
                 if not tail and left_in > 0:
-                    self._fh.seek(position)
-                    tail = self._fh.read(min(left_in, max(_READ, chunk_size // 4)))
+                    tail = self._read_at(position, min(left_in, max(_READ, chunk_size // 4)))
                     if not tail:
                         raise _fail_corrupt(path, "el archivo termina antes de tiempo", name)
                     position += len(tail)
@@ -316,6 +323,19 @@ class PackageZip:
             if crc != entry.crc:
                 raise _fail_corrupt(path, "CRC-32 incorrecto", name)
 
+    def stream(self, entry: Entry, chunk_size: int = MiB) -> CloseableIterator:
+        """`chunks()`, decompressed ahead in a background thread for large entries.
+
+        zlib releases the GIL while it inflates and checks the CRC, so on a machine with two
+        cores or more, decompression overlaps with the caller's work on the previous chunk. At
+        most `PREFETCH_DEPTH` chunks wait in memory. Errors reach the caller as `chunks()`
+        raises them, at the same point of the stream. Call `close()` when stopping early.
+        """
+        source = self.chunks(entry, chunk_size)
+        if entry.file_size <= 2 * chunk_size:
+            return _Direct(source)
+        return _Prefetch(source, PREFETCH_DEPTH)
+
     def read(self, entry: Entry) -> bytes:
         """A whole entry (callers check `entry.file_size` against their limit first)."""
         return b"".join(self.chunks(entry, max(entry.file_size, 1)))
@@ -337,6 +357,102 @@ class PackageZip:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PREFETCH_DEPTH = 2
+"""Decompressed chunks a background thread may keep ready (see `PackageZip.stream`)."""
+_pread: Callable[[int, int, int], bytes] | None = getattr(os, "pread", None)
+
+
+class CloseableIterator(Iterator[bytes]):
+    """An iterator of byte chunks that must be closed when the caller stops early."""
+
+    def close(self) -> None:
+        """Stop producing and release what is held."""
+
+
+class _Direct(CloseableIterator):
+    def __init__(self, source: Iterator[bytes]) -> None:
+        self._source = source
+
+    def __next__(self) -> bytes:
+        return next(self._source)
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
+_END = object()
+
+
+class _Prefetch(CloseableIterator):
+    """Runs a chunk iterator in a daemon thread, at most `depth` chunks ahead of the caller.
+
+    The thread holds only the queue and the stop flag, so an iterator dropped without
+    `close()` still stops it (its `__del__` sets the flag).
+    """
+
+    def __init__(self, source: Iterator[bytes], depth: int) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(
+            target=_produce,
+            args=(source, self._queue, self._stop),
+            name="satdescarga-inflate",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if isinstance(item, bytes):
+            return item
+        self._done = True
+        self._thread.join()
+        if item is _END:
+            raise StopIteration
+        assert isinstance(item, BaseException)
+        raise item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):  # make room for a blocked producer
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+
+def _produce(source: Iterator[bytes], out: queue.Queue[object], stop: threading.Event) -> None:
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    try:
+        for chunk in source:
+            if not put(chunk):
+                return
+    except BaseException as exc:  # handed to the caller, raised there
+        put(exc)
+        return
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    put(_END)
 
 
 def open_zip(path: str | os.PathLike[str], limits: PackageLimits = DEFAULT_LIMITS) -> PackageZip:
