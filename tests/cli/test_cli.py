@@ -208,3 +208,10 @@ def test_read_json_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["records"] == 2 and summary["packages"] == 1
+
+
+def test_the_password_option_never_shows_in_a_repr() -> None:
+    from satdescarga.cli.common import Sat
+
+    sat = Sat(Path("a.cer"), Path("a.key"), None, "contraseña-secreta", "cfdi", None, 1.0)
+    assert "contraseña-secreta" not in repr(sat) and "contraseña-secreta" not in str(sat)

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,7 +158,7 @@ class Sat:
     cer: Path
     key: Path
     password_file: Path | None
-    password_option: str | None
+    password_option: str | None = field(repr=False)  # a secret: never printed
     service: str
     endpoint_base: str | None
     timeout: float
