@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import resource
 import shutil
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.measure import table
+from bench.measure import peak_rss_mb, table
 
 ROWS = int(os.environ.get("SATDESCARGA_BENCH_ROWS", "1000000"))
 DOCS = int(os.environ.get("SATDESCARGA_BENCH_DOCS", "100000"))
@@ -180,22 +179,6 @@ def make_cfdi(path: Path, docs: int) -> None:
 # -- measurements (each runs in a fresh process) -------------------------------------------
 
 
-def _peak_mb() -> float:
-    """Peak RSS of this process image, in MiB.
-
-    Linux's VmHWM starts afresh at exec; ru_maxrss would also count the parent's pages that
-    the fork before exec shared, so it is only the fallback.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def m_import(_: str, __: str) -> int:
     import satdescarga.packages  # noqa: F401
 
@@ -284,7 +267,7 @@ def _child(name: str, path: str, out: str) -> tuple[int, float, float]:
         import pyarrow.parquet  # noqa: F401
     start = time.perf_counter()
     count = func(path, out)
-    return count, time.perf_counter() - start, _peak_mb()
+    return count, time.perf_counter() - start, peak_rss_mb()
 
 
 def _measure(name: str, path: Path, out: Path | None = None) -> tuple[int, float, float]:
