@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
+from satdescarga.packages import zipguard
 from tests.conftest import CONFORMANCE
 
 ZIPS = CONFORMANCE / "zip"
@@ -146,3 +150,13 @@ def retenciones(uuid: str, version: str = "2.0") -> bytes:
         'SelloCFD="x" NoCertificadoSAT="1" SelloSAT="x"/></retenciones:Complemento>'
         "</retenciones:Retenciones>"
     ).encode()
+
+
+@pytest.fixture(params=["default", "zlib"])
+def inflate_lib(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the inflater the reader picked (ISA-L here) and with plain zlib."""
+    if request.param == "zlib":
+        monkeypatch.setattr(zipguard, "decompressobj", zlib.decompressobj)
+        monkeypatch.setattr(zipguard, "crc32", zlib.crc32)
+        monkeypatch.setattr(zipguard, "_CORRUPT", (zlib.error, EOFError, ValueError))
+    return str(request.param)

@@ -44,7 +44,7 @@ def test_entry_count_limit(tmp_path: Path) -> None:
         CfdiPackage(path, limits=PackageLimits(max_entries=5))
 
 
-def test_zip_bomb_stops_on_the_compression_ratio(tmp_path: Path) -> None:
+def test_zip_bomb_stops_on_the_compression_ratio(tmp_path: Path, inflate_lib: str) -> None:
     path = make_zip(tmp_path / "bomba.zip", [("DATA_01.txt", b"\0" * (3 << 20))])
     with pytest.raises(PackageLimitError) as exc:
         MetadataPackage(path)
@@ -119,7 +119,9 @@ def test_truncated_zip_is_a_typed_error(tmp_path: Path) -> None:
     assert exc.value.path == str(path)
 
 
-def test_damaged_compressed_data_is_a_typed_error_naming_the_entry(tmp_path: Path) -> None:
+def test_damaged_compressed_data_is_a_typed_error_naming_the_entry(
+    tmp_path: Path, inflate_lib: str
+) -> None:
     text = HEADER + "\n" + "\n".join(row(f"{UUID1[:-4]}{i:04d}") for i in range(300))
     path = metadata_zip(tmp_path / "p.zip", text)
     data = bytearray(path.read_bytes())

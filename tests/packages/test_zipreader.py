@@ -52,7 +52,7 @@ def test_entries_with_data_descriptors_are_read(tmp_path: Path) -> None:
         assert [u for u, _ in package] == [UUID1, UUID2]
 
 
-def test_stored_entries_and_chunked_reads_match_zipfile(tmp_path: Path) -> None:
+def test_stored_entries_and_chunked_reads_match_zipfile(tmp_path: Path, inflate_lib: str) -> None:
     path = tmp_path / "s.zip"
     data = random.Random(5).randbytes(100_000) * 3  # compressible, but not a bomb
     with zipfile.ZipFile(path, "w") as zf:
@@ -73,3 +73,10 @@ def test_unsupported_compression_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(CorruptPackageError, match="método de compresión 14") as exc:
         MetadataPackage(path)
     assert exc.value.entry == "DATA_01.txt"
+
+
+def test_isal_inflates_where_its_wheel_is_installed() -> None:
+    from satdescarga.packages import zipguard
+
+    isal = pytest.importorskip("isal.isal_zlib")
+    assert zipguard.decompressobj is isal.decompressobj and zipguard.crc32 is isal.crc32

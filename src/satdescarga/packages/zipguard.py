@@ -15,9 +15,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, cast
 
 from satdescarga.packages.errors import CorruptPackageError, PackageError, PackageLimitError
+
+
+class _Inflater(Protocol):
+    @property
+    def unconsumed_tail(self) -> bytes: ...
+    def decompress(self, data: bytes, max_length: int = 0, /) -> bytes: ...
+
+
+def _inflate_lib() -> tuple[
+    Callable[[int], _Inflater], Callable[[bytes, int], int], tuple[type[Exception], ...]
+]:
+    """ISA-L where its wheel exists (it inflates about three times as fast), else zlib.
+
+    Both release the GIL while they inflate and compute CRCs.
+    """
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib.decompressobj, zlib.crc32, (zlib.error,)
+    error = cast(type[Exception], isal_zlib.error)  # its stub calls the class an instance
+    return isal_zlib.decompressobj, isal_zlib.crc32, (error, zlib.error)
+
+
+decompressobj, crc32, INFLATE_ERRORS = _inflate_lib()
+_CORRUPT: tuple[type[Exception], ...] = (*INFLATE_ERRORS, EOFError, struct.error, ValueError)
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -293,14 +318,14 @@ class PackageZip:
             raise CorruptPackageError(
                 f"método de compresión {entry.compress_type} no soportado", path=path, entry=name
             )
-        inflater = zlib.decompressobj(-15) if entry.compress_type == DEFLATED else None
+        inflater = decompressobj(-15) if entry.compress_type == DEFLATED else None
         with guarded(path, name):
             position = self._data_start(entry)
             left_in, left_out, crc = entry.compress_size, entry.file_size, 0
             tail = b""
             while left_out > 0:
                 if not tail and left_in > 0:
-                    tail = self._read_at(position, min(left_in, max(_READ, chunk_size // 4)))
+                    tail = self._read_at(position, min(left_in, max(_READ, chunk_size // 2)))
                     if not tail:
                         raise _fail_corrupt(path, "el archivo termina antes de tiempo", name)
                     position += len(tail)
@@ -317,7 +342,7 @@ class PackageZip:
                             path, "los datos terminan antes del tamaño declarado", name
                         )
                     continue
-                crc = zlib.crc32(block, crc)
+                crc = crc32(block, crc)
                 left_out -= len(block)
                 yield block
             if crc != entry.crc:
@@ -326,7 +351,7 @@ class PackageZip:
     def stream(self, entry: Entry, chunk_size: int = MiB) -> CloseableIterator:
         """`chunks()`, decompressed ahead in a background thread for large entries.
 
-        zlib releases the GIL while it inflates and checks the CRC, so on a machine with two
+        Inflating and checking the CRC release the GIL, so on a machine with two
         cores or more, decompression overlaps with the caller's work on the previous chunk. At
         most `PREFETCH_DEPTH` chunks wait in memory. Errors reach the caller as `chunks()`
         raises them, at the same point of the stream. Call `close()` when stopping early.
@@ -496,7 +521,7 @@ def guarded(path: Path, entry: str | None = None) -> Iterator[None]:
         yield
     except PackageError:
         raise
-    except (zlib.error, EOFError, struct.error, ValueError) as exc:
+    except _CORRUPT as exc:
         raise _fail_corrupt(path, str(exc), entry) from exc
     except OSError as exc:
         raise PackageError(
