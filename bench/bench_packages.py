@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench import ceilings
 from bench.measure import peak_rss_mb, table
 
 ROWS = int(os.environ.get("SATDESCARGA_BENCH_ROWS", "1000000"))
@@ -258,16 +259,30 @@ def m_cfdi_summaries(path: str, _: str) -> int:
     return count
 
 
+def m_ceiling_records(path: str, out: str) -> tuple[int, float]:
+    return ceilings.records(path, out)
+
+
+def m_ceiling_insert(path: str, out: str) -> tuple[int, float]:
+    return ceilings.sqlite_insert(path, out)
+
+
+def m_ceiling_indexes(path: str, out: str) -> tuple[int, float]:
+    return ceilings.sqlite_indexes(path, out)
+
+
 def _child(name: str, path: str, out: str) -> tuple[int, float, float]:
-    func: Callable[[str, str], int] = globals()[name]
+    func: Callable[[str, str], int | tuple[int, float]] = globals()[name]
     # Libraries load before the clock starts (their memory still counts in the peak RSS).
     if name not in ("m_import", "m_csv_baseline", "m_lxml_baseline"):
         import satdescarga.packages  # noqa: F401
     if name == "m_parquet":
         import pyarrow.parquet  # noqa: F401
     start = time.perf_counter()
-    count = func(path, out)
-    return count, time.perf_counter() - start, peak_rss_mb()
+    result = func(path, out)
+    if isinstance(result, tuple):  # a ceiling: it timed only its own part
+        return result[0], result[1], peak_rss_mb()
+    return result, time.perf_counter() - start, peak_rss_mb()
 
 
 def _measure(name: str, path: Path, out: Path | None = None) -> tuple[int, float, float]:
@@ -279,6 +294,25 @@ def _measure(name: str, path: Path, out: Path | None = None) -> tuple[int, float
 def _clean(out: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{out}{suffix}").unlink(missing_ok=True)
+
+
+def _ceiling_report(rates: dict[str, float]) -> str:
+    """What the ceilings say about the two metadata targets on this machine."""
+    records = rates.get("m_ceiling_records", 0.0)
+    insert, indexes = rates.get("m_ceiling_insert", 0.0), rates.get("m_ceiling_indexes", 0.0)
+    if not (records and insert and indexes):
+        return ""
+    export = 1 / (1 / insert + 1 / indexes)
+    reader = 1 / (1 / records + 1 / export)
+    return "\n".join(
+        [
+            f"ceiling: making 1 record per row, with nothing checked or inflated: "
+            f"{records:,.0f} rows/s (read target {TARGET_ROWS:,})",
+            f"ceiling: SQLite export with rows ready (insert, then key and indexes): "
+            f"{export:,.0f} rows/s; plus making the records: {reader:,.0f} rows/s "
+            f"(export target {TARGET_SQLITE:,})",
+        ]
+    )
 
 
 def main() -> None:
@@ -305,12 +339,18 @@ def main() -> None:
             ("metadata -> SQLite", "m_sqlite", meta, work / "m.sqlite", "rows", TARGET_SQLITE,
              "csv"),
             ("metadata -> Parquet", "m_parquet", meta, work / "m.parquet", "rows", None, "csv"),
+            ("ceiling: records alone", "m_ceiling_records", meta, None, "rows", None, "csv"),
+            ("ceiling: sqlite3 insert alone", "m_ceiling_insert", meta, work / "i.sqlite",
+             "rows", None, "csv"),
+            ("ceiling: SQLite key + indexes", "m_ceiling_indexes", meta, work / "x.sqlite",
+             "rows", None, "csv"),
             ("baseline: lxml.etree.fromstring", "m_lxml_baseline", cfdi, None, "docs", None, ""),
             ("CFDI summaries", "m_cfdi_summaries", cfdi, None, "docs", TARGET_DOCS, "lxml"),
             ("CFDI -> SQLite", "m_sqlite", cfdi, work / "c.sqlite", "docs", None, "lxml"),
             ("CFDI -> Parquet", "m_parquet", cfdi, work / "c.parquet", "docs", None, "lxml"),
         ]  # fmt: skip
         baselines: dict[str, float] = {}
+        rates: dict[str, float] = {}
         rows_out: list[list[object]] = []
         verdicts: list[str] = []
         full = ROWS >= 1_000_000 and DOCS >= 100_000
@@ -319,6 +359,7 @@ def main() -> None:
                 _clean(out)
             count, seconds, rss = _measure(func, path, out)
             rate = count / seconds if seconds and count else 0.0
+            rates[func] = rate
             if func == "m_csv_baseline":
                 baselines["csv"] = rate
             elif func == "m_lxml_baseline":
@@ -330,7 +371,7 @@ def main() -> None:
                 met = f"{'yes' if ok else 'NO'} (>= {target:,} {unit}/s)"
                 verdicts.append(f"{label}: {met}")
             rss_ok = rss < TARGET_RSS
-            if func != "m_import":
+            if func != "m_import" and not func.startswith("m_ceiling"):
                 verdicts.append(f"{label} peak RSS {rss:.0f} MB < {TARGET_RSS:.0f}: "
                                 f"{'yes' if rss_ok else 'NO'}")  # fmt: skip
             rows_out.append(
@@ -353,6 +394,7 @@ def main() -> None:
             print("(reduced inputs: targets are judged only with 1,000,000 rows / 100,000 CFDI)")
         for verdict in verdicts:
             print(f"target: {verdict}")
+        print(_ceiling_report(rates))
         sys.stdout.flush()
     finally:
         shutil.rmtree(work, ignore_errors=True)
