@@ -77,6 +77,20 @@ def test_sizes_that_lie_give_a_typed_error_not_more_data(tmp_path: Path) -> None
     assert exc.value.entry == "DATA_01.txt" and "CRC" in str(exc.value)
 
 
+@pytest.mark.parametrize("chunk", [1 << 20, 4096])  # read whole, or streamed by a thread
+def test_a_wrong_crc_is_a_typed_error(tmp_path: Path, inflate_lib: str, chunk: int) -> None:
+    text = HEADER + "\n" + "\n".join(row(f"{UUID1[:-4]}{i:04d}") for i in range(300))
+    path = metadata_zip(tmp_path / "crc.zip", text)
+    data = bytearray(path.read_bytes())
+    _patch_u32(data, 14, 0x12345678)  # local header: CRC-32
+    _patch_u32(data, data.rfind(b"PK\x01\x02") + 16, 0x12345678)  # central directory
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptPackageError) as exc, MetadataPackage(path) as package:
+        package.chunk_size = chunk
+        list(package)
+    assert exc.value.entry == "DATA_01.txt" and "CRC-32 incorrecto" in str(exc.value)
+
+
 def test_traversal_and_absolute_names_never_touch_the_file_system(tmp_path: Path) -> None:
     hostile = ["../evil.xml", "/etc/abs.xml", "..\\win.xml", "sub/../../x.xml", "C:\\x.xml"]
     entries = [(name, cfdi40(UUID2)) for name in hostile] + [("ok.xml", cfdi40(UUID1))]

@@ -537,6 +537,7 @@ _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-32768",  # 32 MiB of page cache
+    "PRAGMA threads=2",  # index builds sort with a helper thread
 )
 
 

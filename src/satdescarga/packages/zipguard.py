@@ -305,11 +305,14 @@ class PackageZip:
             )
         return entry.header_offset + _LOCAL_HEADER.size + n + m
 
-    def chunks(self, entry: Entry, chunk_size: int = MiB) -> Iterator[bytes]:
+    def chunks(
+        self, entry: Entry, chunk_size: int = MiB, *, check_crc: bool = True
+    ) -> Iterator[bytes]:
         """The uncompressed content in chunks of at most `chunk_size` bytes, CRC checked.
 
         Never yields more than the declared size; data that ends early, runs long (CRC) or is
-        not valid deflate raises `CorruptPackageError`.
+        not valid deflate raises `CorruptPackageError`. With `check_crc=False` the caller
+        checks the CRC (`stream` does, in its own thread).
         """
         path, name = self.path, entry.filename
         if entry.flag_bits & 0x1:
@@ -325,7 +328,7 @@ class PackageZip:
             tail = b""
             while left_out > 0:
                 if not tail and left_in > 0:
-                    tail = self._read_at(position, min(left_in, max(_READ, chunk_size // 2)))
+                    tail = self._read_at(position, min(left_in, max(_READ, chunk_size)))
                     if not tail:
                         raise _fail_corrupt(path, "el archivo termina antes de tiempo", name)
                     position += len(tail)
@@ -342,10 +345,11 @@ class PackageZip:
                             path, "los datos terminan antes del tamaño declarado", name
                         )
                     continue
-                crc = crc32(block, crc)
+                if check_crc:
+                    crc = crc32(block, crc)
                 left_out -= len(block)
                 yield block
-            if crc != entry.crc:
+            if check_crc and crc != entry.crc:
                 raise _fail_corrupt(path, "CRC-32 incorrecto", name)
 
     def stream(self, entry: Entry, chunk_size: int = MiB) -> CloseableIterator:
@@ -356,10 +360,13 @@ class PackageZip:
         most `PREFETCH_DEPTH` chunks wait in memory. Errors reach the caller as `chunks()`
         raises them, at the same point of the stream. Call `close()` when stopping early.
         """
-        source = self.chunks(entry, chunk_size)
         if entry.file_size <= 2 * chunk_size:
-            return _Direct(source)
-        return _Prefetch(source, PREFETCH_DEPTH)
+            return _Direct(self.chunks(entry, chunk_size))
+        # The thread only reads and inflates: each call that releases the GIL costs it a wait
+        # of up to the switch interval (5 ms) to get the GIL back from a busy caller, so the
+        # CRC, quick next to inflating, is computed in the caller's thread.
+        source = self.chunks(entry, chunk_size, check_crc=False)
+        return _CrcChecked(_Prefetch(source, PREFETCH_DEPTH), entry, self.path)
 
     def read(self, entry: Entry) -> bytes:
         """A whole entry (callers check `entry.file_size` against their limit first)."""
@@ -410,6 +417,27 @@ class _Direct(CloseableIterator):
 
 
 _END = object()
+
+
+class _CrcChecked(CloseableIterator):
+    """Checks the CRC-32 of the chunks of one entry as the caller takes them."""
+
+    def __init__(self, inner: CloseableIterator, entry: Entry, path: Path) -> None:
+        self._inner, self._entry, self._path = inner, entry, path
+        self._crc = 0
+
+    def __next__(self) -> bytes:
+        try:
+            block = next(self._inner)
+        except StopIteration:
+            if self._crc != self._entry.crc:
+                raise _fail_corrupt(self._path, "CRC-32 incorrecto", self._entry.filename) from None
+            raise
+        self._crc = crc32(block, self._crc)
+        return block
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _Prefetch(CloseableIterator):
