@@ -259,16 +259,9 @@ def m_cfdi_summaries(path: str, _: str) -> int:
     return count
 
 
-def m_ceiling_records(path: str, out: str) -> tuple[int, float]:
-    return ceilings.records(path, out)
-
-
-def m_ceiling_insert(path: str, out: str) -> tuple[int, float]:
-    return ceilings.sqlite_insert(path, out)
-
-
-def m_ceiling_indexes(path: str, out: str) -> tuple[int, float]:
-    return ceilings.sqlite_indexes(path, out)
+m_ceiling_records = ceilings.records
+m_ceiling_insert = ceilings.sqlite_insert
+m_ceiling_indexes = ceilings.sqlite_indexes
 
 
 def _child(name: str, path: str, out: str) -> tuple[int, float, float]:

@@ -355,7 +355,7 @@ class PackageZip:
     def stream(self, entry: Entry, chunk_size: int = MiB) -> CloseableIterator:
         """`chunks()`, decompressed ahead in a background thread for large entries.
 
-        Inflating and checking the CRC release the GIL, so on a machine with two
+        Inflating releases the GIL, so on a machine with two
         cores or more, decompression overlaps with the caller's work on the previous chunk. At
         most `PREFETCH_DEPTH` chunks wait in memory. Errors reach the caller as `chunks()`
         raises them, at the same point of the stream. Call `close()` when stopping early.
