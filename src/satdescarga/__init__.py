@@ -38,9 +38,12 @@ if TYPE_CHECKING:
         SoapFault,
     )
     from satdescarga.fiel import Fiel
+    from satdescarga.generated import ComplementoCfdi, ComplementoRetenciones
 
 # Public name -> the module that defines it.
 _LAZY = {
+    "ComplementoCfdi": "satdescarga.generated",
+    "ComplementoRetenciones": "satdescarga.generated",
     "DocumentStatus": "satdescarga.client",
     "DocumentType": "satdescarga.client",
     "DownloadResult": "satdescarga.client",
@@ -67,6 +70,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "ComplementoCfdi",
+    "ComplementoRetenciones",
     "DocumentStatus",
     "DocumentType",
     "DownloadResult",

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS windows (
@@ -73,7 +73,17 @@ CREATE TABLE IF NOT EXISTS packages (
     updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tokens (service TEXT PRIMARY KEY, created TEXT, expires TEXT);
+CREATE TABLE IF NOT EXISTS package_issues (
+    package_id TEXT NOT NULL REFERENCES packages(package_id),
+    kind TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    line INTEGER,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS package_issues_package ON package_issues (package_id);
 """
+# Columns added after a table first shipped: (table, column, declaration). Added on open.
+ADDED_COLUMNS = (("packages", "issue_counts", "TEXT NOT NULL DEFAULT '{}'"),)
 
 
 def _now() -> str:
@@ -87,7 +97,7 @@ class Window:
     start: datetime
     end: datetime
     parent_id: int | None
-    state: str  # planned | requested | split | empty | done | failed
+    state: str  # planned | requested | split | recovered | empty | done | failed
     note: str
     documents: int
 
@@ -121,6 +131,7 @@ class Package:
     path: str | None
     documents: int | None
     reason: str
+    issue_counts: dict[str, int]  # package issues by kind (repaired, skipped, error...)
 
 
 class Ledger(Protocol):
@@ -137,7 +148,11 @@ class Ledger(Protocol):
         self, window_id: int, state: str, note: str = "", documents: int | None = None
     ) -> None: ...
     def split(
-        self, window_id: int, parts: tuple[tuple[datetime, datetime], ...], note: str
+        self,
+        window_id: int,
+        parts: tuple[tuple[datetime, datetime], ...],
+        note: str,
+        state: str = "split",
     ) -> None: ...
     def sends(self, criteria_key: str) -> int: ...
     def begin_request(self, window_id: int, criteria_key: str, criteria: dict[str, Any]) -> int: ...
@@ -170,10 +185,19 @@ class Ledger(Protocol):
         state: str | None = None,
         request_row: int | None = None,
     ) -> list[Package]: ...
+    def has_package(self, package_id: str) -> bool: ...
     def begin_download(self, package_id: str) -> int: ...
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None: ...
-    def read_done(self, package_id: str, documents: int) -> None: ...
+    def read_done(
+        self,
+        package_id: str,
+        documents: int,
+        issues: Collection[tuple[str, str, int | None, str]] = (),
+        counts: dict[str, int] | None = None,
+    ) -> None: ...
+    def retry_package(self, package_id: str, reason: str) -> None: ...
     def lost(self, package_id: str, reason: str) -> None: ...
+    def package_issues(self, package_id: str | None = None) -> list[sqlite3.Row]: ...
     def record_token(self, service: str, created: datetime, expires: datetime) -> None: ...
     def close(self) -> None: ...
 
@@ -212,8 +236,12 @@ class SqliteLedger:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
         with self._tx() as db:
+            for table, column, declaration in ADDED_COLUMNS:
+                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
 
     @contextmanager
@@ -277,9 +305,14 @@ class SqliteLedger:
         return self._window(self._all("SELECT * FROM windows WHERE id = ?", window_id)[0])
 
     def split(
-        self, window_id: int, parts: tuple[tuple[datetime, datetime], ...], note: str
+        self,
+        window_id: int,
+        parts: tuple[tuple[datetime, datetime], ...],
+        note: str,
+        state: str = "split",
     ) -> None:
-        """Replace a window by its parts (children planned, parent `split`) in one transaction."""
+        """Replace a window by its parts (children planned, parent `split`, or `recovered`
+        when the parts ask again for what the window lost) in one transaction."""
         now = _now()
         with self._tx() as db:
             job = db.execute("SELECT job FROM windows WHERE id = ?", (window_id,)).fetchone()["job"]
@@ -289,8 +322,8 @@ class SqliteLedger:
                 [(job, a.isoformat(), b.isoformat(), window_id, now, now) for a, b in parts],
             )
             db.execute(
-                "UPDATE windows SET state = 'split', note = ?, updated_at = ? WHERE id = ?",
-                (note, now, window_id),
+                "UPDATE windows SET state = ?, note = ?, updated_at = ? WHERE id = ?",
+                (state, note, now, window_id),
             )
 
     def set_window(
@@ -476,6 +509,7 @@ class SqliteLedger:
             row["path"],
             row["documents"],
             row["reason"],
+            json.loads(row["issue_counts"] or "{}"),
         )
 
     def packages(
@@ -492,6 +526,9 @@ class SqliteLedger:
         )
         return [self._package(r) for r in rows]
 
+    def has_package(self, package_id: str) -> bool:
+        return bool(self._all("SELECT 1 FROM packages WHERE package_id = ?", package_id))
+
     def begin_download(self, package_id: str) -> int:
         """Count a download attempt before making it (SAT allows two per package)."""
         with self._tx() as db:
@@ -507,8 +544,34 @@ class SqliteLedger:
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None:
         self._set_package(package_id, "downloaded", size=size, sha256=sha256, path=path)
 
-    def read_done(self, package_id: str, documents: int) -> None:
-        self._set_package(package_id, "read", documents=documents)
+    def read_done(
+        self,
+        package_id: str,
+        documents: int,
+        issues: Collection[tuple[str, str, int | None, str]] = (),
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        """The package is in the outputs; with what reading it reported (kind, entry, line,
+        message; `counts` totals every issue by kind, `issues` may hold only the first ones)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM package_issues WHERE package_id = ?", (package_id,))
+            db.executemany(
+                "INSERT INTO package_issues VALUES (?, ?, ?, ?, ?)",
+                [(package_id, *issue) for issue in issues],
+            )
+            db.execute(
+                "UPDATE packages SET state = 'read', documents = ?, issue_counts = ?, "
+                "updated_at = ? WHERE package_id = ?",
+                (documents, json.dumps(counts or {}, sort_keys=True), _now(), package_id),
+            )
+
+    def retry_package(self, package_id: str, reason: str) -> None:
+        """Back to `pending`: its file proved unusable and SAT still allows a download."""
+        self._set_package(package_id, "pending", reason=reason, path=None)
+
+    def package_issues(self, package_id: str | None = None) -> list[sqlite3.Row]:
+        where, args = _where(("package_id", package_id))
+        return self._all(f"SELECT * FROM package_issues{where} ORDER BY rowid", *args)
 
     def lost(self, package_id: str, reason: str) -> None:
         self._set_package(package_id, "lost", reason=reason)

@@ -103,7 +103,7 @@ def test_query_verify_download(sat: Emulator, tmp_path: Path) -> None:
     assert queried.exit_code == 0, queried.output
     request_id = json.loads(queried.output)["id_solicitud"]
     verified = json.loads(with_password(sat, "verify", request_id, "--json").output)
-    assert verified["estado"] == 3 and verified["paquetes"]
+    assert verified["estado_solicitud"] == 3 and verified["paquetes"]
     downloaded = with_password(
         sat, "download", *verified["paquetes"], "--out", str(tmp_path), "--json"
     )
@@ -171,7 +171,7 @@ def test_sync_json_events_then_status(sat: Emulator, tmp_path: Path) -> None:
     assert pq.read_table(out / "metadata.parquet").num_rows == summary["documents"]
     status = CliRunner().invoke(main, ["status", "--out", str(out), "--json"])
     data = json.loads(status.output)
-    assert data["ventanas"] == {"done": 1} and data["documentos"] == summary["documents"]
+    assert data["ventanas"] == {"completa": 1} and data["documentos"] == summary["documents"]
 
 
 def test_status_without_a_ledger_is_a_usage_error(tmp_path: Path) -> None:

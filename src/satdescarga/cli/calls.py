@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack, closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from satdescarga import generated as g
 from satdescarga.cli.common import (
     EXIT_REFUSED,
     Output,
@@ -17,15 +16,25 @@ from satdescarga.cli.common import (
     handle_errors,
     sat_options,
 )
-from satdescarga.client import DocumentStatus, DocumentType, DownloadType, Query, RequestType
+from satdescarga.cli.options import (
+    END,
+    LEDGER_NAME,
+    START,
+    STATE_DIR,
+    filter_options,
+    received_xml_status_problem,
+    wait_option,
+)
+from satdescarga.client.query import DownloadType, Query, RequestType
+from satdescarga.codes import RequestState
+from satdescarga.errors import InvalidQuery
+from satdescarga.ledger import SqliteLedger
+from satdescarga.packages.errors import PackageError
+from satdescarga.packages.zipguard import PackageZip
+from satdescarga.sync.lock import LedgerLock
 
-DOCUMENT_TYPES = {t.value.value: t for t in DocumentType}
-STATUSES = {
-    "vigente": DocumentStatus.ACTIVE,
-    "cancelado": DocumentStatus.CANCELLED,
-    "todos": DocumentStatus.ALL,
-}
-COMPLEMENTS = {c.value: c for c in (*g.ComplementoCfdi, *g.ComplementoRetenciones)}
+STATE_CODES = {int(state) for state in RequestState}
+GOOD_STATES = (RequestState.ACCEPTED, RequestState.IN_PROGRESS, RequestState.FINISHED)
 
 
 @click.command()
@@ -59,43 +68,15 @@ def auth(
     )
 
 
-def _query_options(func: Any) -> Any:
-    options = [
-        click.option("--since", type=click.DateTime(), help="Inicio del periodo (incluido)."),
-        click.option("--until", type=click.DateTime(), help="Fin del periodo (incluido)."),
-        click.option(
-            "--issued/--received", default=True, help="Emitidos (por omisión) o recibidos."
-        ),
-        click.option("--metadata/--xml", default=True, help="Metadata (por omisión) o XML."),
-        click.option(
-            "--type",
-            "document_type",
-            type=click.Choice(sorted(DOCUMENT_TYPES)),
-            help="Tipo de comprobante.",
-        ),
-        click.option(
-            "--status",
-            "document_status",
-            type=click.Choice(sorted(STATUSES)),
-            help="Estado del comprobante.",
-        ),
-        click.option("--complement", type=click.Choice(sorted(COMPLEMENTS)), help="Complemento."),
-        click.option("--on-behalf", "rfc_on_behalf", help="RFC a cuenta de terceros."),
-        click.option(
-            "--counterpart",
-            "counterparts",
-            multiple=True,
-            help="RFC de la contraparte (hasta 5 receptores; 1 emisor).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 @click.command()
 @sat_options
-@_query_options
+@click.option(
+    "--since", type=START, help="Inicio del periodo (incluido; una fecha: desde 00:00:00)."
+)
+@click.option("--until", type=END, help="Fin del periodo (incluido; una fecha: hasta 23:59:59).")
+@click.option("--issued/--received", default=True, help="Emitidos (por omisión) o recibidos.")
+@click.option("--metadata/--xml", default=True, help="Metadata (por omisión) o XML.")
+@filter_options
 @click.option("--uuid", help="Pide un solo CFDI por su folio fiscal.")
 @common_options
 @handle_errors
@@ -115,21 +96,30 @@ def query(
     debug: bool,
 ) -> None:
     """Envía una solicitud de descarga (cuenta para los límites del SAT)."""
-    fiel = sat.fiel()
+    output = Output(as_json)
+    received_xml = not issued and not metadata and uuid is None
+    if received_xml and (problem := received_xml_status_problem(document_status)):
+        raise InvalidQuery([problem])
+    if received_xml and document_status is None:
+        document_status = "vigente"
+        output.note("se piden solo los XML vigentes: el SAT no entrega XML recibidos cancelados")
     request = Query(
         start=since,
         end=until,
         download_type=DownloadType.ISSUED if issued else DownloadType.RECEIVED,
         request_type=RequestType.METADATA if metadata else RequestType.XML,
-        document_type=DOCUMENT_TYPES[document_type] if document_type else None,
-        complement=COMPLEMENTS[complement] if complement else None,
-        document_status=STATUSES[document_status] if document_status else None,
+        document_type=document_type,  # type: ignore[arg-type]  # click.Choice: SAT's spellings
+        complement=complement,
+        document_status=document_status,  # type: ignore[arg-type]
         uuid=uuid,
         rfc_on_behalf=rfc_on_behalf,
         counterparts=counterparts,
     )
-    result = sat.client(fiel).query(request)
-    Output(as_json).result(
+    problems = request.validate(sat.family)  # before the e.firma's password is asked for
+    if problems:
+        raise InvalidQuery(problems)
+    result = sat.client(sat.fiel()).query(request)
+    output.result(
         {
             "id_solicitud": result.request_id,
             "cod_estatus": result.status.code,
@@ -153,22 +143,33 @@ def verify(
     as_json: bool,
     debug: bool,
 ) -> None:
-    """Consulta el estado de una solicitud y sus paquetes."""
-    fiel = sat.fiel()
-    result = sat.client(fiel).verify(request_id)
+    """Consulta el estado de una solicitud y sus paquetes.
+
+    Sale con 0 cuando el SAT aceptó la consulta (CodEstatus 5000) y la solicitud está aceptada,
+    en proceso o terminada; con 1 ante cualquier otra respuesta (solicitud desconocida, error,
+    rechazada, vencida).
+    """
+    result = sat.client(sat.fiel()).verify(request_id)
+    state_text = result.state.label if result.state_code in STATE_CODES else "desconocido"
     Output(as_json).result(
         {
-            "estado": result.state_code,
-            "estado_texto": result.state.label,
-            "codigo_estado": result.request_status.code,
-            "numero_cfdis": result.cfdi_count,
-            "paquetes": list(result.package_ids),
+            "id_solicitud": request_id,
             "cod_estatus": result.status.code,
             "mensaje": result.status.message,
+            "estado_solicitud": result.state_code,
+            "estado_texto": state_text,
+            "codigo_estado_solicitud": result.request_status.code,
+            "numero_cfdis": result.cfdi_count,
+            "paquetes": list(result.package_ids),
         },
-        f"Estado: {result.state.label} ({result.state_code}), código {result.request_status}\n"
-        f"CFDI: {result.cfdi_count}\nPaquetes: {', '.join(result.package_ids) or '-'}",
+        f"CodEstatus: {result.status or '-'}\n"
+        f"EstadoSolicitud: {result.state_code} ({state_text})\n"
+        f"CodigoEstadoSolicitud: {result.request_status or '-'}\n"
+        f"NumeroCFDIs: {result.cfdi_count}\n"
+        f"Paquetes: {', '.join(result.package_ids) or '-'}",
     )
+    if not result.status.accepted or result.state not in GOOD_STATES:
+        raise SystemExit(EXIT_REFUSED)
 
 
 @click.command()
@@ -183,11 +184,17 @@ def verify(
 )
 @click.option(
     "--retries",
-    type=int,
+    type=click.IntRange(0, 1),
     default=0,
     show_default=True,
     help="Reintentos (cada intento puede contar como una de las 2 descargas).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Descarga aunque el paquete ya esté en disco (gasta una de las 2 descargas del SAT).",
+)
+@wait_option
 @common_options
 @handle_errors
 def download(
@@ -195,27 +202,80 @@ def download(
     package_ids: tuple[str, ...],
     out: Path,
     retries: int,
+    force: bool,
+    wait: bool,
     as_json: bool,
     debug: bool,
 ) -> None:
-    """Descarga paquetes (el SAT permite 2 descargas por paquete)."""
-    fiel = sat.fiel()
-    client = sat.client(fiel)
-    output, refused = Output(as_json), False
-    for package_id in package_ids:
-        result = client.download(package_id, out / f"{package_id}.zip", retries=retries)
-        refused |= not result.status.accepted
-        output.result(
-            {
-                "paquete": package_id,
-                "cod_estatus": result.status.code,
-                "mensaje": result.status.message,
-                "archivo": str(result.path) if result.path else None,
-                "bytes": result.size,
-                "sha256": result.sha256,
-            },
-            f"{package_id}: {result.status}"
-            + (f" -> {result.path} ({result.size} bytes)" if result.path else ""),
-        )
+    """Descarga paquetes (el SAT permite 2 descargas por paquete).
+
+    Un paquete que ya está en disco como ZIP válido no se vuelve a pedir (salvo con --force).
+    Si OUT es la carpeta de una sincronización (o su carpeta paquetes/), toma su ledger: espera
+    o se niega mientras otra ejecución lo usa, y anota cada descarga para que `sync` la cuente.
+    """
+    output = Output(as_json)
+    ledger_file = sync_ledger_for(out)
+    with ExitStack() as stack:
+        ledger = None
+        if ledger_file is not None:
+            stack.enter_context(LedgerLock(ledger_file, "download", wait=wait, on_wait=output.note))
+            ledger = stack.enter_context(closing(SqliteLedger(ledger_file)))
+        client = None
+        refused = False
+        for package_id in package_ids:
+            dest = out / f"{package_id}.zip"
+            if valid_zip(dest):
+                if not force:
+                    output.result(
+                        {"paquete": package_id, "archivo": str(dest), "ya_en_disco": True},
+                        f"{package_id}: ya está en disco ({dest}); no se descarga de nuevo "
+                        "(--force lo descarga otra vez)",
+                    )
+                    continue
+                output.note(
+                    f"{package_id} ya está en disco: --force lo descarga otra vez y gasta una de "
+                    "las 2 descargas que el SAT permite por paquete"
+                )
+            if client is None:
+                client = stack.enter_context(sat.client(sat.fiel()))
+            known = ledger is not None and ledger.has_package(package_id)
+            if ledger is not None and known:
+                ledger.begin_download(package_id)
+            result = client.download(package_id, dest, retries=retries)
+            if ledger is not None and known and result.path is not None:
+                ledger.downloaded(package_id, result.size, result.sha256 or "", str(result.path))
+            refused |= not result.status.accepted
+            output.result(
+                {
+                    "paquete": package_id,
+                    "cod_estatus": result.status.code,
+                    "mensaje": result.status.message,
+                    "archivo": str(result.path) if result.path else None,
+                    "bytes": result.size,
+                    "sha256": result.sha256,
+                },
+                f"{package_id}: {result.status}"
+                + (f" -> {result.path} ({result.size} bytes)" if result.path else ""),
+            )
     if refused:
         raise SystemExit(EXIT_REFUSED)
+
+
+def sync_ledger_for(out: Path) -> Path | None:
+    """The ledger of the sync whose outputs are in `out` (or whose packages are), if any."""
+    for folder in (out, out.parent):
+        candidate = folder / STATE_DIR / LEDGER_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def valid_zip(path: Path) -> bool:
+    """True when `path` is a whole ZIP (its central directory reads within the limits)."""
+    if not path.is_file():
+        return False
+    try:
+        PackageZip(path).close()
+    except PackageError:
+        return False
+    return True

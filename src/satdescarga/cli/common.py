@@ -13,13 +13,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from satdescarga.client import Endpoints, SatClient
+from satdescarga.client.endpoints import Endpoints, ServiceFamily
 from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
-from satdescarga.fiel import Fiel
+
+if TYPE_CHECKING:  # imported when used: `--help` must not load zeep, requests, cryptography
+    from satdescarga.client import SatClient
+    from satdescarga.fiel import Fiel
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FIEL, EXIT_NETWORK = 0, 1, 2, 3, 4
 PASSWORD_ENV = "SATDESCARGA_PASSWORD"
@@ -34,6 +37,10 @@ class Output:
 
     def result(self, data: dict[str, Any], human: str) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, default=str) if self.json else human)
+
+    def note(self, message: str) -> None:
+        """A warning for people, on standard error (standard output stays for results)."""
+        click.secho(f"Aviso: {message}", fg="yellow", err=True)
 
     def error(self, message: str, code: int, **fields: Any) -> None:
         if self.json:
@@ -163,12 +170,20 @@ class Sat:
     endpoint_base: str | None
     timeout: float
 
+    @property
+    def family(self) -> ServiceFamily:
+        return "retenciones" if self.service == "retenciones" else "cfdi"
+
     def fiel(self) -> Fiel:
+        from satdescarga.fiel import Fiel
+
         return Fiel.load(
             self.cer, self.key, read_password(self.password_file, self.password_option)
         )
 
     def client(self, fiel: Fiel) -> SatClient:
+        from satdescarga.client import SatClient
+
         return SatClient(
             fiel, endpoints(self.service, self.endpoint_base), timeout=(10.0, self.timeout)
         )

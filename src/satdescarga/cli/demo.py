@@ -7,15 +7,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from satdescarga.cli.common import EXIT_REFUSED, common_options, handle_errors
-from satdescarga.cli.sync import ledger_path, run_sync
-from satdescarga.client import DownloadType, Endpoints, RequestType, SatClient
-from satdescarga.demo import demo_fiel
-from satdescarga.emulator import Emulator
-from satdescarga.sync.engine import SyncOptions
-from satdescarga.sync.plan import Job, month_windows
+from satdescarga.cli.options import ledger_path
 
 MARKER = ".satdescarga-demo"
 
@@ -56,13 +50,30 @@ def prepare(out: Path) -> None:
 def demo(out: Path, documents_per_day: int, as_json: bool, debug: bool) -> None:
     """Sincroniza un año de emitidos y recibidos (metadata y XML) contra el emulador del SAT,
     con la e.firma de prueba pública del SAT. No sale a internet."""
+    from rich.console import Console
+
+    from satdescarga.cli.sync import run_sync
+    from satdescarga.client import DownloadType, Endpoints, RequestType, SatClient
+    from satdescarga.demo import demo_fiel
+    from satdescarga.emulator import Emulator
+    from satdescarga.sync.engine import SyncOptions
+    from satdescarga.sync.lock import LedgerLock
+    from satdescarga.sync.plan import Job, month_windows
+
+    ledger = ledger_path(out, None)
+    if ledger.exists():
+        with LedgerLock(ledger, "demo"):
+            pass  # a demo still running in that folder is refused before anything is wiped
     prepare(out)
     fiel = demo_fiel()
     since, until = last_twelve_months(date.today())
     console = Console(stderr=True)
-    with Emulator(
-        accept_delay=0.5, process_delay=1.0, daily_documents=documents_per_day, seed=2025
-    ) as sat:
+    with (
+        LedgerLock(ledger, "demo"),
+        Emulator(
+            accept_delay=0.5, process_delay=1.0, daily_documents=documents_per_day, seed=2025
+        ) as sat,
+    ):
         if not as_json:
             console.print(
                 f"Emulador del SAT en {sat.base_url}; RFC {fiel.rfc}; "
@@ -71,9 +82,7 @@ def demo(out: Path, documents_per_day: int, as_json: bool, debug: bool) -> None:
         client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.2, 2.0))
         jobs = [Job(fiel.rfc, "cfdi", d, k) for d in DownloadType for k in RequestType]
         options = SyncOptions(out, jobs=4, poll_initial=0.5, poll_cap=2.0)
-        summary = run_sync(
-            client, jobs, month_windows(since, until), options, ledger_path(out, None), as_json
-        )
+        summary = run_sync(client, jobs, month_windows(since, until), options, ledger, as_json)
     if not as_json:
         console.print(f"Listo: XML en {out / fiel.rfc}, datos en {out / 'satdescarga.sqlite'}")
     if not summary.complete:

@@ -6,13 +6,10 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from satdescarga.cli.calls import COMPLEMENTS, DOCUMENT_TYPES, STATUSES
 from satdescarga.cli.common import (
     EXIT_REFUSED,
     Output,
@@ -21,47 +18,102 @@ from satdescarga.cli.common import (
     handle_errors,
     sat_options,
 )
-from satdescarga.client import DownloadType, RequestType, SatClient
-from satdescarga.client.query import MEXICO
-from satdescarga.ledger import SqliteLedger
-from satdescarga.sync.engine import SyncEngine, SyncOptions, SyncSummary
-from satdescarga.sync.plan import Job, day_windows, month_windows
-from satdescarga.sync.progress import JsonEvents, RichProgress, summary_table
-from satdescarga.sync.store import OutputStore
+from satdescarga.cli.options import (
+    END,
+    START,
+    filter_options,
+    ledger_path,
+    received_xml_status_problem,
+    wait_option,
+)
+from satdescarga.client.endpoints import ServiceFamily
+from satdescarga.client.query import MEXICO, DownloadType, Query, RequestType
+from satdescarga.errors import InvalidQuery
+from satdescarga.sync.plan import day_windows, month_windows
+from satdescarga.sync.states import (
+    ISSUE_KINDS,
+    PACKAGE_STATES,
+    REQUEST_OUTCOMES,
+    WINDOW_STATES,
+    shown,
+)
 
-STATE_DIR = ".satdescarga"
-
-
-def ledger_path(out: Path, state: Path | None) -> Path:
-    return state or out / STATE_DIR / "ledger.sqlite"
+if TYPE_CHECKING:
+    from satdescarga.client import SatClient
+    from satdescarga.sync.engine import SyncOptions, SyncSummary
+    from satdescarga.sync.plan import Job
 
 
 def plan_windows(since: datetime, until: datetime, window: str) -> list[tuple[datetime, datetime]]:
     if window == "month":
         return month_windows(since, until)
     match = re.fullmatch(r"(\d+)d", window)
-    if not match:
+    if not match or int(match.group(1)) < 1:
         raise click.BadParameter("use 'month' o un número de días como '7d'", param_hint="--window")
     return day_windows(since, until, int(match.group(1)))
 
 
-def build_jobs(
-    rfc: str,
-    service: str,
-    issued: bool,
-    received: bool,
-    metadata: bool,
-    xml: bool,
-    filters: dict[str, Any],
-) -> list[Job]:
+def chosen(
+    issued: bool, received: bool, metadata: bool, xml: bool
+) -> list[tuple[DownloadType, RequestType]]:
+    """Direction × kind pairs asked for (neither flag of a pair means both)."""
     directions = [
         d for d, on in ((DownloadType.ISSUED, issued), (DownloadType.RECEIVED, received)) if on
     ]
     kinds = [k for k, on in ((RequestType.METADATA, metadata), (RequestType.XML, xml)) if on]
+    return [(d, k) for d in directions or list(DownloadType) for k in kinds or list(RequestType)]
+
+
+def check_period(
+    pairs: list[tuple[DownloadType, RequestType]],
+    since: datetime,
+    until: datetime,
+    service: ServiceFamily,
+    filters: dict[str, Any],
+) -> None:
+    """Every problem with what was asked, once, before anything is created or sent."""
+    problems: list[str] = []
+    now = datetime.now(MEXICO).replace(tzinfo=None, microsecond=0)
+    if since > now:
+        problems.append(f"el periodo empieza en el futuro ({since:%Y-%m-%d %H:%M:%S})")
+    for direction, kind in pairs:
+        status = filters["document_status"]
+        if direction is DownloadType.RECEIVED and kind is RequestType.XML:
+            if problem := received_xml_status_problem(status):
+                problems.append(problem)
+                continue
+            status = status or "vigente"
+        query = Query(
+            start=since,
+            end=min(until, now) if since <= now else until,
+            download_type=direction,
+            request_type=kind,
+            **{**filters, "document_status": status},
+        )
+        problems += query.validate(service)
+    if problems:
+        raise InvalidQuery(list(dict.fromkeys(problems)))
+
+
+def build_jobs(
+    rfc: str, service: str, pairs: list[tuple[DownloadType, RequestType]], filters: dict[str, Any]
+) -> list[Job]:
+    from satdescarga.sync.plan import Job
+
+    base = Query(**filters)  # SAT's spellings → the enums Job holds
     return [
-        Job(rfc, service, d, k, **filters)
-        for d in directions or list(DownloadType)
-        for k in kinds or list(RequestType)
+        Job(
+            rfc,
+            service,
+            direction,
+            kind,
+            document_type=base.document_type,
+            complement=base.complement,
+            document_status=base.document_status,
+            rfc_on_behalf=base.rfc_on_behalf,
+            counterparts=base.counterparts,
+        )
+        for direction, kind in pairs
     ]
 
 
@@ -74,6 +126,13 @@ def run_sync(
     as_json: bool,
 ) -> SyncSummary:
     """Run the engine with progress bars (or JSON events) and print the summary."""
+    from rich.console import Console
+
+    from satdescarga.ledger import SqliteLedger
+    from satdescarga.sync.engine import SyncEngine
+    from satdescarga.sync.progress import JsonEvents, RichProgress, summary_table
+    from satdescarga.sync.store import OutputStore
+
     ledger = SqliteLedger(ledger_file)
     store = OutputStore(options.out)
     try:
@@ -103,13 +162,13 @@ def run_sync(
 )
 @click.option("--xml", is_flag=True, help="XML de los CFDI.")
 @click.option(
-    "--since", type=click.DateTime(), required=True, help="Inicio del periodo (incluido)."
+    "--since", type=START, required=True, help="Inicio del periodo (incluido; desde 00:00:00)."
 )
 @click.option(
     "--until",
-    type=click.DateTime(),
+    type=END,
     required=True,
-    help="Fin del periodo (incluido, hasta 23:59:59).",
+    help="Fin del periodo (incluido; una fecha: hasta 23:59:59).",
 )
 @click.option(
     "--out",
@@ -154,21 +213,7 @@ def run_sync(
     show_default=True,
     help="Horas antes de dar por atorada una solicitud.",
 )
-@click.option(
-    "--type",
-    "document_type",
-    type=click.Choice(sorted(DOCUMENT_TYPES)),
-    help="Tipo de comprobante.",
-)
-@click.option(
-    "--status",
-    "document_status",
-    type=click.Choice(sorted(STATUSES)),
-    help="Estado del comprobante.",
-)
-@click.option("--complement", type=click.Choice(sorted(COMPLEMENTS)), help="Complemento.")
-@click.option("--on-behalf", "rfc_on_behalf", help="RFC a cuenta de terceros.")
-@click.option("--counterpart", "counterparts", multiple=True, help="RFC de contraparte.")
+@filter_options
 @click.option(
     "--export",
     "exports",
@@ -176,6 +221,7 @@ def run_sync(
     multiple=True,
     help="Exporta además a CSV o Parquet.",
 )
+@wait_option
 @common_options
 @handle_errors
 def sync(
@@ -200,6 +246,7 @@ def sync(
     rfc_on_behalf: str | None,
     counterparts: tuple[str, ...],
     exports: tuple[str, ...],
+    wait: bool,
     as_json: bool,
     debug: bool,
 ) -> None:
@@ -208,32 +255,33 @@ def sync(
     Se puede interrumpir y volver a ejecutar: continúa desde el ledger sin repetir solicitudes
     ni descargas.
     """
-    if until.time() == datetime.min.time():
-        until = until + timedelta(days=1) - timedelta(seconds=1)
-    # Documents cannot be newer than now (Mexico City time, as SAT counts): a later run with a
-    # later --until asks again for the part of the period that was still open.
-    until = min(until, datetime.now(MEXICO).replace(tzinfo=None, microsecond=0))
-    fiel = sat.fiel()
-    filters = {
-        "document_type": DOCUMENT_TYPES[document_type] if document_type else None,
-        "document_status": STATUSES[document_status] if document_status else None,
-        "complement": COMPLEMENTS[complement] if complement else None,
+    from satdescarga.sync.engine import SyncOptions
+    from satdescarga.sync.lock import LedgerLock
+    from satdescarga.sync.store import OutputStore
+
+    output = Output(as_json)
+    filters: dict[str, Any] = {
+        "document_type": document_type,
+        "document_status": document_status,
+        "complement": complement,
         "rfc_on_behalf": rfc_on_behalf,
         "counterparts": counterparts,
     }
-    job_list = build_jobs(fiel.rfc, sat.service, issued, received, metadata, xml, filters)
+    pairs = chosen(issued, received, metadata, xml)
+    # Everything is checked before the password is asked, anything is created or sent.
+    check_period(pairs, since, until, sat.family, filters)
+    # Documents cannot be newer than now (Mexico City time, as SAT counts): a later run with a
+    # later --until asks again for the part of the period that was still open.
+    until = min(until, datetime.now(MEXICO).replace(tzinfo=None, microsecond=0))
+    windows = plan_windows(since, until, window)
+    fiel = sat.fiel()
+    job_list = build_jobs(fiel.rfc, sat.service, pairs, filters)
     options = SyncOptions(out, jobs, poll_initial, poll_cap, timedelta(hours=horizon))
-    client = sat.client(fiel)
-    summary = run_sync(
-        client,
-        job_list,
-        plan_windows(since, until, window),
-        options,
-        ledger_path(out, state),
-        as_json,
-    )
-    for kind in exports:
-        OutputStore(out).export(kind)
+    ledger_file = ledger_path(out, state)
+    with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
+        summary = run_sync(sat.client(fiel), job_list, windows, options, ledger_file, as_json)
+        for kind in exports:
+            OutputStore(out).export(kind)
     if not summary.complete:
         raise SystemExit(EXIT_REFUSED)
 
@@ -252,6 +300,11 @@ def sync(
 @handle_errors
 def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     """Muestra lo que el ledger sabe: ventanas, solicitudes y paquetes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from satdescarga.ledger import SqliteLedger
+
     path = ledger_path(out, state)
     if not path.exists():
         raise click.UsageError(
@@ -259,11 +312,25 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         )
     ledger = SqliteLedger(path)
     try:
-        windows = Counter(w.state for w in ledger.windows())
-        requests = Counter(r.outcome for r in ledger.requests())
-        packages = Counter(p.state for p in ledger.packages())
-        lost = [f"{p.package_id}: {p.reason}" for p in ledger.packages("lost")]
-        documents = sum(w.documents for w in ledger.windows() if w.state == "done")
+        all_windows = ledger.windows()
+        windows = Counter(shown(WINDOW_STATES, w.state) for w in all_windows)
+        requests = Counter(shown(REQUEST_OUTCOMES, r.outcome) for r in ledger.requests())
+        packages = Counter(shown(PACKAGE_STATES, p.state) for p in ledger.packages())
+        by_window = {w.id: w for w in all_windows}
+        lost = []
+        for package in ledger.packages(state="lost"):
+            window = by_window[ledger.request(package.request_row).window_id]
+            fate = "pedido de nuevo" if window.state == "recovered" else "sin recuperar"
+            lost.append(f"{package.package_id}: {package.reason} ({fate})")
+        issues: Counter[str] = Counter()
+        for package in ledger.packages(state="read"):
+            issues.update(package.issue_counts)
+        documents = sum(w.documents for w in all_windows if w.state == "done")
+        failed = [
+            f"{w.start:%Y-%m-%d}..{w.end:%Y-%m-%d}: {w.note}"
+            for w in all_windows
+            if w.state == "failed"
+        ]
     finally:
         ledger.close()
     data = {
@@ -272,6 +339,8 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         "paquetes": dict(packages),
         "documentos": documents,
         "perdidos": lost,
+        "fallidas": failed,
+        "avisos_de_lectura": {shown(ISSUE_KINDS, k): v for k, v in issues.items()},
     }
     if as_json:
         Output(True).result(data, "")
@@ -280,6 +349,10 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     for name, counts in (("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)):
         table.add_row(name, ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
     table.add_row("documentos", f"{documents:,}")
+    for kind, count in sorted(issues.items()):
+        table.add_row("lectura", f"{shown(ISSUE_KINDS, kind)}: {count:,}")
+    for item in failed:
+        table.add_row("fallida", item)
     for item in lost:
         table.add_row("perdido", item)
     Console().print(table)

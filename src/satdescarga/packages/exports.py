@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Self
 
-from satdescarga.packages.cfdi import CfdiPackage
+from satdescarga.packages.cfdi import CfdiDocument, CfdiPackage
 from satdescarga.packages.errors import ExportError
 from satdescarga.packages.metadata import (
     Estatus,
@@ -265,8 +265,10 @@ class MetadataRows(Iterator[Row]):
     read the package in a layout of its own (`SqliteWriter` does), with the same content.
     """
 
-    def __init__(self, package: MetadataPackage) -> None:
+    def __init__(self, package: MetadataPackage, label: str | None = None) -> None:
         self.package = package
+        self.label = package.name if label is None else label
+        """The `paquete` column's value (the file name unless told otherwise)."""
         self._rows: Iterator[Row] | None = None
 
     def __iter__(self) -> Self:
@@ -274,7 +276,7 @@ class MetadataRows(Iterator[Row]):
 
     def __next__(self) -> Row:
         if self._rows is None:
-            self._rows = metadata_rows(self.package, self.package.name)
+            self._rows = metadata_rows(self.package, self.label)
         return next(self._rows)
 
     def take_records(self) -> Iterator[MetadataRecord] | None:
@@ -627,7 +629,7 @@ class SqliteWriter(TableWriter):
             and (records := rows.take_records()) is not None
         ):
             sql = self._sql_metadata
-            params = _metadata_sqlite_values(records, rows.package.name)
+            params = _metadata_sqlite_values(records, rows.label)
         else:
             params = self._adapt(rows)
         before = db.total_changes
@@ -857,6 +859,10 @@ class XmlExtractor:
         self.written += 1
         return target
 
+    def write_document(self, document: CfdiDocument) -> Path:
+        """Write one document of a package (as `<UUID>.xml`)."""
+        return self.write(document.uuid, document.xml)
+
 
 def table_for(package: MetadataPackage | CfdiPackage) -> Table:
     """The export table of a package's kind."""
@@ -864,19 +870,25 @@ def table_for(package: MetadataPackage | CfdiPackage) -> Table:
 
 
 def package_rows(
-    package: MetadataPackage | CfdiPackage, extractor: XmlExtractor | None = None
+    package: MetadataPackage | CfdiPackage,
+    extractor: XmlExtractor | None = None,
+    *,
+    label: str | None = None,
 ) -> Iterator[Row]:
-    """The export rows of a package (CFDI documents also go to `extractor` when given)."""
+    """The export rows of a package (CFDI documents also go to `extractor` when given).
+
+    `label` fills the `paquete` column (by default the package's file name)."""
+    name = package.name if label is None else label
     if isinstance(package, MetadataPackage):
-        return MetadataRows(package)
+        return MetadataRows(package, name)
     if extractor is None:
-        return cfdi_rows(package.summaries(), package.name)
-    return cfdi_rows(_extracting(package, extractor), package.name)
+        return cfdi_rows(package.summaries(), name)
+    return cfdi_rows(_extracting(package, extractor), name)
 
 
 def _extracting(package: CfdiPackage, extractor: XmlExtractor) -> Iterator[CfdiSummary]:
     for doc in package.documents():
-        extractor.write(doc.uuid, doc.xml)
+        extractor.write_document(doc)
         yield doc.summary
 
 

@@ -23,7 +23,8 @@ from satdescarga.codes import RequestState, SatCode
 from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
 from satdescarga.ledger import Ledger, Package, Request, Window
 from satdescarga.packages import PackageError
-from satdescarga.sync.plan import Job, criteria_key, halves
+from satdescarga.sync.plan import SECOND, Job, criteria_key, halves
+from satdescarga.sync.store import ReadReport
 
 log = logging.getLogger("satdescarga.sync")
 
@@ -34,7 +35,13 @@ FATAL_CODES = {
     SatCode.CERTIFICADO_INVALIDO,
 }
 LIFETIME_SENDS = 2  # SAT: two XML requests with identical criteria, ever
+SAT_DOWNLOADS = 2  # SAT: two downloads per package
 QUERY_TRIES = 5  # a window whose query fails this often waits for the next run
+MAX_RECOVERIES = 3  # a window whose documents were lost is asked for again at most this often
+DOWNLOAD_TRIES = 2  # failed downloads of one package in one run before it waits for the next
+WAIT_SHOWN = 1.0  # waits at least this long are announced ("waiting" event)
+MIN_SLEEP = 0.05  # never spin: even something due "now" waits this long when nothing runs
+MAX_IDLE = 100  # rounds in a row with something due and nothing started: stop, don't spin
 
 
 class SyncAborted(SatError):  # noqa: N818
@@ -42,9 +49,10 @@ class SyncAborted(SatError):  # noqa: N818
 
 
 class PackageStore(Protocol):
-    """Reads a downloaded package into the outputs; returns how many documents it held."""
+    """Reads a downloaded package into the outputs (all or nothing) and reports what it held."""
 
-    def read(self, package: Path, job: Job, package_id: str) -> int: ...
+    def read(self, package: Path, job: Job, package_id: str) -> ReadReport: ...
+    def clean(self) -> None: ...
 
 
 class Events(Protocol):
@@ -75,8 +83,10 @@ class SyncSummary:
     requests_sent: int = 0
     requests_reused: int = 0
     packages: int = 0
-    lost: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # lost for good (recovery exhausted)
+    recovered: list[str] = field(default_factory=list)  # windows asked for again, and why
     pending: list[str] = field(default_factory=list)  # packages to retry on the next run
+    issues: dict[str, int] = field(default_factory=dict)  # package issues by kind
     documents: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -114,6 +124,7 @@ class SyncEngine:
         self._touched: set[int] = set()  # windows whose completion must be checked again
         self._failures: dict[str, int] = {}  # package id -> failed downloads in this run
         self._retry_at: dict[str, float] = {}  # package id -> monotonic time of its next try
+        self._idle = 0  # rounds in a row in which something was due but nothing could start
         self.package_dir = options.out / "paquetes"
 
     # -- public ----------------------------------------------------------------------------
@@ -129,7 +140,7 @@ class SyncEngine:
         self._plan()
         self._reconcile()
         for job in self._jobs.values():
-            if job.forced_active:
+            if job.filled_status:
                 self._summary.notes.append(
                     f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
                 )
@@ -143,21 +154,36 @@ class SyncEngine:
         return self._summary
 
     def _loop(self, inflight: dict[Future[Any], tuple[str, Any]]) -> None:
+        """Act on whatever is due; then sleep until the next thing can be acted on (a verify
+        or download finishing, a poll, a retry). Ends when nothing is left that this run can
+        do: everything done, or what remains waits for a later run."""
         with ThreadPoolExecutor(max_workers=max(1, self._options.jobs)) as pool:
             while True:
                 self._query_planned()
                 self._schedule(pool, inflight)
                 self._read_downloaded()
-                if not inflight and self._settled():
+                due = self._next_due()
+                if not inflight and due is None:
                     break
-                timeout = self._next_due()
+                if not inflight and due is not None and due[0] <= 0:
+                    self._idle += 1  # due now, yet nothing could be started: a guard, not a path
+                    if self._idle > MAX_IDLE:
+                        self._summary.notes.append(f"sin avance posible: {due[1]}")
+                        log.error("la sincronización no avanza (%s); se detiene", due[1])
+                        break
+                else:
+                    self._idle = 0
+                if due is not None and due[0] >= WAIT_SHOWN:
+                    self._events.emit("waiting", seconds=round(due[0], 1), reason=due[1])
                 if inflight:
-                    done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
+                    done, _ = wait(
+                        inflight, timeout=due[0] if due else None, return_when=FIRST_COMPLETED
+                    )
                     for future in done:
                         kind, item = inflight.pop(future)
                         self._handle(kind, item, future)
-                elif timeout:
-                    time.sleep(timeout)
+                elif due is not None:
+                    time.sleep(max(due[0], MIN_SLEEP))
 
     # -- planning --------------------------------------------------------------------------
     def _plan(self) -> None:
@@ -180,6 +206,7 @@ class SyncEngine:
         if self._options.out.is_dir():
             for partial in self._options.out.rglob(".*.tmp"):
                 partial.unlink(missing_ok=True)
+        self._store.clean()
 
     # -- requests --------------------------------------------------------------------------
     def _query_planned(self) -> None:
@@ -318,7 +345,9 @@ class SyncEngine:
         for package in self._own_packages("pending"):
             if len(inflight) >= self._options.jobs:
                 return
-            if package.package_id in busy or self._failures.get(package.package_id, 0) >= 2:
+            if package.package_id in busy:
+                continue
+            if self._failures.get(package.package_id, 0) >= DOWNLOAD_TRIES:
                 continue
             if self._retry_at.get(package.package_id, 0) > time.monotonic():
                 continue
@@ -399,20 +428,55 @@ class SyncEngine:
         elif request.outcome == "expired":
             for package in self._ledger.packages(state="pending", request_row=request.id):
                 self._lose(package, "la solicitud venció (72 h) antes de descargarlo")
-            self._fail_window(window, "la solicitud venció (72 h)")
-        else:
-            self._fail_window(
+            self._recover(window, "la solicitud venció (72 h)")
+        else:  # error, rejected or a state SAT never documented: ask again, new criteria
+            self._recover(
                 window,
                 f"{state.label}: {request.state_code} {request.cod_estatus} {request.mensaje}",
             )
 
+    def _recover(self, window: Window, reason: str) -> None:
+        """Ask again for a window whose documents were lost (packages expired, exhausted or
+        corrupt; a request rejected or expired): new windows with fresh criteria (its halves;
+        one second earlier when it cannot be halved), bounded by MAX_RECOVERIES."""
+        generation = self._recoveries(window)
+        if generation >= MAX_RECOVERIES:
+            self._fail_window(
+                window, f"{reason}; se pidió de nuevo {generation} veces sin éxito: queda perdido"
+            )
+            return
+        parts = halves(window.start, window.end) or ((window.start - SECOND, window.end),)
+        note = f"{reason}: se pide de nuevo (recuperación {generation + 1} de {MAX_RECOVERIES})"
+        self._ledger.split(window.id, parts, note, state="recovered")
+        self._events.emit("recover", window=_label(window), reason=note, parts=len(parts))
+
+    def _recoveries(self, window: Window) -> int:
+        """How many times the documents of `window` were already asked for again."""
+        count, parent = 0, window.parent_id
+        while parent is not None:
+            ancestor = self._ledger.window_by_id(parent)
+            count += ancestor.state == "recovered"
+            parent = ancestor.parent_id
+        return count
+
     def _reconcile(self) -> None:
-        """Finish the decisions a crash interrupted: windows still `requested` whose request SAT
-        already answered for good."""
+        """Finish the decisions a crash (or an earlier release) left undone: windows still
+        `requested` whose request SAT already answered for good; windows closed with lost
+        packages or failed on a rejected or expired request, which are now recovered."""
         for window in self._active_windows("requested"):
             request = self._ledger.request_for(window.id)
             if request is not None and request.outcome in ("finished", "failed", "expired"):
                 self._decide(window, request)
+        for window in self._active_windows("done"):
+            request = self._ledger.request_for(window.id)
+            if request is not None:
+                lost = self._ledger.packages(state="lost", request_row=request.id)
+                if lost:
+                    self._recover(window, _lost_reason(lost))
+        for window in self._active_windows("failed"):
+            request = self._ledger.request_for(window.id)
+            if request is not None and request.outcome in ("failed", "expired"):
+                self._decide(window, request)  # bounded: past MAX_RECOVERIES it stays failed
 
     def _backoff(self, elapsed: timedelta) -> timedelta:
         """Exponential-ish backoff with jitter: about half the time waited so far, bounded."""
@@ -453,8 +517,13 @@ class SyncEngine:
         failures = self._failures[package.package_id] = (
             self._failures.get(package.package_id, 0) + 1
         )
-        self._retry_at[package.package_id] = time.monotonic() + self._options.poll_initial
-        note = "se reintentará" if failures < 2 else "queda pendiente para la próxima ejecución"
+        delay = min(self._options.poll_cap, self._options.poll_initial * 2 ** (failures - 1))
+        delay *= random.uniform(0.75, 1.25)
+        self._retry_at[package.package_id] = time.monotonic() + delay
+        if failures < DOWNLOAD_TRIES:
+            note = f"se reintentará en {delay:.0f} s"
+        else:
+            note = "queda pendiente para la próxima ejecución"
         self._events.emit("warning", package=package.package_id, message=f"{error}; {note}")
 
     def _lose(self, package: Package, reason: str) -> None:
@@ -468,20 +537,36 @@ class SyncEngine:
             window = self._window_of(self._ledger.request(package.request_row))
             assert package.path is not None
             try:
-                documents = self._store.read(
+                report = self._store.read(
                     Path(package.path), self._jobs[window.job], package.package_id
                 )
             except PackageError as exc:
-                self._lose(package, f"no se pudo leer: {exc}")
+                self._unreadable(package, str(exc))
                 continue
-            self._ledger.read_done(package.package_id, documents)
-            self._events.emit("read", package=package.package_id, documents=documents)
+            self._ledger.read_done(
+                package.package_id, report.documents, report.issues, report.counts
+            )
+            self._events.emit(
+                "read", package=package.package_id, documents=report.documents, **report.counts
+            )
             self._touched.add(window.id)
         touched, self._touched = self._touched, set()
         for window_id in touched:
             window = self._ledger.window_by_id(window_id)
             if window.state == "requested":
                 self._maybe_done(window)
+
+    def _unreadable(self, package: Package, error: str) -> None:
+        """A downloaded package that cannot be read: downloaded again while SAT allows it,
+        otherwise lost (and its window recovered)."""
+        if package.attempts < SAT_DOWNLOADS:
+            Path(package.path or "").unlink(missing_ok=True)
+            self._ledger.retry_package(package.package_id, f"no se pudo leer: {error}")
+            self._events.emit(
+                "warning", package=package.package_id, message=f"{error}; se descarga de nuevo"
+            )
+        else:
+            self._lose(package, f"no se pudo leer: {error}")
 
     def _maybe_done(self, window: Window) -> None:
         request = self._ledger.request_for(window.id)
@@ -490,10 +575,12 @@ class SyncEngine:
         packages = self._ledger.packages(request_row=request.id)
         if any(p.state in ("pending", "downloaded") for p in packages):
             return
-        documents = sum(p.documents or 0 for p in packages)
         lost = [p for p in packages if p.state == "lost"]
-        note = f"{len(lost)} paquete(s) perdido(s)" if lost else ""
-        self._ledger.set_window(window.id, "done", note=note, documents=documents)
+        if lost:
+            self._recover(window, _lost_reason(lost))
+            return
+        documents = sum(p.documents or 0 for p in packages)
+        self._ledger.set_window(window.id, "done", documents=documents)
         self._events.emit("window_done", window=_label(window), documents=documents)
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -506,40 +593,64 @@ class SyncEngine:
     def _window_of(self, request: Request) -> Window:
         return self._ledger.window_by_id(request.window_id)
 
-    def _settled(self) -> bool:
-        planned = self._active_windows("planned")
-        if not self._outage() and any(self._deferrals.get(w.id, 0) < QUERY_TRIES for w in planned):
-            return False
-        if self._own_requests("pending") or self._own_packages("downloaded"):
-            return False
-        return all(self._failures.get(p.package_id, 0) >= 2 for p in self._own_packages("pending"))
-
-    def _next_due(self) -> float:
-        """Seconds until the next scheduled poll or deferred query (bounded, never negative)."""
-        now, moments = self._now(), [self._options.poll_cap]
+    def _next_due(self) -> tuple[float, str] | None:
+        """Seconds until the next thing this run can act on, and what it is; None when nothing
+        is left that this run can do (what remains waits for a later run)."""
+        now, clock = self._now(), time.monotonic()
+        moments: list[tuple[float, str]] = []
+        if not self._outage():
+            for window in self._active_windows("planned"):
+                if self._deferrals.get(window.id, 0) < QUERY_TRIES:
+                    later = self._deferred.get(window.id, clock) - clock
+                    moments.append((later, f"reenviar la solicitud de {_label(window)}"))
         for request in self._own_requests("pending"):
-            if request.next_poll_at is not None:
-                moments.append((request.next_poll_at - now).total_seconds())
-        for when in self._deferred.values():
-            moments.append(when - time.monotonic())
-        return max(0.01, min(moments))
+            if request.request_id:
+                poll = (request.next_poll_at or now) - now
+                moments.append((poll.total_seconds(), f"verificar {request.request_id}"))
+        for package in self._own_packages("pending"):
+            if self._failures.get(package.package_id, 0) < DOWNLOAD_TRIES:
+                retry = self._retry_at.get(package.package_id, clock) - clock
+                moments.append((retry, f"descargar {package.package_id}"))
+        if self._own_packages("downloaded"):
+            moments.append((0.0, "leer paquetes descargados"))
+        if not moments:
+            return None
+        seconds, reason = min(moments)
+        return max(0.0, seconds), reason
 
     def _summarize(self, seconds: float) -> None:
         summary = self._summary
         windows = self._active_windows()
-        summary.windows = len([w for w in windows if w.state != "split"])
+        replaced = ("split", "recovered")
+        summary.windows = len([w for w in windows if w.state not in replaced])
         summary.split = len([w for w in windows if w.state == "split"])
         summary.empty = len([w for w in windows if w.state == "empty"])
         summary.failed = [f"{_label(w)}: {w.note}" for w in windows if w.state == "failed"]
+        summary.recovered = [f"{_label(w)}: {w.note}" for w in windows if w.state == "recovered"]
         summary.stuck = [f"{r.request_id}" for r in self._own_requests("stuck")]
         owned = self._own_packages("read") + self._own_packages("lost")
         summary.packages = len(owned)
-        summary.lost = [f"{p.package_id}: {p.reason}" for p in owned if p.state == "lost"]
+        # A lost package whose window was recovered is not lost: its documents were asked
+        # for again. It stays in the ledger (and in `status`) with its reason.
+        by_id = {w.id: w for w in windows}
+        summary.lost = [
+            f"{p.package_id}: {p.reason}"
+            for p in owned
+            if p.state == "lost"
+            and by_id[self._ledger.request(p.request_row).window_id].state != "recovered"
+        ]
         summary.pending = [p.package_id for p in self._own_packages("pending")] + [
             f"{_label(w)}: sin respuesta del SAT" for w in self._active_windows("planned")
         ]
+        for package in self._own_packages("read"):
+            for kind, count in package.issue_counts.items():
+                summary.issues[kind] = summary.issues.get(kind, 0) + count
         summary.documents = sum(w.documents for w in windows if w.state == "done")
         summary.seconds = seconds
+
+
+def _lost_reason(lost: list[Package]) -> str:
+    return f"{len(lost)} paquete(s) perdido(s) ({lost[0].package_id}: {lost[0].reason})"
 
 
 def _never_processed(exc: SatError) -> bool:
@@ -572,7 +683,9 @@ def _summary_fields(summary: SyncSummary) -> dict[str, Any]:
         "requests_reused": summary.requests_reused,
         "packages": summary.packages,
         "lost": summary.lost,
+        "recovered": summary.recovered,
         "pending": summary.pending,
+        "issues": summary.issues,
         "documents": summary.documents,
         "bytes": summary.bytes,
         "seconds": round(summary.seconds, 3),

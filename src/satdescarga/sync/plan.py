@@ -25,15 +25,17 @@ class Job:
     document_status: DocumentStatus | None = None
     rfc_on_behalf: str | None = None
     counterparts: tuple[str, ...] = field(default=())
+    filled_status: bool = field(default=False, init=False, compare=False)
+    """True when `document_status` was not given and Vigente was filled in (received XML)."""
 
     def __post_init__(self) -> None:
-        # SAT v1.5 only hands out active received XML: ask for exactly that.
-        if self.direction is DownloadType.RECEIVED and self.kind is RequestType.XML:
+        # SAT v1.5 only hands out active received XML: without a status, ask for exactly that.
+        # A status given explicitly is kept (and refused by Query.validate if SAT can't honour
+        # it): criteria are never changed silently.
+        received_xml = self.direction is DownloadType.RECEIVED and self.kind is RequestType.XML
+        if received_xml and self.document_status is None:
             object.__setattr__(self, "document_status", DocumentStatus.ACTIVE)
-
-    @property
-    def forced_active(self) -> bool:
-        return self.direction is DownloadType.RECEIVED and self.kind is RequestType.XML
+            object.__setattr__(self, "filled_status", True)
 
     @property
     def key(self) -> str:

@@ -3,6 +3,7 @@
 OUT/<rfc>/<emitidos|recibidos>/<YYYY>/<MM>/<UUID>.xml   the CFDI, by emission date
 OUT/satdescarga.sqlite                                  tables `metadata` and `cfdi` (upserts)
 OUT/paquetes/<IdPaquete>.zip                            the packages as SAT sent them
+OUT/.satdescarga/staging/<IdPaquete>/                   XML of a package being read (transient)
 
 Reading a package twice gives the same outputs (atomic files, upserts), so a crash mid-read is
 repaired by reading again. Everything is flushed to disk before the package counts as read.
@@ -10,60 +11,91 @@ repaired by reading again. Everything is flushed to disk before the package coun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from satdescarga.packages import (
     CFDI_TABLE,
     METADATA_TABLE,
-    CfdiPackage,
-    CfdiSummary,
+    CfdiDocument,
     ColumnType,
+    IssueKind,
+    PackageKind,
     SqliteWriter,
     Table,
     XmlExtractor,
-    cfdi_rows,
-    metadata_rows,
     open_package,
     open_writer,
+    package_rows,
+    table_for,
 )
 from satdescarga.sync.plan import Job
 
 DATABASE = "satdescarga.sqlite"
+STAGING = Path(".satdescarga") / "staging"
+
+
+@dataclass
+class ReadReport:
+    """What reading one package gave: documents (or metadata rows) and every issue."""
+
+    documents: int
+    issues: list[tuple[str, str, int | None, str]]  # kind, entry, line, message (the first ones)
+    counts: dict[str, int]  # every issue, by kind
 
 
 class OutputStore:
+    """Reads packages into OUT through the same pipeline as `satdescarga read` (`package_rows`,
+    with its fast metadata path), all or nothing: a CFDI package's XML files are written to a
+    staging folder and moved into place only after its rows are committed."""
+
     def __init__(self, out: Path) -> None:
         self.out = out
         self.database = out / DATABASE
-        self._extractors: dict[Path, XmlExtractor] = {}
+        self.staging = out / STAGING
 
-    def read(self, package: Path, job: Job, package_id: str) -> int:
-        """Read `package` into the outputs; return how many documents (or rows) it held."""
+    def clean(self) -> None:
+        """Drop what an interrupted read left in the staging folder."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def read(self, package: Path, job: Job, package_id: str) -> ReadReport:
+        """Read `package` into the outputs (raises PackageError, leaving nothing behind)."""
         self.out.mkdir(parents=True, exist_ok=True)
-        with open_package(package) as opened:
-            if isinstance(opened, CfdiPackage):
-                summaries = self._extract(opened, job)
-                count = self._write(CFDI_TABLE, cfdi_rows(summaries, package_id))
-            else:
-                count = self._write(METADATA_TABLE, metadata_rows(opened, package_id))
+        staging = self.staging / package_id
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            with open_package(package) as opened:
+                extractor = None
+                if opened.kind is PackageKind.CFDI:
+                    extractor = _StagedExtractor(staging, self.out, job)
+                rows = package_rows(opened, extractor, label=package_id)
+                count = self._write(table_for(opened), rows)
+                if extractor is not None:
+                    extractor.publish()
+                stats, issues = opened.stats, opened.issues
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.staging.rmdir()  # only when empty
         os.sync()  # the ledger marks the package read next: the outputs must be on disk first
-        return count
-
-    def _extract(self, package: CfdiPackage, job: Job) -> Iterator[CfdiSummary]:
-        for document in package.documents():
-            when = document.summary.fecha
-            folder = self.out / job.rfc / job.direction.value
-            folder = folder / (f"{when:%Y}/{when:%m}" if when else "sin-fecha")
-            extractor = self._extractors.get(folder)
-            if extractor is None:
-                extractor = self._extractors[folder] = XmlExtractor(folder)
-            extractor.write(document.uuid, document.xml)
-            yield document.summary
+        counts = {
+            IssueKind.REPAIRED.value: stats.repaired,
+            IssueKind.SKIPPED.value: stats.skipped,
+            IssueKind.DUPLICATE.value: stats.duplicates,
+            IssueKind.ERROR.value: stats.errors,
+        }
+        return ReadReport(
+            count,
+            [(i.kind.value, i.entry, i.line, i.message) for i in issues],
+            {kind: n for kind, n in counts.items() if n},
+        )
 
     def _write(self, table: Table, rows: Iterable[Any]) -> int:
         writer = SqliteWriter(table, self.database)
@@ -100,7 +132,37 @@ class OutputStore:
         return written
 
     def close(self) -> None:
-        self._extractors.clear()
+        pass
+
+
+class _StagedExtractor(XmlExtractor):
+    """Writes each CFDI under the staging folder, at the path it will have in OUT
+    (<rfc>/<direction>/<YYYY>/<MM>/<UUID>.xml); `publish` moves them all into place."""
+
+    def __init__(self, staging: Path, out: Path, job: Job) -> None:
+        super().__init__(staging)
+        self._out = out
+        self._job = job
+        self._staged: list[Path] = []
+        self._folders: dict[Path, XmlExtractor] = {}
+
+    def write_document(self, document: CfdiDocument) -> Path:
+        when = document.summary.fecha
+        relative = Path(self._job.rfc, self._job.direction.value)
+        relative /= f"{when:%Y}/{when:%m}" if when else "sin-fecha"
+        folder = self._folders.get(relative)
+        if folder is None:
+            folder = self._folders[relative] = XmlExtractor(self.directory / relative)
+        path = folder.write(document.uuid, document.xml)
+        self._staged.append(path)
+        self.written += 1
+        return path
+
+    def publish(self) -> None:
+        for path in self._staged:
+            target = self._out / path.relative_to(self.directory)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
 
 
 def _typed(table: Table, row: tuple[Any, ...]) -> list[Any]:
