@@ -219,7 +219,8 @@ def download(
         ledger = None
         if ledger_file is not None:
             stack.enter_context(LedgerLock(ledger_file, "download", wait=wait, on_wait=output.note))
-            ledger = stack.enter_context(closing(SqliteLedger(ledger_file)))
+            if ledger_file.is_file():
+                ledger = stack.enter_context(closing(SqliteLedger(ledger_file)))
         client = None
         refused = False
         for package_id in package_ids:
@@ -264,9 +265,8 @@ def download(
 def sync_ledger_for(out: Path) -> Path | None:
     """The ledger of the sync whose outputs are in `out` (or whose packages are), if any."""
     for folder in (out, out.parent):
-        candidate = folder / STATE_DIR / LEDGER_NAME
-        if candidate.is_file():
-            return candidate
+        if (folder / STATE_DIR).is_dir():
+            return folder / STATE_DIR / LEDGER_NAME
     return None
 
 

@@ -162,7 +162,7 @@ class SyncEngine:
                 self._query_planned()
                 self._schedule(pool, inflight)
                 self._read_downloaded()
-                due = self._next_due()
+                due = self._next_due(_busy(inflight))
                 if not inflight and due is None:
                     break
                 if not inflight and due is not None and due[0] <= 0:
@@ -332,9 +332,7 @@ class SyncEngine:
     def _schedule(
         self, pool: ThreadPoolExecutor, inflight: dict[Future[Any], tuple[str, Any]]
     ) -> None:
-        busy = {
-            item.id if kind == "verify" else item.package_id for kind, item in inflight.values()
-        }
+        busy = _busy(inflight)
         now = self._now()
         for request in self._own_requests("pending"):
             if len(inflight) >= self._options.jobs:
@@ -593,9 +591,10 @@ class SyncEngine:
     def _window_of(self, request: Request) -> Window:
         return self._ledger.window_by_id(request.window_id)
 
-    def _next_due(self) -> tuple[float, str] | None:
+    def _next_due(self, busy: set[object]) -> tuple[float, str] | None:
         """Seconds until the next thing this run can act on, and what it is; None when nothing
-        is left that this run can do (what remains waits for a later run)."""
+        is left that this run can do (what remains waits for a later run). Requests and
+        packages being verified or downloaded (`busy`) are not due: their futures wake us."""
         now, clock = self._now(), time.monotonic()
         moments: list[tuple[float, str]] = []
         if not self._outage():
@@ -604,10 +603,12 @@ class SyncEngine:
                     later = self._deferred.get(window.id, clock) - clock
                     moments.append((later, f"reenviar la solicitud de {_label(window)}"))
         for request in self._own_requests("pending"):
-            if request.request_id:
+            if request.request_id and request.id not in busy:
                 poll = (request.next_poll_at or now) - now
                 moments.append((poll.total_seconds(), f"verificar {request.request_id}"))
         for package in self._own_packages("pending"):
+            if package.package_id in busy:
+                continue
             if self._failures.get(package.package_id, 0) < DOWNLOAD_TRIES:
                 retry = self._retry_at.get(package.package_id, clock) - clock
                 moments.append((retry, f"descargar {package.package_id}"))
@@ -651,6 +652,11 @@ class SyncEngine:
 
 def _lost_reason(lost: list[Package]) -> str:
     return f"{len(lost)} paquete(s) perdido(s) ({lost[0].package_id}: {lost[0].reason})"
+
+
+def _busy(inflight: dict[Future[Any], tuple[str, Any]]) -> set[object]:
+    """Request rows being verified and package ids being downloaded."""
+    return {item.id if kind == "verify" else item.package_id for kind, item in inflight.values()}
 
 
 def _never_processed(exc: SatError) -> bool:

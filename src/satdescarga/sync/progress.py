@@ -12,6 +12,17 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from satdescarga.sync.engine import SyncSummary
+from satdescarga.sync.states import ISSUE_KINDS
+
+
+LABELS = {
+    "warning": "aviso",
+    "lost": "perdido",
+    "failed": "fallida",
+    "stuck": "atorada",
+    "recover": "se pide de nuevo",
+}
+"""Events printed as a line of their own, with the Spanish word shown for each."""
 
 
 class JsonEvents:
@@ -43,6 +54,7 @@ class RichProgress:
         self._packages = add("paquetes", total=0, shown="0/0")
         self._documents = add("documentos", total=None, shown="0")
         self._bytes = add("descargado", total=None, shown="0 B")
+        self._waiting = add("", total=None, shown="", visible=False)
         self._counts: dict[TaskID, list[float]] = {
             task: [0, 0] for task in (self._windows, self._packages, self._documents, self._bytes)
         }
@@ -73,6 +85,8 @@ class RichProgress:
             self._move(self._windows, fields["done"] - counts[0], fields["windows"] - counts[1])
         elif event == "split":
             self._move(self._windows, done=1, total=2)
+        elif event == "recover":
+            self._move(self._windows, done=1, total=fields["parts"])
         elif event in ("empty", "window_done", "failed"):
             self._move(self._windows, done=1)
         elif event == "packages":
@@ -83,10 +97,15 @@ class RichProgress:
                 self._move(self._documents, done=fields["documents"])
         elif event == "download":
             self._move(self._bytes, done=fields["bytes"])
-        if event in ("warning", "lost", "failed", "stuck"):
+        if event == "waiting":
+            text = f"esperando {fields['seconds']:.0f} s para {fields['reason']}"
+            self._progress.update(self._waiting, description=text, visible=True)
+        elif event in ("query", "verify", "download", "read", "download_start"):
+            self._progress.update(self._waiting, visible=False)
+        if event in LABELS:
             detail = fields.get("message") or fields.get("reason") or fields.get("request_id", "")
             where = fields.get("window") or fields.get("package") or ""
-            self.console.print(f"[yellow]{event}[/] {where} {detail}")
+            self.console.print(f"[yellow]{LABELS[event]}[/] {where} {detail}")
 
 
 def summary_table(summary: SyncSummary, out: str) -> Table:
@@ -104,6 +123,9 @@ def summary_table(summary: SyncSummary, out: str) -> Table:
         ("archivos", out),
     ]
     rows += [("nota", note) for note in summary.notes]
+    rows += [("lectura", f"{ISSUE_KINDS.get(k, k)}: {n:,}") for k, n in summary.issues.items()]
+    rows += [("recuperada", item) for item in summary.recovered]
+    rows += [("pendiente", item) for item in summary.pending]
     rows += [("perdido", item) for item in summary.lost]
     rows += [("falló", item) for item in summary.failed]
     rows += [("atorada", item) for item in summary.stuck]
