@@ -67,21 +67,23 @@ def run(
     windows: list[tuple[datetime, datetime]] | None = None,
     events: Any = None,
     timeout: tuple[float, float] = (10.0, 120.0),
+    ledger: Any = None,
+    **options: Any,
 ) -> SyncSummary:
     client = SatClient(
         fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05), timeout=timeout
     )
-    ledger = SqliteLedger(out / ".satdescarga" / "ledger.sqlite")
+    ledger = ledger or SqliteLedger(out / ".satdescarga" / "ledger.sqlite")
     store = OutputStore(out)
     try:
-        options = SyncOptions(out, jobs=4, poll_initial=0.01, poll_cap=0.2)
+        settings: dict[str, Any] = {"jobs": 4, "poll_initial": 0.01, "poll_cap": 0.2, **options}
         engine = SyncEngine(
             client,
             ledger,
             store,
             jobs or all_jobs(),
             windows or month_windows(SINCE, UNTIL),
-            options,
+            SyncOptions(out, **settings),
             events,
         )
         return engine.run()

@@ -56,7 +56,10 @@ def test_query_until_a_date_includes_that_whole_day(sat: Emulator) -> None:
     assert result.exit_code == 0, result.output
     criteria = sent(sat)[0]["criteria"]
     assert isinstance(criteria, dict)
-    assert criteria["fecha_inicial"].endswith("T00:00:00") and criteria["fecha_final"] == f"{MARCH[1]}T23:59:59"
+    assert (
+        criteria["fecha_inicial"].endswith("T00:00:00")
+        and criteria["fecha_final"] == f"{MARCH[1]}T23:59:59"
+    )
 
 
 def test_a_time_given_is_kept_and_a_bad_date_is_refused_in_spanish(sat: Emulator) -> None:
