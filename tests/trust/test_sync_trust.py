@@ -160,7 +160,8 @@ def test_repaired_metadata_rows_are_recorded_in_the_ledger_and_the_summary(
         family=Family.CFDI, uuid="6F1D4C0B-4E52-4E0A-9A4B-2B1C6D7E8F90", version="4.0",
         issuer_rfc=RFC, issuer_name="ESCUELA ~ KEMPER URGATE", receiver_rfc="XAXX010101000",
         receiver_name="PUBLICO EN GENERAL", pac_rfc="SAT970701NN3", issued_at=when,
-        certified_at=when, kind="I", total=Decimal("116.00"), subtotal=Decimal("100.00"), draw=bytes(range(32)),
+        certified_at=when, kind="I", total=Decimal("116.00"), subtotal=Decimal("100.00"),
+        draw=bytes(range(32)),
     )  # fmt: skip
     (documents / "doc.xml").write_bytes(render(doc))
     out = tmp_path / "out"

@@ -10,21 +10,39 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from satdescarga.client.client import SatClient, TokenRejectedError
-    from satdescarga.client.endpoints import Endpoints, ServiceFamily
+    from satdescarga.client.client import SatClient as SatClient
+    from satdescarga.client.client import TokenRejectedError as TokenRejectedError
+    from satdescarga.client.endpoints import Endpoints as Endpoints
+    from satdescarga.client.endpoints import ServiceFamily as ServiceFamily
     from satdescarga.client.query import (
-        DocumentStatus,
-        DocumentType,
-        DownloadType,
-        Query,
-        RequestType,
+        DocumentStatus as DocumentStatus,
+    )
+    from satdescarga.client.query import (
+        DocumentType as DocumentType,
+    )
+    from satdescarga.client.query import (
+        DownloadType as DownloadType,
+    )
+    from satdescarga.client.query import (
+        Query as Query,
+    )
+    from satdescarga.client.query import (
+        RequestType as RequestType,
     )
     from satdescarga.client.results import (
-        DownloadResult,
-        QueryResult,
-        Status,
-        Token,
-        VerifyResult,
+        DownloadResult as DownloadResult,
+    )
+    from satdescarga.client.results import (
+        QueryResult as QueryResult,
+    )
+    from satdescarga.client.results import (
+        Status as Status,
+    )
+    from satdescarga.client.results import (
+        Token as Token,
+    )
+    from satdescarga.client.results import (
+        VerifyResult as VerifyResult,
     )
 
 _LAZY = {

@@ -14,7 +14,6 @@ from rich.table import Table
 from satdescarga.sync.engine import SyncSummary
 from satdescarga.sync.states import ISSUE_KINDS
 
-
 LABELS = {
     "warning": "aviso",
     "lost": "perdido",
