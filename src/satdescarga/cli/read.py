@@ -119,7 +119,11 @@ def _report(totals: _Totals, verbose: bool) -> Callable[[PackageIssue], None]:
     return on_issue
 
 
-def _resolve_format(fmt: str | None, out: Path | None) -> ExportFormat | None:
+def _resolve_format(fmt: str | None, out: Path | None, extracting: bool) -> ExportFormat | None:
+    """The export format; None when nothing is exported (only --extract-xml was asked for).
+
+    Without --out nor --format the tables go to standard output as CSV.
+    """
     if fmt is not None:
         chosen = ExportFormat(fmt)
     elif out is not None:
@@ -130,10 +134,15 @@ def _resolve_format(fmt: str | None, out: Path | None) -> ExportFormat | None:
                 "(csv, jsonl, sqlite o parquet)"
             )
         chosen = found
-    else:
+    elif extracting:
         return None
+    else:
+        chosen = ExportFormat.CSV
     if chosen in (ExportFormat.SQLITE, ExportFormat.PARQUET) and out is None:
-        raise click.UsageError(f"el formato {chosen.value} necesita --out ARCHIVO")
+        raise click.UsageError(
+            f"el formato {chosen.value} no se puede escribir en la salida estándar: "
+            "indique --out ARCHIVO"
+        )
     return chosen
 
 
@@ -151,13 +160,14 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
     "--format",
     "fmt",
     type=click.Choice([f.value for f in ExportFormat]),
-    help="Formato de salida (si falta, se deduce de la extensión de --out).",
+    help="Formato de salida (si falta, se deduce de la extensión de --out; sin --out, CSV).",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Archivo de salida; sin él, CSV y JSONL van a la salida estándar. Con paquetes de "
-    "ambos tipos se escriben ARCHIVO-metadata.ext y ARCHIVO-cfdi.ext (SQLite: dos tablas).",
+    help="Archivo de salida; sin él, CSV (o JSONL con --format jsonl) va a la salida estándar, "
+    "salvo que solo se pida --extract-xml. Con paquetes de ambos tipos se escriben "
+    "ARCHIVO-metadata.ext y ARCHIVO-cfdi.ext (SQLite: dos tablas).",
 )
 @click.option(
     "--extract-xml",
@@ -237,7 +247,7 @@ def read(
     Los metadatos salen en la tabla `metadata` y los CFDI (un resumen por documento) en la
     tabla `cfdi`. Al final se imprime un resumen de una línea en la salida de errores.
     """
-    export = _resolve_format(fmt, out)
+    export = _resolve_format(fmt, out, extract_xml is not None)
     try:
         limits = PackageLimits(
             max_entries=max_entries,
