@@ -189,3 +189,46 @@ def test_the_installed_command_prints_csv_without_out() -> None:
     header, row_ = done.stdout.splitlines()
     assert header.startswith("uuid,") and row_.startswith("90DEE481-A3DD-45EF-9486-006943CBEB22,")
     assert "Resumen: 1 paquete(s)" in done.stderr and "Resumen" not in done.stdout
+
+
+def _closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
+    """`satdescarga read ...` run with its standard output closed (`>&-`, as cron may)."""
+    code = "from satdescarga.cli import main; main()"
+    command = [sys.executable, "-c", code, "read", *args]
+    return subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_unexpected_errors_show_a_traceback_only_with_debug() -> None:
+    plain = _closed_stdout(METADATA)
+    assert plain.returncode == 1
+    (line,) = plain.stderr.splitlines()
+    assert line.startswith("Error: error inesperado (") and line.endswith("); use --debug")
+    debug = _closed_stdout(METADATA, "--debug")
+    assert debug.returncode == 1
+    assert debug.stderr.startswith("Traceback (most recent call last):")
+    as_json = _closed_stdout(METADATA, "--json")
+    error = json.loads(as_json.stderr)
+    assert error["exit_code"] == 1 and error["error"].startswith("error inesperado (")
+
+
+def test_an_unknown_encoding_is_a_usage_error() -> None:
+    result = run(METADATA, "--encoding", "klingon")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Valor no válido para '--encoding': codificación desconocida: klingon"
+    )
+
+
+def test_an_extraction_folder_that_cannot_be_created_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "archivo").write_text("no soy carpeta")
+    folder = tmp_path / "archivo" / "xml"
+    result = run(CFDI, "--extract-xml", str(folder))
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines()[0].startswith(f"Error: {folder}: no se pudo crear la carpeta")
+    assert "1 error(es)" in summary(result)
