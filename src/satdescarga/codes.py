@@ -1,7 +1,8 @@
 """SAT's status codes (CodEstatus, CodigoEstadoSolicitud) and request states (EstadoSolicitud).
 
-Official messages from SAT's v1.5 documents (see ../shared/docs/contract.md §6). Shared by the
-client (to explain what SAT answered) and the emulator (to answer like SAT).
+Official messages from SAT's v1.5 documents (sources in wsdl/README.md; the emulator's table of
+rules and codes is in src/satdescarga/emulator/README.md). Shared by the client (to explain what
+SAT answered) and the emulator (to answer like SAT).
 """
 
 from __future__ import annotations

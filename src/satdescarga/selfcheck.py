@@ -6,6 +6,7 @@ serialized from the generated classes, validated with xmlschema and read back un
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import click
@@ -64,8 +65,9 @@ def sample_requests() -> dict[str, XmlObject]:
     }
 
 
-def run() -> int:
-    """Print one line per operation; return 0 when every request conforms and round-trips."""
+def run(*, as_json: bool = False) -> int:
+    """Print one line per operation (with `as_json`, one JSON object per operation and a final
+    one with the verdict); return 0 when every request conforms and round-trips."""
     failures = 0
     requests = sample_requests()
     for service in g.SERVICES:
@@ -74,18 +76,31 @@ def run() -> int:
             element = to_element(request)
             found = problems(element)
             if from_element(type(request), element) != request:
-                found.append("does not read back to the same object")
+                found.append("al leerla de vuelta no da el mismo objeto")
             ok = not found and element.tag == operation.input_element
             failures += not ok
+            if as_json:
+                line = {
+                    "servicio": service.name,
+                    "operacion": operation.name,
+                    "soap_action": operation.soap_action,
+                    "ok": ok,
+                    "problemas": found,
+                }
+                click.echo(json.dumps(line, ensure_ascii=False))
+                continue
             mark = click.style("ok", fg="green") if ok else click.style("FALLA", fg="red")
             click.echo(
                 f"{mark:>13}  {service.name:<34} {operation.name:<27} {operation.soap_action}"
             )
             for problem in found:
                 click.echo(f"{'':15}{problem}")
-    click.echo(
-        "El contrato y la capa generada concuerdan."
-        if not failures
-        else f"{failures} operaciones no concuerdan con el contrato."
-    )
+    if as_json:
+        click.echo(json.dumps({"ok": not failures, "fallas": failures}))
+    else:
+        click.echo(
+            "El contrato y la capa generada concuerdan."
+            if not failures
+            else f"{failures} operaciones no concuerdan con el contrato."
+        )
     return 1 if failures else 0

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -191,11 +192,30 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     assert refused.exit_code == 2
 
 
-def test_every_command_has_json() -> None:
-    for name, command in main.commands.items():
-        if name in ("selfcheck", "emulator"):
-            continue
-        assert any(p.name == "as_json" for p in command.params), name
+def _leaf_commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_every_command_has_json_and_debug() -> None:
+    """As the README says: every command accepts --json and --debug."""
+    commands = dict(_leaf_commands(main))
+    assert {"selfcheck", "emulator serve", "demo", "read", "sync"} <= commands.keys()
+    for name, command in commands.items():
+        options = {opt for param in command.params for opt in param.opts}
+        assert {"--json", "--debug"} <= options, name
+
+
+def test_selfcheck_json() -> None:
+    result = CliRunner().invoke(main, ["selfcheck", "--json", "--debug"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[-1] == {"ok": True, "fallas": 0}
+    assert {line["operacion"] for line in lines[:-1]} >= {"Autentica", "Descargar"}
+    assert all(line["ok"] and line["problemas"] == [] for line in lines[:-1])
 
 
 def test_read_json_summary(tmp_path: Path) -> None:

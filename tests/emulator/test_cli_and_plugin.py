@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -138,3 +139,40 @@ def test_logs_never_hold_a_secret_in_full(caplog: pytest.LogCaptureFixture) -> N
     ):
         assert hidden not in text
     assert token[:6] in text  # only a prefix and the length
+
+
+SERVE = [sys.executable, "-c", "from satdescarga.cli import main; main()", "emulator", "serve"]
+
+
+def test_serve_json_and_debug() -> None:
+    process = subprocess.Popen(
+        [*SERVE, "--port", "0", "--json", "--debug"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        started = json.loads(process.stdout.readline())
+        assert started["event"] == "listening" and started["port"] > 0
+        assert started["base_url"] == f"http://127.0.0.1:{started['port']}"
+        assert started["urls"]["retenciones"]["descarga"] == (
+            f"{started['base_url']}/retenciones/DescargaMasivaService.svc"
+        )
+        assert requests.get(started["admin"], timeout=10).status_code == 200
+        busy = started["port"]
+        refused = subprocess.run(
+            [*SERVE, "--port", str(busy)], capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 1
+        (line,) = refused.stderr.splitlines()
+        assert line.startswith("Error: error inesperado (OSError:") and "use --debug" in line
+        detailed = subprocess.run(
+            [*SERVE, "--port", str(busy), "--debug"], capture_output=True, text=True, timeout=60
+        )
+        assert detailed.returncode == 1 and "Traceback (most recent call last)" in detailed.stderr
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert json.loads(output.splitlines()[-1]) == {"event": "stopped"}

@@ -42,6 +42,58 @@ def test_csv_to_standard_output_with_a_summary_on_stderr() -> None:
     )
 
 
+def test_without_out_nor_format_the_rows_go_to_standard_output_as_csv() -> None:
+    result = run(METADATA)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert sorted(r["uuid"] for r in rows) == [
+        "129C4D12-1415-4ACE-BE12-34E71C4EAB4E",
+        "E7215E3B-2DC5-4A40-AB10-C902FF9258DF",
+    ]
+    assert "Resumen:" not in result.stdout
+    assert summary(result) == (
+        "Resumen: 1 paquete(s), 2 registros de metadatos, 0 CFDI, 5 entradas omitidas, "
+        "0 duplicado(s), 0 fila(s) reparada(s), 0 error(es)."
+    )
+    documents = run(CFDI)
+    assert documents.exit_code == 0, documents.output
+    (document,) = csv.DictReader(io.StringIO(documents.stdout, newline=""))
+    assert document["uuid"] == "11111111-2222-3333-4444-000000000001"
+
+
+def test_jsonl_without_out_goes_to_standard_output() -> None:
+    result = run(SAMPLE, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()
+    assert json.loads(line)["uuid"] == "90DEE481-A3DD-45EF-9486-006943CBEB22"
+    assert summary(result).startswith("Resumen: 1 paquete(s), 0 registros de metadatos, 1 CFDI")
+
+
+def test_binary_formats_and_mixed_kinds_need_out() -> None:
+    for fmt in ("sqlite", "parquet"):
+        result = run(METADATA, "--format", fmt)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: el formato {fmt} no se puede escribir en la salida estándar: "
+            "indique --out ARCHIVO"
+        )
+    mixed = run(METADATA, CFDI)
+    assert mixed.exit_code == 2 and mixed.stdout == ""
+    assert mixed.stderr.splitlines()[-1] == (
+        "Error: hay paquetes de metadatos y de CFDI: indique --out para escribir un archivo por "
+        "tipo"
+    )
+
+
+def test_extracting_xml_alone_writes_no_table(tmp_path: Path) -> None:
+    result = run(CFDI, SAMPLE, "--extract-xml", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert len(list(tmp_path.iterdir())) == 2
+    assert "2 XML extraídos" in summary(result)
+
+
 def test_sqlite_detects_both_kinds_and_extracts_xml(tmp_path: Path) -> None:
     out = tmp_path / "sat.sqlite"
     xml_dir = tmp_path / "xml"
@@ -123,3 +175,60 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "90DEE481-A3DD-45EF-9486-006943CBEB22" in out.read_text("utf-8")
     assert "Resumen: 1 paquete(s)" in done.stderr
+
+
+def test_the_installed_command_prints_csv_without_out() -> None:
+    code = "from satdescarga.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "read", SAMPLE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    header, row_ = done.stdout.splitlines()
+    assert header.startswith("uuid,") and row_.startswith("90DEE481-A3DD-45EF-9486-006943CBEB22,")
+    assert "Resumen: 1 paquete(s)" in done.stderr and "Resumen" not in done.stdout
+
+
+def _closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
+    """`satdescarga read ...` run with its standard output closed (`>&-`, as cron may)."""
+    code = "from satdescarga.cli import main; main()"
+    command = [sys.executable, "-c", code, "read", *args]
+    return subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_unexpected_errors_show_a_traceback_only_with_debug() -> None:
+    plain = _closed_stdout(METADATA)
+    assert plain.returncode == 1
+    (line,) = plain.stderr.splitlines()
+    assert line.startswith("Error: error inesperado (") and line.endswith("); use --debug")
+    debug = _closed_stdout(METADATA, "--debug")
+    assert debug.returncode == 1
+    assert debug.stderr.startswith("Traceback (most recent call last):")
+    as_json = _closed_stdout(METADATA, "--json")
+    error = json.loads(as_json.stderr)
+    assert error["exit_code"] == 1 and error["error"].startswith("error inesperado (")
+
+
+def test_an_unknown_encoding_is_a_usage_error() -> None:
+    result = run(METADATA, "--encoding", "klingon")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Valor no válido para '--encoding': codificación desconocida: klingon"
+    )
+
+
+def test_an_extraction_folder_that_cannot_be_created_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "archivo").write_text("no soy carpeta")
+    folder = tmp_path / "archivo" / "xml"
+    result = run(CFDI, "--extract-xml", str(folder))
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines()[0].startswith(f"Error: {folder}: no se pudo crear la carpeta")
+    assert "1 error(es)" in summary(result)

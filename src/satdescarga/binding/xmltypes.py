@@ -167,12 +167,21 @@ def _check_count(meta: XmlType, child: Child, count: int) -> None:
         raise BindingError(f"{owner}: at most {high} {name} allowed, got {count}")
 
 
-def from_element(cls: type[X], element: etree._Element) -> X:
-    """Read `element` into an instance of the generated class `cls`."""
+def from_element(cls: type[X], element: etree._Element, *, empty_is_absent: bool = False) -> X:
+    """Read `element` into an instance of the generated class `cls`.
+
+    With `empty_is_absent`, an optional attribute whose value is empty (or only whitespace) and
+    an optional child element with no content (no text, no attributes, no children) are read as
+    if they were not there, as WCF services treat them; so is an empty item of a wrapper list
+    (`<RfcReceptores><RfcReceptor/></RfcReceptores>` reads as no receptor). Required ones are
+    read as they come, for the caller to reject.
+    """
     meta = cls.__xml__
     values: dict[str, Any] = {}
     for attr in meta.attributes:
         text = element.get(attr.name)
+        if text is not None and empty_is_absent and not attr.required and not text.strip():
+            text = None
         if text is None:
             if attr.required:
                 raise BindingError(f"{_local(meta.name)}: missing required attribute {attr.name}")
@@ -187,20 +196,33 @@ def from_element(cls: type[X], element: etree._Element) -> X:
         found = by_tag.get(child.tag, [])
         if child.item is not None:
             items = [i for w in found for i in w if i.tag == child.item]
+            if empty_is_absent:
+                items = [i for i in items if not _is_empty(i)]
             _check_count(meta, child, len(items))
-            values[child.field] = tuple(_read(child, i, meta) for i in items)
+            values[child.field] = tuple(_read(child, i, meta, empty_is_absent) for i in items)
             continue
+        if empty_is_absent and (child.min_occurs == 0 or child.nillable):
+            found = [sub for sub in found if not _is_empty(sub)]
         _check_count(meta, child, len(found))
-        read = [_read(child, sub, meta) for sub in found]
+        read = [_read(child, sub, meta, empty_is_absent) for sub in found]
         values[child.field] = tuple(read) if child.repeated else (read[0] if read else None)
     return cls(**values)
 
 
-def _read(child: Child, element: etree._Element, meta: XmlType) -> Any:
+def _is_empty(element: etree._Element) -> bool:
+    """No text, no attributes and no child elements (comments and whitespace aside)."""
+    return (
+        not (element.text or "").strip()
+        and not element.attrib
+        and not any(isinstance(sub.tag, str) or (sub.tail or "").strip() for sub in element)
+    )
+
+
+def _read(child: Child, element: etree._Element, meta: XmlType, empty_is_absent: bool) -> Any:
     if element.get(XSI_NIL) in ("true", "1"):
         return None
     if child.complex is not None:
-        return from_element(child.complex(), element)
+        return from_element(child.complex(), element, empty_is_absent=empty_is_absent)
     if child.codec is not None:
         return _parse(child.codec, element.text or "", meta, child.item or child.tag)
     return XmlFragment.of(element)

@@ -1,27 +1,49 @@
 """The satdescarga command line: one click group; each command lives in its own module here.
 
 Exit codes: 0 ok, 1 SAT refused (or something was lost), 2 usage, 3 e.firma problem, 4 network.
+Everything it prints is Spanish, click's own messages included (see `spanish`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from satdescarga import __version__
+from satdescarga.cli import spanish
+from satdescarga.cli.common import common_options, handle_errors
+
+spanish.install()
 
 
-@click.group()
-@click.version_option(__version__, prog_name="satdescarga")
+class SpanishGroup(click.Group):
+    """A group whose runs (console script, `python -m`, `CliRunner`) speak Spanish."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        with spanish.active():
+            return super().main(*args, **kwargs)
+
+
+@click.group(name="satdescarga", cls=SpanishGroup)
+@click.version_option(
+    __version__,
+    prog_name="satdescarga",
+    message=spanish.MESSAGES["%(prog)s, version %(version)s"],
+    help=spanish.MESSAGES["Show the version and exit."],
+)
 def main() -> None:
     """satdescarga: Descarga Masiva de CFDI y Retenciones del SAT."""
 
 
 @main.command()
-def selfcheck() -> None:
+@common_options
+@handle_errors
+def selfcheck(as_json: bool, debug: bool) -> None:
     """Comprueba el contrato: arma y valida una petición por operación."""
     from satdescarga.selfcheck import run
 
-    raise SystemExit(run())
+    raise SystemExit(run(as_json=as_json))
 
 
 def _register() -> None:
@@ -33,6 +55,7 @@ def _register() -> None:
 
     for command in (auth, query, verify, download, sync, status, read, emulator, demo):
         main.add_command(command)
+    spanish.localize(main)
 
 
 _register()

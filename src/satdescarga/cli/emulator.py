@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -11,6 +12,7 @@ from types import FrameType
 
 import click
 
+from satdescarga.cli.common import common_options, handle_errors
 from satdescarga.emulator.config import SIGNATURE_CHECKS, EmulatorConfig
 from satdescarga.emulator.faults import FaultSpecError, parse_faults
 
@@ -76,6 +78,8 @@ def emulator() -> None:
 @click.option("--faults", default="", help="Fallas a inyectar, p. ej. 'descargar=disconnect*1'.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Hilos del servidor.")
 @click.option("-v", "--verbose", is_flag=True, help="Bitácora detallada.")
+@common_options
+@handle_errors
 def serve(
     host: str,
     port: int,
@@ -98,6 +102,8 @@ def serve(
     faults: str,
     threads: int,
     verbose: bool,
+    as_json: bool,
+    debug: bool,
 ) -> None:
     """Sirve el emulador del SAT hasta Ctrl-C (o SIGTERM)."""
     from satdescarga.emulator.context import Emulator
@@ -140,11 +146,27 @@ def serve(
             temporary = port_file.with_name(port_file.name + ".tmp")
             temporary.write_text(f"{sat.port}\n", encoding="ascii")
             os.replace(temporary, port_file)
-        click.echo(f"Emulador del SAT en {sat.base_url} (firma: {signature_check})")
-        for family in ("cfdi", "retenciones"):
-            for service, url in sat.urls(family).items():
-                click.echo(f"  {family:<12} {service:<13} {url}")
-        click.echo(f"  admin        {sat.base_url}/__admin/stats")
+        admin = f"{sat.base_url}/__admin/stats"
+        if as_json:
+            urls = {family: sat.urls(family) for family in ("cfdi", "retenciones")}
+            started = {
+                "event": "listening",
+                "base_url": sat.base_url,
+                "port": sat.port,
+                "signature_check": signature_check,
+                "urls": urls,
+                "admin": admin,
+            }
+            click.echo(json.dumps(started, ensure_ascii=False))
+        else:
+            click.echo(f"Emulador del SAT en {sat.base_url} (firma: {signature_check})")
+            for family in ("cfdi", "retenciones"):
+                for service, url in sat.urls(family).items():
+                    click.echo(f"  {family:<12} {service:<13} {url}")
+            click.echo(f"  admin        {admin}")
         while not stop.wait(0.5):
             pass
-        click.echo("Deteniendo el emulador…")
+        if as_json:
+            click.echo(json.dumps({"event": "stopped"}))
+        else:
+            click.echo("Deteniendo el emulador…")

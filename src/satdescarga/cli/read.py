@@ -6,6 +6,7 @@ was exported), 2 usage, 130 interrupted (outputs discarded).
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import sys
@@ -119,7 +120,11 @@ def _report(totals: _Totals, verbose: bool) -> Callable[[PackageIssue], None]:
     return on_issue
 
 
-def _resolve_format(fmt: str | None, out: Path | None) -> ExportFormat | None:
+def _resolve_format(fmt: str | None, out: Path | None, extracting: bool) -> ExportFormat | None:
+    """The export format; None when nothing is exported (only --extract-xml was asked for).
+
+    Without --out nor --format the tables go to standard output as CSV.
+    """
     if fmt is not None:
         chosen = ExportFormat(fmt)
     elif out is not None:
@@ -130,10 +135,15 @@ def _resolve_format(fmt: str | None, out: Path | None) -> ExportFormat | None:
                 "(csv, jsonl, sqlite o parquet)"
             )
         chosen = found
-    else:
+    elif extracting:
         return None
+    else:
+        chosen = ExportFormat.CSV
     if chosen in (ExportFormat.SQLITE, ExportFormat.PARQUET) and out is None:
-        raise click.UsageError(f"el formato {chosen.value} necesita --out ARCHIVO")
+        raise click.UsageError(
+            f"el formato {chosen.value} no se puede escribir en la salida estándar: "
+            "indique --out ARCHIVO"
+        )
     return chosen
 
 
@@ -145,19 +155,24 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
 
 @click.command("read")
 @click.argument(
-    "packages", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+    "packages",
+    nargs=-1,
+    required=True,
+    metavar="PAQUETE...",
+    type=click.Path(dir_okay=False, path_type=Path),
 )
 @click.option(
     "--format",
     "fmt",
     type=click.Choice([f.value for f in ExportFormat]),
-    help="Formato de salida (si falta, se deduce de la extensión de --out).",
+    help="Formato de salida (si falta, se deduce de la extensión de --out; sin --out, CSV).",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Archivo de salida; sin él, CSV y JSONL van a la salida estándar. Con paquetes de "
-    "ambos tipos se escriben ARCHIVO-metadata.ext y ARCHIVO-cfdi.ext (SQLite: dos tablas).",
+    help="Archivo de salida; sin él, CSV (o JSONL con --format jsonl) va a la salida estándar, "
+    "salvo que solo se pida --extract-xml. Con paquetes de ambos tipos se escriben "
+    "ARCHIVO-metadata.ext y ARCHIVO-cfdi.ext (SQLite: dos tablas).",
 )
 @click.option(
     "--extract-xml",
@@ -216,6 +231,7 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
     is_flag=True,
     help="Resumen final como JSON (en la salida de errores: la estándar puede llevar datos).",
 )
+@click.option("--debug", is_flag=True, help="Muestra el detalle técnico de los errores.")
 def read(
     packages: tuple[Path, ...],
     fmt: str | None,
@@ -231,13 +247,54 @@ def read(
     no_progress: bool,
     verbose: bool,
     as_json: bool,
+    debug: bool,
 ) -> None:
     """Lee paquetes del SAT (metadatos o CFDI, se detecta solo) y exporta su contenido.
 
     Los metadatos salen en la tabla `metadata` y los CFDI (un resumen por documento) en la
-    tabla `cfdi`. Al final se imprime un resumen de una línea en la salida de errores.
+    tabla `cfdi`: sin --out, como CSV en la salida estándar. Al final se imprime un resumen de
+    una línea en la salida de errores.
     """
-    export = _resolve_format(fmt, out)
+    try:
+        _run(packages, fmt, out, extract_xml, encoding, bom, max_entries, max_entry_size,
+             max_total_size, max_ratio, max_document_size, no_progress, verbose,
+             as_json)  # fmt: skip
+    except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a bug or an environment problem: one line, details on --debug
+        if debug:
+            raise
+        message = f"error inesperado ({type(exc).__name__}: {exc}); use --debug"
+        if as_json:
+            click.echo(json.dumps({"error": message, "exit_code": EXIT_LOST}), err=True)
+        else:
+            click.secho(f"Error: {message}", fg="red", err=True)
+        sys.exit(EXIT_LOST)
+
+
+def _run(
+    packages: tuple[Path, ...],
+    fmt: str | None,
+    out: Path | None,
+    extract_xml: Path | None,
+    encoding: str,
+    bom: bool,
+    max_entries: int,
+    max_entry_size: int,
+    max_total_size: int,
+    max_ratio: float,
+    max_document_size: int,
+    no_progress: bool,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    export = _resolve_format(fmt, out, extract_xml is not None)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise click.BadParameter(
+            f"codificación desconocida: {encoding}", param_hint="'--encoding'"
+        ) from None
     try:
         limits = PackageLimits(
             max_entries=max_entries,
@@ -266,9 +323,11 @@ def read(
         )
 
     writers: dict[PackageKind, TableWriter] = {}
-    extractor = XmlExtractor(extract_xml) if extract_xml is not None else None
+    extractor: XmlExtractor | None = None
     finished = False
     try:
+        if extract_xml is not None:
+            extractor = XmlExtractor(extract_xml)
         if export is not None:
             for kind in sorted(present):
                 table = METADATA_TABLE if kind is PackageKind.METADATA else CFDI_TABLE

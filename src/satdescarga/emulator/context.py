@@ -1,7 +1,7 @@
 """`Emulator`: the emulated SAT served over real HTTP (waitress) in a background thread.
 
 with Emulator(accept_delay=0, process_delay=0) as sat:
-    client = SatClient(..., base_url=sat.base_url)
+    client = SatClient(fiel, Endpoints.local(sat.base_url))  # from satdescarga import ...
     ...
     sat.advance(hours=72)
     assert sat.stats()["rfcs"]["EKU9003173C9"]["requests"][0]["estado_solicitud"] == 6

@@ -1,7 +1,7 @@
 """pytest plugin (entry point `pytest11`): the `sat_emulator` fixture.
 
     def test_download(sat_emulator):
-        client = SatClient(fiel, base_url=sat_emulator.base_url)
+        client = SatClient(fiel, Endpoints.local(sat_emulator.base_url))
         ...
 
     @pytest.mark.sat_emulator(xml_cap=10, signature_check="strict")

@@ -320,7 +320,7 @@ def verify_enveloped(operation: etree._Element, mode: SignatureCheck) -> SatCert
         serial = signature.findtext(
             f"{ds('KeyInfo')}/{ds('X509Data')}/{ds('X509IssuerSerial')}/{ds('X509SerialNumber')}"
         )
-        if serial is not None and serial.strip() != certificate.serial_decimal:
+        if serial and serial.strip() and serial.strip() != certificate.serial_decimal:
             raise _seal("X509SerialNumber no corresponde al certificado")
     signed = [canonicalize(parts.signed_info, parts.c14n, parts.c14n_prefixes)]
     if mode == "sat":

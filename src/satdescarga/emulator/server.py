@@ -319,7 +319,11 @@ class EmulatorApp:
             return self._code_response(name, SatCode.XML_MAL_FORMADO, "XML Mal Formado")
         element = content[0]
         try:
-            request = from_element(g.ELEMENTS[operation.input_element], element)
+            # Empty optional attributes and elements are absent, as WCF reads them: a client
+            # sending <RfcReceptores><RfcReceptor/></RfcReceptores> asks for no receptor filter.
+            request = from_element(
+                g.ELEMENTS[operation.input_element], element, empty_is_absent=True
+            )
         except BindingError as exc:
             return self._code_response(name, SatCode.XML_MAL_FORMADO, f"XML Mal Formado:{exc}")
         signer_rfc: str | None = None

@@ -1,6 +1,6 @@
 """Metadata packages: typed records streamed from SAT's `~`-separated text files.
 
-Every quirk documented for these files is handled (see `docs/packages.md` in shared/):
+Every quirk documented for these files is handled (one test each in tests/packages/):
 CRLF, LF or CR endings with stray breaks inside names, quotes kept verbatim, empty fields,
 blank lines, header-only files, a BOM, missing or extra columns, `~` inside a name when the
 row can be realigned unambiguously, several data files, the Retenciones header and the
