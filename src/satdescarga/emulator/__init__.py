@@ -1,23 +1,49 @@
 """An offline emulator of SAT's Descarga Masiva web service (CFDI and Retenciones).
 
 `Emulator` serves it over real HTTP (see README.md in this folder); `EmulatorApp` is the bare
-WSGI application; `EmulatorConfig` holds every option.
+WSGI application; `EmulatorConfig` holds every option. Names load on first access (PEP 562),
+so the command line's `--help` does not load the server, xmlschema or cryptography.
 """
 
-from satdescarga.emulator.config import EmulatorConfig, SignatureCheck
-from satdescarga.emulator.context import Emulator
-from satdescarga.emulator.faults import FaultRule, FaultSpecError, parse_faults
-from satdescarga.emulator.model import Direction, Family
-from satdescarga.emulator.server import EmulatorApp
+from __future__ import annotations
 
-__all__ = [
-    "Direction",
-    "Emulator",
-    "EmulatorApp",
-    "EmulatorConfig",
-    "Family",
-    "FaultRule",
-    "FaultSpecError",
-    "SignatureCheck",
-    "parse_faults",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from satdescarga.emulator.config import EmulatorConfig as EmulatorConfig
+    from satdescarga.emulator.config import SignatureCheck as SignatureCheck
+    from satdescarga.emulator.context import Emulator as Emulator
+    from satdescarga.emulator.faults import FaultRule as FaultRule
+    from satdescarga.emulator.faults import FaultSpecError as FaultSpecError
+    from satdescarga.emulator.faults import parse_faults as parse_faults
+    from satdescarga.emulator.model import Direction as Direction
+    from satdescarga.emulator.model import Family as Family
+    from satdescarga.emulator.server import EmulatorApp as EmulatorApp
+
+_LAZY = {
+    "Direction": "satdescarga.emulator.model",
+    "Emulator": "satdescarga.emulator.context",
+    "EmulatorApp": "satdescarga.emulator.server",
+    "EmulatorConfig": "satdescarga.emulator.config",
+    "Family": "satdescarga.emulator.model",
+    "FaultRule": "satdescarga.emulator.faults",
+    "FaultSpecError": "satdescarga.emulator.faults",
+    "SignatureCheck": "satdescarga.emulator.config",
+    "parse_faults": "satdescarga.emulator.faults",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
