@@ -204,3 +204,42 @@ def test_a_year_still_equals_the_corpus(fiel: Fiel, tmp_path: Path) -> None:
         summary = run(fiel, sat, tmp_path, ISSUED_METADATA, month_windows(SINCE, UNTIL))
         assert summary.complete
         assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, Direction.ISSUED, False)
+
+
+class CorruptFirstDownload:
+    """Damages the first package on disk right after it is downloaded; records what the
+    outputs held when the sync noticed."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.done = out, False
+        self.xml_when_noticed: list[Path] | None = None
+        self.warnings: list[str] = []
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if event == "download" and not self.done:
+            self.done = True
+            path = self.out / "paquetes" / f"{fields['package']}.zip"
+            data = bytearray(path.read_bytes())
+            for at in range(len(data) * 6 // 10, len(data) * 6 // 10 + 64):
+                data[at] ^= 0x5A  # inside a late entry's compressed data
+            path.write_bytes(bytes(data))
+        if event == "warning" and "se descarga de nuevo" in fields.get("message", ""):
+            self.warnings.append(fields["message"])
+            self.xml_when_noticed = list(self.out.rglob("*.xml"))
+
+
+def test_a_corrupt_package_leaves_nothing_behind_and_is_downloaded_again(
+    fiel: Fiel, tmp_path: Path
+) -> None:
+    jobs = [Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.XML)]
+    events = CorruptFirstDownload(tmp_path)
+    with emulator() as sat:
+        summary = run(fiel, sat, tmp_path, jobs, MARCH, events)
+        assert summary.complete, summary
+        assert events.warnings and events.xml_when_noticed == []  # all or nothing
+        assert [p["downloads"] for r in sat.stats()["rfcs"][RFC]["requests"]
+                for p in r["packages"]] == [2]  # fmt: skip
+        expected = set(_corpus_between(sat, *MARCH[0]))
+    assert {p.stem for p in (tmp_path / RFC).rglob("*.xml")} == expected
+    assert table_uuids(tmp_path, "cfdi") == expected
+    assert not (tmp_path / ".satdescarga" / "staging").exists()

@@ -134,7 +134,7 @@ def query(
 
 @click.command()
 @sat_options
-@click.argument("request_id")
+@click.argument("request_id", metavar="ID_SOLICITUD")
 @common_options
 @handle_errors
 def verify(
@@ -174,7 +174,7 @@ def verify(
 
 @click.command()
 @sat_options
-@click.argument("package_ids", nargs=-1, required=True)
+@click.argument("package_ids", nargs=-1, required=True, metavar="ID_PAQUETE...")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
