@@ -243,3 +243,26 @@ def test_a_corrupt_package_leaves_nothing_behind_and_is_downloaded_again(
     assert {p.stem for p in (tmp_path / RFC).rglob("*.xml")} == expected
     assert table_uuids(tmp_path, "cfdi") == expected
     assert not (tmp_path / ".satdescarga" / "staging").exists()
+
+
+def test_a_ledger_from_the_previous_release_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    SqliteLedger(path).close()
+    db = sqlite3.connect(path)  # back to the previous release's schema (version 1)
+    with db:
+        db.execute("DROP TABLE package_issues")
+        db.execute("ALTER TABLE packages DROP COLUMN issue_counts")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.close()
+    ledger = SqliteLedger(path)
+    try:
+        assert ledger.package_issues() == [] and ledger.packages() == []
+    finally:
+        ledger.close()
+    db = sqlite3.connect(path)
+    try:
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        columns = {row[1] for row in db.execute("PRAGMA table_info(packages)")}
+    finally:
+        db.close()
+    assert version == ("2",) and "issue_counts" in columns

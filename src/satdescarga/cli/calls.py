@@ -162,9 +162,9 @@ def verify(
             "numero_cfdis": result.cfdi_count,
             "paquetes": list(result.package_ids),
         },
-        f"CodEstatus: {result.status or '-'}\n"
+        f"CodEstatus: {str(result.status) or '-'}\n"
         f"EstadoSolicitud: {result.state_code} ({state_text})\n"
-        f"CodigoEstadoSolicitud: {result.request_status or '-'}\n"
+        f"CodigoEstadoSolicitud: {str(result.request_status) or '-'}\n"
         f"NumeroCFDIs: {result.cfdi_count}\n"
         f"Paquetes: {', '.join(result.package_ids) or '-'}",
     )
