@@ -232,23 +232,7 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
     help="Resumen final como JSON (en la salida de errores: la estándar puede llevar datos).",
 )
 @click.option("--debug", is_flag=True, help="Muestra el detalle técnico de los errores.")
-def read(
-    packages: tuple[Path, ...],
-    fmt: str | None,
-    out: Path | None,
-    extract_xml: Path | None,
-    encoding: str,
-    bom: bool,
-    max_entries: int,
-    max_entry_size: int,
-    max_total_size: int,
-    max_ratio: float,
-    max_document_size: int,
-    no_progress: bool,
-    verbose: bool,
-    as_json: bool,
-    debug: bool,
-) -> None:
+def read(debug: bool, **options: Any) -> None:
     """Lee paquetes del SAT (metadatos o CFDI, se detecta solo) y exporta su contenido.
 
     Los metadatos salen en la tabla `metadata` y los CFDI (un resumen por documento) en la
@@ -256,16 +240,14 @@ def read(
     una línea en la salida de errores.
     """
     try:
-        _run(packages, fmt, out, extract_xml, encoding, bom, max_entries, max_entry_size,
-             max_total_size, max_ratio, max_document_size, no_progress, verbose,
-             as_json)  # fmt: skip
+        _run(**options)
     except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
         raise
     except Exception as exc:  # a bug or an environment problem: one line, details on --debug
         if debug:
             raise
         message = f"error inesperado ({type(exc).__name__}: {exc}); use --debug"
-        if as_json:
+        if options["as_json"]:
             click.echo(json.dumps({"error": message, "exit_code": EXIT_LOST}), err=True)
         else:
             click.secho(f"Error: {message}", fg="red", err=True)
