@@ -69,7 +69,7 @@ def test_command_help() -> None:
     )
     verify = CliRunner().invoke(main, ["verify", "--help"], terminal_width=80)
     lines = verify.stdout.splitlines()
-    assert lines[0] == "Uso: satdescarga verify [OPCIONES] REQUEST_ID"
+    assert lines[0] == "Uso: satdescarga verify [OPCIONES] ID_SOLICITUD"
     assert "Opciones:" in lines
     assert "  --cer ARCHIVO                 Certificado de la e.firma (.cer).  [obligatorio]" in (
         lines
