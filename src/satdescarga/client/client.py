@@ -6,7 +6,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,6 +62,9 @@ from satdescarga.plugins.zeep_plugins import (
 log = logging.getLogger("satdescarga.client")
 T = TypeVar("T")
 TIMESTAMP = f"{{{WSSE}}}Security/{{{WSU}}}Timestamp"
+MAX_TOKEN_LIFE = timedelta(days=1)
+"""Longest token validity accepted from Autentica's Timestamp (SAT's last 5 minutes)."""
+UNEXPECTED = "respuesta inesperada del SAT: no tiene la forma que define el contrato (WSDL)"
 
 
 def _utc_now() -> datetime:
@@ -215,9 +218,7 @@ class SatClient:
                 raise TokenRejectedError("el SAT rechazó el token", operation=operation) from exc
             raise
         except (EnvelopeError, BindingError) as exc:
-            raise ResponseError(
-                f"respuesta inesperada del SAT: {exc}", operation=operation
-            ) from exc
+            raise ResponseError(UNEXPECTED, operation=operation) from exc
 
     # -- authentication ------------------------------------------------------------------------
     def _token_value(self) -> str:
@@ -245,28 +246,44 @@ class SatClient:
         try:
             body = from_element(g.AutenticaResponse, reply.expect(g.AUTENTICA.output_element))
         except (EnvelopeError, BindingError) as exc:
-            raise ResponseError(
-                f"respuesta de autenticación inesperada: {exc}", operation=operation
-            ) from None
+            raise ResponseError(UNEXPECTED, operation=operation) from exc
         if not body.autentica_result:
             raise ResponseError("el SAT no devolvió un token", operation=operation)
         created, expires = self._token_window(reply.envelope)
         return Token(body.autentica_result, created, expires)
 
     def _token_window(self, envelope: etree._Element) -> tuple[datetime, datetime]:
-        """The token's validity: SAT's Created→Expires span, anchored at our clock (skew-proof)."""
+        """The token's validity: SAT's Created→Expires span, anchored at our clock (skew-proof).
+
+        The span must be positive and at most `MAX_TOKEN_LIFE` (SAT's tokens last 5 minutes);
+        both instants must be comparable (both with a zone, or both without)."""
+        operation = g.AUTENTICA.name
         stamp = envelope.find(f"{HEADER}/{TIMESTAMP}")
         now = self._clock()
         if stamp is None:
-            raise ResponseError(
-                "la respuesta de Autentica no trae Timestamp", operation="Autentica"
-            )
+            raise ResponseError("la respuesta de Autentica no trae Timestamp", operation=operation)
         try:
             created = datetime.fromisoformat((stamp.findtext(f"{{{WSU}}}Created") or "").strip())
             expires = datetime.fromisoformat((stamp.findtext(f"{{{WSU}}}Expires") or "").strip())
-        except ValueError:
-            raise ResponseError("Timestamp de Autentica ilegible", operation="Autentica") from None
-        return now, now + (expires - created)
+            span = expires - created
+        except ValueError as exc:
+            raise ResponseError("Timestamp de Autentica ilegible", operation=operation) from exc
+        except (TypeError, OverflowError) as exc:  # one zoned and one naive; beyond year 1..9999
+            raise ResponseError(
+                "Timestamp de Autentica incoherente (Created y Expires no son comparables)",
+                operation=operation,
+            ) from exc
+        if span <= timedelta(0):
+            raise ResponseError(
+                "el SAT entregó un token ya vencido (Expires no es posterior a Created)",
+                operation=operation,
+            )
+        if span > MAX_TOKEN_LIFE:
+            raise ResponseError(
+                "Timestamp de Autentica incoherente (vigencia del token de más de un día)",
+                operation=operation,
+            )
+        return now, now + span
 
     # -- query, verify, download ---------------------------------------------------------------
     def query(self, query: Query) -> QueryResult:

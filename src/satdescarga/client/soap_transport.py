@@ -26,8 +26,9 @@ from satdescarga.errors import (
     ResponseError,
     SatTimeoutError,
     SoapFault,
+    server_text,
 )
-from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
+from satdescarga.xmlsafe import UnsafeXmlError, XmlDoctypeError, parse_xml
 
 # Prefixes SAT's own requests use; exclusive C14N keeps prefixes, so the digest depends on them.
 PREFIXES: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
@@ -83,9 +84,26 @@ def iter_body(response: requests.Response, operation: str) -> Iterator[bytes]:
         ) from exc
     except requests.RequestException as exc:
         raise NetworkError(
-            f"la conexión se cortó a mitad de la respuesta ({type(exc).__name__})",
+            "la conexión se cortó a mitad de la respuesta",
             operation=operation,
         ) from exc
+
+
+NOT_SOAP = "respuesta que no es SOAP válido"
+DOCTYPE_REFUSED = "respuesta con DOCTYPE: se rechaza (no se aceptan DTD ni entidades)"
+AUTENTICA = "Autentica"
+
+
+def not_soap(exc: Exception, data: bytes = b"") -> str:
+    """Why a response is not a SOAP reply, in Spanish (the parser's own text stays in the
+    exception, for `__cause__`)."""
+    if isinstance(exc, XmlDoctypeError) or (
+        isinstance(exc, UnsafeXmlError) and b"<!DOCTYPE" in data
+    ):
+        return DOCTYPE_REFUSED
+    if isinstance(exc, EnvelopeError):
+        return f"{NOT_SOAP} (no es un sobre SOAP 1.1 con cuerpo)"
+    return f"{NOT_SOAP} (XML mal formado o incompleto)"
 
 
 def reply_or_error(operation: str, status: int, data: bytes) -> SoapReply:
@@ -94,28 +112,30 @@ def reply_or_error(operation: str, status: int, data: bytes) -> SoapReply:
         reply = reply_from_envelope(parse_xml(data))
     except (UnsafeXmlError, EnvelopeError) as exc:
         if status != 200:
-            raise HttpError(status, _snippet(data), operation=operation) from None
-        raise ResponseError(
-            f"respuesta que no es SOAP válido: {exc}", operation=operation
-        ) from None
+            raise HttpError(status, _snippet(operation, data), operation=operation) from None
+        raise ResponseError(not_soap(exc, data), operation=operation) from exc
     if reply.is_fault:
         code = (reply.body.findtext("faultcode") or "").strip()
         message = (reply.body.findtext("faultstring") or "").strip()
         raise SoapFault(code, message, operation=operation)
     if status != 200:
-        raise HttpError(status, _snippet(data), operation=operation)
+        raise HttpError(status, _snippet(operation, data), operation=operation)
     return reply
 
 
-def _snippet(data: bytes) -> str:
+def _snippet(operation: str, data: bytes) -> str:
+    """What an error page says, for an HttpError: its text, folded, cut and with every
+    token-like run removed. Autentica's bodies are never echoed (they may carry the token)."""
+    if operation == AUTENTICA:
+        return "el SAT respondió con un error (el cuerpo no se muestra: puede contener el token)"
+    text = ""
     try:
-        text = etree.tostring(
-            etree.fromstring(data, etree.HTMLParser()), method="text", encoding=str
-        )
+        root = etree.fromstring(data, etree.HTMLParser())
+        if root is not None:  # None for an empty, blank or comment-only page
+            text = etree.tostring(root, method="text", encoding=str)
     except (etree.LxmlError, ValueError):
         text = data.decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text[:200] or "(sin cuerpo)"
+    return server_text(text) or "(sin cuerpo)"
 
 
 class SoapTransport:
@@ -155,7 +175,7 @@ class SoapTransport:
             ) from exc
         except requests.RequestException as exc:
             raise NetworkError(
-                f"no se pudo conectar con {self.address} ({type(exc).__name__})",
+                f"no se pudo conectar con {self.address}",
                 operation=operation.name,
                 sent=not _no_connection(exc),
             ) from exc
