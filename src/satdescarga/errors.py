@@ -77,7 +77,12 @@ class NetworkError(SatError):
 
 
 class SatTimeoutError(NetworkError):
-    """The SAT host did not answer in time."""
+    """The SAT host did not answer in time (a read timeout, the call's deadline, or a download
+    slower than the minimum throughput)."""
+
+
+class IncompleteResponseError(NetworkError):
+    """The response ended before its XML did (the connection was cut, cleanly or not)."""
 
 
 class HttpError(SatError):

@@ -33,6 +33,7 @@ class Reply:
     )
     delay: float = 0.0
     truncate_after: int | None = None  # close the connection after this many body bytes
+    close_delimited: bool = False  # no Content-Length, no chunks: the body ends at the close
 
 
 @dataclass
@@ -86,6 +87,14 @@ def _handler(stub: SatStub) -> type[BaseHTTPRequestHandler]:
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
+            if reply.close_delimited:
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+                self.wfile.flush()
+                self.close_connection = True
+                return
             if isinstance(reply.body, bytes) and reply.truncate_after is None:
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()

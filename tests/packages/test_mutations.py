@@ -111,14 +111,14 @@ def _utf8_flag_bad_name(rng: random.Random, data: bytearray) -> None:
         _flip(rng, data)
         return
     at = rng.choice(central)
-    data[at + 8] |= 0x08  # bit 11: names are UTF-8
+    data[at + 9] |= 0x08  # flag bit 11 (0x0800): names are UTF-8
     n = int.from_bytes(data[at + 28 : at + 30], "little")
     if n:
         data[at + 46 + rng.randrange(n)] = rng.choice([0xFF, 0xC3, 0x80, 0xED])
     if rng.random() < 0.5:
         offset = int.from_bytes(data[at + 42 : at + 46], "little")
         if offset + 8 < len(data):
-            data[offset + 6] |= 0x08
+            data[offset + 7] |= 0x08
 
 
 def _zip64_extra(rng: random.Random, data: bytearray) -> None:
