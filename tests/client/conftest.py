@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ class Reply:
     delay: float = 0.0
     truncate_after: int | None = None  # close the connection after this many body bytes
     close_delimited: bool = False  # no Content-Length, no chunks: the body ends at the close
+    status_line_delay: float = 0.0  # send the status line one byte at a time, this far apart
 
 
 @dataclass
@@ -84,7 +86,13 @@ def _handler(stub: SatStub) -> type[BaseHTTPRequestHandler]:
             reply = stub.reply_for(action.rpartition("/")[2])
             time.sleep(reply.delay)
             chunks = [reply.body] if isinstance(reply.body, bytes) else reply.body()
-            self.send_response(reply.status)
+            if reply.status_line_delay:
+                for byte in b"HTTP/1.1 %d Trickle\r\n" % reply.status:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(reply.status_line_delay)
+            else:
+                self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             if reply.close_delimited:
@@ -117,10 +125,17 @@ def _handler(stub: SatStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that stops reading (as it must, on a hostile reply) is no test failure."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def sat() -> Iterator[tuple[SatStub, str]]:
     stub = SatStub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    server = _Server(("127.0.0.1", 0), _handler(stub))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()

@@ -3,6 +3,8 @@ carries it, and every failure becomes one of satdescarga's typed errors."""
 
 from __future__ import annotations
 
+import http.client
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,6 +21,7 @@ from satdescarga.binding import (
     SoapReply,
     reply_from_envelope,
 )
+from satdescarga.client.deadline import Deadline, TimeLimits
 from satdescarga.contract import wsdl_path
 from satdescarga.errors import (
     HttpError,
@@ -34,6 +37,7 @@ from satdescarga.xmlsafe import UnsafeXmlError, XmlDoctypeError, parse_xml
 PREFIXES: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
+DEFAULT_LIMITS = TimeLimits(total=300.0)
 SETTINGS = zeep.Settings(
     strict=True,
     raw_response=True,
@@ -60,33 +64,77 @@ def _no_connection(exc: requests.RequestException) -> bool:
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
-def read_limited(response: requests.Response, limit: int, operation: str) -> bytes:
-    """The whole (decoded) body, refusing more than `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in iter_body(response, operation):
-        size += len(chunk)
-        if size > limit:
-            raise ResponseError(
-                f"respuesta de más de {limit} bytes: se descarta", operation=operation
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+# What reading a body can raise when the connection breaks (or is shut by a deadline).
+_READ_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,
+)
 
 
-def iter_body(response: requests.Response, operation: str) -> Iterator[bytes]:
-    """Body chunks; a connection that breaks or times out midway is a NetworkError."""
-    try:
-        yield from response.iter_content(CHUNK)
-    except requests.Timeout as exc:
-        raise SatTimeoutError(
-            "el SAT dejó de responder a mitad de la respuesta", operation=operation
-        ) from exc
-    except requests.RequestException as exc:
-        raise NetworkError(
-            "la conexión se cortó a mitad de la respuesta",
-            operation=operation,
-        ) from exc
+class Exchange:
+    """One HTTP exchange: the unread, streaming response and the deadline it runs under.
+
+    Use it as a context manager; reading the body to its end (or leaving) ends the deadline.
+    """
+
+    def __init__(self, response: requests.Response, deadline: Deadline, operation: str) -> None:
+        self.response = response
+        self.deadline = deadline
+        self.operation = operation
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.deadline.finish()
+        self.response.close()
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """Body chunks; a connection that breaks, times out or runs past the deadline midway
+        is a NetworkError (SatTimeoutError for time)."""
+        deadline, operation = self.deadline, self.operation
+        try:
+            for chunk in self.response.iter_content(size):
+                deadline.received += len(chunk)
+                reason = deadline.expired or deadline.check()
+                if reason is not None:
+                    deadline.expire(reason)
+                    raise deadline.error(operation)
+                yield chunk
+        except requests.Timeout as exc:
+            raise SatTimeoutError(
+                "el SAT dejó de responder a mitad de la respuesta", operation=operation
+            ) from exc
+        except _READ_ERRORS as exc:
+            if deadline.expired is not None:
+                raise deadline.error(operation) from exc
+            raise NetworkError(
+                "la conexión se cortó a mitad de la respuesta", operation=operation
+            ) from exc
+        finally:
+            deadline.finish()
+        if deadline.expired is not None:  # a socket shut by the watchdog can look like the end
+            raise deadline.error(operation)
+
+    def read(self, limit: int) -> bytes:
+        """The whole (decoded) body, refusing more than `limit` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise ResponseError(
+                    f"respuesta de más de {limit:,} bytes: se descarta", operation=self.operation
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 NOT_SOAP = "respuesta que no es SOAP válido"
@@ -149,6 +197,7 @@ class SoapTransport:
         timeout: tuple[float, float],
         plugins: Sequence[Plugin],
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        limits: TimeLimits = DEFAULT_LIMITS,
     ) -> None:
         http = _StreamingHttp(session=session, timeout=timeout[0], operation_timeout=timeout)
         self._client = zeep.Client(
@@ -159,27 +208,39 @@ class SoapTransport:
         self._proxy = self._client.create_service(service.ports[0].binding, address)
         self.address = address
         self._max = max_response_bytes
+        self._limits = limits
 
-    def send(self, operation: OperationDescriptor, body: etree._Element) -> requests.Response:
-        """POST the operation (zeep envelope + plugins); return the unread, streaming response."""
+    def send(self, operation: OperationDescriptor, body: etree._Element) -> Exchange:
+        """POST the operation (zeep envelope + plugins); return the exchange, its response
+        unread and streaming, its deadline running."""
         wrapper = self._client.get_element(operation.input_element)
         value: Any = wrapper.parse(body, self._client.wsdl.types)
         arguments = {name: value[name] for name in value} if value is not None else {}
+        deadline = self._limits.start()
+        token = deadline.activate()
         try:
             response: requests.Response = self._proxy[operation.name](**arguments)
-        except requests.Timeout as exc:
-            raise SatTimeoutError(
+        except _READ_ERRORS as exc:
+            deadline.finish()
+            raise self._failure(operation.name, deadline, exc) from exc
+        finally:
+            deadline.deactivate(token)
+        deadline.attach(_socket_of(response))  # also under adapters other than ours
+        return Exchange(response, deadline, operation.name)
+
+    def _failure(self, operation: str, deadline: Deadline, exc: Exception) -> NetworkError:
+        if deadline.expired is not None:
+            return deadline.error(operation)
+        if isinstance(exc, requests.Timeout):
+            return SatTimeoutError(
                 "el SAT no respondió a tiempo",
-                operation=operation.name,
+                operation=operation,
                 sent=not isinstance(exc, requests.ConnectTimeout),
-            ) from exc
-        except requests.RequestException as exc:
-            raise NetworkError(
-                f"no se pudo conectar con {self.address}",
-                operation=operation.name,
-                sent=not _no_connection(exc),
-            ) from exc
-        return response
+            )
+        sent = not (isinstance(exc, requests.RequestException) and _no_connection(exc))
+        return NetworkError(
+            f"no se pudo conectar con {self.address}", operation=operation, sent=sent
+        )
 
     def invoke(
         self,
@@ -189,6 +250,12 @@ class SoapTransport:
     ) -> SoapReply:
         if headers:
             raise ValueError("input SOAP headers are not part of SAT's contract")
-        with self.send(operation, body) as response:
-            data = read_limited(response, self._max, operation.name)
-            return reply_or_error(operation.name, response.status_code, data)
+        with self.send(operation, body) as exchange:
+            data = exchange.read(self._max)
+            return reply_or_error(operation.name, exchange.status_code, data)
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
