@@ -56,7 +56,7 @@ def test_a_trickled_body_is_stopped_at_the_deadline_on_every_attempt(
     stub.queue("VerificaSolicitudDescarga", *[Reply(trickle(VERIFY_OK))] * 2)
     client = client_for(fiel, base, timeout=(2.0, 2.0), retries=2, deadline=0.4)
     began = time.monotonic()
-    with pytest.raises(SatTimeoutError, match="dentro del plazo de 0.4 s") as caught:
+    with pytest.raises(SatTimeoutError, match=r"dentro del plazo de 0\.4 s") as caught:
         client.verify("x")
     assert time.monotonic() - began < 2.0  # two attempts of 0.4 s (plus the retry wait)
     assert caught.value.operation == "VerificaSolicitudDescarga" and caught.value.sent
@@ -145,7 +145,7 @@ def test_download_has_its_own_overall_deadline(
     stub, base = sat
     stub.queue("Descargar", Reply(trickle(package_body(64 << 10), 0.001)))
     client = client_for(fiel, base, download_deadline=0.3, download_min_rate=0)
-    with pytest.raises(SatTimeoutError, match="plazo de 0.3 s"):
+    with pytest.raises(SatTimeoutError, match=r"plazo de 0\.3 s"):
         client.download("p_01", tmp_path / "p.zip")
     assert list(tmp_path.iterdir()) == []
 
