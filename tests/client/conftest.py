@@ -74,6 +74,7 @@ class SatStub:
 def _handler(stub: SatStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once (no delayed ACK wait)
 
         def log_message(self, *_: object) -> None:
             pass
