@@ -9,6 +9,7 @@ NetworkError: exit code 4), however the connection ended.
 from __future__ import annotations
 
 import io
+import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -190,3 +191,21 @@ def test_a_zip64_offset_beyond_2_63_is_refused(
     with pytest.raises(ResponseError, match="no es un ZIP válido"):
         client_for(fiel, base).download("p_01", tmp_path / "p.zip")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_checking_the_zip_does_not_hold_its_central_directory(tmp_path: Path) -> None:
+    """Memory for the ZIP check does not grow with the entries (zipfile's infolist would
+    hold 5,000 ZipInfo objects here, about 3 MB)."""
+    from satdescarga.client.download import _check_zip
+
+    path = tmp_path / "muchas.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for i in range(5_000):
+            archive.writestr(zipfile.ZipInfo(f"{i:032x}.xml"), b"<x/>")
+    tracemalloc.start()
+    try:
+        _check_zip(path, "Descargar")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak:,} bytes"
