@@ -146,3 +146,19 @@ def test_download_error_page_is_redacted(
     with pytest.raises(HttpError) as caught:
         client.download("p", tmp_path / "p.zip")
     assert_no_token(str(caught.value))
+
+
+def test_a_response_of_millions_of_tags_is_refused_before_parsing(
+    fiel: Fiel, sat: tuple[SatStub, str], tmp_path: Path
+) -> None:
+    """16 MB of empty elements would be a tree of GBs: refused from a count of tags."""
+    stub, base = sat
+    head = b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+    flood = head + b"<a/>" * ((4 << 20) - 100) + b"</s:Body></s:Envelope>"
+    stub.queue("VerificaSolicitudDescarga", Reply(flood))
+    client = client_for(fiel, base, retries=1)
+    with pytest.raises(ResponseError, match="etiquetas XML"):
+        client.verify("x")
+    stub.queue("Descargar", Reply(b"<html>" + b"<p>" * (1 << 20) + b"</html>", 500, PLAIN))
+    with pytest.raises(HttpError, match="demasiado marcado"):
+        client.download("p", tmp_path / "p.zip")

@@ -38,6 +38,9 @@ PREFIXES: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
 DEFAULT_LIMITS = TimeLimits(total=300.0)
+MAX_MARKUP = 100_000
+"""Tags (counted as "<") in a response parsed whole: SAT's have a few dozen (a Verifica of
+thousands of packages, a few thousand). Bounds the tree's memory (not only the bytes')."""
 SETTINGS = zeep.Settings(
     strict=True,
     raw_response=True,
@@ -156,6 +159,13 @@ def not_soap(exc: Exception, data: bytes = b"") -> str:
 
 def reply_or_error(operation: str, status: int, data: bytes) -> SoapReply:
     """Parse a SOAP reply; faults, HTTP errors and non-SOAP bodies raise typed errors."""
+    if data.count(b"<") > MAX_MARKUP:  # a tree of millions of empty elements: GBs of memory
+        if status != 200:
+            raise HttpError(status, "(página de error con demasiado marcado: no se muestra)",
+                            operation=operation)  # fmt: skip
+        raise ResponseError(
+            f"respuesta con más de {MAX_MARKUP:,} etiquetas XML: se rechaza", operation=operation
+        )
     try:
         reply = reply_from_envelope(parse_xml(data))
     except (UnsafeXmlError, EnvelopeError) as exc:
