@@ -230,9 +230,11 @@ class SoapTransport:
         token = deadline.activate()
         try:
             response: requests.Response = self._proxy[operation.name](**arguments)
-        except _READ_ERRORS as exc:
+        except BaseException as exc:
             deadline.finish()
-            raise self._failure(operation.name, deadline, exc) from exc
+            if isinstance(exc, _READ_ERRORS):
+                raise self._failure(operation.name, deadline, exc) from exc
+            raise
         finally:
             deadline.deactivate(token)
         deadline.attach(_socket_of(response))  # also under adapters other than ours
