@@ -9,6 +9,7 @@ classes (strict and lenient) whatever the content.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import struct
@@ -230,7 +231,8 @@ def test_mutated_packages_fail_only_with_package_errors(
         data = bytearray(original)
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             if data:
-                rng.choice(MUTATIONS)(rng, data)
+                with contextlib.suppress(IndexError, OverflowError):  # does not fit this file
+                    rng.choice(MUTATIONS)(rng, data)
         path.write_bytes(bytes(data))
         for reader in _readers(path):
             try:
