@@ -119,10 +119,10 @@ def test_a_download_that_stalls_after_a_fast_start_is_stopped(
 def test_a_download_longer_than_the_call_deadline_is_not_cut_while_fast_enough(
     fiel: Fiel, sat: tuple[SatStub, str], tmp_path: Path
 ) -> None:
-    """1.5 MB sent in 64 KiB pieces every 30 ms (about 2 MB/s) takes longer than both the
+    """1 MB sent in 64 KiB pieces every 30 ms (about 2 MB/s) takes longer than both the
     other calls' deadline and one throughput window: it completes."""
     stub, base = sat
-    package = zip_of(1_500_000)
+    package = zip_of(1_000_000)
     body = download_reply("5000", "Solicitud Aceptada", package).body
     assert isinstance(body, bytes)
 
