@@ -155,3 +155,20 @@ def test_limits_are_validated() -> None:
         TimeLimits(0)
     with pytest.raises(ValueError):
         TimeLimits(10, min_rate=1000, window=0)
+
+
+def test_a_read_timeout_midway_is_a_timeout(
+    fiel: Fiel, sat: tuple[SatStub, str], tmp_path: Path
+) -> None:
+    stub, base = sat
+    body = package_body(64 << 10)
+
+    def stalls() -> Iterator[bytes]:
+        yield body[: len(body) // 2]
+        time.sleep(0.6)
+        yield body[len(body) // 2 :]
+
+    stub.queue("Descargar", Reply(stalls))
+    with pytest.raises(SatTimeoutError, match="dejó de responder"):
+        client_for(fiel, base, timeout=(2.0, 0.2)).download("p_01", tmp_path / "p.zip")
+    assert list(tmp_path.iterdir()) == []

@@ -77,6 +77,13 @@ _READ_ERRORS = (
 )
 
 
+def _read_timeout(exc: BaseException) -> bool:
+    """A read timeout, however requests wraps it (iter_content makes it a ConnectionError)."""
+    if isinstance(exc, requests.Timeout | TimeoutError | urllib3.exceptions.TimeoutError):
+        return True
+    return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in exc.args)
+
+
 class Exchange:
     """One HTTP exchange: the unread, streaming response and the deadline it runs under.
 
@@ -111,13 +118,13 @@ class Exchange:
                     deadline.expire(reason)
                     raise deadline.error(operation)
                 yield chunk
-        except requests.Timeout as exc:
-            raise SatTimeoutError(
-                "el SAT dejó de responder a mitad de la respuesta", operation=operation
-            ) from exc
         except _READ_ERRORS as exc:
             if deadline.expired is not None:
                 raise deadline.error(operation) from exc
+            if _read_timeout(exc):
+                raise SatTimeoutError(
+                    "el SAT dejó de responder a mitad de la respuesta", operation=operation
+                ) from exc
             raise NetworkError(
                 "la conexión se cortó a mitad de la respuesta", operation=operation
             ) from exc
