@@ -6,6 +6,19 @@ never include a secret (key, password, token).
 
 from __future__ import annotations
 
+import re
+
+# Runs of token-like text (base64, base64url, JWT, URL-encoded): a SAT token is one of them.
+_TOKENISH = re.compile(r"[A-Za-z0-9+/=_.%~-]{24,}")
+SERVER_TEXT_LIMIT = 200
+
+
+def server_text(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
+    """Text a server sent, made fit for an error message: whitespace folded, every long
+    token-like run (a token, a key, a base64 blob) replaced by "[…]", cut to `limit` chars."""
+    text = " ".join(_TOKENISH.sub("[…]", text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class SatError(Exception):
     """Base of every satdescarga error. `operation` is the SAT operation involved, if any."""
@@ -64,7 +77,12 @@ class NetworkError(SatError):
 
 
 class SatTimeoutError(NetworkError):
-    """The SAT host did not answer in time."""
+    """The SAT host did not answer in time (a read timeout, the call's deadline, or a download
+    slower than the minimum throughput)."""
+
+
+class IncompleteResponseError(NetworkError):
+    """The response ended before its XML did (the connection was cut, cleanly or not)."""
 
 
 class HttpError(SatError):
@@ -79,9 +97,9 @@ class SoapFault(SatError):  # noqa: N818 (name fixed by the public API)
     """SAT answered with a SOAP fault."""
 
     def __init__(self, code: str, message: str, *, operation: str | None = None) -> None:
-        self.code = code
-        self.fault_message = message
-        super().__init__(f"SOAP fault {code}: {message}", operation=operation)
+        self.code = server_text(code, 100)
+        self.fault_message = server_text(message)
+        super().__init__(f"SOAP fault {self.code}: {self.fault_message}", operation=operation)
 
 
 class ResponseError(SatError):

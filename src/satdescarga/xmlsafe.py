@@ -11,6 +11,10 @@ class UnsafeXmlError(ValueError):
     """The document is malformed or uses features we refuse (DOCTYPE, entities)."""
 
 
+class XmlDoctypeError(UnsafeXmlError):
+    """The document declares a DOCTYPE (refused: no DTDs, no entities)."""
+
+
 def _parser(huge_tree: bool) -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
@@ -30,5 +34,5 @@ def parse_xml(data: bytes, *, huge_tree: bool = False) -> etree._Element:
         raise UnsafeXmlError(f"malformed XML: {exc}") from exc
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype:
-        raise UnsafeXmlError("XML with a DOCTYPE is refused (DTDs and entities are not allowed)")
+        raise XmlDoctypeError("XML with a DOCTYPE is refused (DTDs and entities are not allowed)")
     return root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ class Reply:
     )
     delay: float = 0.0
     truncate_after: int | None = None  # close the connection after this many body bytes
+    close_delimited: bool = False  # no Content-Length, no chunks: the body ends at the close
+    status_line_delay: float = 0.0  # send the status line one byte at a time, this far apart
 
 
 @dataclass
@@ -71,6 +74,7 @@ class SatStub:
 def _handler(stub: SatStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once (no delayed ACK wait)
 
         def log_message(self, *_: object) -> None:
             pass
@@ -83,9 +87,23 @@ def _handler(stub: SatStub) -> type[BaseHTTPRequestHandler]:
             reply = stub.reply_for(action.rpartition("/")[2])
             time.sleep(reply.delay)
             chunks = [reply.body] if isinstance(reply.body, bytes) else reply.body()
-            self.send_response(reply.status)
+            if reply.status_line_delay:
+                for byte in b"HTTP/1.1 %d Trickle\r\n" % reply.status:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(reply.status_line_delay)
+            else:
+                self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
+            if reply.close_delimited:
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+                self.wfile.flush()
+                self.close_connection = True
+                return
             if isinstance(reply.body, bytes) and reply.truncate_after is None:
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
@@ -108,10 +126,17 @@ def _handler(stub: SatStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that stops reading (as it must, on a hostile reply) is no test failure."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def sat() -> Iterator[tuple[SatStub, str]]:
     stub = SatStub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    server = _Server(("127.0.0.1", 0), _handler(stub))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()

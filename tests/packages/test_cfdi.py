@@ -186,7 +186,7 @@ def test_entities_and_dtds_are_never_expanded(tmp_path: Path) -> None:
         errors = issues(package, IssueKind.ERROR)
     assert set(errors) == {"xxe.xml", "bomb.xml"}
     assert "DOCTYPE" in errors["bomb.xml"]
-    assert "external entity" in errors["xxe.xml"]  # libxml2 refuses it; nothing was loaded
+    assert "DOCTYPE" in errors["xxe.xml"]  # libxml2 refuses the entity; nothing was loaded
     assert "CONTRASEÑA" not in " ".join(errors.values())
 
 

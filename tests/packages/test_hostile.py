@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from satdescarga.errors import SatError
 from satdescarga.packages import (
     CfdiPackage,
     CorruptPackageError,
@@ -18,6 +19,7 @@ from satdescarga.packages import (
     PackageLimits,
     UnknownPackageError,
     XmlExtractor,
+    detect_kind,
     open_package,
 )
 from tests.packages.conftest import HEADER, UUID1, UUID2, cfdi40, make_zip, metadata_zip, row
@@ -170,3 +172,73 @@ def test_limits_must_be_positive() -> None:
         PackageLimits(max_entries=0)
     with pytest.raises(ValueError):
         PackageLimits(max_ratio=0.5)
+
+
+def _with_zip64_offset(path: Path, offset: int) -> None:
+    """Point the first entry's local header, through a zip64 extra field, at `offset`."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    n, m = struct.unpack("<HH", data[at + 28 : at + 32])
+    extra = struct.pack("<HHQ", 1, 8, offset)
+    data[at + 42 : at + 46] = b"\xff\xff\xff\xff"
+    data[at + 46 + n + m : at + 46 + n + m] = extra
+    data[at + 30 : at + 32] = struct.pack("<H", m + len(extra))
+    end = data.rfind(b"PK\x05\x06")
+    (size,) = struct.unpack("<L", data[end + 12 : end + 16])
+    data[end + 12 : end + 16] = struct.pack("<L", size + len(extra))
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("offset", [2**63, 2**64 - 1, 2**40])
+def test_a_zip64_offset_beyond_the_file_is_a_typed_error_in_every_reader(
+    tmp_path: Path, offset: int
+) -> None:
+    path = make_zip(tmp_path / "p.zip", [("a.xml", cfdi40(UUID1))])
+    _with_zip64_offset(path, offset)
+    readers = [
+        lambda: detect_kind(path),
+        lambda: list(open_package(path)),
+        lambda: list(CfdiPackage(path).documents()),
+        lambda: list(MetadataPackage(path)),
+    ]
+    for read in readers:
+        with pytest.raises(CorruptPackageError) as exc:
+            read()
+        assert "apunta fuera de los datos" in exc.value.message
+        assert isinstance(exc.value, SatError)
+
+
+def test_a_zip64_end_locator_beyond_the_file_is_a_typed_error(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "p.zip", [("a.xml", cfdi40(UUID1))])
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 20] = b"\xff" * 12  # defer to the zip64 record...
+    data[end:end] = b"PK\x06\x07" + struct.pack("<LQL", 0, 2**63, 1)  # ...placed past 2**63
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptPackageError) as exc:
+        open_package(path)
+    assert "registro final zip64 queda fuera del archivo" in exc.value.message
+
+
+def test_damaged_deflate_data_is_described_in_spanish(tmp_path: Path, inflate_lib: str) -> None:
+    path = make_zip(tmp_path / "p.zip", [("a.xml", cfdi40(UUID1))])
+    data = bytearray(path.read_bytes())
+    start = 30 + len("a.xml")
+    data[start : start + 8] = b"\xff" * 8  # an invalid block type
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptPackageError) as exc:
+        list(CfdiPackage(path))
+    assert (
+        exc.value.message
+        == "datos dañados o truncados: los datos comprimidos no son deflate válido"
+    )
+    assert exc.value.__cause__ is not None  # the library's own text stays there
+
+
+def test_package_errors_are_sat_errors(tmp_path: Path) -> None:
+    with pytest.raises(SatError) as exc:
+        open_package(tmp_path / "falta.zip")
+    assert isinstance(exc.value, PackageError) and exc.value.operation is None
+    error = CorruptPackageError("algo", path="p.zip", entry="a.xml", line=3)
+    assert (error.message, error.path, error.entry, error.line) == ("algo", "p.zip", "a.xml", 3)
+    assert str(error) == "p.zip [a.xml, línea 3]: algo"

@@ -6,7 +6,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ from satdescarga import __version__
 from satdescarga import generated as g
 from satdescarga.binding import BindingError, EnvelopeError, from_element, to_element
 from satdescarga.binding.soap import HEADER
+from satdescarga.client.deadline import TimeLimits, mount
 from satdescarga.client.download import receive_package
 from satdescarga.client.endpoints import Endpoints
 from satdescarga.client.query import (
@@ -38,8 +39,6 @@ from satdescarga.client.soap_transport import (
     MAX_RESPONSE_BYTES,
     PREFIXES,
     SoapTransport,
-    iter_body,
-    read_limited,
     reply_or_error,
 )
 from satdescarga.codes import RequestState, SatCode
@@ -62,6 +61,12 @@ from satdescarga.plugins.zeep_plugins import (
 log = logging.getLogger("satdescarga.client")
 T = TypeVar("T")
 TIMESTAMP = f"{{{WSSE}}}Security/{{{WSU}}}Timestamp"
+DOWNLOAD_CHUNK = 256 * 1024
+"""Descargar is read in chunks this size: small enough for the throughput rule to see
+progress promptly, large enough to cost nothing."""
+MAX_TOKEN_LIFE = timedelta(days=1)
+"""Longest token validity accepted from Autentica's Timestamp (SAT's last 5 minutes)."""
+UNEXPECTED = "respuesta inesperada del SAT: no tiene la forma que define el contrato (WSDL)"
 
 
 def _utc_now() -> datetime:
@@ -90,6 +95,17 @@ class SatClient:
     BinarySecurityToken: both exist so requests can be reproduced byte for byte. Query is never
     retried (a retry could spend one of SAT's two lifetime requests); authenticate and verify
     are retried on network errors and 5xx; downloads only when `download_retries` > 0.
+
+    Time: `timeout` is (connect, read) for each socket operation. On top of it every HTTP
+    exchange has an overall limit, enforced even while a read is blocked, so a server that
+    trickles bytes cannot hold a call: `deadline` seconds for Autentica, the Solicita calls and
+    Verifica (each attempt; a retried call may take `retries` times as long). A Descargar
+    carries a package of up to hundreds of MB, so its size must not decide its time limit;
+    it has a generous `download_deadline` and must keep a minimum throughput: every
+    `download_rate_window` seconds from its start must bring at least `download_min_rate`
+    bytes per second on average. A healthy link (even a slow one, at 0.4 Mbit/s) is never
+    cut whatever the package size; a server that trickles, or stalls after a fast start, is
+    stopped within about one window. Exceeding any of them raises `SatTimeoutError`.
     """
 
     def __init__(
@@ -104,6 +120,10 @@ class SatClient:
         retry_wait: tuple[float, float] = (1.0, 30.0),
         download_retries: int = 0,
         session: requests.Session | None = None,
+        deadline: float = 300.0,
+        download_deadline: float = 3 * 3600.0,
+        download_min_rate: float = 50_000.0,
+        download_rate_window: float = 120.0,
     ) -> None:
         self.fiel = fiel
         self.endpoints = endpoints or Endpoints.cfdi()
@@ -113,6 +133,9 @@ class SatClient:
         self._download_retries = max(0, download_retries)
         self._session = session or requests.Session()
         self._session.headers.setdefault("User-Agent", f"satdescarga/{__version__}")
+        mount(self._session)  # sockets reachable by the deadline watchdog
+        limits = TimeLimits(deadline)
+        download_limits = TimeLimits(download_deadline, download_min_rate, download_rate_window)
         self._token: Token | None = None
         self.on_token: Callable[[Token], None] | None = None
         """Called after every authentication (e.g. to record the token's validity window)."""
@@ -125,9 +148,15 @@ class SatClient:
             self._session,
             timeout,
             [WsSecurityPlugin(fiel, clock, token_id_factory)],
+            limits=limits,
         )
         query = SoapTransport(
-            g.SOLICITA_DESCARGA_SERVICE, self.endpoints.query, self._session, timeout, signed
+            g.SOLICITA_DESCARGA_SERVICE,
+            self.endpoints.query,
+            self._session,
+            timeout,
+            signed,
+            limits=limits,
         )
         verify = SoapTransport(
             g.VERIFICA_SOLICITUD_DESCARGA_SERVICE,
@@ -135,6 +164,7 @@ class SatClient:
             self._session,
             timeout,
             signed,
+            limits=limits,
         )
         self._download = SoapTransport(
             g.DESCARGA_MASIVA_TERCEROS_SERVICE,
@@ -142,6 +172,7 @@ class SatClient:
             self._session,
             timeout,
             signed,
+            limits=download_limits,
         )
         self._query_stub = g.SolicitaDescargaServiceStub(query, nsmap=PREFIXES)
         self._verify_stub = g.VerificaSolicitudDescargaServiceStub(verify, nsmap=PREFIXES)
@@ -215,9 +246,7 @@ class SatClient:
                 raise TokenRejectedError("el SAT rechazó el token", operation=operation) from exc
             raise
         except (EnvelopeError, BindingError) as exc:
-            raise ResponseError(
-                f"respuesta inesperada del SAT: {exc}", operation=operation
-            ) from exc
+            raise ResponseError(UNEXPECTED, operation=operation) from exc
 
     # -- authentication ------------------------------------------------------------------------
     def _token_value(self) -> str:
@@ -245,28 +274,44 @@ class SatClient:
         try:
             body = from_element(g.AutenticaResponse, reply.expect(g.AUTENTICA.output_element))
         except (EnvelopeError, BindingError) as exc:
-            raise ResponseError(
-                f"respuesta de autenticación inesperada: {exc}", operation=operation
-            ) from None
+            raise ResponseError(UNEXPECTED, operation=operation) from exc
         if not body.autentica_result:
             raise ResponseError("el SAT no devolvió un token", operation=operation)
         created, expires = self._token_window(reply.envelope)
         return Token(body.autentica_result, created, expires)
 
     def _token_window(self, envelope: etree._Element) -> tuple[datetime, datetime]:
-        """The token's validity: SAT's Created→Expires span, anchored at our clock (skew-proof)."""
+        """The token's validity: SAT's Created→Expires span, anchored at our clock (skew-proof).
+
+        The span must be positive and at most `MAX_TOKEN_LIFE` (SAT's tokens last 5 minutes);
+        both instants must be comparable (both with a zone, or both without)."""
+        operation = g.AUTENTICA.name
         stamp = envelope.find(f"{HEADER}/{TIMESTAMP}")
         now = self._clock()
         if stamp is None:
-            raise ResponseError(
-                "la respuesta de Autentica no trae Timestamp", operation="Autentica"
-            )
+            raise ResponseError("la respuesta de Autentica no trae Timestamp", operation=operation)
         try:
             created = datetime.fromisoformat((stamp.findtext(f"{{{WSU}}}Created") or "").strip())
             expires = datetime.fromisoformat((stamp.findtext(f"{{{WSU}}}Expires") or "").strip())
-        except ValueError:
-            raise ResponseError("Timestamp de Autentica ilegible", operation="Autentica") from None
-        return now, now + (expires - created)
+            span = expires - created
+        except ValueError as exc:
+            raise ResponseError("Timestamp de Autentica ilegible", operation=operation) from exc
+        except (TypeError, OverflowError) as exc:  # one zoned and one naive; beyond year 1..9999
+            raise ResponseError(
+                "Timestamp de Autentica incoherente (Created y Expires no son comparables)",
+                operation=operation,
+            ) from exc
+        if span <= timedelta(0):
+            raise ResponseError(
+                "el SAT entregó un token ya vencido (Expires no es posterior a Created)",
+                operation=operation,
+            )
+        if span > MAX_TOKEN_LIFE:
+            raise ResponseError(
+                "Timestamp de Autentica incoherente (vigencia del token de más de un día)",
+                operation=operation,
+            )
+        return now, now + span
 
     # -- query, verify, download ---------------------------------------------------------------
     def query(self, query: Query) -> QueryResult:
@@ -390,12 +435,11 @@ class SatClient:
 
         def once() -> DownloadResult:
             def attempt() -> DownloadResult:
-                with self._download.send(g.DESCARGAR, body) as response:
-                    chunks = iter_body(response, operation)
-                    if response.status_code != 200:
-                        data = read_limited(response, MAX_RESPONSE_BYTES, operation)
-                        reply_or_error(operation, response.status_code, data)  # raises
-                    return receive_package(package_id, chunks, dest)
+                with self._download.send(g.DESCARGAR, body) as exchange:
+                    if exchange.status_code != 200:
+                        data = exchange.read(MAX_RESPONSE_BYTES)
+                        reply_or_error(operation, exchange.status_code, data)  # raises
+                    return receive_package(package_id, exchange.chunks(DOWNLOAD_CHUNK), dest)
 
             return self._signed(operation, attempt, lambda r: r.status.code)
 

@@ -38,6 +38,13 @@ _DECLARED_ENCODING = re.compile(
     rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([^"']+)"""
 )
 _INVALID_ENCODING = int(etree.ErrorTypes.ERR_INVALID_ENCODING)
+_DOCTYPE_REFUSED = "XML con DOCTYPE rechazado (no se admiten DTD ni entidades)"
+
+
+def _where(exc: etree.XMLSyntaxError) -> str:
+    """Where libxml2 stopped, in Spanish (its own English text stays in the exception)."""
+    line, column = getattr(exc, "lineno", 0) or 0, getattr(exc, "offset", 0) or 0
+    return f" (línea {line}, columna {column})" if line else ""
 
 
 class CfdiDocument(NamedTuple):
@@ -177,15 +184,18 @@ class CfdiPackage(Package):
             if getattr(exc, "code", None) == _INVALID_ENCODING:
                 declared = _DECLARED_ENCODING.match(data)
                 encoding = declared.group(1).decode("ascii", "replace") if declared else "UTF-8"
-                message = f"el XML no es {encoding.upper()} válido ({exc.msg})"
+                message = f"el XML no es {encoding.upper()} válido{_where(exc)}"
                 if self.strict:
                     raise PackageEncodingError(message, path=self.path, entry=name) from exc
                 self._issue(IssueKind.ERROR, name, message)
                 return None
-            self._document_error(name, f"XML mal formado: {exc.msg}")
+            if b"<!DOCTYPE" in data:  # libxml2 stopped at an entity it refused to load
+                self._document_error(name, _DOCTYPE_REFUSED)
+            else:
+                self._document_error(name, f"XML mal formado{_where(exc)}")
             return None
         if has_doctype(root):
-            self._document_error(name, "XML con DOCTYPE rechazado (no se admiten DTD ni entidades)")
+            self._document_error(name, _DOCTYPE_REFUSED)
             return None
         return root
 

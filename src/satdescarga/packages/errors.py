@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from os import PathLike
 
+from satdescarga.errors import SatError
+
 
 def _where(path: str, entry: str | None, line: int | None) -> str:
     place = path
@@ -18,10 +20,12 @@ def _where(path: str, entry: str | None, line: int | None) -> str:
     return place
 
 
-class PackageError(Exception):
+class PackageError(SatError):
     """Base class: a package (or an export target) that cannot be processed.
 
-    Every instance names the file (`path`) and, when known, the ZIP entry and line.
+    Every instance names the file (`path`) and, when known, the ZIP entry and line; `message`
+    is the reason alone. A `SatError` like every other satdescarga failure (`operation` is
+    None: reading a package involves no SAT operation).
     """
 
     def __init__(

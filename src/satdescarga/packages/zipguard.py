@@ -42,7 +42,13 @@ def _inflate_lib() -> tuple[
 
 
 decompressobj, crc32, INFLATE_ERRORS = _inflate_lib()
-_CORRUPT: tuple[type[Exception], ...] = (*INFLATE_ERRORS, EOFError, struct.error, ValueError)
+_CORRUPT: tuple[type[Exception], ...] = (
+    *INFLATE_ERRORS,
+    EOFError,
+    struct.error,
+    ValueError,
+    OverflowError,
+)
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -143,6 +149,8 @@ def _end_record(path: Path, fh: BinaryIO) -> _End:
         locator = fh.read(20)
         if locator[:4] == _EOCD64_LOCATOR:
             (record_at,) = struct.unpack("<Q", locator[8:16])
+            if record_at + 56 > eocd_at - 20:
+                raise _fail_corrupt(path, "el registro final zip64 queda fuera del archivo")
             fh.seek(record_at)
             record = fh.read(56)
             if record[:4] == _EOCD64:
@@ -287,6 +295,8 @@ class PackageZip:
             extra = buffer[at + size + n : at + size + n + m]
             if 0xFFFFFFFF in (usize, csize, local):
                 usize, csize, local = _zip64(extra, usize, csize, local)
+            if local + _LOCAL_HEADER.size > end.cd_offset:  # data precede the directory
+                raise _fail_corrupt(path, "una entrada apunta fuera de los datos del archivo")
             name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
             yield Entry(name, flags, method, crc, csize, usize, local, raw)
             offset += record
@@ -549,8 +559,10 @@ def guarded(path: Path, entry: str | None = None) -> Iterator[None]:
         yield
     except PackageError:
         raise
+    except INFLATE_ERRORS as exc:  # the library's own (English) text stays in __cause__
+        raise _fail_corrupt(path, "los datos comprimidos no son deflate válido", entry) from exc
     except _CORRUPT as exc:
-        raise _fail_corrupt(path, str(exc), entry) from exc
+        raise _fail_corrupt(path, "estructura ZIP inválida", entry) from exc
     except OSError as exc:
         raise PackageError(
             f"no se pudo leer: {exc.strerror or exc}", path=path, entry=entry
