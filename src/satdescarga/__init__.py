@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from satdescarga.errors import (
         FielError,
         HttpError,
+        IncompleteResponseError,
         InvalidQuery,
         NetworkError,
         ResponseError,
@@ -61,6 +62,7 @@ _LAZY = {
     "SatCode": "satdescarga.codes",
     "FielError": "satdescarga.errors",
     "HttpError": "satdescarga.errors",
+    "IncompleteResponseError": "satdescarga.errors",
     "InvalidQuery": "satdescarga.errors",
     "NetworkError": "satdescarga.errors",
     "ResponseError": "satdescarga.errors",
@@ -81,6 +83,7 @@ __all__ = [
     "Fiel",
     "FielError",
     "HttpError",
+    "IncompleteResponseError",
     "InvalidQuery",
     "NetworkError",
     "Query",

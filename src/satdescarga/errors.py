@@ -1,7 +1,21 @@
 """One exception hierarchy for everything satdescarga can refuse or fail at.
 
 Messages are meant for the taxpayer (Spanish), carry the SAT operation when there is one, and
-never include a secret (key, password, token).
+never include a secret (key, password, token); foreign details stay in `__cause__`.
+
+    SatError
+    ├── FielError                    the e.firma cannot be used (CLI exit 3)
+    │   ├── FielPasswordError, FielFormatError, FielKeyMismatchError, NotFielError
+    │   └── CertificateNotYetValidError, CertificateExpiredError
+    ├── InvalidQuery                 refused before anything is sent (exit 2)
+    ├── NetworkError                 SAT unreachable or the exchange broke (exit 4)
+    │   ├── SatTimeoutError          no answer in time, or the call's deadline passed
+    │   └── IncompleteResponseError  a response cut short (a truncated download)
+    ├── HttpError                    an HTTP error status without a SOAP fault (5xx: exit 4)
+    ├── SoapFault                    SAT answered with a SOAP fault (exit 1)
+    ├── ResponseError                malformed, unsafe or unexpected answer (exit 1)
+    ├── PackageError                 a package that cannot be read (satdescarga.packages.errors)
+    └── LedgerBusy                   another run holds the ledger (satdescarga.sync.lock; exit 1)
 """
 
 from __future__ import annotations
