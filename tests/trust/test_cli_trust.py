@@ -231,3 +231,14 @@ def test_the_lock_owner_file_holds_no_secret(tmp_path: Path) -> None:
     with LedgerLock(ledger, "sync"):
         owner = (tmp_path / "ledger.sqlite.owner").read_text()
     assert json.loads(owner)["pid"] == os.getpid() and "password" not in owner
+
+
+# -- 17. a truncated download is a network problem: exit 4, nothing left on disk ---------------
+def test_a_truncated_download_exits_4(sat: Emulator, tmp_path: Path) -> None:
+    queried = run(sat, "query", "--since", MARCH[0], "--until", MARCH[1], "--json")
+    request_id = json.loads(queried.output)["id_solicitud"]
+    package = json.loads(run(sat, "verify", request_id, "--json").output)["paquetes"][0]
+    sat.set_faults("descargar=truncate*1")
+    result = run(sat, "download", package, "--out", str(tmp_path))
+    assert result.exit_code == 4, result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
