@@ -134,6 +134,15 @@ def serve(
     except (ValueError, FaultSpecError) as exc:
         raise click.BadParameter(str(exc)) from None
     sat = Emulator(config, host=host, port=port, threads=threads)
+    try:
+        sat.start()
+    except OSError as exc:
+        if debug:
+            raise
+        raise click.ClickException(
+            f"no se pudo escuchar en {host}:{port} ({exc.strerror or exc}): ¿el puerto está "
+            "ocupado? Use otro --port, o --port 0 para uno libre"
+        ) from exc
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
