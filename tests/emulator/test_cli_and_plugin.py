@@ -166,7 +166,10 @@ def test_serve_json_and_debug() -> None:
         )
         assert refused.returncode == 1
         (line,) = refused.stderr.splitlines()
-        assert line.startswith(f"Error: no se pudo escuchar en 127.0.0.1:{busy}") and "--port 0" in line
+        assert (
+            line.startswith(f"Error: no se pudo escuchar en 127.0.0.1:{busy}")
+            and "--port 0" in line
+        )
         detailed = subprocess.run(
             [*SERVE, "--port", str(busy), "--debug"], capture_output=True, text=True, timeout=60
         )
