@@ -12,14 +12,12 @@ from satdescarga import generated as g
 from satdescarga.binding import to_element
 from satdescarga.codes import SatCode
 from satdescarga.emulator.security import (
-    C14N,
-    ENVELOPED,
-    EXC_C14N,
     AuthenticationError,
     SealError,
     verify_enveloped,
     verify_ws_security,
 )
+from satdescarga.emulator.security.xmldsig import C14N, ENVELOPED, EXC_C14N
 from satdescarga.plugins.enveloped import sign_operation
 from satdescarga.xmlsafe import parse_xml
 

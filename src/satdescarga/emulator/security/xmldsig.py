@@ -1,14 +1,9 @@
-"""Security like SAT's: the Autentica WS-Security header, the enveloped body signature, tokens.
+"""The enveloped body signature SAT checks on Solicita, Verifica and Descargar.
 
-Autentica: the Timestamp must be signed (RSA with the BinarySecurityToken's certificate), fresh
-and not replayed; the certificate must be a currently valid e.firma. Failures raise
-`AuthenticationError` (SAT answers a SOAP fault `a:InvalidSecurity`).
-
-Other calls: `verify_enveloped` checks the Signature inside `des:solicitud` /
-`des:peticionDescarga` in one of three modes (`strict`, `sat`, `off`, see README.md) and returns
-the signing certificate; failures raise `SealError` carrying SAT's code (302 Sello Mal Formado).
-Tokens are JWT-like (`eyJ…`), HMAC-SHA256 signed with a key per family, bound to the
-certificate (`actort` = hex of its SAT number, as SAT does) and short-lived.
+`verify_enveloped` checks the Signature inside `des:solicitud` / `des:peticionDescarga` in one of
+three modes (`strict`, `sat`, `off`, see the emulator's README.md) and returns the signing
+certificate; failures raise `SealError` carrying SAT's code (302 Sello Mal Formado). The XML-DSig
+helpers here also serve Autentica's header (`wssecurity.py`).
 """
 
 from __future__ import annotations
@@ -19,13 +14,9 @@ import copy
 import functools
 import hashlib
 import hmac
-import json
-import secrets
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import xmlsec
 from lxml import etree
@@ -33,7 +24,6 @@ from lxml import etree
 from satdescarga.certificate import SatCertificate
 from satdescarga.codes import SatCode
 from satdescarga.emulator.config import SignatureCheck
-from satdescarga.emulator.model import Family
 from satdescarga.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
@@ -65,9 +55,6 @@ SIGNATURES = {
     "http://www.w3.org/2000/09/xmldsig#rsa-sha1": xmlsec.constants.TransformRsaSha1,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": xmlsec.constants.TransformRsaSha256,
 }
-TOKEN_ALGORITHM = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"
-TOKEN_ISSUER = "LoadSolicitudDecargaMasivaTerceros"
-WRAP_SUBJECT = "%26wrap_subject%3d"
 ID_ATTRIBUTES = (f"{{{WSU}}}Id", "Id", "ID", "id")
 
 
@@ -82,14 +69,6 @@ class SealError(Exception):
         self.code = code
         self.reason = reason
         super().__init__(f"{int(code)} {code.message}: {reason}")
-
-
-class AuthenticationError(Exception):
-    """Autentica refused: SAT answers the SOAP fault a:InvalidSecurity."""
-
-
-class TokenError(Exception):
-    """A missing, forged, expired or foreign token: SAT answers 300 Usuario No Válido."""
 
 
 # -- small XML-DSig helpers ---------------------------------------------------------------------
@@ -113,7 +92,7 @@ def _prefixes(method: etree._Element) -> list[str] | None:
     return None
 
 
-def _b64(text: str | None, what: str, error: Callable[[str], Exception]) -> bytes:
+def b64(text: str | None, what: str, error: Callable[[str], Exception]) -> bytes:
     try:
         return base64.b64decode("".join((text or "").split()), validate=True)
     except (binascii.Error, ValueError):
@@ -149,7 +128,7 @@ class SignedInfo:
     value: bytes
 
 
-def _signed_info(signature: etree._Element, error: Callable[[str], Exception]) -> SignedInfo:
+def signed_info(signature: etree._Element, error: Callable[[str], Exception]) -> SignedInfo:
     signed_info = signature.find(ds("SignedInfo"))
     if signed_info is None:
         raise error("la firma no tiene SignedInfo")
@@ -166,7 +145,7 @@ def _signed_info(signature: etree._Element, error: Callable[[str], Exception]) -
     references = signed_info.findall(ds("Reference"))
     if not references:
         raise error("SignedInfo sin Reference")
-    value = _b64(signature.findtext(ds("SignatureValue")), "SignatureValue", error)
+    value = b64(signature.findtext(ds("SignatureValue")), "SignatureValue", error)
     if not value:
         raise error("SignatureValue vacío")
     return SignedInfo(
@@ -174,7 +153,7 @@ def _signed_info(signature: etree._Element, error: Callable[[str], Exception]) -
     )
 
 
-def _reference_parts(
+def reference_parts(
     reference: etree._Element, error: Callable[[str], Exception]
 ) -> tuple[list[tuple[str, list[str] | None]], Callable[[bytes], bytes], bytes]:
     """(transforms, digest function, expected digest) of one Reference."""
@@ -190,11 +169,11 @@ def _reference_parts(
     algorithm = "" if digest_method is None else digest_method.get("Algorithm") or ""
     if algorithm not in DIGESTS:
         raise error(f"algoritmo de digestión no soportado: {algorithm}")
-    expected = _b64(reference.findtext(ds("DigestValue")), "DigestValue", error)
+    expected = b64(reference.findtext(ds("DigestValue")), "DigestValue", error)
     return transforms, DIGESTS[algorithm], expected
 
 
-def _declared_c14n(
+def declared_c14n(
     transforms: list[tuple[str, list[str] | None]],
 ) -> tuple[str, list[str] | None]:
     """The canonicalization the transforms declare (the last one; inclusive C14N if none)."""
@@ -263,7 +242,7 @@ def signing_certificate(signature: etree._Element) -> SatCertificate:
     text = signature.findtext(f"{ds('KeyInfo')}/{ds('X509Data')}/{ds('X509Certificate')}")
     if not text or not text.strip():
         raise _seal("la firma no incluye el certificado (X509Certificate)")
-    der = _b64(text, "X509Certificate", _seal)
+    der = b64(text, "X509Certificate", _seal)
     try:
         certificate = SatCertificate.from_bytes(der)
         _ = certificate.rfc
@@ -272,7 +251,7 @@ def signing_certificate(signature: etree._Element) -> SatCertificate:
     return certificate
 
 
-def _find_by_id(root: etree._Element, identifier: str) -> etree._Element | None:
+def find_by_id(root: etree._Element, identifier: str) -> etree._Element | None:
     for element in root.iter():
         if isinstance(element.tag, str) and any(
             element.get(name) == identifier for name in ID_ATTRIBUTES
@@ -289,7 +268,7 @@ def verify_enveloped(operation: etree._Element, mode: SignatureCheck) -> SatCert
     certificate = signing_certificate(signature)
     if mode == "off":
         return certificate
-    parts = _signed_info(signature, _seal)
+    parts = signed_info(signature, _seal)
     if len(parts.references) != 1:
         raise _seal("la firma debe tener exactamente una Reference")
     reference = parts.references[0]
@@ -299,13 +278,13 @@ def verify_enveloped(operation: etree._Element, mode: SignatureCheck) -> SatCert
     if uri not in (None, ""):
         if not uri.startswith("#"):
             raise _seal(f"Reference URI no soportada: {uri}")
-        target = _find_by_id(operation, uri[1:])
+        target = find_by_id(operation, uri[1:])
         if target is None or target not in (operation, request):
             raise _seal(f"Reference URI {uri} no apunta a la operación ni a la solicitud")
     else:
         target = operation
-    transforms, digest_of, expected = _reference_parts(reference, _seal)
-    c14n, prefixes = _declared_c14n(transforms)
+    transforms, digest_of, expected = reference_parts(reference, _seal)
+    c14n, prefixes = declared_c14n(transforms)
     in_context = _without(target, signature)
     candidates = [canonicalize(in_context, c14n, prefixes)]
     if mode == "sat":
@@ -342,232 +321,3 @@ def check_certificate(certificate: SatCertificate, now: datetime) -> None:
         raise SealError(SatCode.CERTIFICADO_INVALIDO, str(exc)) from None
     except (CertificateExpiredError, CertificateNotYetValidError) as exc:
         raise SealError(SatCode.CERTIFICADO_REVOCADO_O_CADUCO, str(exc)) from None
-
-
-# -- Autentica ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class WsSecurity:
-    """What a verified Autentica header proves."""
-
-    certificate: SatCertificate
-    created: datetime
-    expires: datetime
-    signature_value: bytes
-
-
-def _auth(reason: str) -> AuthenticationError:
-    return AuthenticationError(reason)
-
-
-def _utc_time(text: str | None, what: str) -> datetime:
-    if not text:
-        raise _auth(f"Timestamp sin {what}")
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise _auth(f"{what} inválido: {text!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def verify_ws_security(envelope: etree._Element, mode: SignatureCheck = "strict") -> WsSecurity:
-    """Check the structure and signature of an Autentica request (not its time window)."""
-    security = envelope.find(f"{{{SOAP_ENV}}}Header/{{{WSSE}}}Security")
-    if security is None:
-        raise _auth("falta el encabezado o:Security")
-    timestamp = security.find(f"{{{WSU}}}Timestamp")
-    if timestamp is None:
-        raise _auth("falta u:Timestamp")
-    created = _utc_time(timestamp.findtext(f"{{{WSU}}}Created"), "Created")
-    expires = _utc_time(timestamp.findtext(f"{{{WSU}}}Expires"), "Expires")
-    signature = security.find(ds("Signature"))
-    if signature is None:
-        raise _auth("falta la firma del Timestamp")
-    certificate = _token_certificate(security, signature)
-    parts = _signed_info(signature, _auth)
-    if mode == "off":
-        return WsSecurity(certificate, created, expires, parts.value)
-    timestamp_signed = False
-    for reference in parts.references:
-        uri = reference.get("URI") or ""
-        if not uri.startswith("#"):
-            raise _auth(f"Reference URI no soportada: {uri!r}")
-        target = _find_by_id(envelope, uri[1:])
-        if target is None:
-            raise _auth(f"Reference {uri} no apunta a ningún elemento")
-        transforms, digest_of, expected = _reference_parts(reference, _auth)
-        c14n, prefixes = _declared_c14n(transforms)
-        if any(algorithm == ENVELOPED for algorithm, _ in transforms):
-            raise _auth("el Timestamp no lleva transformación enveloped-signature")
-        if not hmac.compare_digest(digest_of(canonicalize(target, c14n, prefixes)), expected):
-            raise _auth(f"el DigestValue de {uri} no corresponde")
-        timestamp_signed = timestamp_signed or target is timestamp
-    if not timestamp_signed:
-        raise _auth("la firma no cubre el Timestamp")
-    data = canonicalize(parts.signed_info, parts.c14n, parts.c14n_prefixes)
-    if not verify_rsa(certificate.der, data, parts.value, parts.method):
-        raise _auth("el SignatureValue no verifica con el certificado")
-    return WsSecurity(certificate, created, expires, parts.value)
-
-
-def _token_certificate(security: etree._Element, signature: etree._Element) -> SatCertificate:
-    tokens = security.findall(f"{{{WSSE}}}BinarySecurityToken")
-    reference = signature.find(
-        f"{ds('KeyInfo')}/{{{WSSE}}}SecurityTokenReference/{{{WSSE}}}Reference"
-    )
-    token = None
-    if reference is not None:
-        wanted = (reference.get("URI") or "").removeprefix("#")
-        token = next((t for t in tokens if any(t.get(n) == wanted for n in ID_ATTRIBUTES)), None)
-        if token is None:
-            raise _auth("SecurityTokenReference no apunta a un BinarySecurityToken")
-    elif len(tokens) == 1:
-        token = tokens[0]
-    if token is None:
-        inline = signature.findtext(f"{ds('KeyInfo')}/{ds('X509Data')}/{ds('X509Certificate')}")
-        if not inline:
-            raise _auth("no viene el certificado (BinarySecurityToken)")
-        der = _b64(inline, "X509Certificate", _auth)
-    else:
-        der = _b64(token.text, "BinarySecurityToken", _auth)
-    try:
-        certificate = SatCertificate.from_bytes(der)
-        _ = certificate.rfc
-    except FielError as exc:
-        raise _auth(f"certificado ilegible: {exc}") from None
-    return certificate
-
-
-def check_timestamp(
-    created: datetime, expires: datetime, clocks: list[datetime], skew: timedelta
-) -> None:
-    """Fresh on at least one clock (the emulated one or the real one): not expired, not
-    from the future, Created before Expires."""
-    if expires <= created:
-        raise _auth("Expires no es posterior a Created")
-    for now in clocks:
-        if created <= now + skew and expires > now - skew:
-            return
-    raise _auth("el Timestamp está vencido o es del futuro")
-
-
-class ReplayCache:
-    """Signatures of Autentica requests already seen (kept for their life + the skew)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[bytes, float] = {}
-        self._lock = threading.Lock()
-
-    def first_time(self, signature_value: bytes, keep_seconds: float) -> bool:
-        key = hashlib.sha256(signature_value).digest()
-        now = time.monotonic()
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen = {k: v for k, v in self._seen.items() if v > now}
-            deadline = self._seen.get(key)
-            if deadline is not None and deadline > now:
-                return False
-            self._seen[key] = now + keep_seconds
-            return True
-
-    def clear(self) -> None:
-        with self._lock:
-            self._seen.clear()
-
-
-# -- tokens -------------------------------------------------------------------------------------
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A token the emulator issued (or one it accepted)."""
-
-    value: str
-    family: Family
-    subject: str
-    """Hex of the certificate's SAT number (`actort`)."""
-    created: datetime
-    expires: datetime
-
-
-class TokenAuthority:
-    """Issues and checks tokens shaped like SAT's."""
-
-    def __init__(self, secret: bytes | None = None, lifetime: float = 300.0) -> None:
-        self._secret = secret or secrets.token_bytes(32)
-        self.lifetime = timedelta(seconds=lifetime)
-
-    def _key(self, family: Family) -> bytes:
-        return hmac.new(self._secret, b"token|" + family.value.encode(), hashlib.sha256).digest()
-
-    @staticmethod
-    def subject_of(certificate: SatCertificate) -> str:
-        return certificate.serial_number.encode("ascii", errors="replace").hex()
-
-    def issue(self, certificate: SatCertificate, family: Family, now: datetime) -> Token:
-        created = now.replace(microsecond=(now.microsecond // 1000) * 1000)
-        expires = created + self.lifetime
-        subject = self.subject_of(certificate)
-        header = {"alg": TOKEN_ALGORITHM, "typ": "JWT"}
-        claims = {
-            "nbf": int(created.timestamp()),
-            "exp": int(expires.timestamp()),
-            "iat": int(created.timestamp()),
-            "iss": TOKEN_ISSUER,
-            "actort": subject,
-        }
-        signing_input = ".".join(
-            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
-        )
-        mac = hmac.new(self._key(family), signing_input.encode(), hashlib.sha256).digest()
-        value = f"{signing_input}.{_b64url(mac)}{WRAP_SUBJECT}{subject}"
-        return Token(value, family, subject, created, expires)
-
-    def verify(self, value: str, family: Family, now: datetime) -> Token:
-        """The token if it is genuine, for this family and unexpired; else TokenError."""
-        text = value.strip()
-        for separator in (WRAP_SUBJECT, "&wrap_subject="):
-            if separator in text:
-                jwt, _, wrap_subject = text.partition(separator)
-                break
-        else:
-            raise TokenError("token sin wrap_subject")
-        pieces = jwt.split(".")
-        if len(pieces) != 3:
-            raise TokenError("token mal formado")
-        try:
-            mac = _unb64url(pieces[2])
-            claims = json.loads(_unb64url(pieces[1]))
-            header = json.loads(_unb64url(pieces[0]))
-        except (ValueError, binascii.Error):
-            raise TokenError("token mal formado") from None
-        expected = hmac.new(
-            self._key(family), f"{pieces[0]}.{pieces[1]}".encode(), hashlib.sha256
-        ).digest()
-        if not hmac.compare_digest(mac, expected):
-            raise TokenError("token no emitido por este servicio (o de la otra familia)")
-        if not isinstance(claims, dict) or header.get("alg") != TOKEN_ALGORITHM:
-            raise TokenError("token mal formado")
-        subject = str(claims.get("actort", ""))
-        if subject != wrap_subject:
-            raise TokenError("wrap_subject no corresponde al token")
-        try:
-            created = datetime.fromtimestamp(int(claims["nbf"]), UTC)
-            expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-        except (KeyError, TypeError, ValueError):
-            raise TokenError("token sin vigencia") from None
-        if not created - timedelta(seconds=1) <= now < expires:
-            raise TokenError("token vencido")
-        return Token(text, family, subject, created, expires)
-
-
-def redact(secret: str | None) -> str:
-    """What logs may show of a token or other secret: a short prefix and its length."""
-    if not secret:
-        return "(ninguno)"
-    return f"{secret[:6]}…({len(secret)})"

@@ -1,0 +1,39 @@
+"""Security like SAT's, in three parts: the enveloped body signature (`xmldsig`), Autentica's
+WS-Security header (`wssecurity`) and the tokens (`tokens`)."""
+
+from satdescarga.emulator.security.tokens import Token, TokenAuthority, TokenError, redact
+from satdescarga.emulator.security.wssecurity import (
+    AuthenticationError,
+    ReplayCache,
+    WsSecurity,
+    check_timestamp,
+    verify_ws_security,
+)
+from satdescarga.emulator.security.xmldsig import (
+    SealError,
+    canonicalize,
+    check_certificate,
+    request_signature,
+    signing_certificate,
+    verify_enveloped,
+    verify_rsa,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "ReplayCache",
+    "SealError",
+    "Token",
+    "TokenAuthority",
+    "TokenError",
+    "WsSecurity",
+    "canonicalize",
+    "check_certificate",
+    "check_timestamp",
+    "redact",
+    "request_signature",
+    "signing_certificate",
+    "verify_enveloped",
+    "verify_rsa",
+    "verify_ws_security",
+]
