@@ -10,8 +10,8 @@ import pytest
 
 from satdescarga import generated as g
 from satdescarga.binding import EnvelopeError, from_element, reply_from_envelope
+from satdescarga.cli.selfcheck import sample_requests
 from satdescarga.contract import problems
-from satdescarga.selfcheck import sample_requests
 from satdescarga.xmlsafe import parse_xml
 
 from .conftest import ReplayTransport, conformance_bytes

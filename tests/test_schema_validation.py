@@ -9,8 +9,8 @@ from lxml import etree
 
 from satdescarga import generated as g
 from satdescarga.binding import BindingError, from_element, to_element
+from satdescarga.cli.selfcheck import sample_requests
 from satdescarga.contract import ContractError, validate
-from satdescarga.selfcheck import sample_requests
 from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
 
 OPERATIONS = [op for s in g.SERVICES for op in s.operations]

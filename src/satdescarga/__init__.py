@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from satdescarga._version import __version__
 from satdescarga.lazy import lazy_exports
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from satdescarga.client import (

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from satdescarga import __version__
+from satdescarga._version import __version__
 from satdescarga.cli import spanish
 from satdescarga.cli.common import common_options, handle_errors
 
@@ -41,7 +41,7 @@ def main() -> None:
 @handle_errors
 def selfcheck(as_json: bool, debug: bool) -> None:
     """Comprueba el contrato: arma y valida una petición por operación."""
-    from satdescarga.selfcheck import run
+    from satdescarga.cli.selfcheck import run
 
     raise SystemExit(run(as_json=as_json))
 
