@@ -9,10 +9,12 @@ from typing import Any
 import xmlschema
 from lxml import etree
 
+from satdescarga.errors import SatError
+
 CONTRACT_DIR = Path(__file__).resolve().parent / "wsdl"
 
 
-class ContractError(ValueError):
+class ContractError(SatError, ValueError):
     """An XML document does not conform to the contract's XSDs."""
 
     def __init__(self, element: str, problems: list[str]) -> None:

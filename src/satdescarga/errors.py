@@ -15,7 +15,12 @@ never include a secret (key, password, token); foreign details stay in `__cause_
     ├── SoapFault                    SAT answered with a SOAP fault (exit 1)
     ├── ResponseError                malformed, unsafe or unexpected answer (exit 1)
     ├── PackageError                 a package that cannot be read (satdescarga.packages.errors)
-    └── LedgerBusy                   another run holds the ledger (satdescarga.sync.lock; exit 1)
+    ├── LedgerBusy                   another run holds the ledger (satdescarga.sync.lock; exit 1)
+    ├── UnsafeXmlError               DOCTYPE, entities or a bomb in XML (satdescarga.xmlsafe)
+    ├── ContractError                a message outside SAT's XSD (satdescarga.contract)
+    └── BindingError, EnvelopeError, LexicalError   the generated layer could not (de)serialize
+
+tests/test_error_tree.py keeps it so: every exception the library defines is a SatError.
 """
 
 from __future__ import annotations

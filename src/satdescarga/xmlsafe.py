@@ -6,8 +6,10 @@ from typing import Any
 
 from lxml import etree
 
+from satdescarga.errors import SatError
 
-class UnsafeXmlError(ValueError):
+
+class UnsafeXmlError(SatError, ValueError):
     """The document is malformed or uses features we refuse (DOCTYPE, entities)."""
 
 

@@ -8,6 +8,8 @@ from typing import Protocol
 
 from lxml import etree
 
+from satdescarga.errors import SatError
+
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ENVELOPE = f"{{{SOAP_ENV}}}Envelope"
 HEADER = f"{{{SOAP_ENV}}}Header"
@@ -15,7 +17,7 @@ BODY = f"{{{SOAP_ENV}}}Body"
 FAULT = f"{{{SOAP_ENV}}}Fault"
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(SatError, ValueError):
     """A document that is not a SOAP 1.1 envelope with a body."""
 
 

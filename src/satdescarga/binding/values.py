@@ -11,10 +11,12 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
+from satdescarga.errors import SatError
+
 T = TypeVar("T")
 
 
-class LexicalError(ValueError):
+class LexicalError(SatError, ValueError):
     """A text that is not a valid lexical value of its XSD type."""
 
 

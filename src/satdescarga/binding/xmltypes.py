@@ -13,12 +13,13 @@ from typing import Any, ClassVar, Protocol, TypeVar, cast
 from lxml import etree
 
 from satdescarga.binding.values import Codec
+from satdescarga.errors import SatError
 from satdescarga.xmlsafe import parse_xml
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
 
-class BindingError(ValueError):
+class BindingError(SatError, ValueError):
     """An XML element does not match the generated type it is read into (or vice versa)."""
 
 
