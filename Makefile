@@ -31,7 +31,7 @@ typecheck: install
 	$(BIN)/mypy src/satdescarga codegen
 
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 test: lint typecheck check-generated pytest
 
