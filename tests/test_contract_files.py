@@ -6,6 +6,7 @@ import pytest
 import zeep
 
 from satdescarga import generated as g
+from satdescarga.binding import ServiceDescriptor
 from satdescarga.contract import wsdl_path
 
 SAT = "http://DescargaMasivaTerceros.sat.gob.mx"
@@ -44,7 +45,7 @@ def test_every_service_has_cfdi_and_retenciones_production_ports() -> None:
 
 
 @pytest.mark.parametrize("service", g.SERVICES, ids=lambda s: s.name)
-def test_zeep_reads_each_wsdl_like_the_generator(service: g.ServiceDescriptor) -> None:
+def test_zeep_reads_each_wsdl_like_the_generator(service: ServiceDescriptor) -> None:
     client = zeep.Client(str(wsdl_path(service.wsdl)))
     for port in service.ports:
         zport = client.wsdl.services[service.name].ports[port.name]

@@ -16,7 +16,7 @@ from satdescarga.xmlsafe import parse_xml
 
 from .conftest import ReplayTransport, conformance_bytes
 
-NS = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
+NS: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
 
 
 def test_autentica_reads_the_token_verbatim() -> None:

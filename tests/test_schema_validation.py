@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from satdescarga import generated as g
-from satdescarga.binding import BindingError, from_element, to_element
+from satdescarga.binding import BindingError, OperationDescriptor, from_element, to_element
 from satdescarga.cli.selfcheck import sample_requests
 from satdescarga.contract import ContractError, validate
 from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
@@ -17,7 +17,7 @@ OPERATIONS = [op for s in g.SERVICES for op in s.operations]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)
-def test_request_of_every_operation_validates(operation: g.OperationDescriptor) -> None:
+def test_request_of_every_operation_validates(operation: OperationDescriptor) -> None:
     request = sample_requests()[operation.name]
     element = to_element(request)
     assert element.tag == operation.input_element

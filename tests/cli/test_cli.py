@@ -94,7 +94,7 @@ def test_missing_password_without_a_terminal_is_a_usage_error(sat: Emulator) -> 
             "--endpoint-base",
             sat.base_url,
         ],
-        env={"SATDESCARGA_PASSWORD": None},  # type: ignore[dict-item]
+        env={"SATDESCARGA_PASSWORD": None},
     )
     assert unset.exit_code == 2 and "contraseña" in unset.output
 

@@ -197,7 +197,7 @@ def _click_msgids() -> tuple[set[str], set[tuple[str, str]]]:
             if node.func.id == "_" and texts and isinstance(texts[0], str):
                 singles.add(texts[0])
             elif node.func.id == "ngettext" and len(texts) >= 2:
-                plurals.add((texts[0], texts[1]))
+                plurals.add((str(texts[0]), str(texts[1])))
     return singles, plurals
 
 

@@ -76,7 +76,7 @@ def test_documents_look_like_sat_documents() -> None:
     assert {d.complement for d in docs} >= {"nomina12", "pagos10", "pagos20", "implocal", None}
     cancelled = [d for d in docs if d.cancelled]
     assert 0.04 < len(cancelled) / len(docs) < 0.14
-    assert all(d.cancelled_at > d.issued_at for d in cancelled)  # type: ignore[operator]
+    assert all(d.cancelled_at is not None and d.cancelled_at > d.issued_at for d in cancelled)
     third = [d for d in docs if d.third_party_rfc]
     assert third and all(d.version == "4.0" for d in third)
     names = {d.receiver_name for d in docs}
@@ -91,12 +91,13 @@ def test_documents_look_like_sat_documents() -> None:
             "{*}Complemento/{http://www.sat.gob.mx/TimbreFiscalDigital}TimbreFiscalDigital"
         )
         assert tfd is not None and tfd.get("UUID") == doc.uuid
-        assert root.find("{*}Receptor").get("Nombre") == doc.receiver_name  # type: ignore[union-attr]
+        receptor = root.find("{*}Receptor")
+        assert receptor is not None and receptor.get("Nombre") == doc.receiver_name
         assert root.get("TipoDeComprobante") == doc.kind
         if doc.third_party_rfc:
-            assert (
-                root.find(".//{*}ACuentaTerceros").get("RfcACuentaTerceros") == doc.third_party_rfc
-            )  # type: ignore[union-attr]
+            third_party = root.find(".//{*}ACuentaTerceros")
+            assert third_party is not None
+            assert third_party.get("RfcACuentaTerceros") == doc.third_party_rfc
     metadata = [metadata_row(d) for d in docs]
     assert all(
         len(row.split("~")) == 12 for row in metadata if "~" not in "".join(n for n in names)

@@ -7,7 +7,7 @@ signatures are built (tests/conformance/README.md), and sent over HTTP to the em
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ def sat() -> Iterator[Emulator]:
         yield emulator
 
 
-def _period(sat: Emulator) -> dict[str, datetime]:
+def _period(sat: Emulator) -> dict[str, Any]:
     end = local_now(sat).replace(hour=0, minute=0, second=0)
     return {"fecha_inicial": end - timedelta(days=2), "fecha_final": end}
 

@@ -117,9 +117,10 @@ def test_issued_filters_select_exactly_the_matching_documents(sat: Emulator) -> 
         estado_comprobante=g.EstadoComprobante.VIGENTE,
         **period,
     )
+    assert result.id_solicitud is not None
     got = {
         row["Uuid"] for a in caller.download_all(result.id_solicitud) for row in metadata_rows(a)
-    }  # type: ignore[arg-type]
+    }
     expected = {
         row["Uuid"]
         for row in rows
@@ -262,13 +263,14 @@ def test_retenciones_documents_are_not_cfdi_documents(sat: Emulator) -> None:
     ret = SatCaller(sat, family="retenciones").emitidos(
         estado_comprobante=g.EstadoComprobante.TODOS, **period
     )
+    assert cfdi.id_solicitud is not None and ret.id_solicitud is not None
     cfdi_rows = {
         r["Uuid"] for a in SatCaller(sat).download_all(cfdi.id_solicitud) for r in metadata_rows(a)
-    }  # type: ignore[arg-type]
+    }
     ret_caller = SatCaller(sat, family="retenciones")
     ret_rows = {
         r["Uuid"] for a in ret_caller.download_all(ret.id_solicitud) for r in metadata_rows(a)
-    }  # type: ignore[arg-type]
+    }
     assert cfdi_rows and ret_rows and not cfdi_rows & ret_rows
     # a Retenciones request id is unknown on the CFDI host
-    assert SatCaller(sat).verifica(ret.id_solicitud).cod_estatus == "5004"  # type: ignore[arg-type]
+    assert SatCaller(sat).verifica(ret.id_solicitud).cod_estatus == "5004"

@@ -24,7 +24,7 @@ from .conftest import SatCaller, autentica_envelope, eku_fiel, envelope, local_n
 def _shape(root: etree._Element) -> list[tuple[str | None, str, tuple[str, ...]]]:
     """(prefix, qualified tag, attribute names) of every element, in document order."""
     return [
-        (element.prefix, element.tag, tuple(sorted(element.attrib)))
+        (element.prefix, element.tag, tuple(sorted(str(name) for name in element.attrib)))
         for element in root.iter()
         if isinstance(element.tag, str)
     ]
@@ -225,6 +225,7 @@ def test_wsdl_points_at_the_emulator(sat: Emulator) -> None:
     imports = [
         i.get("schemaLocation") for i in root.iter("{http://www.w3.org/2001/XMLSchema}import")
     ]
+    assert imports[0] is not None
     xsd = requests.get(imports[0], timeout=10)
     assert xsd.status_code == 200 and b"SolicitudDescargaMasivaTerceroEmitidos" in xsd.content
     nested = re.search(rb'schemaLocation="([^"]+)"', xsd.content)

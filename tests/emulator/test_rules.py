@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -26,7 +27,7 @@ def sat() -> Iterator[Emulator]:
         yield emulator
 
 
-def _day(sat: Emulator, days_ago: int = 1) -> dict[str, datetime]:
+def _day(sat: Emulator, days_ago: int = 1) -> dict[str, Any]:
     end = local_now(sat).replace(hour=0, minute=0, second=0)
     return {"fecha_inicial": end - timedelta(days=days_ago), "fecha_final": end}
 
@@ -221,9 +222,9 @@ def test_folio_daily_limit_gives_5011() -> None:
         caller = SatCaller(sat)
         uuid = _an_active_uuid(caller, sat)
         codes = [
-            caller.verifica(caller.folio(uuid).id_solicitud).codigo_estado_solicitud
+            caller.verifica(str(caller.folio(uuid).id_solicitud)).codigo_estado_solicitud
             for _ in range(3)
-        ]  # type: ignore[arg-type]
+        ]
         assert codes == ["5000", "5000", "5011"]
         sat.advance(days=1)
         fresh = SatCaller(sat)

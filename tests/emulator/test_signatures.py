@@ -11,6 +11,7 @@ from lxml import etree
 from satdescarga import generated as g
 from satdescarga.binding import to_element
 from satdescarga.codes import SatCode
+from satdescarga.emulator.config import SignatureCheck
 from satdescarga.emulator.security import (
     AuthenticationError,
     SealError,
@@ -59,7 +60,7 @@ def signed_attributes(name: str) -> list[tuple[int, str]]:
     covered = [e for e in signed.iter() if f"{{{DSIG}}}Signature" not in _ancestry(e)]
     covered += list(signed_info.iter())
     order = {element: position for position, element in enumerate(root.iter())}
-    return [(order[e], attribute) for e in covered for attribute in e.attrib]
+    return [(order[e], str(attribute)) for e in covered for attribute in e.attrib]
 
 
 def _ancestry(element: etree._Element) -> set[str]:
@@ -79,8 +80,8 @@ CASES = [
 
 @pytest.mark.parametrize("name", BODY_GOLDENS)
 @pytest.mark.parametrize("mode", ["strict", "sat", "off"])
-def test_golden_bodies_verify(name: str, mode: str) -> None:
-    certificate = verify_enveloped(operation_of(compact(name)), mode)  # type: ignore[arg-type]
+def test_golden_bodies_verify(name: str, mode: SignatureCheck) -> None:
+    certificate = verify_enveloped(operation_of(compact(name)), mode)
     assert certificate.rfc == RFC
 
 
@@ -109,14 +110,16 @@ def test_golden_with_one_signed_attribute_changed_is_rejected(
     root = compact(name)
     element = list(root.iter())[position]
     value = element.get(attribute)
+    assert value is not None
     element.set(attribute, value[:-1] + ("X" if not value.endswith("X") else "Y"))
-    for mode in ("strict", "sat"):
+    modes: tuple[SignatureCheck, ...] = ("strict", "sat")
+    for mode in modes:
         if name == AUTENTICA_GOLDEN:
             with pytest.raises(AuthenticationError):
-                verify_ws_security(root, mode)  # type: ignore[arg-type]
+                verify_ws_security(root, mode)
         else:
             with pytest.raises(SealError) as caught:
-                verify_enveloped(operation_of(root), mode)  # type: ignore[arg-type]
+                verify_enveloped(operation_of(root), mode)
             assert caught.value.code is SatCode.SELLO_MAL_FORMADO
 
 
@@ -153,8 +156,9 @@ def _in_envelope(operation: etree._Element) -> etree._Element:
 def test_our_own_signature_passes_every_mode() -> None:
     operation = _in_envelope(_operation())  # the envelope first (it declares xmlns:xd)...
     sign_operation(operation, eku_fiel())  # ...then the signature, as the client does
-    for mode in ("strict", "sat", "off"):
-        assert verify_enveloped(operation, mode).rfc == RFC  # type: ignore[arg-type]
+    all_modes: tuple[SignatureCheck, ...] = ("strict", "sat", "off")
+    for mode in all_modes:
+        assert verify_enveloped(operation, mode).rfc == RFC
 
 
 def test_sat_documents_form_in_context_passes_strict_and_sat() -> None:
@@ -196,9 +200,10 @@ def test_a_different_key_is_rejected_but_off_mode_only_checks_structure() -> Non
     certificate = operation.find(".//{*}X509Certificate")
     assert certificate is not None
     certificate.text = eku_fiel().certificate.base64  # claims to be EKU9003173C9
-    for mode in ("strict", "sat"):
+    modes: tuple[SignatureCheck, ...] = ("strict", "sat")
+    for mode in modes:
         with pytest.raises(SealError, match="SignatureValue"):
-            verify_enveloped(operation, mode)  # type: ignore[arg-type]
+            verify_enveloped(operation, mode)
     assert verify_enveloped(operation, "off").rfc == RFC
 
 
