@@ -16,6 +16,7 @@ from satdescarga.packages.errors import IssueKind
 from satdescarga.packages.metadata import layout as slot
 from satdescarga.packages.metadata.layout import SLOT_LABELS, FileState, Layout
 from satdescarga.packages.metadata.record import (
+    NO_EXTRA,
     MetadataRecord,
     parse_datetime,
     parse_decimal,
@@ -31,6 +32,8 @@ Report = Callable[[IssueKind, str, str, int], None]
 
 MAX_TILDES = 6
 """At most this many `~` inside names are realigned in one row."""
+
+_new_record = tuple.__new__
 
 
 def read_lines(
@@ -207,28 +210,33 @@ def convert(
         third = lookup(uuid)
         if third is not None:
             rfc_t, name_t = third
-    extra = tuple((lay.columns[i], fields[i]) for i in lay.unknown) + tuple(
-        (f"#extra-{n:02d}", v) for n, v in enumerate(surplus, 1)
-    )
-    return MetadataRecord(
-        uuid,
-        values[1],
-        values[2],
-        values[3],
-        values[4],
-        values[5],
-        values[slot.FECHA_EMISION],
-        values[slot.FECHA_CERTIFICACION],
-        values[slot.MONTO],
-        values[9],
-        status,
-        values[slot.FECHA_CANCELACION],
-        rfc_t,
-        name_t,
-        values[slot.MONTO_RET],
-        extra,
-        entry,
-        lineno,
+    extra = NO_EXTRA
+    if lay.unknown or surplus:
+        extra = tuple((lay.columns[i], fields[i]) for i in lay.unknown) + tuple(
+            (f"#extra-{n:02d}", v) for n, v in enumerate(surplus, 1)
+        )
+    return _new_record(
+        MetadataRecord,
+        (
+            uuid,
+            values[1],
+            values[2],
+            values[3],
+            values[4],
+            values[5],
+            values[slot.FECHA_EMISION],
+            values[slot.FECHA_CERTIFICACION],
+            values[slot.MONTO],
+            values[9],
+            status,
+            values[slot.FECHA_CANCELACION],
+            rfc_t,
+            name_t,
+            values[slot.MONTO_RET],
+            extra,
+            entry,
+            lineno,
+        ),
     )
 
 

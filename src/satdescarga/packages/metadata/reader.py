@@ -195,6 +195,10 @@ class MetadataPackage(Package):
         try:
             with self._text(info) as blocks:
                 for piece in blocks:
+                    if "\r" in piece and "\n" not in piece:
+                        # Lone-CR line ends: the same lines (`str.splitlines` treats both
+                        # alike), in the form the fast path reads.
+                        piece = piece.replace("\r", "\n")
                     todo = [(0, len(piece))]
                     while todo:
                         a, b = todo.pop()
