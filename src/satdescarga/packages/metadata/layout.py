@@ -99,7 +99,7 @@ class Layout:
 
 
 NO_LAYOUT = Layout.from_header("")
-"""The layout before a file's header was read (`width` 1, so no row matches it)."""
+"""The layout of a file whose header was not read yet."""
 
 
 @dataclass(slots=True)

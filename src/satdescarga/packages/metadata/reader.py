@@ -47,7 +47,7 @@ class MetadataPackage(Package):
     """A metadata package: iterate it to get `MetadataRecord`s, streamed file by file.
 
     Memory stays bounded whatever the package size: text is decoded in 1 MiB chunks and
-    third-party data beyond `IN_MEMORY_THIRD_PARTIES` rows moves to a temporary SQLite file.
+    third-party data beyond `third_party_memory` rows moves to a temporary SQLite file.
     Invalid text in `encoding` raises `PackageEncodingError`; rows that cannot be read become
     `IssueKind.ERROR` issues (file, line, content) and reading goes on.
     """
