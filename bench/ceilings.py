@@ -57,15 +57,14 @@ def records(path: str, _: str) -> tuple[int, float]:
 
 
 def _rows(path: str) -> list[tuple[object, ...]]:
-    from satdescarga.packages import MetadataPackage
-    from satdescarga.packages.exports import metadata_rows
+    from satdescarga.packages import MetadataPackage, metadata_rows
 
     with MetadataPackage(path) as package:
         return [tuple(row) for row in metadata_rows(package, package.name)]
 
 
 def _insert(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-    from satdescarga.packages.exports import METADATA_TABLE
+    from satdescarga.packages import METADATA_TABLE
 
     names = ", ".join(c.name for c in METADATA_TABLE.columns)
     marks = ", ".join("?" * len(METADATA_TABLE.columns))
@@ -96,7 +95,7 @@ def sqlite_insert(path: str, out: str) -> tuple[int, float]:
 
 
 def sqlite_indexes(path: str, out: str) -> tuple[int, float]:
-    from satdescarga.packages.exports import METADATA_TABLE
+    from satdescarga.packages import METADATA_TABLE
 
     rows = _rows(path)
     db = _connect(out)

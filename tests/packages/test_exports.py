@@ -24,7 +24,7 @@ from satdescarga.packages import (
     open_writer,
     package_rows,
 )
-from satdescarga.packages.exports import Row
+from satdescarga.packages.export import Row
 from tests.packages.conftest import (
     HEADER,
     UUID1,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-import satdescarga.packages.metadata as metadata_module
 from satdescarga.packages import Estatus, IssueKind, MetadataPackage, MetadataRecord
+from satdescarga.packages.metadata.thirdparty import ThirdParties
 from tests.packages.conftest import HEADER, UUID1, UUID2, UUID3, make_zip, metadata_zip, row
 
 
@@ -209,7 +210,15 @@ def test_third_party_files_merge_case_insensitively_with_breaks_in_names(
 def test_third_parties_beyond_the_memory_bound_use_a_temporary_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(metadata_module, "IN_MEMORY_THIRD_PARTIES", 2)
+    monkeypatch.setattr(MetadataPackage, "third_party_memory", 2)
+    spills: list[ThirdParties] = []
+    spill = ThirdParties._spill
+
+    def spy(self: ThirdParties) -> None:
+        spills.append(self)
+        spill(self)
+
+    monkeypatch.setattr(ThirdParties, "_spill", spy)
     uuids = [f"BBBBBBBB-0000-4000-8000-{n:012d}" for n in range(6)]
     terceros = "Uuid~RfcACuentaTerceros~NombreACuentaTerceros\n" + "".join(
         f"{u}~AAAA010101AA{n}~TERCERO {n}\n" for n, u in enumerate(uuids)
@@ -220,7 +229,8 @@ def test_third_parties_beyond_the_memory_bound_use_a_temporary_database(
     )
     records, _ = read(path)
     assert [r.nombre_a_cuenta_terceros for r in records] == [f"TERCERO {n}" for n in range(6)]
-    assert not list(Path(metadata_module.tempfile.gettempdir()).glob("satdescarga-terceros-*"))
+    assert len(spills) == 1
+    assert not list(Path(tempfile.gettempdir()).glob("satdescarga-terceros-*"))
 
 
 def test_unrepairable_rows_are_reported_with_file_and_line_and_reading_goes_on(

@@ -68,6 +68,33 @@ ODD_ROWS = [
     row(uuid(29), estatus="0", cancelacion="2024-02-01 09:00:00"),
     row(uuid(30), estatus="0", cancelacion="2024-13-01 09:00:00"),
     row(uuid(31), estatus="0", cancelacion=" "),
+    # Values where the fast path's checks (float, fromisoformat, codes) and the careful
+    # path's rules (Decimal, stripped text, status words) could part ways.
+    row(uuid(33), monto="1__0"),  # Decimal reads it, float does not
+    row(uuid(34), monto="_1"),
+    row(uuid(35), monto="12\x1f"),  # a space to str.strip, not to float
+    row(uuid(36), monto="١٢"),  # Arabic-Indic digits: both read them
+    row(uuid(37), monto="+5"),
+    row(uuid(38), monto="-0"),
+    row(uuid(39), monto=".5"),
+    row(uuid(40), monto="5."),
+    row(uuid(41), monto="1e5"),
+    row(uuid(42), monto="-Infinity"),
+    row(uuid(43), monto="0x10"),
+    row(uuid(44), monto="1,5"),
+    row(uuid(45), fecha="2024-01-11"),
+    row(uuid(46), fecha="20240111"),
+    row(uuid(47), fecha="2024-01-11 07:10:23.5"),
+    row(uuid(48), fecha="2024-01-11 07:10:23+00:00"),
+    row(uuid(49), fecha="2024-01-11 07:10:23 "),
+    row(uuid(50), fecha="2024-W02-4"),
+    row(uuid(51), estatus=" 1"),
+    row(uuid(52), estatus="cancelado"),
+    row(uuid(53), estatus="01"),
+    with_value(54, 0, uuid(54)[:-1] + "g"),
+    with_value(55, 0, "{" + uuid(55) + "}"),
+    with_value(56, 0, uuid(56).replace("-", "")),
+    with_value(57, 0, uuid(57)[:9] + "\u0660" + uuid(57)[10:]),  # a non-ASCII digit
     "",  # blank line
     "   ",
     "esto no es una fila",
@@ -103,7 +130,7 @@ def assert_same(path: Path, monkeypatch: pytest.MonkeyPatch, piece: int = 300) -
 
 
 @pytest.mark.parametrize("piece", [64, 300, 4096, 1 << 18])
-@pytest.mark.parametrize("endings", ["\r\n", "\n"])
+@pytest.mark.parametrize("endings", ["\r\n", "\n", "\r"])
 def test_bulk_and_row_paths_agree_on_every_quirk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int, endings: str
 ) -> None:
@@ -141,8 +168,11 @@ def test_an_unknown_header_never_takes_the_bulk_path(
     assert_same(path, monkeypatch)
 
 
-def test_plain_rows_take_the_bulk_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = HEADER + "\r\n" + "\r\n".join(plain(n) for n in range(500)) + "\r\n"
+@pytest.mark.parametrize("endings", ["\r\n", "\n", "\r"])
+def test_plain_rows_take_the_bulk_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endings: str
+) -> None:
+    text = HEADER + endings + endings.join(plain(n) for n in range(500)) + endings
     path = metadata_zip(tmp_path / "m.zip", text)
     by_line: list[int] = []
     original = MetadataPackage._by_line

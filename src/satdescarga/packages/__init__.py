@@ -19,7 +19,7 @@ from satdescarga.packages.errors import (
     PackageLimitError,
     UnknownPackageError,
 )
-from satdescarga.packages.exports import (
+from satdescarga.packages.export import (
     CFDI_TABLE,
     METADATA_TABLE,
     Column,
