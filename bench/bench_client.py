@@ -1,4 +1,5 @@
-"""Client benchmarks: request signing throughput, and a 200 MB package download from loopback.
+"""Client benchmarks: request signing throughput, the whole request path (building a client,
+verify round trips on loopback), and a 200 MB package download from loopback.
 
 Targets (issue 3): download peak RSS under 100 MB, and download throughput at least 80 % of
 plain base64 decoding of the same data to disk on this machine (measured in the same run).
@@ -32,6 +33,7 @@ FIEL = ROOT / "tests" / "fixtures" / "sat-test-fiel"
 TOKEN_RESPONSE = (
     ROOT / "tests" / "conformance" / "sat-ws" / "authenticate" / "response-with-token.xml"
 )
+VERIFY_RESPONSE = ROOT / "tests" / "conformance" / "sat-ws" / "verify" / "response-2-packages.xml"
 PACKAGE_MB = int(os.environ.get("SATDESCARGA_BENCH_CLIENT_MB", "200"))
 ENTRY_COUNTS = (1_000, 64_000, 200_000)
 TARGET_RSS_MB = 100.0
@@ -132,11 +134,15 @@ def report_entries(results: list[tuple[int, float, int, float]]) -> None:
     )
 
 
-def serve(encoded: Path) -> tuple[ThreadingHTTPServer, str]:
+def serve(encoded: Path | None) -> tuple[ThreadingHTTPServer, str]:
+    """Autentica answers with a token; every other call with the package in `encoded`, or
+    (None) with a finished VerificaSolicitudDescarga."""
     token = TOKEN_RESPONSE.read_bytes()
+    verified = VERIFY_RESPONSE.read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = encoded is None  # small replies: no delayed-ACK wait
 
         def log_message(self, *_: object) -> None:
             pass
@@ -145,10 +151,12 @@ def serve(encoded: Path) -> tuple[ThreadingHTTPServer, str]:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             self.send_response(200)
             self.send_header("Content-Type", "text/xml; charset=utf-8")
-            if self.headers.get("SOAPAction", "").strip('"').endswith("/Autentica"):
-                self.send_header("Content-Length", str(len(token)))
+            autentica = self.headers.get("SOAPAction", "").strip('"').endswith("/Autentica")
+            if autentica or encoded is None:
+                reply = token if autentica else verified
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
-                self.wfile.write(token)
+                self.wfile.write(reply)
                 return
             self.send_header("Content-Length", str(len(HEAD) + encoded.stat().st_size + len(TAIL)))
             self.end_headers()
@@ -217,9 +225,48 @@ def signing_throughput(seconds: float = 2.0) -> float:
     return count / (time.perf_counter() - start)
 
 
+def request_path(seconds: float = 3.0, windows: int = 10) -> tuple[float, float, float]:
+    """(ms to build a SatClient, VerificaSolicitudDescarga round trips per second on loopback,
+    CPU ms per round trip, loopback server included): the whole request path (stub, envelope,
+    signature, HTTP, reply read into results). Each is the best of `windows` short runs: on a
+    shared machine the best run is the least disturbed, and CPU time ignores other processes."""
+    from satdescarga import Endpoints, SatClient
+
+    fiel = load_fiel()
+    server, base = serve(None)
+    try:
+        builds = []
+        for _ in range(windows):
+            start = time.perf_counter()
+            SatClient(fiel, Endpoints.local(base)).close()
+            builds.append((time.perf_counter() - start) * 1000)
+        client = SatClient(fiel, Endpoints.local(base))
+        client.authenticate()
+        rates, cpu = [], []
+        for _ in range(windows):
+            count, start, used = 0, time.perf_counter(), time.process_time()
+            while time.perf_counter() - start < seconds / windows:
+                client.verify("3f30a4e1-af73-4085-8991-e4d97eef16bd")
+                count += 1
+            rates.append(count / (time.perf_counter() - start))
+            cpu.append((time.process_time() - used) / count * 1000)
+        client.close()
+        return min(builds), max(rates), min(cpu)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def main() -> None:
     rate = signing_throughput()
-    print(table(["measure", "value"], [["signing (requests/s)", f"{rate:,.0f}"]]))
+    build, trips, cpu = request_path()
+    rows = [
+        ["signing (requests/s)", f"{rate:,.0f}"],
+        ["SatClient() (ms, best)", f"{build:,.1f}"],
+        ["verify round trips on loopback (/s, best)", f"{trips:,.0f}"],
+        ["verify round trip CPU (ms, best)", f"{cpu:,.2f}"],
+    ]
+    print(table(["measure", "value"], rows))
     with tempfile.TemporaryDirectory(prefix="satdescarga-bench-") as tmp:
         folder = Path(tmp)
         package, encoded = make_package(folder)

@@ -42,9 +42,22 @@ class MethodModel:
     input_class: str
     params: list[FieldModel]
     output_class: str
-    result_field: FieldModel | None  # set when the stub returns one body field
-    output_model: ClassModel | None  # set when it returns a generated <Op>Output
+    body_fields: list[FieldModel]  # the fields of the output body element
+    result_field: FieldModel | None  # set when `name()` returns one body field
+    output_model: ClassModel | None  # <Op>Output: header parts, Timestamp and body fields
     header_classes: dict[str, str]  # header element (Clark) -> class
+    streams: bool  # the body carries base64 content of any size: also `<name>_stream()`
+
+    @property
+    def reader(self) -> str:
+        """The module-level function that reads a reply into this operation's result."""
+        return f"read_{self.name}"
+
+    @property
+    def output_method(self) -> str | None:
+        """`<name>_output()`, for an operation whose `name()` returns one body field although
+        its reply carries more (the policy's Timestamp)."""
+        return f"{self.name}_output" if self.result_field and self.output_model else None
 
 
 @dataclass
@@ -53,6 +66,20 @@ class ServiceModel:
     constant: str
     stub: str
     methods: list[MethodModel]
+
+
+TIMESTAMP_FIELD = FieldModel(
+    "timestamp",
+    "Timestamp | None",
+    "None",
+    "The wsu:Timestamp of the reply's WS-Security header (the binding's policy includes one).",
+    "",
+)
+
+
+def _binary(field: FieldModel) -> bool:
+    """A base64Binary field: content of any size, so its operation also gets a streaming call."""
+    return "XS_BASE64" in field.spec
 
 
 def constant(name: str) -> str:
@@ -82,13 +109,15 @@ def build_services(documents: list[WsdlDocument], schema: SchemaModel) -> list[S
             for op in service.operations:
                 input_cls, output_cls = class_for(op.input_element), class_for(op.output_element)
                 headers = {h.element: class_for(h.element).name for h in op.output_headers}
-                result_field = output_model = None
-                if not op.output_headers and len(output_cls.fields) == 1:
-                    result_field = output_cls.fields[0]
-                else:
+                body_fields = output_cls.fields
+                result_field = None
+                if not op.output_headers and len(body_fields) == 1:
+                    result_field = body_fields[0]
+                output_model = None
+                if result_field is None or op.timestamp:
                     output_model = ClassModel(
                         name=f"{pascal(op.name)}Output",
-                        doc=f"What {op.name} returns: its SOAP header parts and its body content.",
+                        doc=f"What {op.name} returns: its SOAP header content and its body.",
                         type_name="",
                         element=None,
                         children=[
@@ -97,7 +126,8 @@ def build_services(documents: list[WsdlDocument], schema: SchemaModel) -> list[S
                             )
                             for h in op.output_headers
                         ]
-                        + output_cls.fields,
+                        + ([TIMESTAMP_FIELD] if op.timestamp else [])
+                        + body_fields,
                     )
                 if op.input_headers:
                     raise GenerationError(f"{op.name}: input header parts are not supported")
@@ -109,9 +139,11 @@ def build_services(documents: list[WsdlDocument], schema: SchemaModel) -> list[S
                         input_class=input_cls.name,
                         params=input_cls.fields,
                         output_class=output_cls.name,
+                        body_fields=body_fields,
                         result_field=result_field,
                         output_model=output_model,
                         header_classes=headers,
+                        streams=any(_binary(f) for f in body_fields),
                     )
                 )
             service_constant = constant(service.name)
@@ -155,6 +187,7 @@ def render(wsdl_dir: Path, out_dir: Path) -> None:
         for s in services
         for n in (s.stub, *(m.output_model.name for m in s.methods if m.output_model))
     ]
+    all_names += [m.reader for s in services for m in s.methods]
     context = {
         "all_names": sorted(all_names),
         "header": HEADER,

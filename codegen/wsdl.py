@@ -1,4 +1,7 @@
-"""Read WSDL 1.1 files (SOAP 1.1, document/literal) with lxml into plain descriptions."""
+"""Read WSDL 1.1 files (SOAP 1.1, document/literal) with lxml into plain descriptions.
+
+Of WS-Policy only what changes the messages is read: whether a binding's security policy
+includes a Timestamp (Autentica's replies carry it in a wsse:Security header, not as a part)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,10 @@ from lxml import etree
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 XS = "http://www.w3.org/2001/XMLSchema"
-NS = {"wsdl": WSDL, "soap": SOAP, "xs": XS}
+WSP = "http://schemas.xmlsoap.org/ws/2004/09/policy"
+SP = "http://schemas.xmlsoap.org/ws/2005/07/securitypolicy"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+NS = {"wsdl": WSDL, "soap": SOAP, "xs": XS, "wsp": WSP, "sp": SP}
 
 
 class WsdlError(ValueError):
@@ -31,6 +37,9 @@ class Operation:
     output_element: str
     input_headers: tuple[Header, ...]
     output_headers: tuple[Header, ...]
+    timestamp: bool = False
+    """The binding's WS-SecurityPolicy includes a Timestamp (sp:IncludeTimestamp): messages
+    carry a wsse:Security header with a wsu:Timestamp, outside the message parts."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,16 @@ def _all(node: etree._Element, path: str) -> list[etree._Element]:
     return [n for n in found if isinstance(n, etree._Element)]
 
 
+def _policies(root: etree._Element) -> dict[str, etree._Element]:
+    """The document's WS-Policy expressions by wsu:Id."""
+    found = {}
+    for policy in root.iter(f"{{{WSP}}}Policy"):
+        key = policy.get(f"{{{WSU}}}Id")
+        if key:
+            found[key] = policy
+    return found
+
+
 def read_wsdl(path: Path) -> WsdlDocument:
     root = etree.parse(
         str(path), etree.XMLParser(resolve_entities=False, no_network=True)
@@ -121,6 +140,19 @@ def read_wsdl(path: Path) -> WsdlDocument:
             found.append(Header(part=part, element=parts[part]))
         return tuple(found)
 
+    policies = _policies(root)
+
+    def timestamped(node: etree._Element) -> bool:
+        """Whether a policy referenced right under `node` includes a Timestamp."""
+        for reference in _all(node, "wsp:PolicyReference"):
+            uri = reference.get("URI", "")
+            policy = policies.get(uri[1:]) if uri.startswith("#") else None
+            if policy is None:
+                raise WsdlError(f"policy {uri!r} is not defined in {path.name}")
+            if _all(policy, ".//sp:IncludeTimestamp"):
+                return True
+        return False
+
     bindings: dict[str, tuple[str, tuple[Operation, ...]]] = {}
     for binding in _all(root, "wsdl:binding"):
         if binding.find(f"{{{SOAP}}}binding") is None:
@@ -141,6 +173,7 @@ def read_wsdl(path: Path) -> WsdlDocument:
                     output_element=out_el,
                     input_headers=headers(_one(op, "wsdl:input")),
                     output_headers=headers(_one(op, "wsdl:output")),
+                    timestamp=timestamped(binding) or timestamped(op),
                 )
             )
         bindings[f"{{{tns}}}{binding.get('name')}"] = (port_type, tuple(operations))

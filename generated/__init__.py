@@ -47,10 +47,17 @@ from .operations import (
 )
 from .services import (
     AutenticacionStub,
+    AutenticaOutput,
     DescargaMasivaTercerosServiceStub,
     DescargarOutput,
     SolicitaDescargaServiceStub,
     VerificaSolicitudDescargaServiceStub,
+    read_autentica,
+    read_descargar,
+    read_solicita_descarga_emitidos,
+    read_solicita_descarga_folio,
+    read_solicita_descarga_recibidos,
+    read_verifica_solicitud_descarga,
 )
 
 __all__ = [
@@ -67,6 +74,7 @@ __all__ = [
     "VERIFICA_SOLICITUD_DESCARGA",
     "VERIFICA_SOLICITUD_DESCARGA_SERVICE",
     "Autentica",
+    "AutenticaOutput",
     "AutenticaResponse",
     "AutenticacionStub",
     "ComplementoCfdi",
@@ -96,4 +104,10 @@ __all__ = [
     "VerificaSolicitudDescargaMasivaTercero",
     "VerificaSolicitudDescargaResponse",
     "VerificaSolicitudDescargaServiceStub",
+    "read_autentica",
+    "read_descargar",
+    "read_solicita_descarga_emitidos",
+    "read_solicita_descarga_folio",
+    "read_solicita_descarga_recibidos",
+    "read_verifica_solicitud_descarga",
 ]

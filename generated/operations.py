@@ -35,6 +35,7 @@ AUTENTICA = OperationDescriptor(
     output_element="{http://DescargaMasivaTerceros.gob.mx}AutenticaResponse",
     input_headers=(),
     output_headers=(),
+    timestamp=True,
 )
 
 AUTENTICACION_SERVICE = ServiceDescriptor(

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import filecmp
 import importlib
+import inspect
 import shutil
 import subprocess
 import sys
 import typing
 from datetime import datetime
+from inspect import Parameter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
 
-from satdescarga.binding import from_element, to_element
+from codegen.schema import snake
+from satdescarga.binding import Timestamp, from_element, reply_from_envelope, to_element
+from satdescarga.xmlsafe import parse_xml
 
-from .conftest import ROOT
+from .conftest import CONFORMANCE, ROOT
+
+DES = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
+KEYWORD_ONLY = Parameter.KEYWORD_ONLY
 
 
 def generate(wsdl_dir: Path, out_dir: Path) -> None:
@@ -110,3 +118,91 @@ def test_unchanged_types_stay_identical(changed_package: typing.Any) -> None:
         )
     )  # fmt: skip
     assert etree.QName(element).localname == "SolicitaDescargaEmitidos"
+
+
+class _Recorder:
+    """A Transport that records each call (token included) and replays one SAT response."""
+
+    def __init__(self, response: str) -> None:
+        self.response = (CONFORMANCE / response).read_bytes()
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def invoke(self, operation: Any, body: etree._Element, token: str | None = None) -> Any:
+        self.calls.append(("invoke", operation.name, token))
+        return reply_from_envelope(parse_xml(self.response, huge_tree=True))
+
+    def stream(self, operation: Any, body: etree._Element, token: str | None = None) -> Any:
+        self.calls.append(("stream", operation.name, token))
+        return body
+
+
+def test_every_operation_has_a_stub_method_that_hands_over_the_token() -> None:
+    from satdescarga import generated as g
+
+    stubs = {
+        "Autenticacion": g.AutenticacionStub,
+        "DescargaMasivaTercerosService": g.DescargaMasivaTercerosServiceStub,
+        "SolicitaDescargaService": g.SolicitaDescargaServiceStub,
+        "VerificaSolicitudDescargaService": g.VerificaSolicitudDescargaServiceStub,
+    }
+    for service in g.SERVICES:
+        for operation in service.operations:
+            name = snake(operation.name)
+            method = getattr(stubs[service.name], name)
+            assert inspect.signature(method).parameters["token"].kind is KEYWORD_ONLY
+            assert callable(getattr(g, f"read_{name}"))
+    recorder = _Recorder("verify/response-2-packages.xml")
+    g.VerificaSolicitudDescargaServiceStub(recorder).verifica_solicitud_descarga(
+        g.VerificaSolicitudDescargaMasivaTercero(id_solicitud="x", rfc_solicitante="AAA010101AAA"),
+        token="T",
+    )
+    assert recorder.calls == [("invoke", "VerificaSolicitudDescarga", "T")]
+
+
+def test_the_policy_timestamp_is_part_of_autenticas_output() -> None:
+    """Autenticacion.wsdl's policy includes a Timestamp: its descriptor says so and its reply's
+    wsu:Timestamp is read with the token; no other operation has one."""
+    from satdescarga import generated as g
+
+    assert [op.name for s in g.SERVICES for op in s.operations if op.timestamp] == ["Autentica"]
+    recorder = _Recorder("authenticate/response-with-token.xml")
+    output = g.AutenticacionStub(recorder).autentica_output()
+    assert output.timestamp == Timestamp("2019-08-01T03:38:20.044Z", "2019-08-01T03:43:20.044Z")
+    assert output.autentica_result is not None and output.autentica_result.startswith("eyJhbGci")
+    assert g.AutenticacionStub(recorder).autentica() == output.autentica_result
+    assert recorder.calls == [("invoke", "Autentica", None)] * 2
+
+
+def test_base64_replies_get_a_streaming_call() -> None:
+    """Descargar's body carries the package (base64Binary): `descargar_stream` sends the same
+    request and returns the reply unread; `read_descargar` reads the envelope it rebuilds."""
+    from satdescarga import generated as g
+
+    streaming = [n for n in dir(g.DescargaMasivaTercerosServiceStub) if n.endswith("_stream")]
+    assert streaming == ["descargar_stream"]
+    assert not any(
+        n.endswith("_stream")
+        for stub in (g.AutenticacionStub, g.SolicitaDescargaServiceStub)
+        for n in dir(stub)
+    )
+    recorder = _Recorder("download/response-with-package.xml")
+    stub = g.DescargaMasivaTercerosServiceStub(recorder, nsmap=DES)
+    peticion = g.PeticionDescargaMasivaTerceros(id_paquete="p_01", rfc_solicitante="EKU9003173C9")
+    sent = stub.descargar_stream(peticion, token="T")
+    assert recorder.calls == [("stream", "Descargar", "T")]
+    expected = g.PeticionDescargaMasivaTercerosEntrada(peticion_descarga=peticion)
+    assert etree.tostring(sent) == etree.tostring(to_element(expected, nsmap=DES))
+
+
+def test_a_binding_without_the_policy_has_no_timestamp(tmp_path: Path) -> None:
+    wsdl = tmp_path / "wsdl"
+    shutil.copytree(ROOT / "wsdl", wsdl)
+    path = wsdl / "Autenticacion.wsdl"
+    text = path.read_text()
+    reference = '<wsp:PolicyReference URI="#CustomBinding_IAutenticacion_policy"/>'
+    assert reference in text
+    path.write_text(text.replace(reference, ""))
+    generate(wsdl, tmp_path / "nopolicy_gen")
+    services = (tmp_path / "nopolicy_gen" / "services.py").read_text()
+    assert "AutenticaOutput" not in services and "def autentica_output" not in services
+    assert "timestamp=True" not in (tmp_path / "nopolicy_gen" / "operations.py").read_text()

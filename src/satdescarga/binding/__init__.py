@@ -1,10 +1,12 @@
 """Runtime for the generated layer: value codecs, XML binding metadata and SOAP descriptors."""
 
+from satdescarga.binding.security import Timestamp, read_timestamp
 from satdescarga.binding.soap import (
     EnvelopeError,
     HeaderPart,
     OperationDescriptor,
     PortDescriptor,
+    ReplyStream,
     ServiceDescriptor,
     SoapReply,
     Transport,
@@ -32,13 +34,16 @@ __all__ = [
     "LexicalError",
     "OperationDescriptor",
     "PortDescriptor",
+    "ReplyStream",
     "ServiceDescriptor",
     "SoapReply",
+    "Timestamp",
     "Transport",
     "XmlFragment",
     "XmlObject",
     "XmlType",
     "from_element",
+    "read_timestamp",
     "reply_from_envelope",
     "to_element",
 ]

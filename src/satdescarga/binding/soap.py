@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 from lxml import etree
 
@@ -42,6 +42,9 @@ class OperationDescriptor:
     output_element: str
     input_headers: tuple[HeaderPart, ...] = ()
     output_headers: tuple[HeaderPart, ...] = ()
+    timestamp: bool = False
+    """The binding's security policy includes a Timestamp: the request carries a signed
+    wsse:Security header and the reply its wsu:Timestamp (outside the message parts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +107,34 @@ class SoapReply:
         return entry
 
 
+class ReplyStream(Protocol):
+    """A reply being received (HTTP 200): its body in chunks, for bodies of any size.
+
+    Use it as a context manager: leaving it releases the connection."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *_: object) -> None: ...
+
+    def chunks(self, size: int) -> Iterator[bytes]: ...
+
+
 class Transport(Protocol):
-    """Sends one request body (plus header entries) and returns the parsed reply."""
+    """Sends one operation's body element; `token` (the caller's access token, or None) is data
+    the transport puts where the service expects it. The body is sent as built: the transport
+    wraps it in the envelope and adds what the security policy requires."""
 
     def invoke(
-        self,
-        operation: OperationDescriptor,
-        body: etree._Element,
-        headers: Sequence[etree._Element] = (),
-    ) -> SoapReply: ...
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> SoapReply:
+        """Send and return the parsed reply (faults and HTTP errors raise)."""
+        ...
+
+    def stream(
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> ReplyStream:
+        """Send and return the reply unread (faults and HTTP errors raise)."""
+        ...
 
 
 def reply_from_envelope(envelope: etree._Element) -> SoapReply:

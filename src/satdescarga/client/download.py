@@ -29,14 +29,14 @@ import pybase64
 from lxml import etree
 
 from satdescarga import generated as g
-from satdescarga.binding import BindingError, EnvelopeError, from_element, reply_from_envelope
+from satdescarga.binding import BindingError, EnvelopeError, reply_from_envelope
 from satdescarga.client.results import DownloadResult, Status
+from satdescarga.client.translate import download_status
 from satdescarga.errors import IncompleteResponseError, ResponseError, SatError, SoapFault
 from satdescarga.packages.errors import PackageError
 from satdescarga.packages.zipguard import PackageLimits, PackageZip
 
 PAQUETE = "{http://DescargaMasivaTerceros.sat.gob.mx}Paquete"
-RESPUESTA = "{http://DescargaMasivaTerceros.sat.gob.mx}respuesta"
 WHITESPACE = b" \t\r\n"
 MAX_ELEMENTS = 1_000
 """Elements in a Descargar response (SAT's has 5; a SOAP fault with details, a few dozen)."""
@@ -307,6 +307,8 @@ def _local_error(dest: Path, exc: OSError) -> SatError:
 
 
 def _status(operation: str, root: etree._Element) -> Status:
+    """The verdict of the envelope rebuilt without Paquete's text, read by the generated
+    `read_descargar` like any Descargar reply."""
     try:
         reply = reply_from_envelope(root)
     except EnvelopeError as exc:
@@ -320,16 +322,12 @@ def _status(operation: str, root: etree._Element) -> Status:
             code, (reply.body.findtext("faultstring") or "").strip(), operation=operation
         )
     try:
-        from_element(
-            g.RespuestaDescargaMasivaTercerosSalida, reply.expect(g.DESCARGAR.output_element)
-        )
-        header = from_element(g.RespuestaDescargaMasivaTerceros, reply.require_header(RESPUESTA))
+        return download_status(g.read_descargar(reply))
     except (EnvelopeError, BindingError) as exc:
         raise ResponseError(
             "respuesta de descarga inesperada: no tiene la forma que define el contrato (WSDL)",
             operation=operation,
         ) from exc
-    return Status(header.cod_estatus or "", header.mensaje or "")
 
 
 # Only the structure is judged here (the readers apply the size and ratio limits).

@@ -1,64 +1,51 @@
-"""The Transport the generated stubs use: zeep builds the envelope (with our plugins), requests
-carries it, and every failure becomes one of satdescarga's typed errors."""
+"""The Transport the generated stubs use: it wraps the body element a stub built in a SOAP 1.1
+envelope, runs the egress plugins (signatures, the token header), POSTs it with requests under
+a deadline, and turns every failure into one of satdescarga's typed errors.
+
+Why the envelope is built here and not by zeep: zeep 4 renders a document/literal body only
+from keyword values (`SoapMessage.serialize` calls `self.body(**kwargs)` then
+`Element.render`); it accepts ready-made lxml only for `_soapheaders` and for xsd:any content.
+Handing it the stub's element meant parsing it back into zeep objects (`wrapper.parse`) to
+render it again, and building four zeep Clients (their WSDLs and XSDs) per SatClient. The
+envelope here has the layout zeep's serializer gave it (prefix `soap-env`, the client's
+prefixes declared on the Envelope, no Header until a plugin adds one), and the plugins keep
+zeep's interface and order, so the bytes on the wire are the same.
+"""
 
 from __future__ import annotations
 
 import http.client
 import socket
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import requests
 import urllib3
-import zeep
 from lxml import etree
-from zeep import Plugin
 
-from satdescarga.binding import (
-    EnvelopeError,
-    OperationDescriptor,
-    ServiceDescriptor,
-    SoapReply,
-    reply_from_envelope,
-)
+from satdescarga.binding import OperationDescriptor, ServiceDescriptor, SoapReply
+from satdescarga.binding.soap import BODY, ENVELOPE, SOAP_ENV
 from satdescarga.client.deadline import Deadline, TimeLimits
-from satdescarga.contract import wsdl_path
-from satdescarga.errors import (
-    HttpError,
-    NetworkError,
-    ResponseError,
-    SatTimeoutError,
-    SoapFault,
-    server_text,
-)
-from satdescarga.xmlsafe import UnsafeXmlError, XmlDoctypeError, parse_xml
+from satdescarga.client.replies import refuse, reply_or_error
+from satdescarga.errors import NetworkError, ResponseError, SatTimeoutError
+from satdescarga.plugins.egress import EgressPlugin
 
 # Prefixes SAT's own requests use; exclusive C14N keeps prefixes, so the digest depends on them.
 PREFIXES: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
 DEFAULT_LIMITS = TimeLimits(total=300.0)
-MAX_MARKUP = 100_000
-"""Tags (counted as "<") in a response parsed whole: SAT's have a few dozen (a Verifica of
-thousands of packages, a few thousand). Bounds the tree's memory (not only the bytes')."""
-SETTINGS = zeep.Settings(
-    strict=True,
-    raw_response=True,
-    forbid_dtd=True,
-    forbid_entities=True,
-    forbid_external=True,
-    xml_huge_tree=False,
-)
 
 
-class _StreamingHttp(zeep.Transport):  # type: ignore[misc]
-    """zeep's HTTP layer, posting with `stream=True` and never logging bodies (tokens)."""
-
-    def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-        session: requests.Session = self.session
-        return session.post(
-            address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
-        )
+def envelope_for(
+    body: etree._Element, prefixes: Mapping[str | None, str] = PREFIXES
+) -> etree._Element:
+    """`soap-env:Envelope/soap-env:Body/body`, `prefixes` declared on the Envelope. `body` is
+    moved in as built (lxml drops its now redundant namespace declarations)."""
+    nsmap = cast(Any, {"soap-env": SOAP_ENV, **prefixes})
+    envelope = etree.Element(ENVELOPE, nsmap=nsmap)
+    etree.SubElement(envelope, BODY).append(body)
+    return envelope
 
 
 def _no_connection(exc: requests.RequestException) -> bool:
@@ -88,6 +75,7 @@ class Exchange:
     """One HTTP exchange: the unread, streaming response and the deadline it runs under.
 
     Use it as a context manager; reading the body to its end (or leaving) ends the deadline.
+    It is the `ReplyStream` the generated `*_stream` calls return.
     """
 
     def __init__(self, response: requests.Response, deadline: Deadline, operation: str) -> None:
@@ -147,64 +135,9 @@ class Exchange:
         return b"".join(chunks)
 
 
-NOT_SOAP = "respuesta que no es SOAP válido"
-DOCTYPE_REFUSED = "respuesta con DOCTYPE: se rechaza (no se aceptan DTD ni entidades)"
-AUTENTICA = "Autentica"
-
-
-def not_soap(exc: Exception, data: bytes = b"") -> str:
-    """Why a response is not a SOAP reply, in Spanish (the parser's own text stays in the
-    exception, for `__cause__`)."""
-    if isinstance(exc, XmlDoctypeError) or (
-        isinstance(exc, UnsafeXmlError) and b"<!DOCTYPE" in data
-    ):
-        return DOCTYPE_REFUSED
-    if isinstance(exc, EnvelopeError):
-        return f"{NOT_SOAP} (no es un sobre SOAP 1.1 con cuerpo)"
-    return f"{NOT_SOAP} (XML mal formado o incompleto)"
-
-
-def reply_or_error(operation: str, status: int, data: bytes) -> SoapReply:
-    """Parse a SOAP reply; faults, HTTP errors and non-SOAP bodies raise typed errors."""
-    if data.count(b"<") > MAX_MARKUP:  # a tree of millions of empty elements: GBs of memory
-        if status != 200:
-            raise HttpError(status, "(página de error con demasiado marcado: no se muestra)",
-                            operation=operation)  # fmt: skip
-        raise ResponseError(
-            f"respuesta con más de {MAX_MARKUP:,} etiquetas XML: se rechaza", operation=operation
-        )
-    try:
-        reply = reply_from_envelope(parse_xml(data))
-    except (UnsafeXmlError, EnvelopeError) as exc:
-        if status != 200:
-            raise HttpError(status, _snippet(operation, data), operation=operation) from None
-        raise ResponseError(not_soap(exc, data), operation=operation) from exc
-    if reply.is_fault:
-        code = (reply.body.findtext("faultcode") or "").strip()
-        message = (reply.body.findtext("faultstring") or "").strip()
-        raise SoapFault(code, message, operation=operation)
-    if status != 200:
-        raise HttpError(status, _snippet(operation, data), operation=operation)
-    return reply
-
-
-def _snippet(operation: str, data: bytes) -> str:
-    """What an error page says, for an HttpError: its text, folded, cut and with every
-    token-like run removed. Autentica's bodies are never echoed (they may carry the token)."""
-    if operation == AUTENTICA:
-        return "el SAT respondió con un error (el cuerpo no se muestra: puede contener el token)"
-    text = ""
-    try:
-        root = etree.fromstring(data, etree.HTMLParser())
-        if root is not None:  # None for an empty, blank or comment-only page
-            text = etree.tostring(root, method="text", encoding=str)
-    except (etree.LxmlError, ValueError):
-        text = data.decode("utf-8", "replace")
-    return server_text(text) or "(sin cuerpo)"
-
-
 class SoapTransport:
-    """Implements satdescarga.binding.Transport for one SAT service at one address."""
+    """Implements satdescarga.binding.Transport for one SAT service at one address: runs the
+    operations of `service` (generated descriptors), with `plugins` applied to each request."""
 
     def __init__(
         self,
@@ -212,38 +145,71 @@ class SoapTransport:
         address: str,
         session: requests.Session,
         timeout: tuple[float, float],
-        plugins: Sequence[Plugin],
+        plugins: Sequence[EgressPlugin],
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         limits: TimeLimits = DEFAULT_LIMITS,
     ) -> None:
-        http = _StreamingHttp(session=session, timeout=timeout[0], operation_timeout=timeout)
-        self._client = zeep.Client(
-            str(wsdl_path(service.wsdl)), transport=http, plugins=list(plugins), settings=SETTINGS
-        )
-        for prefix, namespace in PREFIXES.items():
-            self._client.set_ns_prefix(prefix, namespace)
-        self._proxy = self._client.create_service(service.ports[0].binding, address)
+        self.service = service
         self.address = address
+        self._session = session
+        self._timeout = timeout
+        self._plugins = tuple(plugins)
         self._max = max_response_bytes
         self._limits = limits
 
-    def send(self, operation: OperationDescriptor, body: etree._Element) -> Exchange:
-        """POST the operation (zeep envelope + plugins); return the exchange, its response
-        unread and streaming, its deadline running."""
-        wrapper = self._client.get_element(operation.input_element)
-        value: Any = wrapper.parse(body, self._client.wsdl.types)
-        arguments = {name: value[name] for name in value} if value is not None else {}
+    def invoke(
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> SoapReply:
+        """Send; the parsed reply (faults, HTTP errors and non-SOAP bodies raise)."""
+        with self.send(operation, body, token) as exchange:
+            data = exchange.read(self._max)
+            return reply_or_error(operation.name, exchange.status_code, data)
+
+    def stream(
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> Exchange:
+        """Send; the HTTP 200 reply unread, its deadline running (anything else raises)."""
+        exchange = self.send(operation, body, token)
+        if exchange.status_code != 200:
+            with exchange:
+                refuse(operation.name, exchange.status_code, exchange.read(self._max))
+        return exchange
+
+    def message(
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The request as sent: the envelope after every plugin, serialized, and its headers."""
+        if operation not in self.service.operations:
+            raise ValueError(f"{operation.name} is not an operation of {self.service.name}")
+        envelope = envelope_for(body)
+        headers = {
+            "SOAPAction": f'"{operation.soap_action}"',
+            "Content-Type": "text/xml; charset=utf-8",
+        }
+        options = {"address": self.address, "token": token}
+        for plugin in self._plugins:
+            envelope, headers = plugin.egress(envelope, headers, operation, options)
+        return etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), headers
+
+    def send(
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> Exchange:
+        """POST the operation; return the exchange, its response unread and streaming, its
+        deadline running."""
+        data, headers = self.message(operation, body, token)
         deadline = self._limits.start()
-        token = deadline.activate()
+        current = deadline.activate()
         try:
-            response: requests.Response = self._proxy[operation.name](**arguments)
+            response = self._session.post(
+                self.address, data=data, headers=headers, timeout=self._timeout, stream=True
+            )
         except BaseException as exc:
             deadline.finish()
             if isinstance(exc, _READ_ERRORS):
                 raise self._failure(operation.name, deadline, exc) from exc
             raise
         finally:
-            deadline.deactivate(token)
+            deadline.deactivate(current)
         deadline.attach(_socket_of(response))  # also under adapters other than ours
         return Exchange(response, deadline, operation.name)
 
@@ -260,18 +226,6 @@ class SoapTransport:
         return NetworkError(
             f"no se pudo conectar con {self.address}", operation=operation, sent=sent
         )
-
-    def invoke(
-        self,
-        operation: OperationDescriptor,
-        body: etree._Element,
-        headers: Sequence[etree._Element] = (),
-    ) -> SoapReply:
-        if headers:
-            raise ValueError("input SOAP headers are not part of SAT's contract")
-        with self.send(operation, body) as exchange:
-            data = exchange.read(self._max)
-            return reply_or_error(operation.name, exchange.status_code, data)
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
+from satdescarga.binding.security import WSSE, WSU
 from satdescarga.fiel import Fiel
 from satdescarga.plugins.xmldsig import append_signature, digest, ds
 
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
 BASE64 = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"

@@ -1,18 +1,23 @@
-"""zeep plugins that turn zeep's envelope into the exact request SAT expects.
+"""Egress plugins: each turns the request envelope into the exact request SAT expects.
 
-- WrapAuthorizationPlugin: `Authorization: WRAP access_token="TOKEN"` on every call but Autentica.
+- WrapAuthorizationPlugin: `Authorization: WRAP access_token="TOKEN"` on every call but
+  Autentica; the token is data the caller obtained first (`options["token"]`), never fetched
+  from here.
 - WsSecurityPlugin: the signed Timestamp + BinarySecurityToken header of Autentica.
 - EnvelopedSignaturePlugin: the e.firma's enveloped signature inside the operation element.
+
+They keep zeep's plugin interface (`egress(envelope, http_headers, operation, options)`
+returning both), so any zeep Client can use them too; satdescarga's transport runs them in
+order on the envelope it built (see `client/soap_transport.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from lxml import etree
-from zeep import Plugin
 
 from satdescarga.binding.soap import BODY, HEADER, SOAP_ENV
 from satdescarga.fiel import Fiel
@@ -22,8 +27,20 @@ from satdescarga.plugins.wssecurity import security_header
 Egress = tuple[etree._Element, dict[str, str]]
 
 
+class EgressPlugin(Protocol):
+    """What the transport runs on every request before it is serialized."""
+
+    def egress(
+        self,
+        envelope: etree._Element,
+        http_headers: dict[str, str],
+        operation: Any,
+        options: Mapping[str, Any],
+    ) -> Egress: ...
+
+
 def _header(envelope: etree._Element) -> etree._Element:
-    """The envelope's s:Header, created (empty, before the Body) when zeep left it out."""
+    """The envelope's s:Header, created (empty, before the Body) when it has none."""
     header = envelope.find(HEADER)
     if header is None:
         header = etree.Element(HEADER)
@@ -39,34 +56,42 @@ def _operation_element(envelope: etree._Element) -> etree._Element:
     return children[0]
 
 
-class WrapAuthorizationPlugin(Plugin):  # type: ignore[misc]
-    """Adds SAT's WRAP token header; `token` is asked for on every call (it may refresh)."""
-
-    def __init__(self, token: Callable[[], str]) -> None:
-        self._token = token
+class WrapAuthorizationPlugin:
+    """Adds SAT's WRAP token header from the token handed over with the call."""
 
     def egress(
-        self, envelope: etree._Element, http_headers: dict[str, str], operation: Any, options: Any
+        self,
+        envelope: etree._Element,
+        http_headers: dict[str, str],
+        operation: Any,
+        options: Mapping[str, Any],
     ) -> Egress:
-        http_headers["Authorization"] = f'WRAP access_token="{self._token()}"'
+        token = options.get("token")
+        if not token:
+            raise ValueError("this operation carries the access token: authenticate first")
+        http_headers["Authorization"] = f'WRAP access_token="{token}"'
         return envelope, http_headers
 
 
-class EnvelopedSignaturePlugin(Plugin):  # type: ignore[misc]
+class EnvelopedSignaturePlugin:
     """Signs the operation element with the e.firma (Signature as last child of the request)."""
 
     def __init__(self, fiel: Fiel) -> None:
         self._fiel = fiel
 
     def egress(
-        self, envelope: etree._Element, http_headers: dict[str, str], operation: Any, options: Any
+        self,
+        envelope: etree._Element,
+        http_headers: dict[str, str],
+        operation: Any,
+        options: Mapping[str, Any],
     ) -> Egress:
         _header(envelope)
         sign_operation(_operation_element(envelope), self._fiel)
         return envelope, http_headers
 
 
-class WsSecurityPlugin(Plugin):  # type: ignore[misc]
+class WsSecurityPlugin:
     """Adds the WS-Security header of Autentica, timestamped by `clock` (UTC)."""
 
     def __init__(
@@ -77,7 +102,11 @@ class WsSecurityPlugin(Plugin):  # type: ignore[misc]
         self._token_id = token_id
 
     def egress(
-        self, envelope: etree._Element, http_headers: dict[str, str], operation: Any, options: Any
+        self,
+        envelope: etree._Element,
+        http_headers: dict[str, str],
+        operation: Any,
+        options: Mapping[str, Any],
     ) -> Egress:
         header = _header(envelope)
         header.append(security_header(self._fiel, self._clock(), self._token_id(), SOAP_ENV))
