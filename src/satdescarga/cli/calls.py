@@ -57,8 +57,7 @@ def auth(
         "desde": fiel.valid_from.isoformat(),
         "hasta": fiel.valid_until.isoformat(),
     }
-    fiel.check()
-    token = sat.client(fiel).authenticate()
+    token = sat.client(fiel).authenticate()  # checks the e.firma first (CSD, validity)
     facts["token_vence"] = token.expires.isoformat()
     output.result(
         facts,

@@ -19,8 +19,8 @@ from typing import TypeVar
 
 import requests
 
-from satdescarga import __version__
 from satdescarga import generated as g
+from satdescarga._version import __version__
 from satdescarga.binding import ServiceDescriptor
 from satdescarga.client import translate
 from satdescarga.client.auth import TokenCache

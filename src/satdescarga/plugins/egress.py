@@ -6,9 +6,10 @@
 - WsSecurityPlugin: the signed Timestamp + BinarySecurityToken header of Autentica.
 - EnvelopedSignaturePlugin: the e.firma's enveloped signature inside the operation element.
 
-They keep zeep's plugin interface (`egress(envelope, http_headers, operation, options)`
+They are zeep plugins (`zeep.Plugin`, `egress(envelope, http_headers, operation, options)`
 returning both), so any zeep Client can use them too; satdescarga's transport runs them in
-order on the envelope it built (see `client/soap_transport.py`).
+zeep's order on the envelope it built (see `client/soap_transport.py` for why it, not zeep,
+builds the envelope).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from lxml import etree
+from zeep import Plugin
 
 from satdescarga.binding.soap import BODY, HEADER, SOAP_ENV
 from satdescarga.fiel import Fiel
@@ -56,7 +58,7 @@ def _operation_element(envelope: etree._Element) -> etree._Element:
     return children[0]
 
 
-class WrapAuthorizationPlugin:
+class WrapAuthorizationPlugin(Plugin):  # type: ignore[misc]  # zeep is untyped
     """Adds SAT's WRAP token header from the token handed over with the call."""
 
     def egress(
@@ -73,7 +75,7 @@ class WrapAuthorizationPlugin:
         return envelope, http_headers
 
 
-class EnvelopedSignaturePlugin:
+class EnvelopedSignaturePlugin(Plugin):  # type: ignore[misc]  # zeep is untyped
     """Signs the operation element with the e.firma (Signature as last child of the request)."""
 
     def __init__(self, fiel: Fiel) -> None:
@@ -91,7 +93,7 @@ class EnvelopedSignaturePlugin:
         return envelope, http_headers
 
 
-class WsSecurityPlugin:
+class WsSecurityPlugin(Plugin):  # type: ignore[misc]  # zeep is untyped
     """Adds the WS-Security header of Autentica, timestamped by `clock` (UTC)."""
 
     def __init__(
