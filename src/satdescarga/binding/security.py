@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from satdescarga.binding.soap import SoapReply
+from satdescarga.vocabulary import WSSE, WSU
 
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 SECURITY = f"{{{WSSE}}}Security"
 TIMESTAMP = f"{{{WSU}}}Timestamp"
 

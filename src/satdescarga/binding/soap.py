@@ -9,8 +9,8 @@ from typing import Protocol, Self
 from lxml import etree
 
 from satdescarga.errors import SatError
+from satdescarga.vocabulary import SOAP_ENV
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ENVELOPE = f"{{{SOAP_ENV}}}Envelope"
 HEADER = f"{{{SOAP_ENV}}}Header"
 BODY = f"{{{SOAP_ENV}}}Body"

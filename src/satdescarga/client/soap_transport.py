@@ -24,14 +24,15 @@ import urllib3
 from lxml import etree
 
 from satdescarga.binding import OperationDescriptor, ServiceDescriptor, SoapReply
-from satdescarga.binding.soap import BODY, ENVELOPE, SOAP_ENV
+from satdescarga.binding.soap import BODY, ENVELOPE
 from satdescarga.client.deadline import Deadline, TimeLimits
 from satdescarga.client.replies import refuse, reply_or_error
 from satdescarga.errors import NetworkError, ResponseError, SatTimeoutError
 from satdescarga.plugins.egress import EgressPlugin
+from satdescarga.vocabulary import DES, SOAP_ENV
 
 # Prefixes SAT's own requests use; exclusive C14N keeps prefixes, so the digest depends on them.
-PREFIXES: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
+PREFIXES: dict[str | None, str] = {"des": DES}
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
 DEFAULT_LIMITS = TimeLimits(total=300.0)

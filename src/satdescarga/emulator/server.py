@@ -49,6 +49,7 @@ from satdescarga.emulator.security import (
     verify_ws_security,
 )
 from satdescarga.emulator.wsdl import wsdl_document, xsd_document
+from satdescarga.vocabulary import SOAP_ENV
 from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
 
 log = logging.getLogger("satdescarga.emulator")
@@ -59,8 +60,8 @@ SERVICE_PATHS = {
     "/verificasolicituddescargaservice.svc": g.VERIFICA_SOLICITUD_DESCARGA_SERVICE,
     "/descargamasivaservice.svc": g.DESCARGA_MASIVA_TERCEROS_SERVICE,
 }
-SOAP_BODY = f"{{{soap.SOAP}}}Body"
-SOAP_ENVELOPE = f"{{{soap.SOAP}}}Envelope"
+SOAP_BODY = f"{{{SOAP_ENV}}}Body"
+SOAP_ENVELOPE = f"{{{SOAP_ENV}}}Envelope"
 WRAP = re.compile(r'^\s*WRAP\s+access_token\s*=\s*"?(?P<token>[^"]*)"?\s*$', re.IGNORECASE)
 HTML = "text/html; charset=utf-8"
 IIS_404 = (

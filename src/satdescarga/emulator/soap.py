@@ -10,15 +10,12 @@ from lxml import etree
 
 from satdescarga import generated as g
 from satdescarga.binding import XmlObject, to_element
-from satdescarga.plugins.wssecurity import timestamp_text
+from satdescarga.vocabulary import DES, WSSE, WSU, timestamp_text
+from satdescarga.vocabulary import SOAP_ENV as SOAP
 
-SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-DES = "http://DescargaMasivaTerceros.sat.gob.mx"
 AUTH = "http://DescargaMasivaTerceros.gob.mx"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSD = "http://www.w3.org/2001/XMLSchema"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 ADDRESSING = "http://www.w3.org/2005/08/addressing"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
 CONTENT_TYPE = "text/xml; charset=utf-8"

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 from lxml import etree
 from zeep import Plugin
 
-from satdescarga.binding.soap import BODY, HEADER, SOAP_ENV
+from satdescarga.binding.soap import BODY, HEADER
 from satdescarga.fiel import Fiel
 from satdescarga.plugins.enveloped import sign_operation
 from satdescarga.plugins.wssecurity import security_header
+from satdescarga.vocabulary import SOAP_ENV
 
 Egress = tuple[etree._Element, dict[str, str]]
 

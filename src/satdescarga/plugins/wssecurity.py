@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
-from satdescarga.binding.security import WSSE, WSU
 from satdescarga.fiel import Fiel
 from satdescarga.plugins.xmldsig import append_signature, digest, ds
+from satdescarga.vocabulary import WSSE, WSU, timestamp_text
 
 X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
 BASE64 = (
@@ -16,11 +16,6 @@ BASE64 = (
 )
 TIMESTAMP_ID = "_0"
 LIFETIME = timedelta(minutes=5)
-
-
-def timestamp_text(moment: datetime) -> str:
-    """UTC with milliseconds and Z: 2019-08-01T03:38:19.000Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def security_header(fiel: Fiel, created: datetime, token_id: str, soap_env: str) -> etree._Element:

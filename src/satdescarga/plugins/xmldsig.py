@@ -9,8 +9,8 @@ from typing import Any
 from lxml import etree
 
 from satdescarga.fiel import Fiel
+from satdescarga.vocabulary import DSIG
 
-DSIG = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
 SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"

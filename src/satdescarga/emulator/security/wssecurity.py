@@ -19,9 +19,6 @@ from satdescarga.emulator.config import SignatureCheck
 from satdescarga.emulator.security.xmldsig import (
     ENVELOPED,
     ID_ATTRIBUTES,
-    SOAP_ENV,
-    WSSE,
-    WSU,
     b64,
     canonicalize,
     declared_c14n,
@@ -34,6 +31,7 @@ from satdescarga.emulator.security.xmldsig import (
 from satdescarga.errors import (
     FielError,
 )
+from satdescarga.vocabulary import SOAP_ENV, WSSE, WSU
 
 
 class AuthenticationError(Exception):

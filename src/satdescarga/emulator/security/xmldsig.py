@@ -30,11 +30,8 @@ from satdescarga.errors import (
     FielError,
     NotFielError,
 )
+from satdescarga.vocabulary import DSIG, WSU
 
-DSIG = "http://www.w3.org/2000/09/xmldsig#"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 EXC_C14N_COMMENTS = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments"
 C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
