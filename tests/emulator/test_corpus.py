@@ -12,7 +12,8 @@ from satdescarga import generated as g
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.corpus import Corpus
 from satdescarga.emulator.documents import metadata_row, render
-from satdescarga.emulator.model import Direction, Family, Query
+from satdescarga.emulator.model import Query
+from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 from ..conftest import CONFORMANCE
 from .conftest import FAST, SatCaller, make_fiel, metadata_rows
@@ -23,11 +24,11 @@ RFC = "EKU9003173C9"
 
 def _query(**fields: object) -> Query:
     base: dict[str, object] = {
-        "family": Family.CFDI,
+        "family": ServiceFamily.CFDI,
         "operation": "SolicitaDescargaEmitidos",
         "rfc": RFC,
         "request_type": "Metadata",
-        "direction": Direction.ISSUED,
+        "direction": DownloadType.ISSUED,
         "start": datetime(2021, 6, 1),
         "end": datetime(2023, 6, 30),
         "status": "Todos",
@@ -61,10 +62,10 @@ def test_uuids_lead_back_to_their_documents() -> None:
     corpus = Corpus(seed=3, daily=20)
     docs = _documents(corpus, _query(start=datetime(2025, 5, 1), end=datetime(2025, 5, 3)))
     for doc in docs:
-        found = corpus.lookup(Family.CFDI, RFC, doc.uuid.lower(), AS_OF)
+        found = corpus.lookup(ServiceFamily.CFDI, RFC, doc.uuid.lower(), AS_OF)
         assert found is not None and metadata_row(found) == metadata_row(doc)
-    assert corpus.lookup(Family.CFDI, "XIA190128J61", docs[0].uuid, AS_OF) is None
-    assert corpus.lookup(Family.RETENCIONES, RFC, docs[0].uuid, AS_OF) is None
+    assert corpus.lookup(ServiceFamily.CFDI, "XIA190128J61", docs[0].uuid, AS_OF) is None
+    assert corpus.lookup(ServiceFamily.RETENCIONES, RFC, docs[0].uuid, AS_OF) is None
 
 
 def test_documents_look_like_sat_documents() -> None:
@@ -106,7 +107,9 @@ def test_documents_look_like_sat_documents() -> None:
 
 def test_retenciones_documents() -> None:
     corpus = Corpus(seed=0, daily=10)
-    docs = _documents(corpus, _query(family=Family.RETENCIONES, direction=Direction.RECEIVED))
+    docs = _documents(
+        corpus, _query(family=ServiceFamily.RETENCIONES, direction=DownloadType.RECEIVED)
+    )
     assert {d.version for d in docs} == {"2.0"} and all(d.receiver_rfc == RFC for d in docs)
     assert {d.complement for d in docs} >= {"intereses", "dividendos", None}
     root = etree.fromstring(render(docs[0]))

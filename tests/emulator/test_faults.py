@@ -11,7 +11,7 @@ import requests
 
 from satdescarga import generated as g
 from satdescarga.emulator import Emulator, FaultRule, FaultSpecError, parse_faults
-from satdescarga.emulator.model import Family
+from satdescarga.vocabulary import ServiceFamily
 from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
 
 from .conftest import (
@@ -60,7 +60,7 @@ def test_spec_syntax() -> None:
         "verifica=http503*2",
         "retenciones/*=slow:0.25%50",
     ]
-    assert rules[2].family is Family.RETENCIONES and rules[2].seconds == 0.25
+    assert rules[2].family is ServiceFamily.RETENCIONES and rules[2].seconds == 0.25
     for bad in (
         "descargar",
         "nowhere=http500",

@@ -13,12 +13,12 @@ import pytest
 from satdescarga import Endpoints, Fiel, SatClient
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
-from satdescarga.emulator.model import Direction, Family
 from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.ledger import SqliteLedger
 from satdescarga.sync.engine import SyncEngine, SyncOptions, SyncSummary
 from satdescarga.sync.plan import Job, month_windows
 from satdescarga.sync.store import OutputStore
+from satdescarga.vocabulary import ServiceFamily
 
 from ..conftest import TESTS
 
@@ -92,18 +92,18 @@ def run(
         ledger.close()
 
 
-def expected_uuids(sat: Emulator, direction: Direction, xml: bool) -> set[str]:
+def expected_uuids(sat: Emulator, direction: DownloadType, xml: bool) -> set[str]:
     """What the emulator's corpus holds for the whole year (the truth to compare with)."""
     assert sat.app is not None
     query = EmulatorQuery(
-        family=Family.CFDI,
-        operation="SolicitaDescargaEmitidos" if direction is Direction.ISSUED else "Recibidos",
+        family=ServiceFamily.CFDI,
+        operation="SolicitaDescargaEmitidos" if direction is DownloadType.ISSUED else "Recibidos",
         rfc=RFC,
         request_type="CFDI" if xml else "Metadata",
         direction=direction,
         start=SINCE,
         end=UNTIL,
-        status="Vigente" if xml and direction is Direction.RECEIVED else "Todos",
+        status="Vigente" if xml and direction is DownloadType.RECEIVED else "Todos",
     )
     now = sat.now().replace(tzinfo=None)
     matches = sat.app.corpus.find(query, now, 10**9)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from satdescarga.emulator import Emulator
-from satdescarga.emulator.model import Direction
+from satdescarga.vocabulary import DownloadType
 
 from .conftest import (
     FIEL_DIR,
@@ -117,12 +117,12 @@ def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
         assert final.returncode == 0, (summary or [final.stdout[-3000:]])[-1] + final.stderr[-2000:]
 
         assert not list(out.rglob("*.part")) and not list(out.rglob("*.tmp*"))
-        meta = expected_uuids(sat, Direction.ISSUED, False) | expected_uuids(
-            sat, Direction.RECEIVED, False
+        meta = expected_uuids(sat, DownloadType.ISSUED, False) | expected_uuids(
+            sat, DownloadType.RECEIVED, False
         )
         assert table_uuids(out, "metadata") == meta
-        assert xml_files(out, "emitidos") == expected_uuids(sat, Direction.ISSUED, True)
-        assert xml_files(out, "recibidos") == expected_uuids(sat, Direction.RECEIVED, True)
+        assert xml_files(out, "emitidos") == expected_uuids(sat, DownloadType.ISSUED, True)
+        assert xml_files(out, "recibidos") == expected_uuids(sat, DownloadType.RECEIVED, True)
         assert set(requests_by_criteria(sat).values()) == {1}, "a criteria was sent twice"
         # A download cut by the kill is lost with the process: SAT may have counted it, and the
         # ledger did (attempts are committed before each download, so it never counts fewer

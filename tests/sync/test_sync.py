@@ -8,7 +8,6 @@ from pathlib import Path
 from satdescarga import Fiel
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
-from satdescarga.emulator.model import Direction
 from satdescarga.ledger import SqliteLedger
 from satdescarga.sync.plan import Job
 
@@ -29,10 +28,10 @@ from .conftest import (
 def test_a_year_of_everything_equals_the_corpus(fiel: Fiel, sat: Emulator, tmp_path: Path) -> None:
     summary = run(fiel, sat, tmp_path)
     assert summary.complete, summary
-    issued_meta = expected_uuids(sat, Direction.ISSUED, xml=False)
-    received_meta = expected_uuids(sat, Direction.RECEIVED, xml=False)
-    issued_xml = expected_uuids(sat, Direction.ISSUED, xml=True)
-    received_xml = expected_uuids(sat, Direction.RECEIVED, xml=True)
+    issued_meta = expected_uuids(sat, DownloadType.ISSUED, xml=False)
+    received_meta = expected_uuids(sat, DownloadType.RECEIVED, xml=False)
+    issued_xml = expected_uuids(sat, DownloadType.ISSUED, xml=True)
+    received_xml = expected_uuids(sat, DownloadType.RECEIVED, xml=True)
     assert issued_meta and received_meta and received_xml < received_meta  # cancelled excluded
     assert table_uuids(tmp_path, "metadata") == issued_meta | received_meta
     assert table_uuids(tmp_path, "cfdi") == issued_xml | received_xml
@@ -65,8 +64,8 @@ def test_window_over_the_cap_is_split_until_it_fits(fiel: Fiel, tmp_path: Path) 
         summary = run(fiel, sat, tmp_path, jobs, [(SINCE, UNTIL)])  # one window for the year
         assert summary.complete, summary
         assert summary.split >= 2 * 5  # 730 documents, at most 25 per request
-        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, Direction.ISSUED, False)
-        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
+        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, DownloadType.ISSUED, False)
+        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, DownloadType.ISSUED, xml=True)
         ledger = SqliteLedger(tmp_path / ".satdescarga" / "ledger.sqlite")
         states = {w.state for w in ledger.windows()}
         ledger.close()
@@ -78,7 +77,7 @@ def test_faults_are_survived_with_nothing_lost(fiel: Fiel, tmp_path: Path) -> No
     with emulator(faults=faults) as sat:
         summary = run(fiel, sat, tmp_path)
         assert summary.complete, summary
-        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
+        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, DownloadType.ISSUED, xml=True)
         assert max(downloads(sat).values()) <= 2
         assert set(requests_by_criteria(sat).values()) == {1}
 
@@ -103,8 +102,8 @@ def test_timeouts_and_token_expiry_mid_sync(fiel: Fiel, tmp_path: Path) -> None:
         assert summary.complete, summary
         assert events.done
         assert sat.stats()["rfcs"][RFC]["tokens_issued"]["cfdi"] >= 2
-        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, Direction.ISSUED, False)
-        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, Direction.ISSUED, xml=True)
+        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, DownloadType.ISSUED, False)
+        assert xml_files(tmp_path, "emitidos") == expected_uuids(sat, DownloadType.ISSUED, xml=True)
 
 
 def test_a_sat_that_keeps_failing_ends_the_run_incomplete(fiel: Fiel, tmp_path: Path) -> None:

@@ -18,10 +18,11 @@ from satdescarga.cli import main
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.documents import render
-from satdescarga.emulator.model import Direction, Document, Family
+from satdescarga.emulator.model import Document
 from satdescarga.ledger import SqliteLedger
 from satdescarga.sync.engine import MAX_RECOVERIES
 from satdescarga.sync.plan import Job, month_windows
+from satdescarga.vocabulary import ServiceFamily
 
 from ..sync.conftest import RFC, SINCE, UNTIL, emulator, expected_uuids, run, table_uuids
 
@@ -51,8 +52,9 @@ def _corpus_between(sat: Emulator, start: datetime, end: datetime) -> list[str]:
 
     assert sat.app is not None
     query = EmulatorQuery(
-        family=Family.CFDI, operation="SolicitaDescargaEmitidos", rfc=RFC,
-        request_type="Metadata", direction=Direction.ISSUED, start=start, end=end, status="Todos",
+        family=ServiceFamily.CFDI, operation="SolicitaDescargaEmitidos", rfc=RFC,
+        request_type="Metadata", direction=DownloadType.ISSUED, start=start, end=end,
+        status="Todos",
     )  # fmt: skip
     now = sat.now().replace(tzinfo=None)
     matches = sat.app.corpus.find(query, now, 10**9)
@@ -157,7 +159,7 @@ def test_repaired_metadata_rows_are_recorded_in_the_ledger_and_the_summary(
     documents.mkdir()
     when = datetime(SINCE.year, 3, 10, 12, 0, 0)
     doc = Document(
-        family=Family.CFDI, uuid="6F1D4C0B-4E52-4E0A-9A4B-2B1C6D7E8F90", version="4.0",
+        family=ServiceFamily.CFDI, uuid="6F1D4C0B-4E52-4E0A-9A4B-2B1C6D7E8F90", version="4.0",
         issuer_rfc=RFC, issuer_name="ESCUELA ~ KEMPER URGATE", receiver_rfc="XAXX010101000",
         receiver_name="PUBLICO EN GENERAL", pac_rfc="SAT970701NN3", issued_at=when,
         certified_at=when, kind="I", total=Decimal("116.00"), subtotal=Decimal("100.00"),
@@ -203,7 +205,7 @@ def test_a_year_still_equals_the_corpus(fiel: Fiel, tmp_path: Path) -> None:
     with emulator() as sat:
         summary = run(fiel, sat, tmp_path, ISSUED_METADATA, month_windows(SINCE, UNTIL))
         assert summary.complete
-        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, Direction.ISSUED, False)
+        assert table_uuids(tmp_path, "metadata") == expected_uuids(sat, DownloadType.ISSUED, False)
 
 
 class CorruptFirstDownload:

@@ -25,13 +25,14 @@ from satdescarga.cli.options import (
     received_xml_status_problem,
     wait_option,
 )
-from satdescarga.client.query import DownloadType, Query, RequestType
+from satdescarga.client.query import Query, RequestType
 from satdescarga.codes import RequestState
 from satdescarga.errors import InvalidQuery
 from satdescarga.ledger import SqliteLedger
 from satdescarga.packages.errors import PackageError
 from satdescarga.packages.zipguard import PackageZip
 from satdescarga.sync.lock import LedgerLock
+from satdescarga.vocabulary import DownloadType
 
 STATE_CODES = {int(state) for state in RequestState}
 GOOD_STATES = (RequestState.ACCEPTED, RequestState.IN_PROGRESS, RequestState.FINISHED)

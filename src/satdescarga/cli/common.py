@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from satdescarga.client.endpoints import Endpoints, ServiceFamily
+from satdescarga.client.endpoints import Endpoints
 from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
+from satdescarga.vocabulary import ServiceFamily
 
 if TYPE_CHECKING:  # imported when used: `--help` must not load zeep, requests, cryptography
     from satdescarga.client import SatClient
@@ -172,7 +173,7 @@ class Sat:
 
     @property
     def family(self) -> ServiceFamily:
-        return "retenciones" if self.service == "retenciones" else "cfdi"
+        return ServiceFamily(self.service)
 
     def fiel(self) -> Fiel:
         from satdescarga.fiel import Fiel
@@ -228,4 +229,4 @@ def endpoints(service: str, endpoint_base: str | None) -> Endpoints:
     family: Any = service
     if endpoint_base:
         return Endpoints.local(endpoint_base, family)
-    return Endpoints.cfdi() if service == "cfdi" else Endpoints.retenciones()
+    return Endpoints.cfdi() if service == ServiceFamily.CFDI else Endpoints.retenciones()

@@ -10,6 +10,7 @@ import click
 
 from satdescarga.cli.common import EXIT_REFUSED, common_options, handle_errors
 from satdescarga.cli.options import ledger_path
+from satdescarga.vocabulary import ServiceFamily
 
 MARKER = ".satdescarga-demo"
 
@@ -80,7 +81,7 @@ def demo(out: Path, documents_per_day: int, as_json: bool, debug: bool) -> None:
                 f"periodo {since:%Y-%m-%d} a {until:%Y-%m-%d}"
             )
         client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.2, 2.0))
-        jobs = [Job(fiel.rfc, "cfdi", d, k) for d in DownloadType for k in RequestType]
+        jobs = [Job(fiel.rfc, ServiceFamily.CFDI, d, k) for d in DownloadType for k in RequestType]
         options = SyncOptions(out, jobs=4, poll_initial=0.5, poll_cap=2.0)
         summary = run_sync(client, jobs, month_windows(since, until), options, ledger, as_json)
     if not as_json:

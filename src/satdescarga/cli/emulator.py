@@ -15,6 +15,7 @@ import click
 from satdescarga.cli.common import common_options, handle_errors
 from satdescarga.emulator.config import SIGNATURE_CHECKS, EmulatorConfig
 from satdescarga.emulator.faults import FaultSpecError, parse_faults
+from satdescarga.vocabulary import ServiceFamily
 
 
 @click.group()
@@ -157,7 +158,7 @@ def serve(
             os.replace(temporary, port_file)
         admin = f"{sat.base_url}/__admin/stats"
         if as_json:
-            urls = {family: sat.urls(family) for family in ("cfdi", "retenciones")}
+            urls = {family: sat.urls(family) for family in ServiceFamily}
             started = {
                 "event": "listening",
                 "base_url": sat.base_url,
@@ -169,7 +170,7 @@ def serve(
             click.echo(json.dumps(started, ensure_ascii=False))
         else:
             click.echo(f"Emulador del SAT en {sat.base_url} (firma: {signature_check})")
-            for family in ("cfdi", "retenciones"):
+            for family in ServiceFamily:
                 for service, url in sat.urls(family).items():
                     click.echo(f"  {family:<12} {service:<13} {url}")
             click.echo(f"  admin        {admin}")

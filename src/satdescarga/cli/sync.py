@@ -26,8 +26,7 @@ from satdescarga.cli.options import (
     received_xml_status_problem,
     wait_option,
 )
-from satdescarga.client.endpoints import ServiceFamily
-from satdescarga.client.query import MEXICO, DownloadType, Query, RequestType
+from satdescarga.client.query import MEXICO, Query, RequestType
 from satdescarga.errors import InvalidQuery
 from satdescarga.sync.plan import day_windows, month_windows
 from satdescarga.sync.states import (
@@ -37,6 +36,7 @@ from satdescarga.sync.states import (
     WINDOW_STATES,
     shown,
 )
+from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 if TYPE_CHECKING:
     from satdescarga.client import SatClient

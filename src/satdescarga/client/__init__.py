@@ -14,15 +14,11 @@ if TYPE_CHECKING:
     from satdescarga.client.client import SatClient as SatClient
     from satdescarga.client.client import TokenRejectedError as TokenRejectedError
     from satdescarga.client.endpoints import Endpoints as Endpoints
-    from satdescarga.client.endpoints import ServiceFamily as ServiceFamily
     from satdescarga.client.query import (
         DocumentStatus as DocumentStatus,
     )
     from satdescarga.client.query import (
         DocumentType as DocumentType,
-    )
-    from satdescarga.client.query import (
-        DownloadType as DownloadType,
     )
     from satdescarga.client.query import (
         Query as Query,
@@ -45,15 +41,17 @@ if TYPE_CHECKING:
     from satdescarga.client.results import (
         VerifyResult as VerifyResult,
     )
+    from satdescarga.vocabulary import DownloadType as DownloadType
+    from satdescarga.vocabulary import ServiceFamily as ServiceFamily
 
 _LAZY = {
     "SatClient": "satdescarga.client.client",
     "TokenRejectedError": "satdescarga.client.client",
     "Endpoints": "satdescarga.client.endpoints",
-    "ServiceFamily": "satdescarga.client.endpoints",
+    "ServiceFamily": "satdescarga.vocabulary",
     "DocumentStatus": "satdescarga.client.query",
     "DocumentType": "satdescarga.client.query",
-    "DownloadType": "satdescarga.client.query",
+    "DownloadType": "satdescarga.vocabulary",
     "Query": "satdescarga.client.query",
     "RequestType": "satdescarga.client.query",
     "DownloadResult": "satdescarga.client.results",

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from satdescarga import generated as g
+from satdescarga.vocabulary import ServiceFamily
 
-ServiceFamily = Literal["cfdi", "retenciones"]
 PATHS = (
     "/Autenticacion/Autenticacion.svc",
     "/SolicitaDescargaService.svc",
@@ -39,15 +39,18 @@ class Endpoints:
     @classmethod
     def cfdi(cls) -> Endpoints:
         """SAT's production CFDI hosts (from the WSDL's `Cfdi` ports)."""
-        return cls._production("cfdi", "Cfdi")
+        return cls._production(ServiceFamily.CFDI, "Cfdi")
 
     @classmethod
     def retenciones(cls) -> Endpoints:
         """SAT's production Retenciones hosts (from the WSDL's `Retenciones` ports)."""
-        return cls._production("retenciones", "Retenciones")
+        return cls._production(ServiceFamily.RETENCIONES, "Retenciones")
 
     @classmethod
-    def local(cls, base: str, service: ServiceFamily = "cfdi") -> Endpoints:
+    def local(
+        cls, base: str, service: ServiceFamily | Literal["cfdi", "retenciones"] = ServiceFamily.CFDI
+    ) -> Endpoints:
         """SAT's paths under `base` (e.g. the emulator); Retenciones lives under /retenciones."""
-        root = base.rstrip("/") + ("/retenciones" if service == "retenciones" else "")
-        return cls(service, *(root + path for path in PATHS))
+        family = ServiceFamily(service)
+        root = base.rstrip("/") + ("/retenciones" if family is ServiceFamily.RETENCIONES else "")
+        return cls(family, *(root + path for path in PATHS))

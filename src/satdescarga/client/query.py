@@ -11,8 +11,8 @@ from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from satdescarga import generated as g
-from satdescarga.client.endpoints import ServiceFamily
 from satdescarga.errors import InvalidQuery
+from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 MEXICO = ZoneInfo("America/Mexico_City")
 RFC_PATTERN = re.compile(r"^[A-ZÑ&]{3,4}\d{6}[A-Z\d]{3}$")
@@ -20,13 +20,6 @@ UUID_PATTERN = re.compile(
     r"^[\dA-Fa-f]{8}-[\dA-Fa-f]{4}-[\dA-Fa-f]{4}-[\dA-Fa-f]{4}-[\dA-Fa-f]{12}$"
 )
 Complement = g.ComplementoCfdi | g.ComplementoRetenciones
-
-
-class DownloadType(Enum):
-    """Documents the taxpayer issued (emitidos) or received (recibidos)."""
-
-    ISSUED = "emitidos"
-    RECEIVED = "recibidos"
 
 
 class RequestType(Enum):
@@ -254,7 +247,9 @@ class Query:
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
-    def validate(self, service: ServiceFamily = "cfdi", today: date | None = None) -> list[str]:
+    def validate(
+        self, service: ServiceFamily = ServiceFamily.CFDI, today: date | None = None
+    ) -> list[str]:
         """Every reason SAT (v1.5) would refuse this query, in Spanish; empty when valid."""
         problems: list[str] = []
         if self.uuid is not None:
@@ -298,7 +293,9 @@ class Query:
             if not valid_rfc(rfc):
                 problems.append(f"el RFC {rfc!r} no es válido")
         if self.complement is not None:
-            expected = g.ComplementoCfdi if service == "cfdi" else g.ComplementoRetenciones
+            expected = (
+                g.ComplementoCfdi if service == ServiceFamily.CFDI else g.ComplementoRetenciones
+            )
             if not isinstance(self.complement, expected):
                 problems.append(
                     f"el complemento {self.complement.value!r} no es del servicio de {service}"

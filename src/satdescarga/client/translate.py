@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from satdescarga import generated as g
 from satdescarga.binding import OperationDescriptor
-from satdescarga.client.query import DownloadType, Query, normalize_rfc, sat_local
+from satdescarga.client.query import Query, normalize_rfc, sat_local
 from satdescarga.client.results import QueryResult, Status, Token, VerifyResult
 from satdescarga.codes import RequestState
 from satdescarga.errors import ResponseError
+from satdescarga.vocabulary import DownloadType
 
 MAX_TOKEN_LIFE = timedelta(days=1)
 """Longest token validity accepted from Autentica's Timestamp (SAT's last 5 minutes)."""

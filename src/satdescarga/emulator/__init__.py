@@ -18,16 +18,16 @@ if TYPE_CHECKING:
     from satdescarga.emulator.faults import FaultRule as FaultRule
     from satdescarga.emulator.faults import FaultSpecError as FaultSpecError
     from satdescarga.emulator.faults import parse_faults as parse_faults
-    from satdescarga.emulator.model import Direction as Direction
-    from satdescarga.emulator.model import Family as Family
     from satdescarga.emulator.server import EmulatorApp as EmulatorApp
+    from satdescarga.vocabulary import DownloadType as DownloadType
+    from satdescarga.vocabulary import ServiceFamily as ServiceFamily
 
 _LAZY = {
-    "Direction": "satdescarga.emulator.model",
+    "DownloadType": "satdescarga.vocabulary",
     "Emulator": "satdescarga.emulator.context",
     "EmulatorApp": "satdescarga.emulator.server",
     "EmulatorConfig": "satdescarga.emulator.config",
-    "Family": "satdescarga.emulator.model",
+    "ServiceFamily": "satdescarga.vocabulary",
     "FaultRule": "satdescarga.emulator.faults",
     "FaultSpecError": "satdescarga.emulator.faults",
     "SignatureCheck": "satdescarga.emulator.config",

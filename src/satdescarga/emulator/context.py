@@ -24,8 +24,8 @@ from waitress.server import create_server  # type: ignore[import-untyped]
 
 from satdescarga.emulator.config import EmulatorConfig, EmulatorOptions
 from satdescarga.emulator.faults import FaultRule, parse_faults
-from satdescarga.emulator.model import Family
 from satdescarga.emulator.server import EmulatorApp
+from satdescarga.vocabulary import ServiceFamily
 
 log = logging.getLogger("satdescarga.emulator")
 
@@ -152,12 +152,12 @@ class Emulator:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
-    def url(self, service: str, family: Family | str = Family.CFDI) -> str:
+    def url(self, service: str, family: ServiceFamily | str = ServiceFamily.CFDI) -> str:
         """Endpoint of `service` (autenticacion, solicitud, verificacion, descarga)."""
-        prefix = "/retenciones" if Family(family) is Family.RETENCIONES else ""
+        prefix = "/retenciones" if ServiceFamily(family) is ServiceFamily.RETENCIONES else ""
         return f"{self.base_url}{prefix}{PATHS[service]}"
 
-    def urls(self, family: Family | str = Family.CFDI) -> dict[str, str]:
+    def urls(self, family: ServiceFamily | str = ServiceFamily.CFDI) -> dict[str, str]:
         return {service: self.url(service, family) for service in PATHS}
 
     # -- control (the admin API, from Python) -------------------------------------------------

@@ -20,7 +20,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from satdescarga.emulator import catalog
 from satdescarga.emulator.loader import LoadedDocuments
-from satdescarga.emulator.model import Direction, Document, Family, Query
+from satdescarga.emulator.model import Document, Query
+from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 EPOCH = datetime(2015, 1, 1)
 """Index 0 of every stream (Mexico City time). Documents dated after `as_of` do not exist yet."""
@@ -63,7 +64,7 @@ class Stream:
     """The documents one RFC issued (or received) in one family."""
 
     def __init__(
-        self, seed: int, family: Family, rfc: str, direction: Direction, daily: int
+        self, seed: int, family: ServiceFamily, rfc: str, direction: DownloadType, daily: int
     ) -> None:
         self.family = family
         self.rfc = rfc
@@ -125,7 +126,7 @@ class Stream:
         if draw[4] < 20:  # about 8% are cancelled, 1 to 30 days after issue
             moment = issued + timedelta(days=1 + draw[17] % 30, minutes=draw[18])
             cancelled_at = moment if moment <= as_of else None
-        if self.family is Family.RETENCIONES:
+        if self.family is ServiceFamily.RETENCIONES:
             options = catalog.RETENTION_COMPLEMENTS
             counterpart = draw[3] % len(catalog.COUNTERPARTS)
             drawn = options[draw[7] % len(options)]
@@ -147,7 +148,7 @@ class Stream:
             complement = "pagos20" if version == "4.0" else "pagos10"
         elif kind == "I" and draw[7] < 20:
             complement = "implocal"
-        if kind == "N" and self.direction is Direction.ISSUED:
+        if kind == "N" and self.direction is DownloadType.ISSUED:
             counterpart = draw[3] % len(catalog.EMPLOYEES)
         else:
             counterpart = draw[3] % len(catalog.COUNTERPARTS)
@@ -157,7 +158,7 @@ class Stream:
         return Traits(issued, kind, version, cancelled_at, complement, counterpart, third_party)
 
     def counterpart(self, traits: Traits) -> tuple[str, str]:
-        if traits.kind == "N" and self.direction is Direction.ISSUED:
+        if traits.kind == "N" and self.direction is DownloadType.ISSUED:
             rfc, name, _ = catalog.EMPLOYEES[traits.counterpart]
             return rfc, name
         return catalog.COUNTERPARTS[traits.counterpart]
@@ -178,7 +179,7 @@ class Stream:
         draw = self.draw(index)
         traits = self.traits(index, draw, as_of)
         other_rfc, other_name = self.counterpart(traits)
-        if self.direction is Direction.ISSUED:
+        if self.direction is DownloadType.ISSUED:
             issuer, receiver = (self.rfc, owner_name), (other_rfc, other_name)
         else:
             issuer, receiver = (other_rfc, other_name), (self.rfc, owner_name)
@@ -210,7 +211,7 @@ class Stream:
     def _amounts(self, traits: Traits, draw: bytes) -> tuple[Decimal, Decimal, Decimal]:
         """(total, retained, subtotal)."""
         amount = _u(draw, 12, 4)
-        if self.family is Family.RETENCIONES:
+        if self.family is ServiceFamily.RETENCIONES:
             operation = money(100_000 + amount % 49_900_000)
             return operation, (operation / 10).quantize(CENT, ROUND_HALF_UP), operation
         if traits.kind in ("P", "T"):
@@ -252,7 +253,7 @@ class Corpus:
         self.daily = daily
         self.synthetic = synthetic and daily > 0
         self.loaded = loaded or LoadedDocuments()
-        self._streams: dict[tuple[Family, str, Direction], Stream] = {}
+        self._streams: dict[tuple[ServiceFamily, str, DownloadType], Stream] = {}
         self._names: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -266,7 +267,7 @@ class Corpus:
         with self._lock:
             return self._names.get(rfc) or self.loaded.name_of(rfc) or f"CONTRIBUYENTE {rfc}"
 
-    def stream(self, family: Family, rfc: str, direction: Direction) -> Stream:
+    def stream(self, family: ServiceFamily, rfc: str, direction: DownloadType) -> Stream:
         key = (family, rfc, direction)
         with self._lock:
             found = self._streams.get(key)
@@ -300,14 +301,16 @@ class Corpus:
                     break
         return result
 
-    def lookup(self, family: Family, rfc: str, uuid: str, as_of: datetime) -> Document | None:
+    def lookup(
+        self, family: ServiceFamily, rfc: str, uuid: str, as_of: datetime
+    ) -> Document | None:
         """The document `uuid` if `rfc` issued or received it (in `family`)."""
         loaded = self.loaded.by_uuid(family, uuid)
         if loaded is not None and rfc in (loaded.issuer_rfc, loaded.receiver_rfc):
             return loaded
         if not self.synthetic:
             return None
-        for direction in Direction:
+        for direction in DownloadType:
             stream = self.stream(family, rfc, direction)
             index = stream.index_of(uuid)
             if index is not None:

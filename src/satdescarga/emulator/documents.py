@@ -16,7 +16,8 @@ from decimal import Decimal
 
 from satdescarga.emulator import catalog
 from satdescarga.emulator.corpus import money, tax
-from satdescarga.emulator.model import Document, Family
+from satdescarga.emulator.model import Document
+from satdescarga.vocabulary import ServiceFamily
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 METADATA_HEADER = (
@@ -59,15 +60,15 @@ def metadata_time(moment: datetime | None) -> str:
     return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def metadata_header(family: Family) -> str:
-    return RETENCIONES_METADATA_HEADER if family is Family.RETENCIONES else METADATA_HEADER
+def metadata_header(family: ServiceFamily) -> str:
+    return RETENCIONES_METADATA_HEADER if family is ServiceFamily.RETENCIONES else METADATA_HEADER
 
 
 def metadata_row(doc: Document) -> str:
     """One `~`-separated row; names go raw (SAT neither quotes nor escapes them)."""
     amounts = (
         [str(doc.total), str(doc.retained)]
-        if doc.family is Family.RETENCIONES
+        if doc.family is ServiceFamily.RETENCIONES
         else [str(doc.total), doc.kind]
     )
     return "~".join(
@@ -141,7 +142,7 @@ def render(doc: Document) -> bytes:
     """The document's XML (the user's own bytes for loaded documents)."""
     if doc.source is not None:
         return doc.source.read_bytes()
-    if doc.family is Family.RETENCIONES:
+    if doc.family is ServiceFamily.RETENCIONES:
         return _retenciones(doc).encode("utf-8")
     return _cfdi(doc).encode("utf-8")
 

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from satdescarga.emulator.model import OPERATIONS, Family
+from satdescarga.emulator.model import OPERATIONS
+from satdescarga.vocabulary import ServiceFamily
 
 KINDS = ("http500", "http503", "error404", "soapfault", "slow", "disconnect", "truncate")
 TARGETS: dict[str, frozenset[str]] = {
@@ -58,7 +59,7 @@ class FaultRule:
 
     target: str
     kind: str
-    family: Family | None = None
+    family: ServiceFamily | None = None
     seconds: float | None = None
     count: int | None = None
     percent: float | None = None
@@ -77,7 +78,7 @@ class FaultRule:
         if self.percent is not None and not 0 <= self.percent <= 100:
             raise FaultSpecError("a fault percentage goes from 0 to 100")
 
-    def matches(self, family: Family, operation: str) -> bool:
+    def matches(self, family: ServiceFamily, operation: str) -> bool:
         return (self.family is None or self.family is family) and operation in TARGETS[self.target]
 
     def to_json(self) -> dict[str, Any]:
@@ -109,7 +110,7 @@ class FaultRule:
             return cls(
                 target=str(data.get("target", data.get("operation", "*"))).lower(),
                 kind=str(data["kind"]).lower(),
-                family=Family(family) if family else None,
+                family=ServiceFamily(family) if family else None,
                 seconds=None if data.get("seconds") is None else float(data["seconds"]),
                 count=None if data.get("count") is None else int(data["count"]),
                 percent=None if data.get("percent") is None else float(data["percent"]),
@@ -137,7 +138,7 @@ def parse_faults(spec: str) -> list[FaultRule]:
             FaultRule(
                 target=parts["target"],
                 kind=parts["kind"],
-                family=Family(parts["family"]) if parts["family"] else None,
+                family=ServiceFamily(parts["family"]) if parts["family"] else None,
                 seconds=float(parts["seconds"]) if parts["seconds"] else None,
                 count=int(parts["count"]) if parts["count"] else None,
                 percent=float(parts["percent"]) if parts["percent"] else None,
@@ -170,7 +171,7 @@ class FaultSet:
         with self._lock:
             return list(self._rules)
 
-    def draw(self, family: Family, operation: str) -> FaultRule | None:
+    def draw(self, family: ServiceFamily, operation: str) -> FaultRule | None:
         with self._lock:
             for position, rule in enumerate(self._rules):
                 if not rule.matches(family, operation):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from satdescarga.emulator.model import Document, Family
+from satdescarga.emulator.model import Document
+from satdescarga.vocabulary import ServiceFamily
 from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
 
 log = logging.getLogger("satdescarga.emulator")
@@ -123,7 +124,7 @@ def read_document(path: Path) -> Document:
         )
         kind = _get(root, "TipoDeComprobante")
         return Document(
-            family=Family.CFDI,
+            family=ServiceFamily.CFDI,
             uuid=uuid,
             version=_get(root, "Version") or CFDI_NAMESPACES[namespace],
             issuer_rfc=_get(emisor, "Rfc").upper(),
@@ -148,7 +149,7 @@ def read_document(path: Path) -> Document:
             raise DocumentFileError("le falta Emisor o Receptor")
         person = next((child for child in receptor if isinstance(child.tag, str)), receptor)
         return Document(
-            family=Family.RETENCIONES,
+            family=ServiceFamily.RETENCIONES,
             uuid=uuid,
             version=RETENCIONES_NAMESPACES[namespace],
             issuer_rfc=(emisor.get("RfcE") or emisor.get("RFCEmisor") or "").upper(),
@@ -171,8 +172,10 @@ class LoadedDocuments:
     """Documents read from a folder, by family and by UUID."""
 
     def __init__(self, documents: list[Document] | None = None) -> None:
-        self._by_family: dict[Family, list[Document]] = {family: [] for family in Family}
-        self._by_uuid: dict[tuple[Family, str], Document] = {}
+        self._by_family: dict[ServiceFamily, list[Document]] = {
+            family: [] for family in ServiceFamily
+        }
+        self._by_uuid: dict[tuple[ServiceFamily, str], Document] = {}
         self._names: dict[str, str] = {}
         for doc in documents or []:
             self.add(doc)
@@ -188,7 +191,7 @@ class LoadedDocuments:
                 except DocumentFileError as exc:
                     skipped += 1
                     log.warning("se omite %s: %s", path.name, exc)
-        for family in Family:
+        for family in ServiceFamily:
             loaded._by_family[family].sort(key=lambda d: (d.issued_at, d.uuid))
         log.info("documentos cargados: %d (omitidos: %d)", len(loaded._by_uuid), skipped)
         return loaded
@@ -202,10 +205,10 @@ class LoadedDocuments:
         self._names.setdefault(doc.issuer_rfc, doc.issuer_name)
         self._names.setdefault(doc.receiver_rfc, doc.receiver_name)
 
-    def documents(self, family: Family) -> Iterator[Document]:
+    def documents(self, family: ServiceFamily) -> Iterator[Document]:
         return iter(self._by_family[family])
 
-    def by_uuid(self, family: Family, uuid: str) -> Document | None:
+    def by_uuid(self, family: ServiceFamily, uuid: str) -> Document | None:
         return self._by_uuid.get((family, uuid.upper()))
 
     def name_of(self, rfc: str) -> str | None:

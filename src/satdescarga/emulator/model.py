@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 OPERATIONS = (
     "Autentica",
@@ -19,25 +20,11 @@ OPERATIONS = (
 )
 
 
-class Family(StrEnum):
-    """SAT's two families of hosts: CFDI and Retenciones (each with its own token)."""
-
-    CFDI = "cfdi"
-    RETENCIONES = "retenciones"
-
-
-class Direction(StrEnum):
-    """Whether the taxpayer issued or received the documents."""
-
-    ISSUED = "emitidos"
-    RECEIVED = "recibidos"
-
-
 @dataclass(frozen=True, slots=True)
 class Document:
     """One CFDI or Retenciones document as the emulator serves it (status resolved at `as_of`)."""
 
-    family: Family
+    family: ServiceFamily
     uuid: str
     """Upper case, as in the TimbreFiscalDigital and the metadata."""
     version: str
@@ -82,13 +69,13 @@ class Document:
 class Query:
     """The criteria of one download request, normalized (hashable: used for 5002 and 5005)."""
 
-    family: Family
+    family: ServiceFamily
     operation: str
     rfc: str
     """The taxpayer whose documents are asked for."""
     request_type: str
     """Metadata or CFDI."""
-    direction: Direction | None = None
+    direction: DownloadType | None = None
     start: datetime | None = None
     end: datetime | None = None
     counterparts: tuple[str, ...] = ()
@@ -107,7 +94,7 @@ class Query:
         """Whether `doc` satisfies every filter of this request."""
         if self.folio is not None:
             return doc.uuid == self.folio and self.rfc in (doc.issuer_rfc, doc.receiver_rfc)
-        if self.direction is Direction.ISSUED:
+        if self.direction is DownloadType.ISSUED:
             if doc.issuer_rfc != self.rfc:
                 return False
             if self.counterparts and doc.receiver_rfc not in self.counterparts:
@@ -131,9 +118,9 @@ class Query:
         cancelled: bool,
         complement: str | None,
         third_party: str | None,
-        family: Family,
+        family: ServiceFamily,
     ) -> bool:
-        if self.kind is not None and family is Family.CFDI and kind != self.kind:
+        if self.kind is not None and family is ServiceFamily.CFDI and kind != self.kind:
             return False
         if self.status == "Vigente" and cancelled:
             return False

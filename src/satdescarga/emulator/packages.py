@@ -22,7 +22,8 @@ from satdescarga.emulator.documents import (
     render,
     third_party_row,
 )
-from satdescarga.emulator.model import Document, Family
+from satdescarga.emulator.model import Document
+from satdescarga.vocabulary import ServiceFamily
 
 CHUNK = 3 * 64 * 1024
 """Bytes read per base64 chunk (a multiple of 3, so chunks concatenate into valid base64)."""
@@ -41,7 +42,7 @@ def build_metadata(
     path: Path,
     package_id: str,
     request_id: str,
-    family: Family,
+    family: ServiceFamily,
     documents: Callable[[], Iterator[Document]],
     moment: datetime,
     records: int,

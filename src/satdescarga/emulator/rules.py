@@ -26,7 +26,8 @@ from satdescarga.emulator import packages
 from satdescarga.emulator.clock import EmulatedClock, to_local
 from satdescarga.emulator.config import EmulatorConfig
 from satdescarga.emulator.corpus import Corpus, MatchSet
-from satdescarga.emulator.model import Direction, Family, Query
+from satdescarga.emulator.model import Query
+from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 log = logging.getLogger("satdescarga.emulator")
 
@@ -132,7 +133,9 @@ class Download:
 
 @dataclass(slots=True)
 class RfcStats:
-    tokens_issued: dict[str, int] = field(default_factory=lambda: {f.value: 0 for f in Family})
+    tokens_issued: dict[str, int] = field(
+        default_factory=lambda: {f.value: 0 for f in ServiceFamily}
+    )
     signatures_rejected: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
@@ -154,7 +157,7 @@ class Service:
     def _init_state(self) -> None:
         self.requests: dict[str, DownloadRequest] = {}
         self.identical: Counter[Query] = Counter()
-        self.folio_counts: Counter[tuple[Family, str, str, str]] = Counter()
+        self.folio_counts: Counter[tuple[ServiceFamily, str, str, str]] = Counter()
         self.rfc_stats: dict[str, RfcStats] = {}
         self.signatures_rejected = 0
         self.autentica_rejected = 0
@@ -176,7 +179,7 @@ class Service:
             return self.rfc_stats.setdefault(rfc, RfcStats())
 
     # -- observability hooks ----------------------------------------------------------------
-    def token_issued(self, rfc: str, family: Family) -> None:
+    def token_issued(self, rfc: str, family: ServiceFamily) -> None:
         with self._lock:
             self.stats_for(rfc).tokens_issued[family.value] += 1
 
@@ -191,7 +194,13 @@ class Service:
                 self.stats_for(rfc).signatures_rejected += 1
 
     def record_rejection(
-        self, rfc: str, family: Family, operation: str, code: SatCode, message: str, **extra: Any
+        self,
+        rfc: str,
+        family: ServiceFamily,
+        operation: str,
+        code: SatCode,
+        message: str,
+        **extra: Any,
     ) -> None:
         with self._lock:
             self.stats_for(rfc).rejected.append(
@@ -206,7 +215,9 @@ class Service:
             )
 
     # -- Solicita -----------------------------------------------------------------------------
-    def build_query(self, family: Family, operation: str, solicitud: Any, signer: str) -> Query:
+    def build_query(
+        self, family: ServiceFamily, operation: str, solicitud: Any, signer: str
+    ) -> Query:
         """Validate one Solicita request (301 and 303) and normalize its criteria."""
         solicitante = _rfc(solicitud.rfc_solicitante, "RfcSolicitante", required=False)
         if solicitante is not None and solicitante != signer:
@@ -225,13 +236,13 @@ class Service:
             )
         if operation == "SolicitaDescargaEmitidos":
             owner = _rfc(solicitud.rfc_emisor, "RfcEmisor")
-            direction = Direction.ISSUED
+            direction = DownloadType.ISSUED
             counterparts = [_rfc(r, "RfcReceptor") for r in solicitud.rfc_receptores]
             if len(counterparts) > 5:
                 raise malformed("Se permiten como máximo 5 RfcReceptor.")
         else:
             owner = _rfc(solicitud.rfc_receptor, "RfcReceptor")
-            direction = Direction.RECEIVED
+            direction = DownloadType.RECEIVED
             counterparts = [_rfc(solicitud.rfc_emisor, "RfcEmisor", required=False)]
         if owner != signer:
             raise signer_mismatch(operation)
@@ -257,13 +268,15 @@ class Service:
             else str(solicitud.estado_comprobante.value)
         )
         if (
-            direction is Direction.RECEIVED
+            direction is DownloadType.RECEIVED
             and request_type == "CFDI"
             and (solicitud.estado_comprobante is None or status != "Vigente")
         ):
             raise RuleError(SatCode.XML_MAL_FORMADO, RECEIVED_XML_CANCELLED)
         complement = None if solicitud.complemento is None else str(solicitud.complemento.value)
-        allowed = RETENCIONES_COMPLEMENTS if family is Family.RETENCIONES else CFDI_COMPLEMENTS
+        allowed = (
+            RETENCIONES_COMPLEMENTS if family is ServiceFamily.RETENCIONES else CFDI_COMPLEMENTS
+        )
         if complement is not None and complement not in allowed:
             raise malformed(f"Complemento {complement} no aplica a este servicio.")
         kind = None if solicitud.tipo_comprobante is None else str(solicitud.tipo_comprobante.value)
@@ -312,7 +325,9 @@ class Service:
             return request_id
 
     # -- Verifica -----------------------------------------------------------------------------
-    def find_request(self, family: Family, rfc: str, request_id: str) -> DownloadRequest | None:
+    def find_request(
+        self, family: ServiceFamily, rfc: str, request_id: str
+    ) -> DownloadRequest | None:
         with self._lock:
             request = self.requests.get(request_id.strip().lower())
         if request is None or request.query.family is not family or request.query.rfc != rfc:
@@ -379,7 +394,7 @@ class Service:
         return self.status(request, self.clock.now())
 
     # -- Descargar ------------------------------------------------------------------------------
-    def descargar(self, family: Family, rfc: str, package_id: str) -> Download:
+    def descargar(self, family: ServiceFamily, rfc: str, package_id: str) -> Download:
         now = self.clock.now()
         request_id, _, number_text = package_id.strip().lower().rpartition("_")
         request = self.find_request(family, rfc, request_id) if number_text.isdigit() else None
@@ -446,7 +461,7 @@ class Service:
                 entry = rfcs.setdefault(
                     request.query.rfc,
                     {
-                        "tokens_issued": {f.value: 0 for f in Family},
+                        "tokens_issued": {f.value: 0 for f in ServiceFamily},
                         "signatures_rejected": 0,
                         "requests": [],
                         "rejected_requests": [],

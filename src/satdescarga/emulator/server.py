@@ -31,7 +31,6 @@ from satdescarga.emulator.config import EmulatorConfig
 from satdescarga.emulator.corpus import Corpus
 from satdescarga.emulator.faults import FaultRule, FaultSet, parse_faults
 from satdescarga.emulator.loader import LoadedDocuments
-from satdescarga.emulator.model import Family
 from satdescarga.emulator.responses import Response, StartResponse
 from satdescarga.emulator.rules import RuleError, Service, signer_mismatch
 from satdescarga.emulator.security import (
@@ -49,7 +48,7 @@ from satdescarga.emulator.security import (
     verify_ws_security,
 )
 from satdescarga.emulator.wsdl import wsdl_document, xsd_document
-from satdescarga.vocabulary import SOAP_ENV
+from satdescarga.vocabulary import SOAP_ENV, ServiceFamily
 from satdescarga.xmlsafe import UnsafeXmlError, parse_xml
 
 log = logging.getLogger("satdescarga.emulator")
@@ -145,9 +144,9 @@ class EmulatorApp:
                 return Response(404, IIS_404, content_type=HTML)
             return self.admin.handle(method, path, query, self._read_body(environ))
         lowered = path.lower().rstrip("/")
-        family = Family.CFDI
+        family = ServiceFamily.CFDI
         if lowered.startswith("/retenciones/"):
-            family, lowered = Family.RETENCIONES, lowered.removeprefix("/retenciones")
+            family, lowered = ServiceFamily.RETENCIONES, lowered.removeprefix("/retenciones")
         service = SERVICE_PATHS.get(lowered)
         if service is None:
             return Response(404, IIS_404, content_type=HTML)
@@ -253,7 +252,7 @@ class EmulatorApp:
         return None
 
     # -- Autentica --------------------------------------------------------------------------------
-    def _autentica(self, family: Family, envelope: etree._Element) -> Response:
+    def _autentica(self, family: ServiceFamily, envelope: etree._Element) -> Response:
         now = self.clock.now()
         try:
             soap_body = envelope.find(SOAP_BODY) if envelope.tag == SOAP_ENVELOPE else None
@@ -292,7 +291,7 @@ class EmulatorApp:
     # -- the signed operations --------------------------------------------------------------------
     def _signed_call(
         self,
-        family: Family,
+        family: ServiceFamily,
         operation: OperationDescriptor,
         environ: dict[str, Any],
         envelope: etree._Element,
@@ -360,7 +359,7 @@ class EmulatorApp:
             log.info("%s %s rfc=%s: %s", family, name, certificate.rfc, exc)
             return self._code_response(name, exc.code, exc.message, solicitante)
 
-    def _solicita(self, family: Family, name: str, solicitud: Any, rfc: str) -> Response:
+    def _solicita(self, family: ServiceFamily, name: str, solicitud: Any, rfc: str) -> Response:
         query = self.service.build_query(family, name, solicitud, rfc)
         try:
             request_id = self.service.solicita(query)
@@ -379,7 +378,7 @@ class EmulatorApp:
         )
         return Response(200, soap.solicita_response(name, result))
 
-    def _verifica(self, family: Family, solicitud: Any, rfc: str) -> Response:
+    def _verifica(self, family: ServiceFamily, solicitud: Any, rfc: str) -> Response:
         request = self.service.find_request(family, rfc, solicitud.id_solicitud)
         if request is None:
             raise RuleError(SatCode.NO_ENCONTRADA)
@@ -403,7 +402,7 @@ class EmulatorApp:
         )
         return Response(200, soap.verifica_response(result))
 
-    def _descargar(self, family: Family, peticion: Any, rfc: str) -> Response:
+    def _descargar(self, family: ServiceFamily, peticion: Any, rfc: str) -> Response:
         outcome = self.service.descargar(family, rfc, peticion.id_paquete)
         log.info(
             "%s Descargar rfc=%s IdPaquete=%s: %d %s",

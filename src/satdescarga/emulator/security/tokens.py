@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from satdescarga.certificate import SatCertificate
-from satdescarga.emulator.model import Family
+from satdescarga.vocabulary import ServiceFamily
 
 TOKEN_ALGORITHM = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"
 TOKEN_ISSUER = "LoadSolicitudDecargaMasivaTerceros"
@@ -40,7 +40,7 @@ class Token:
     """A token the emulator issued (or one it accepted)."""
 
     value: str
-    family: Family
+    family: ServiceFamily
     subject: str
     """Hex of the certificate's SAT number (`actort`)."""
     created: datetime
@@ -54,14 +54,14 @@ class TokenAuthority:
         self._secret = secret or secrets.token_bytes(32)
         self.lifetime = timedelta(seconds=lifetime)
 
-    def _key(self, family: Family) -> bytes:
+    def _key(self, family: ServiceFamily) -> bytes:
         return hmac.new(self._secret, b"token|" + family.value.encode(), hashlib.sha256).digest()
 
     @staticmethod
     def subject_of(certificate: SatCertificate) -> str:
         return certificate.serial_number.encode("ascii", errors="replace").hex()
 
-    def issue(self, certificate: SatCertificate, family: Family, now: datetime) -> Token:
+    def issue(self, certificate: SatCertificate, family: ServiceFamily, now: datetime) -> Token:
         created = now.replace(microsecond=(now.microsecond // 1000) * 1000)
         expires = created + self.lifetime
         subject = self.subject_of(certificate)
@@ -80,7 +80,7 @@ class TokenAuthority:
         value = f"{signing_input}.{_b64url(mac)}{WRAP_SUBJECT}{subject}"
         return Token(value, family, subject, created, expires)
 
-    def verify(self, value: str, family: Family, now: datetime) -> Token:
+    def verify(self, value: str, family: ServiceFamily, now: datetime) -> Token:
         """The token if it is genuine, for this family and unexpired; else TokenError."""
         text = value.strip()
         for separator in (WRAP_SUBJECT, "&wrap_subject="):
