@@ -30,9 +30,10 @@ from lxml import etree
 
 from satdescarga import generated as g
 from satdescarga.binding import BindingError, EnvelopeError, reply_from_envelope
+from satdescarga.client.replies import raise_fault
 from satdescarga.client.results import DownloadResult, Status
 from satdescarga.client.translate import download_status
-from satdescarga.errors import IncompleteResponseError, ResponseError, SatError, SoapFault
+from satdescarga.errors import IncompleteResponseError, ResponseError, SatError
 from satdescarga.packages.errors import PackageError
 from satdescarga.packages.zipguard import PackageLimits, PackageZip
 
@@ -316,11 +317,7 @@ def _status(operation: str, root: etree._Element) -> Status:
             "respuesta que no es SOAP válido (no es un sobre SOAP 1.1 con cuerpo)",
             operation=operation,
         ) from exc
-    if reply.is_fault:
-        code = (reply.body.findtext("faultcode") or "").strip()
-        raise SoapFault(
-            code, (reply.body.findtext("faultstring") or "").strip(), operation=operation
-        )
+    raise_fault(reply, operation)
     try:
         return download_status(g.read_descargar(reply))
     except (EnvelopeError, BindingError) as exc:

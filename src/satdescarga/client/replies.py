@@ -50,13 +50,19 @@ def reply_or_error(operation: str, status: int, data: bytes) -> SoapReply:
         if status != 200:
             raise HttpError(status, _snippet(operation, data), operation=operation) from None
         raise ResponseError(not_soap(exc, data), operation=operation) from exc
+    raise_fault(reply, operation)
+    if status != 200:
+        raise HttpError(status, _snippet(operation, data), operation=operation)
+    return reply
+
+
+def raise_fault(reply: SoapReply, operation: str) -> None:
+    """A SOAP fault in `reply` becomes a SoapFault (the one place faultcode/faultstring are
+    read; SoapFault redacts the text)."""
     if reply.is_fault:
         code = (reply.body.findtext("faultcode") or "").strip()
         message = (reply.body.findtext("faultstring") or "").strip()
         raise SoapFault(code, message, operation=operation)
-    if status != 200:
-        raise HttpError(status, _snippet(operation, data), operation=operation)
-    return reply
 
 
 def refuse(operation: str, status: int, data: bytes) -> NoReturn:
