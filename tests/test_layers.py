@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "emulator",
         "demo",
         "ledger",
-    },  # fmt: skip
+    },
     "__init__": {"client", "fiel", "generated", "codes", "errors"},
     "__main__": {"cli"},
     "ledger": set(),
