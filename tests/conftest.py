@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 from lxml import etree
 
-from satdescarga.binding import OperationDescriptor, SoapReply, reply_from_envelope
+from satdescarga.binding import (
+    OperationDescriptor,
+    ReplyStream,
+    SoapReply,
+    reply_from_envelope,
+)
 from satdescarga.xmlsafe import parse_xml
 
 TESTS = Path(__file__).resolve().parent
@@ -20,21 +26,50 @@ def conformance_bytes(name: str) -> bytes:
     return (CONFORMANCE / name).read_bytes()
 
 
+class BytesReply:
+    """A `ReplyStream` over a reply already in memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        for start in range(0, len(self.data), size):
+            yield self.data[start : start + size]
+
+
 class ReplayTransport:
     """A Transport that records what a stub sends and answers with a canned SAT response."""
 
     def __init__(self, response: bytes) -> None:
         self.response = response
         self.calls: list[tuple[OperationDescriptor, etree._Element]] = []
+        self.tokens: list[str | None] = []
 
     def invoke(
         self,
         operation: OperationDescriptor,
         body: etree._Element,
-        headers: Sequence[etree._Element] = (),
+        token: str | None = None,
     ) -> SoapReply:
         self.calls.append((operation, body))
+        self.tokens.append(token)
         return reply_from_envelope(parse_xml(self.response, huge_tree=True))
+
+    def stream(
+        self,
+        operation: OperationDescriptor,
+        body: etree._Element,
+        token: str | None = None,
+    ) -> ReplyStream:
+        self.calls.append((operation, body))
+        self.tokens.append(token)
+        return BytesReply(self.response)
 
 
 @pytest.fixture

@@ -12,18 +12,25 @@ import typing
 from datetime import datetime
 from inspect import Parameter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from lxml import etree
 
 from codegen.schema import snake
-from satdescarga.binding import Timestamp, from_element, reply_from_envelope, to_element
+from satdescarga.binding import (
+    OperationDescriptor,
+    ReplyStream,
+    SoapReply,
+    Timestamp,
+    from_element,
+    reply_from_envelope,
+    to_element,
+)
 from satdescarga.xmlsafe import parse_xml
 
-from .conftest import CONFORMANCE, ROOT
+from .conftest import CONFORMANCE, ROOT, BytesReply
 
-DES = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
+DES: dict[str | None, str] = {"des": "http://DescargaMasivaTerceros.sat.gob.mx"}
 KEYWORD_ONLY = Parameter.KEYWORD_ONLY
 
 
@@ -126,14 +133,21 @@ class _Recorder:
     def __init__(self, response: str) -> None:
         self.response = (CONFORMANCE / response).read_bytes()
         self.calls: list[tuple[str, str, str | None]] = []
+        self.bodies: list[etree._Element] = []
 
-    def invoke(self, operation: Any, body: etree._Element, token: str | None = None) -> Any:
+    def invoke(
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> SoapReply:
         self.calls.append(("invoke", operation.name, token))
+        self.bodies.append(body)
         return reply_from_envelope(parse_xml(self.response, huge_tree=True))
 
-    def stream(self, operation: Any, body: etree._Element, token: str | None = None) -> Any:
+    def stream(
+        self, operation: OperationDescriptor, body: etree._Element, token: str | None = None
+    ) -> ReplyStream:
         self.calls.append(("stream", operation.name, token))
-        return body
+        self.bodies.append(body)
+        return BytesReply(self.response)
 
 
 def test_every_operation_has_a_stub_method_that_hands_over_the_token() -> None:
@@ -188,10 +202,13 @@ def test_base64_replies_get_a_streaming_call() -> None:
     recorder = _Recorder("download/response-with-package.xml")
     stub = g.DescargaMasivaTercerosServiceStub(recorder, nsmap=DES)
     peticion = g.PeticionDescargaMasivaTerceros(id_paquete="p_01", rfc_solicitante="EKU9003173C9")
-    sent = stub.descargar_stream(peticion, token="T")
+    reply = stub.descargar_stream(peticion, token="T")
     assert recorder.calls == [("stream", "Descargar", "T")]
     expected = g.PeticionDescargaMasivaTercerosEntrada(peticion_descarga=peticion)
+    [sent] = recorder.bodies
     assert etree.tostring(sent) == etree.tostring(to_element(expected, nsmap=DES))
+    with reply:
+        assert b"".join(reply.chunks(1024)) == recorder.response
 
 
 def test_a_binding_without_the_policy_has_no_timestamp(tmp_path: Path) -> None:

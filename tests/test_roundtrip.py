@@ -79,5 +79,5 @@ def test_every_global_element_conforms_when_filled(tag: str) -> None:
 def test_optional_parts_are_omitted_not_empty() -> None:
     request = g.SolicitudDescargaMasivaTerceroFolio(folio="96623061-61fe-49de-b298-c7156476aa8b")
     element = to_element(request, "{http://DescargaMasivaTerceros.sat.gob.mx}solicitud")
-    assert dict(element.attrib) == {"Folio": "96623061-61fe-49de-b298-c7156476aa8b"}
+    assert dict(element.attrib.items()) == {"Folio": "96623061-61fe-49de-b298-c7156476aa8b"}
     assert len(element) == 0

@@ -25,6 +25,7 @@ from satdescarga import (
     SatCode,
 )
 from satdescarga import generated as g
+from satdescarga.vocabulary import ServiceFamily
 
 from ..conftest import CONFORMANCE
 from .conftest import Reply, SatStub
@@ -243,7 +244,7 @@ def test_query_validation_rules() -> None:
     assert floor.validate(today=today) == []
     assert Query(start=datetime(2020, 11, 20, 23, 59, 59), end=end).validate(today=today)
     retenciones = Query(start=start, end=end, complement=g.ComplementoRetenciones.DIVIDENDOS)
-    assert retenciones.validate("retenciones", today=today) == []
+    assert retenciones.validate(ServiceFamily.RETENCIONES, today=today) == []
     aware = Query(
         start=datetime(2025, 1, 1, 6, tzinfo=UTC), end=datetime(2025, 1, 1, 6, tzinfo=UTC)
     )

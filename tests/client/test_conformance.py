@@ -20,14 +20,14 @@ from satdescarga import (
 from satdescarga import generated as g
 
 from ..conftest import CONFORMANCE
-from .conftest import SatStub, golden_client
+from .conftest import Reply, SatStub, golden_client
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 TOKEN = (
     "eyJhbGciOiJodHRwOi8vd3d3LnczLm9yZy8yMDAxLzA0L3htbGRzaWctbW9yZSNobWFj"
     "LXNoYTI1NiIsInR5cCI6IkpXVCJ9"
 )
-PERIOD = {"start": datetime(2019, 1, 1, 0, 0, 0), "end": datetime(2019, 1, 1, 0, 4, 0)}
+START, END = datetime(2019, 1, 1, 0, 0, 0), datetime(2019, 1, 1, 0, 4, 0)
 
 
 def shape(element: etree._Element) -> tuple[object, ...]:
@@ -67,11 +67,12 @@ def run(fiel: Fiel, sat: tuple[SatStub, str], action: str, tmp_path: Path) -> Sa
     if action == "authenticate":
         client.authenticate()
     elif action == "issued":
-        client.query(Query(**PERIOD, download_type=DownloadType.ISSUED))  # type: ignore[arg-type]
+        client.query(Query(start=START, end=END, download_type=DownloadType.ISSUED))
     elif action == "received":
         client.query(
             Query(
-                **PERIOD,  # type: ignore[arg-type]
+                start=START,
+                end=END,
                 download_type=DownloadType.RECEIVED,
                 request_type=RequestType.XML,
                 document_type=DocumentType.NOMINA,
@@ -90,9 +91,7 @@ def run(fiel: Fiel, sat: tuple[SatStub, str], action: str, tmp_path: Path) -> Sa
     return stub
 
 
-def _reply(name: str) -> object:
-    from .conftest import Reply
-
+def _reply(name: str) -> Reply:
     return Reply((CONFORMANCE / name).read_bytes())
 
 

@@ -24,7 +24,7 @@ from satdescarga.errors import (
     NotFielError,
 )
 
-from .conftest import CSD_DIR, FIEL_DIR, PASSWORD, load_fiel
+from .conftest import CSD_DIR, FIEL_DIR, PASSWORD, SatStub, load_fiel
 
 ISSUER = (
     "CN=AC UAT,O=SERVICIO DE ADMINISTRACION TRIBUTARIA,OU=SAT-IES Authority,"
@@ -145,10 +145,10 @@ def test_expired_and_not_yet_valid_certificates() -> None:
         future.check()
 
 
-def test_client_checks_the_fiel_before_the_first_request(sat: object) -> None:
+def test_client_checks_the_fiel_before_the_first_request(sat: tuple[SatStub, str]) -> None:
     now = datetime.now(UTC)
     expired = make_fiel(now - timedelta(days=800), now - timedelta(days=1))
-    stub, base = sat  # type: ignore[misc]
+    stub, base = sat
     from satdescarga import Endpoints
 
     with pytest.raises(CertificateExpiredError):

@@ -162,12 +162,12 @@ def _tree_mutation(rng: random.Random, body: bytes) -> bytes:
         junk.text = rng.choice(ODD_VALUES)
         junk.set("a", rng.choice(ODD_VALUES))
     elif kind == "namespace":
-        text = etree.tostring(root)
+        serialized = etree.tostring(root)
         uri = rng.choice(
             [b"http://DescargaMasivaTerceros.sat.gob.mx", b"http://schemas.xmlsoap.org/soap/envelope/",
              b"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"]
         )  # fmt: skip
-        return text.replace(uri, uri + b"/otro", 1)
+        return serialized.replace(uri, uri + b"/otro", 1)
     elif kind == "move" and parent is not None and len(elements) > 2:
         other = rng.choice(elements)
         if other is not element and element not in other.iterancestors():

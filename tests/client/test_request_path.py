@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,14 @@ def test_the_token_is_obtained_first_and_handed_over_as_data(
 def test_the_fiel_is_checked_once_per_client(
     fiel: Fiel, sat: tuple[SatStub, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checks: list[object] = []
+    checks: list[datetime | None] = []
     original = Fiel.check
-    monkeypatch.setattr(Fiel, "check", lambda self, *a: checks.append(a) or original(self, *a))
+
+    def check(self: Fiel, now: datetime | None = None) -> None:
+        checks.append(now)
+        original(self, now)
+
+    monkeypatch.setattr(Fiel, "check", check)
     stub, base = sat
     verified = Reply((CONFORMANCE / "verify" / "response-2-packages.xml").read_bytes())
     stub.queue("VerificaSolicitudDescarga", verified, verified)

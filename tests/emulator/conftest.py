@@ -366,7 +366,8 @@ def sign_variant(
     """Sign `operation` (in place) the way other clients do: the declared canonicalization
     computed on the element where it stands (so in its envelope when it is in one)."""
     from satdescarga.emulator.security import canonicalize
-    from satdescarga.plugins.xmldsig import DSIG, SHA1, ds
+    from satdescarga.plugins.xmldsig import SHA1, ds
+    from satdescarga.vocabulary import DSIG
 
     request = next(iter(operation))
     digest_input = canonicalize(operation, c14n)

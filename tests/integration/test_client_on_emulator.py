@@ -27,7 +27,7 @@ from satdescarga import (
 )
 from satdescarga.emulator import Emulator
 from satdescarga.errors import IncompleteResponseError
-from satdescarga.packages import CfdiPackage, MetadataPackage, open_package
+from satdescarga.packages import CfdiPackage, Estatus, MetadataPackage, open_package
 
 from ..sync.conftest import RFC, SINCE, emulator
 
@@ -107,7 +107,7 @@ def test_uuid_query_returns_that_document(fiel: Fiel, strict: Emulator, tmp_path
     sat_client = client(fiel, strict)
     _, paths = fetch_all(sat_client, Query(start=MONTH[0], end=MONTH[1]), tmp_path / "meta")
     with MetadataPackage(paths[0]) as package:
-        wanted = next(r.uuid for r in package if r.estatus.name == "VIGENTE")
+        wanted = next(r.uuid for r in package if r.estatus is Estatus.VIGENTE)
     result, found = fetch_all(sat_client, Query(uuid=wanted), tmp_path / "one")
     assert result.cfdi_count == 1
     with CfdiPackage(found[0]) as package:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -195,7 +196,7 @@ def test_a_zip64_offset_beyond_the_file_is_a_typed_error_in_every_reader(
 ) -> None:
     path = make_zip(tmp_path / "p.zip", [("a.xml", cfdi40(UUID1))])
     _with_zip64_offset(path, offset)
-    readers = [
+    readers: list[Callable[[], object]] = [
         lambda: detect_kind(path),
         lambda: list(open_package(path)),
         lambda: list(CfdiPackage(path).documents()),
