@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff format --check src codegen tests bench
 
 typecheck: install
-	$(BIN)/mypy src/satdescarga codegen
+	$(BIN)/mypy src/satdescarga codegen tests
 
 pytest: install
 	$(BIN)/pytest --cov --cov-report=term
