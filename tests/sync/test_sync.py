@@ -9,7 +9,7 @@ from satdescarga import Fiel
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.model import Direction
-from satdescarga.ledger import SqliteLedger
+from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.plan import Job
 
 from .conftest import (
