@@ -47,7 +47,6 @@ from satdescarga.sync.states import (
 )
 
 W, R, P, E = schema.windows, schema.requests, schema.packages, schema.request_events
-W_, R_, P_ = WindowState, RequestOutcome, PackageState
 
 
 def _now() -> str:

@@ -23,8 +23,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# Natural text keys are nullable, as SQLite made `TEXT PRIMARY KEY` in the first release (an
-# SQLite quirk; other databases make every primary key NOT NULL). Nothing writes NULL there.
+# Primary keys are declared nullable: that is what SQLite made of the first release's
+# `id INTEGER PRIMARY KEY` (a rowid: never NULL) and `key TEXT PRIMARY KEY` (an SQLite quirk;
+# nothing writes NULL there), so fresh and upgraded ledgers are alike. Other databases make every
+# primary key NOT NULL whatever is declared.
 
 meta = Table(
     "meta",
@@ -37,7 +39,7 @@ meta = Table(
 windows = Table(
     "windows",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Integer, primary_key=True, nullable=True),
     Column("job", Text, nullable=False),
     Column("start", Text, nullable=False),
     Column("end", Text, nullable=False),
@@ -53,7 +55,7 @@ windows = Table(
 requests = Table(
     "requests",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Integer, primary_key=True, nullable=True),
     Column("window_id", Integer, ForeignKey("windows.id"), nullable=False),
     Column("criteria_key", Text, nullable=False),
     Column("criteria", Text, nullable=False),  # JSON

@@ -53,7 +53,7 @@ Transitions (`None` is "not in the ledger yet"; the ledger refuses any other wit
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from satdescarga.errors import SatError
 
@@ -72,7 +72,7 @@ class WindowState(StrEnum):
     @property
     def label(self) -> str:
         """The Spanish word shown to users."""
-        return LABELS[self]
+        return LABELS[WindowState][self]
 
 
 class RequestOutcome(StrEnum):
@@ -90,7 +90,7 @@ class RequestOutcome(StrEnum):
 
     @property
     def label(self) -> str:
-        return LABELS[self]
+        return LABELS[RequestOutcome][self]
 
 
 class PackageState(StrEnum):
@@ -103,7 +103,7 @@ class PackageState(StrEnum):
 
     @property
     def label(self) -> str:
-        return LABELS[self]
+        return LABELS[PackageState][self]
 
 
 class RequestOrigin(StrEnum):
@@ -115,28 +115,37 @@ State = WindowState | RequestOutcome | PackageState
 S = TypeVar("S", WindowState, RequestOutcome, PackageState)
 
 W, R, P = WindowState, RequestOutcome, PackageState
-LABELS: dict[State, str] = {
-    W.PLANNED: "planeada",
-    W.REQUESTED: "solicitada",
-    W.SPLIT: "dividida",
-    W.RECOVERED: "recuperada",
-    W.EMPTY: "sin datos",
-    W.DONE: "completa",
-    W.FAILED: "fallida",
-    R.SENDING: "enviando",
-    R.UNCERTAIN: "incierta",
-    R.UNSENT: "no enviada",
-    R.POLLING: "en proceso",
-    R.FINISHED: "terminada",
-    R.REFUSED: "rechazada",
-    R.FAILED: "fallida",
-    R.EXPIRED: "vencida",
-    R.STUCK: "atorada",
-    P.TO_DOWNLOAD: "por descargar",
-    P.DOWNLOADED: "descargado",
-    P.READ: "leído",
-    P.LOST: "perdido",
+LABELS: dict[type[State], dict[Any, str]] = {
+    # One mapping per kind: "pending" and "failed" are stored by two kinds, and a StrEnum member
+    # is equal to (and hashes as) its string.
+    WindowState: {
+        W.PLANNED: "planeada",
+        W.REQUESTED: "solicitada",
+        W.SPLIT: "dividida",
+        W.RECOVERED: "recuperada",
+        W.EMPTY: "sin datos",
+        W.DONE: "completa",
+        W.FAILED: "fallida",
+    },
+    RequestOutcome: {
+        R.SENDING: "enviando",
+        R.UNCERTAIN: "incierta",
+        R.UNSENT: "no enviada",
+        R.POLLING: "en proceso",
+        R.FINISHED: "terminada",
+        R.REFUSED: "rechazada",
+        R.FAILED: "fallida",
+        R.EXPIRED: "vencida",
+        R.STUCK: "atorada",
+    },
+    PackageState: {
+        P.TO_DOWNLOAD: "por descargar",
+        P.DOWNLOADED: "descargado",
+        P.READ: "leído",
+        P.LOST: "perdido",
+    },
 }
+"""The Spanish word users see for each state (`status`, summaries, --json): `state.label`."""
 
 TRANSITIONS: dict[type[State], dict[State | None, frozenset[State]]] = {
     WindowState: {

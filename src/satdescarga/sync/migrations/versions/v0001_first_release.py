@@ -22,7 +22,7 @@ TEXT, INTEGER = sa.Text(), sa.Integer()
 
 
 def upgrade() -> None:
-    # Natural text keys nullable: what SQLite made of `TEXT PRIMARY KEY` (see sync/schema.py).
+    # Primary keys nullable: what SQLite made of the first release's DDL (see sync/schema.py).
     op.create_table(
         "meta",
         sa.Column("key", TEXT, primary_key=True, nullable=True),
@@ -30,7 +30,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "windows",
-        sa.Column("id", INTEGER, primary_key=True),
+        sa.Column("id", INTEGER, primary_key=True, nullable=True),
         sa.Column("job", TEXT, nullable=False),
         sa.Column("start", TEXT, nullable=False),
         sa.Column("end", TEXT, nullable=False),
@@ -44,7 +44,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "requests",
-        sa.Column("id", INTEGER, primary_key=True),
+        sa.Column("id", INTEGER, primary_key=True, nullable=True),
         sa.Column("window_id", INTEGER, sa.ForeignKey("windows.id"), nullable=False),
         sa.Column("criteria_key", TEXT, nullable=False),
         sa.Column("criteria", TEXT, nullable=False),
