@@ -88,6 +88,12 @@ def test_new_rows_start_where_the_engine_starts_them() -> None:
     assert allowed(None, PackageState.TO_DOWNLOAD) and not allowed(None, PackageState.READ)
 
 
+def test_states_of_another_kind_never_match() -> None:
+    assert WindowState.FAILED == RequestOutcome.FAILED  # StrEnum: both are "failed"
+    assert allowed(WindowState.FAILED, WindowState.SPLIT)
+    assert not allowed(RequestOutcome.FAILED, WindowState.SPLIT)
+
+
 def test_final_states_go_nowhere() -> None:
     final = [WindowState.SPLIT, WindowState.RECOVERED, WindowState.EMPTY]
     final += [RequestOutcome.FINISHED, RequestOutcome.REFUSED, RequestOutcome.EXPIRED]

@@ -190,6 +190,8 @@ class IllegalTransition(LedgerError):  # noqa: N818 (reads as a state, like Inva
 
 def allowed(old: S | None, new: S) -> bool:
     """True when the table lets a row in state `old` (None: a new row) move to `new`."""
+    if old is not None and type(old) is not type(new):
+        return False  # "failed" is a window's and a request's: equal strings, other kinds
     return new in TRANSITIONS[type(new)].get(old, frozenset())
 
 
