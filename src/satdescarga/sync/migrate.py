@@ -72,9 +72,13 @@ def sqlite_engine(path: Path) -> Engine:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the ledger to `HEAD` in one transaction (a no-op when it is there already)."""
+    """Bring the ledger to `HEAD` in one transaction (a no-op when it is there already: then
+    nothing is locked, so `status` may open a ledger a sync is writing)."""
+    with engine.connect() as connection:
+        if _current(connection) == HEAD:
+            return
     with engine.connect().execution_options(**{WRITE: True}) as connection, connection.begin():
-        if _current(connection) != HEAD:
+        if _current(connection) != HEAD:  # asked again under the write lock
             _upgrade(connection)
 
 
