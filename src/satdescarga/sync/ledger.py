@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from satdescarga.sync import schema
-from satdescarga.sync.migrate import WRITE, sqlite_engine, upgrade
+from satdescarga.sync.migrate import READ, WRITE, sqlite_engine, upgrade
 from satdescarga.sync.states import (
     NOUNS,
     LedgerError,
@@ -253,6 +253,7 @@ class SqlLedger:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
+        self._reader = engine.execution_options(**{READ: True})
         self._lock = threading.Lock()
         upgrade(engine)
 
@@ -263,7 +264,8 @@ class SqlLedger:
             yield connection
 
     def _all(self, query: Select[Any]) -> Sequence[Row[Any]]:
-        with self._engine.connect() as connection:
+        """The rows of one SELECT (a consistent snapshot on its own)."""
+        with self._reader.connect() as connection:
             return connection.execute(query).all()
 
     def close(self) -> None:

@@ -40,6 +40,8 @@ VERSION = Table("alembic_version", MetaData(), Column("version_num", String(32))
 """Alembic's own table, read without importing Alembic."""
 WRITE = "ledger_write"
 """Execution option: the connection's transactions begin with BEGIN IMMEDIATE (they write)."""
+READ = "ledger_read"
+"""Execution option: the connection runs single SELECTs, each its own implicit transaction."""
 
 
 class LedgerVersionError(LedgerError):
@@ -49,7 +51,7 @@ class LedgerVersionError(LedgerError):
 def sqlite_engine(path: Path) -> Engine:
     """An engine on the SQLite file `path`: WAL, synchronous=FULL (a commit survives power loss)
     and foreign keys on every connection; transactions are begun by us (BEGIN, or BEGIN
-    IMMEDIATE with the `WRITE` option), so DDL is transactional too."""
+    IMMEDIATE with the `WRITE` option; none with `READ`), so DDL is transactional too."""
     engine = create_engine(URL.create("sqlite+pysqlite", database=str(path)))
 
     @event.listens_for(engine, "connect")
@@ -65,8 +67,10 @@ def sqlite_engine(path: Path) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(READ):
+            return  # a single SELECT: SQLite's implicit transaction is the snapshot
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE) else "BEGIN")
 
     return engine
 
@@ -95,6 +99,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")  # a module name, for mypy
     config.attributes["connection"] = connection
     return config
 
