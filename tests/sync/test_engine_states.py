@@ -100,3 +100,29 @@ def test_the_token_observer_is_the_engine_s_only_while_it_runs(fiel: Fiel, tmp_p
         db.close()
     assert service == "cfdi" and created == seen[-1].created.isoformat()
     assert expires == seen[-1].expires.isoformat()
+
+
+class CountingLedger(SqliteLedger):
+    reads = 0
+
+    def packages(self, *args: Any, **kwargs: Any) -> Any:
+        CountingLedger.reads += 1
+        return super().packages(*args, **kwargs)
+
+
+def test_the_loop_sleeps_while_a_full_pool_downloads(fiel: Fiel, tmp_path: Path) -> None:
+    """Packages waiting for a free thread are not "due now": the loop waits for a task."""
+    with emulator(faults="descargar=slow:0.4", xml_per_package=10) as sat:
+        CountingLedger.reads = 0
+        client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05))
+        ledger = CountingLedger(tmp_path / ".satdescarga" / "ledger.sqlite")
+        jobs = [Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.XML)]
+        options = SyncOptions(tmp_path, jobs=1, poll_initial=0.01, poll_cap=0.2)
+        try:
+            summary = SyncEngine(client, ledger, OutputStore(tmp_path), jobs, MARCH, options).run()
+        finally:
+            ledger.close()
+        assert summary.complete and summary.packages >= 5, summary
+        # Five or more 0.4 s downloads one at a time: a loop spinning meanwhile reads the
+        # ledger thousands of times; one that waits, a few times per download.
+        assert CountingLedger.reads < 20 * summary.packages, CountingLedger.reads

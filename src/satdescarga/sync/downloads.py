@@ -59,15 +59,19 @@ class Downloads:
         return self._failures.get(package.package_id, 0) < DOWNLOAD_TRIES
 
     def due(self, running: set[object]) -> list[Due]:
-        """When each package this run may still download can be tried; reading is due now."""
+        """When each package this run may still download can be tried (on the pool)."""
         clock, moments = time.monotonic(), []
         for package in self._run.packages(PackageState.TO_DOWNLOAD):
             if package.package_id not in running and self._may_try(package):
                 retry = self._retry_at.get(package.package_id, clock) - clock
                 moments.append((retry, f"descargar {package.package_id}"))
-        if self._run.packages(PackageState.DOWNLOADED):
-            moments.append((0.0, "leer paquetes descargados"))
         return moments
+
+    def reading_due(self) -> list[Due]:
+        """Reading (on the coordinator's thread) is due now if a package is on disk."""
+        if self._run.packages(PackageState.DOWNLOADED):
+            return [(0.0, "leer paquetes descargados")]
+        return []
 
     def _finish(self, package: Package, future: Future[Any]) -> None:
         error = future.exception()

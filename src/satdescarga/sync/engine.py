@@ -131,7 +131,8 @@ class SyncEngine:
                 self._downloads.schedule(pool, inflight)
                 self._downloads.read_downloaded()
                 self._windows.settle()
-                due = self._next_due(busy(inflight))
+                here, pooled = self._moments(busy(inflight))
+                due = _soonest(here + pooled)
                 if not inflight and due is None:
                     break
                 if not inflight and due is not None and due[0] <= 0:
@@ -145,23 +146,24 @@ class SyncEngine:
                 if due is not None and due[0] >= WAIT_SHOWN:
                     self._run.events.emit("waiting", seconds=round(due[0], 1), reason=due[1])
                 if inflight:
-                    done, _ = wait(
-                        inflight, timeout=due[0] if due else None, return_when=FIRST_COMPLETED
-                    )
+                    # A full pool starts nothing more: then only this thread's work (a query, a
+                    # read) or a task finishing can change anything, so nothing else wakes us.
+                    full = len(inflight) >= self._run.options.jobs
+                    wake = _soonest(here) if full else due
+                    timeout = wake[0] if wake is not None else None
+                    done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
                     for future in done:
                         inflight.pop(future).finish(future)
                 elif due is not None:
                     time.sleep(max(due[0], MIN_SLEEP))
 
-    def _next_due(self, running: set[object]) -> Due | None:
-        """Seconds until the next thing this run can act on, and what it is; None when nothing
-        is left that this run can do (what remains waits for a later run). Requests and
-        packages being verified or downloaded (`running`) are not due: their tasks wake us."""
-        moments = self._queries.due() + self._polls.due(running) + self._downloads.due(running)
-        if not moments:
-            return None
-        seconds, reason = min(moments)
-        return max(0.0, seconds), reason
+    def _moments(self, running: set[object]) -> tuple[list[Due], list[Due]]:
+        """What this run can still act on, and in how long: the work done on this thread
+        (queries, reads), then the work done on the pool (verifications, downloads). Nothing
+        at all: what remains waits for a later run. Requests and packages being verified or
+        downloaded (`running`) are not due: their tasks wake us."""
+        here = self._queries.due() + self._downloads.reading_due()
+        return here, self._polls.due(running) + self._downloads.due(running)
 
     def _plan(self) -> None:
         for job in self._run.jobs:
@@ -210,6 +212,14 @@ class SyncEngine:
                 summary.issues[kind] = summary.issues.get(kind, 0) + count
         summary.documents = sum(w.documents for w in windows if w.state is W.DONE)
         summary.seconds = seconds
+
+
+def _soonest(moments: list[Due]) -> Due | None:
+    """The first of `moments` (never in the past); None when there is none."""
+    if not moments:
+        return None
+    seconds, reason = min(moments)
+    return max(0.0, seconds), reason
 
 
 def summary_fields(summary: SyncSummary) -> dict[str, Any]:
