@@ -71,9 +71,10 @@ class SyncEngine:
        of `options.jobs` threads, as `Task`s whose `finish` runs back here;
     3. `Downloads.read_downloaded`: packages on disk are read into the outputs;
     4. `Windows.settle`: windows whose packages are all read become `done` (or are recovered);
-    5. it waits for the first task to finish or the next thing to come due (a poll, a retry),
-       and hands finished tasks their results (`Polls` records SAT's answers and lets
-       `Windows.decide` act on requests SAT is done with; `Downloads` records files).
+    5. it waits for the first task to finish or the next thing to come due (a poll, a retry;
+       with a full pool, only this thread's own work), and hands finished tasks their results
+       (`Polls` records SAT's answers and lets `Windows.decide` act on requests SAT is done
+       with; `Downloads` records files).
 
     It ends when nothing is left that this run can do: everything is done, or what remains
     waits for a later run (a window SAT kept failing, a package whose downloads failed twice).
