@@ -61,8 +61,8 @@ def start_emulator(folder: Path, daily: int) -> tuple[subprocess.Popen[bytes], s
 def _sync(base: str, kind: str, out: str, queue: Any) -> None:
     from satdescarga import Endpoints, Fiel, SatClient
     from satdescarga.client import DownloadType, RequestType
-    from satdescarga.ledger import SqliteLedger
     from satdescarga.sync.engine import SyncEngine, SyncOptions
+    from satdescarga.sync.ledger import SqliteLedger
     from satdescarga.sync.plan import Job, month_windows
     from satdescarga.sync.store import OutputStore
 

@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "plugins": {"binding", "generated", "fiel", "certificate"},
     "packages": set(),
     "client": {"binding", "generated", "contract", "plugins", "fiel", "certificate", "packages"},
-    "sync": {"client", "packages", "binding", "generated", "fiel", "certificate", "ledger"},
+    "sync": {"client", "packages", "binding", "generated", "fiel", "certificate"},
     "emulator": {"binding", "generated", "contract", "certificate", "fiel", "packages"},
     "demo": {"fiel", "certificate"},
     "cli": {
@@ -39,7 +39,6 @@ ALLOWED: dict[str, set[str]] = {
     },
     "__init__": {"client", "fiel", "generated", "codes", "errors"},
     "__main__": {"cli"},
-    "ledger": set(),
 }
 
 

@@ -14,8 +14,8 @@ from satdescarga import Endpoints, Fiel, SatClient
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.model import Query as EmulatorQuery
-from satdescarga.ledger import SqliteLedger
 from satdescarga.sync.engine import SyncEngine, SyncOptions, SyncSummary
+from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.plan import Job, month_windows
 from satdescarga.sync.store import OutputStore
 from satdescarga.vocabulary import ServiceFamily

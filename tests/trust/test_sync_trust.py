@@ -19,9 +19,10 @@ from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.documents import render
 from satdescarga.emulator.model import Document
-from satdescarga.ledger import SqliteLedger
-from satdescarga.sync.engine import MAX_RECOVERIES
+from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.migrate import HEAD
 from satdescarga.sync.plan import Job, month_windows
+from satdescarga.sync.windows import MAX_RECOVERIES
 from satdescarga.vocabulary import ServiceFamily
 
 from ..sync.conftest import RFC, SINCE, UNTIL, emulator, expected_uuids, run, table_uuids
@@ -250,11 +251,12 @@ def test_a_corrupt_package_leaves_nothing_behind_and_is_downloaded_again(
 def test_a_ledger_from_the_previous_release_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     SqliteLedger(path).close()
-    db = sqlite3.connect(path)  # back to the previous release's schema (version 1)
+    db = sqlite3.connect(path)  # back to the previous release's schema (version 1, no Alembic)
     with db:
         db.execute("DROP TABLE package_issues")
         db.execute("ALTER TABLE packages DROP COLUMN issue_counts")
-        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        db.execute("DROP TABLE alembic_version")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '1')")
     db.close()
     ledger = SqliteLedger(path)
     try:
@@ -263,8 +265,8 @@ def test_a_ledger_from_the_previous_release_is_upgraded_in_place(tmp_path: Path)
         ledger.close()
     db = sqlite3.connect(path)
     try:
-        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = db.execute("SELECT version_num FROM alembic_version").fetchone()
         columns = {row[1] for row in db.execute("PRAGMA table_info(packages)")}
     finally:
         db.close()
-    assert version == ("2",) and "issue_counts" in columns
+    assert version == (HEAD,) and "issue_counts" in columns

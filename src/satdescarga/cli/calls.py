@@ -28,7 +28,6 @@ from satdescarga.cli.options import (
 from satdescarga.client.query import Query, RequestType
 from satdescarga.codes import RequestState
 from satdescarga.errors import InvalidQuery
-from satdescarga.ledger import SqliteLedger
 from satdescarga.packages.errors import PackageError
 from satdescarga.packages.zipguard import PackageZip
 from satdescarga.sync.lock import LedgerLock
@@ -220,6 +219,8 @@ def download(
         if ledger_file is not None:
             stack.enter_context(LedgerLock(ledger_file, "download", wait=wait, on_wait=output.note))
             if ledger_file.is_file():
+                from satdescarga.sync.ledger import SqliteLedger  # SQLAlchemy: only when needed
+
                 ledger = stack.enter_context(closing(SqliteLedger(ledger_file)))
         client = None
         refused = False

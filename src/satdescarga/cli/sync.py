@@ -29,13 +29,7 @@ from satdescarga.cli.options import (
 from satdescarga.client.query import MEXICO, Query, RequestType
 from satdescarga.errors import InvalidQuery
 from satdescarga.sync.plan import day_windows, month_windows
-from satdescarga.sync.states import (
-    ISSUE_KINDS,
-    PACKAGE_STATES,
-    REQUEST_OUTCOMES,
-    WINDOW_STATES,
-    shown,
-)
+from satdescarga.sync.states import ISSUE_KINDS, PackageState, WindowState, shown
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 if TYPE_CHECKING:
@@ -128,8 +122,8 @@ def run_sync(
     """Run the engine with progress bars (or JSON events) and print the summary."""
     from rich.console import Console
 
-    from satdescarga.ledger import SqliteLedger
     from satdescarga.sync.engine import SyncEngine
+    from satdescarga.sync.ledger import SqliteLedger
     from satdescarga.sync.progress import JsonEvents, RichProgress, summary_table
     from satdescarga.sync.store import OutputStore
 
@@ -303,7 +297,7 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from satdescarga.ledger import SqliteLedger
+    from satdescarga.sync.ledger import SqliteLedger
 
     path = ledger_path(out, state)
     if not path.exists():
@@ -313,23 +307,24 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     ledger = SqliteLedger(path)
     try:
         all_windows = ledger.windows()
-        windows = Counter(shown(WINDOW_STATES, w.state) for w in all_windows)
-        requests = Counter(shown(REQUEST_OUTCOMES, r.outcome) for r in ledger.requests())
-        packages = Counter(shown(PACKAGE_STATES, p.state) for p in ledger.packages())
+        windows = Counter(w.state.label for w in all_windows)
+        requests = Counter(r.outcome.label for r in ledger.requests())
+        packages = Counter(p.state.label for p in ledger.packages())
         by_window = {w.id: w for w in all_windows}
         lost = []
-        for package in ledger.packages(state="lost"):
+        for package in ledger.packages(state=PackageState.LOST):
             window = by_window[ledger.request(package.request_row).window_id]
-            fate = "pedido de nuevo" if window.state == "recovered" else "sin recuperar"
+            recovered = window.state is WindowState.RECOVERED
+            fate = "pedido de nuevo" if recovered else "sin recuperar"
             lost.append(f"{package.package_id}: {package.reason} ({fate})")
         issues: Counter[str] = Counter()
-        for package in ledger.packages(state="read"):
+        for package in ledger.packages(state=PackageState.READ):
             issues.update(package.issue_counts)
-        documents = sum(w.documents for w in all_windows if w.state == "done")
+        documents = sum(w.documents for w in all_windows if w.state is WindowState.DONE)
         failed = [
             f"{w.start:%Y-%m-%d}..{w.end:%Y-%m-%d}: {w.note}"
             for w in all_windows
-            if w.state == "failed"
+            if w.state is WindowState.FAILED
         ]
     finally:
         ledger.close()

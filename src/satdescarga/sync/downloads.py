@@ -1,0 +1,145 @@
+"""Downloads and reads: packages SAT named go to disk, then into the outputs.
+
+    to download --(download)--> downloaded --(read)--> read
+         |                          |--(unreadable, SAT allows another download)--> to download
+         +--(SAT will not hand it out)--+--(unreadable, both downloads spent)--> lost
+
+A package is downloaded at most twice (SAT's limit), each attempt counted in the ledger before it
+is made; it counts as read only once its outputs are on disk.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from satdescarga.client import DownloadResult
+from satdescarga.errors import FielError
+from satdescarga.packages import PackageError
+from satdescarga.sync.ledger import Package
+from satdescarga.sync.run import Due, Inflight, Run, Task, busy
+from satdescarga.sync.states import PackageState
+
+SAT_DOWNLOADS = 2  # SAT: two downloads per package
+DOWNLOAD_TRIES = 2  # failed downloads of one package in one run before it waits for the next
+
+
+class Downloads:
+    """Schedules downloads on the pool, records what they gave, reads what is on disk."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._ledger = run.ledger
+        self._failures: dict[str, int] = {}  # package id -> failed downloads in this run
+        self._retry_at: dict[str, float] = {}  # package id -> monotonic time of its next try
+
+    def schedule(self, pool: ThreadPoolExecutor, inflight: Inflight) -> None:
+        """Start downloads of the packages due, while the pool has room."""
+        running = busy(inflight)
+        for package in self._run.packages(PackageState.TO_DOWNLOAD):
+            if len(inflight) >= self._run.options.jobs:
+                return
+            if package.package_id in running or not self._may_try(package):
+                continue
+            if self._retry_at.get(package.package_id, 0) > time.monotonic():
+                continue
+            # Counted before it is made, so the ledger never counts fewer downloads than SAT.
+            # Past two, SAT itself answers 5008 (the package is then lost): asking costs nothing.
+            self._ledger.begin_download(package.package_id)
+            dest = self._run.package_dir / f"{package.package_id}.zip"
+            future = pool.submit(self._run.client.download, package.package_id, dest)
+            inflight[future] = Task(package.package_id, partial(self._finish, package))
+            self._run.events.emit("download_start", package=package.package_id)
+
+    def _may_try(self, package: Package) -> bool:
+        return self._failures.get(package.package_id, 0) < DOWNLOAD_TRIES
+
+    def due(self, running: set[object]) -> list[Due]:
+        """When each package this run may still download can be tried (on the pool)."""
+        clock, moments = time.monotonic(), []
+        for package in self._run.packages(PackageState.TO_DOWNLOAD):
+            if package.package_id not in running and self._may_try(package):
+                retry = self._retry_at.get(package.package_id, clock) - clock
+                moments.append((retry, f"descargar {package.package_id}"))
+        return moments
+
+    def reading_due(self) -> list[Due]:
+        """Reading (on the coordinator's thread) is due now if a package is on disk."""
+        if self._run.packages(PackageState.DOWNLOADED):
+            return [(0.0, "leer paquetes descargados")]
+        return []
+
+    def _finish(self, package: Package, future: Future[Any]) -> None:
+        error = future.exception()
+        if error is not None:
+            self._failed(package, error)
+        else:
+            self._downloaded(package, future.result())
+
+    def _downloaded(self, package: Package, result: DownloadResult) -> None:
+        if result.path is None:
+            self.lose(package, f"el SAT no lo entregó: {result.status}")
+            return
+        self._ledger.downloaded(
+            package.package_id, result.size, result.sha256 or "", str(result.path)
+        )
+        self._run.summary.bytes += result.size
+        self._run.events.emit("download", package=package.package_id, bytes=result.size)
+
+    def _failed(self, package: Package, error: BaseException) -> None:
+        if isinstance(error, FielError):
+            raise error
+        failures = self._failures[package.package_id] = (
+            self._failures.get(package.package_id, 0) + 1
+        )
+        options = self._run.options
+        delay = min(options.poll_cap, options.poll_initial * 2 ** (failures - 1))
+        delay *= random.uniform(0.75, 1.25)
+        self._retry_at[package.package_id] = time.monotonic() + delay
+        if failures < DOWNLOAD_TRIES:
+            note = f"se reintentará en {delay:.0f} s"
+        else:
+            note = "queda pendiente para la próxima ejecución"
+        self._run.events.emit("warning", package=package.package_id, message=f"{error}; {note}")
+
+    def lose(self, package: Package, reason: str) -> None:
+        """SAT will not hand the package out again; its window is checked (and recovered)."""
+        self._ledger.lost(package.package_id, reason)
+        self._run.touched.add(self._ledger.request(package.request_row).window_id)
+        self._run.events.emit("lost", package=package.package_id, reason=reason)
+
+    def read_downloaded(self) -> None:
+        """Read every downloaded package into the outputs (all or nothing, each)."""
+        for package in self._run.packages(PackageState.DOWNLOADED):
+            window = self._run.window_of(self._ledger.request(package.request_row))
+            assert package.path is not None
+            try:
+                report = self._run.store.read(
+                    Path(package.path), self._run.jobs[window.job], package.package_id
+                )
+            except PackageError as exc:
+                self._unreadable(package, str(exc))
+                continue
+            self._ledger.read_done(
+                package.package_id, report.documents, report.issues, report.counts
+            )
+            self._run.events.emit(
+                "read", package=package.package_id, documents=report.documents, **report.counts
+            )
+            self._run.touched.add(window.id)
+
+    def _unreadable(self, package: Package, error: str) -> None:
+        """A downloaded package that cannot be read: downloaded again while SAT allows it,
+        otherwise lost (and its window recovered)."""
+        if package.attempts < SAT_DOWNLOADS:
+            Path(package.path or "").unlink(missing_ok=True)
+            self._ledger.retry_package(package.package_id, f"no se pudo leer: {error}")
+            self._run.events.emit(
+                "warning", package=package.package_id, message=f"{error}; se descarga de nuevo"
+            )
+        else:
+            self.lose(package, f"no se pudo leer: {error}")

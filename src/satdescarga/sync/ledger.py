@@ -1,0 +1,614 @@
+"""The sync ledger: durable state of every window, request and package, committed step by step.
+
+`Ledger` is what the engine needs; `SqlLedger` implements it with SQLAlchemy Core on the tables
+of `schema.py` (SQLite today through `SqliteLedger`; another database needs an engine and its
+settings, not new SQL). Every write is one transaction, committed before the method returns, so
+the engine acts only on what is on disk; every change of state is checked against
+`states.TRANSITIONS` in that transaction (`IllegalTransition`, nothing written). Secrets are
+never stored (tokens: only their validity window).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Row,
+    Select,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from satdescarga.sync import schema
+from satdescarga.sync.migrate import READ, WRITE, sqlite_engine, upgrade
+from satdescarga.sync.states import (
+    NOUNS,
+    LedgerError,
+    PackageState,
+    RequestOrigin,
+    RequestOutcome,
+    S,
+    WindowState,
+    check,
+    parse,
+)
+
+W, R, P, E = schema.windows, schema.requests, schema.packages, schema.request_events
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    id: int
+    job: str
+    start: datetime
+    end: datetime
+    parent_id: int | None
+    state: WindowState
+    note: str
+    documents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: int
+    window_id: int
+    criteria_key: str
+    criteria: dict[str, Any]
+    request_id: str | None
+    cod_estatus: str | None
+    mensaje: str | None
+    state: int | None  # SAT's EstadoSolicitud
+    state_code: str | None
+    cfdi_count: int | None
+    outcome: RequestOutcome
+    origin: RequestOrigin
+    sent_at: datetime
+    next_poll_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    package_id: str
+    request_row: int
+    state: PackageState
+    attempts: int
+    size: int | None
+    sha256: str | None
+    path: str | None
+    documents: int | None
+    reason: str
+    issue_counts: dict[str, int]  # package issues by kind (repaired, skipped, error...)
+
+
+class PackageIssue(TypedDict):
+    """One thing reading a package reported (`kind` as in `states.ISSUE_KINDS`)."""
+
+    package_id: str
+    kind: str
+    entry: str
+    line: int | None
+    message: str
+
+
+class Ledger(Protocol):
+    """What the sync engine needs from durable storage."""
+
+    def window(
+        self, job: str, start: datetime, end: datetime, parent_id: int | None = None
+    ) -> Window: ...
+    def windows(
+        self, jobs: Collection[str] | None = None, state: WindowState | None = None
+    ) -> list[Window]: ...
+    def window_by_id(self, window_id: int) -> Window: ...
+    def set_window(
+        self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
+    ) -> None: ...
+    def split(
+        self,
+        window_id: int,
+        parts: tuple[tuple[datetime, datetime], ...],
+        note: str,
+        state: WindowState = WindowState.SPLIT,
+    ) -> None: ...
+    def sends(self, criteria_key: str) -> int: ...
+    def begin_request(self, window_id: int, criteria_key: str, criteria: dict[str, Any]) -> int: ...
+    def adopt_request(self, window_id: int, known: Request) -> int: ...
+    def set_outcome(self, row: int, outcome: RequestOutcome) -> None: ...
+    def answer_request(
+        self, row: int, request_id: str | None, code: str, message: str, outcome: RequestOutcome
+    ) -> None: ...
+    def request_for(self, window_id: int) -> Request | None: ...
+    def reusable_request(self, criteria_key: str) -> Request | None: ...
+    def requests(
+        self, jobs: Collection[str] | None = None, outcome: RequestOutcome | None = None
+    ) -> list[Request]: ...
+    def request(self, row: int) -> Request: ...
+    def record_verify(
+        self,
+        row: int,
+        state: int,
+        state_code: str,
+        count: int,
+        code: str,
+        message: str,
+        outcome: RequestOutcome,
+        next_poll_at: datetime | None,
+        package_ids: tuple[str, ...] = (),
+    ) -> None: ...
+    def packages(
+        self,
+        jobs: Collection[str] | None = None,
+        state: PackageState | None = None,
+        request_row: int | None = None,
+    ) -> list[Package]: ...
+    def has_package(self, package_id: str) -> bool: ...
+    def begin_download(self, package_id: str) -> int: ...
+    def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None: ...
+    def read_done(
+        self,
+        package_id: str,
+        documents: int,
+        issues: Collection[tuple[str, str, int | None, str]] = (),
+        counts: dict[str, int] | None = None,
+    ) -> None: ...
+    def retry_package(self, package_id: str, reason: str) -> None: ...
+    def lost(self, package_id: str, reason: str) -> None: ...
+    def package_issues(self, package_id: str | None = None) -> list[PackageIssue]: ...
+    def record_token(self, service: str, created: datetime, expires: datetime) -> None: ...
+    def close(self) -> None: ...
+
+
+def _where(query: Select[Any], *conditions: tuple[ColumnElement[Any], Any]) -> Select[Any]:
+    """`query` filtered by (column, value) pairs: None is no condition, a collection is IN."""
+    for column, value in conditions:
+        if value is None:
+            continue
+        if isinstance(value, str | int):
+            query = query.where(column == value)
+        else:
+            query = query.where(column.in_(list(value)))
+    return query
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    """The id of the row an INSERT just added."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _window(row: Row[Any]) -> Window:
+    return Window(
+        row.id,
+        row.job,
+        datetime.fromisoformat(row.start),
+        datetime.fromisoformat(row.end),
+        row.parent_id,
+        parse(WindowState, row.state),
+        row.note,
+        row.documents,
+    )
+
+
+def _request(row: Row[Any]) -> Request:
+    return Request(
+        row.id,
+        row.window_id,
+        row.criteria_key,
+        json.loads(row.criteria),
+        row.request_id,
+        row.cod_estatus,
+        row.mensaje,
+        row.state,
+        row.state_code,
+        row.cfdi_count,
+        parse(RequestOutcome, row.outcome),
+        RequestOrigin(row.origin),
+        datetime.fromisoformat(row.sent_at),
+        _dt(row.next_poll_at),
+    )
+
+
+def _package(row: Row[Any]) -> Package:
+    return Package(
+        row.package_id,
+        row.request_row,
+        parse(PackageState, row.state),
+        row.attempts,
+        row.size,
+        row.sha256,
+        row.path,
+        row.documents,
+        row.reason,
+        json.loads(row.issue_counts or "{}"),
+    )
+
+
+class SqlLedger:
+    """`Ledger` on an SQLAlchemy engine whose schema is brought to the latest revision on open.
+
+    Reads may run on any thread; writes are serialized (a lock, then one transaction each)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+        self._reader = engine.execution_options(**{READ: True})
+        self._lock = threading.Lock()
+        upgrade(engine)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One transaction, committed on leaving the block (rolled back on an exception)."""
+        with self._lock, self._writer.begin() as connection:
+            yield connection
+
+    def _all(self, query: Select[Any]) -> Sequence[Row[Any]]:
+        """The rows of one SELECT (a consistent snapshot on its own)."""
+        with self._reader.connect() as connection:
+            return connection.execute(query).all()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @staticmethod
+    def _stored(
+        db: Connection,
+        state: ColumnElement[Any],
+        key: ColumnElement[Any],
+        value: object,
+        kind: type[S],
+    ) -> S:
+        """The state of the row whose `key` is `value`, read in the writing transaction."""
+        stored = db.execute(select(state).where(key == value)).scalar()
+        if stored is None:
+            raise LedgerError(f"el ledger no tiene {NOUNS[kind]} {value}")
+        return parse(kind, stored)
+
+    # -- windows ---------------------------------------------------------------------------
+    def window(
+        self, job: str, start: datetime, end: datetime, parent_id: int | None = None
+    ) -> Window:
+        """The window (job, start, end), created in state `planned` if new."""
+        with self._write() as db:
+            self._add_windows(db, job, ((start, end),), parent_id)
+            query = select(W).where(
+                W.c.job == job, W.c.start == start.isoformat(), W.c.end == end.isoformat()
+            )
+            return _window(db.execute(query).one())
+
+    @staticmethod
+    def _add_windows(
+        db: Connection, job: str, parts: Sequence[tuple[datetime, datetime]], parent: int | None
+    ) -> None:
+        """Insert the windows (job, start, end) not in the ledger yet, `planned`."""
+        now, state = _now(), check("new", None, WindowState.PLANNED)
+        for start, end in parts:
+            key = (W.c.job == job, W.c.start == start.isoformat(), W.c.end == end.isoformat())
+            if db.execute(select(W.c.id).where(*key)).first() is None:
+                db.execute(
+                    insert(W).values(
+                        job=job,
+                        start=start.isoformat(),
+                        end=end.isoformat(),
+                        parent_id=parent,
+                        state=state,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+
+    def windows(
+        self, jobs: Collection[str] | None = None, state: WindowState | None = None
+    ) -> list[Window]:
+        query = _where(select(W), (W.c.job, jobs), (W.c.state, state))
+        return [_window(r) for r in self._all(query.order_by(W.c.job, W.c.start, W.c.end))]
+
+    def window_by_id(self, window_id: int) -> Window:
+        return _window(self._all(select(W).where(W.c.id == window_id))[0])
+
+    def split(
+        self,
+        window_id: int,
+        parts: tuple[tuple[datetime, datetime], ...],
+        note: str,
+        state: WindowState = WindowState.SPLIT,
+    ) -> None:
+        """Replace a window by its parts (children planned, parent `split`, or `recovered`
+        when the parts ask again for what the window lost) in one transaction."""
+        if state not in (WindowState.SPLIT, WindowState.RECOVERED):
+            raise ValueError(f"a window is replaced by its parts as split or recovered: {state}")
+        with self._write() as db:
+            self._move_window(db, window_id, state, note=note)
+            job = db.execute(select(W.c.job).where(W.c.id == window_id)).scalar_one()
+            self._add_windows(db, job, parts, window_id)
+
+    def set_window(
+        self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
+    ) -> None:
+        with self._write() as db:
+            extra = {} if documents is None else {"documents": documents}
+            self._move_window(db, window_id, state, note=note, **extra)
+
+    def _move_window(
+        self, db: Connection, window_id: int, state: WindowState, **values: Any
+    ) -> None:
+        check(window_id, self._stored(db, W.c.state, W.c.id, window_id, WindowState), state)
+        db.execute(
+            W.update().where(W.c.id == window_id).values(state=state, updated_at=_now(), **values)
+        )
+
+    # -- requests --------------------------------------------------------------------------
+    def sends(self, criteria_key: str) -> int:
+        """How many requests with these criteria may have reached SAT (uncertain ones count)."""
+        query = select(func.count()).where(
+            R.c.criteria_key == criteria_key,
+            R.c.origin == RequestOrigin.SENT,
+            R.c.outcome != RequestOutcome.UNSENT,
+        )
+        return int(self._all(query)[0][0])
+
+    def begin_request(self, window_id: int, criteria_key: str, criteria: dict[str, Any]) -> int:
+        """Record, before sending, that a request is about to go out (state `sending`)."""
+        now = _now()
+        with self._write() as db:
+            result = db.execute(
+                insert(R).values(
+                    window_id=window_id,
+                    criteria_key=criteria_key,
+                    criteria=json.dumps(criteria, sort_keys=True),
+                    outcome=check("new", None, RequestOutcome.SENDING),
+                    sent_at=now,
+                    updated_at=now,
+                )
+            )
+            row = _new_id(result)
+            db.execute(insert(E).values(request_row=row, at=now, kind="send"))
+        return row
+
+    def adopt_request(self, window_id: int, known: Request) -> int:
+        """Attach an earlier request (same criteria, id known to SAT) to `window_id`."""
+        now = _now()
+        with self._write() as db:
+            result = db.execute(
+                insert(R).values(
+                    window_id=window_id,
+                    criteria_key=known.criteria_key,
+                    criteria=json.dumps(known.criteria, sort_keys=True),
+                    request_id=known.request_id,
+                    outcome=check("new", None, RequestOutcome.POLLING),
+                    origin=RequestOrigin.REUSED,
+                    sent_at=known.sent_at.isoformat(),
+                    updated_at=now,
+                    next_poll_at=now,
+                )
+            )
+            return _new_id(result)
+
+    def _move_request(
+        self, db: Connection, row: int, outcome: RequestOutcome, **values: Any
+    ) -> None:
+        check(row, self._stored(db, R.c.outcome, R.c.id, row, RequestOutcome), outcome)
+        db.execute(R.update().where(R.c.id == row).values(outcome=outcome, **values))
+
+    def set_outcome(self, row: int, outcome: RequestOutcome) -> None:
+        with self._write() as db:
+            self._move_request(db, row, outcome, updated_at=_now())
+
+    def answer_request(
+        self, row: int, request_id: str | None, code: str, message: str, outcome: RequestOutcome
+    ) -> None:
+        now = _now()
+        with self._write() as db:
+            self._move_request(
+                db,
+                row,
+                outcome,
+                request_id=request_id,
+                cod_estatus=code,
+                mensaje=message,
+                updated_at=now,
+                next_poll_at=now if outcome is RequestOutcome.POLLING else None,
+            )
+            db.execute(
+                insert(E).values(request_row=row, at=now, kind="query", code=code, message=message)
+            )
+
+    def request_for(self, window_id: int) -> Request | None:
+        rows = self._all(select(R).where(R.c.window_id == window_id).order_by(R.c.id.desc()))
+        return _request(rows[0]) if rows else None
+
+    def reusable_request(self, criteria_key: str) -> Request | None:
+        """The latest request with these criteria that SAT gave an id to."""
+        query = select(R).where(R.c.criteria_key == criteria_key, R.c.request_id.is_not(None))
+        rows = self._all(query.order_by(R.c.id.desc()).limit(1))
+        return _request(rows[0]) if rows else None
+
+    def requests(
+        self, jobs: Collection[str] | None = None, outcome: RequestOutcome | None = None
+    ) -> list[Request]:
+        query = select(R).join(W, W.c.id == R.c.window_id)
+        query = _where(query, (W.c.job, jobs), (R.c.outcome, outcome))
+        return [_request(r) for r in self._all(query.order_by(R.c.id))]
+
+    def request(self, row: int) -> Request:
+        return _request(self._all(select(R).where(R.c.id == row))[0])
+
+    def record_verify(
+        self,
+        row: int,
+        state: int,
+        state_code: str,
+        count: int,
+        code: str,
+        message: str,
+        outcome: RequestOutcome,
+        next_poll_at: datetime | None,
+        package_ids: tuple[str, ...] = (),
+    ) -> None:
+        """SAT's verification answer and the packages it names, in one transaction."""
+        now = _now()
+        with self._write() as db:
+            self._move_request(
+                db,
+                row,
+                outcome,
+                state=state,
+                state_code=state_code,
+                cfdi_count=count,
+                updated_at=now,
+                next_poll_at=next_poll_at.isoformat() if next_poll_at else None,
+            )
+            db.execute(
+                insert(E).values(
+                    request_row=row,
+                    at=now,
+                    kind="verify",
+                    code=state_code or code,
+                    state=state,
+                    message=message,
+                )
+            )
+            new = check("new", None, PackageState.TO_DOWNLOAD)
+            known = P.c.package_id.in_(package_ids)
+            present = set(db.execute(select(P.c.package_id).where(known)).scalars())
+            for package in dict.fromkeys(package_ids):
+                if package not in present:
+                    db.execute(
+                        insert(P).values(
+                            package_id=package, request_row=row, state=new, updated_at=now
+                        )
+                    )
+
+    # -- packages --------------------------------------------------------------------------
+    def packages(
+        self,
+        jobs: Collection[str] | None = None,
+        state: PackageState | None = None,
+        request_row: int | None = None,
+    ) -> list[Package]:
+        query = select(P).join(R, R.c.id == P.c.request_row).join(W, W.c.id == R.c.window_id)
+        query = _where(query, (W.c.job, jobs), (P.c.state, state), (P.c.request_row, request_row))
+        return [_package(r) for r in self._all(query.order_by(P.c.package_id))]
+
+    def has_package(self, package_id: str) -> bool:
+        return bool(self._all(select(P.c.package_id).where(P.c.package_id == package_id)))
+
+    def begin_download(self, package_id: str) -> int:
+        """Count a download attempt before making it (SAT allows two per package)."""
+        with self._write() as db:
+            db.execute(
+                P.update()
+                .where(P.c.package_id == package_id)
+                .values(attempts=P.c.attempts + 1, updated_at=_now())
+            )
+            attempts = db.execute(select(P.c.attempts).where(P.c.package_id == package_id)).scalar()
+        if attempts is None:
+            raise LedgerError(f"el ledger no tiene el paquete {package_id}")
+        return int(attempts)
+
+    def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None:
+        with self._write() as db:
+            self._move_package(
+                db, package_id, PackageState.DOWNLOADED, size=size, sha256=sha256, path=path
+            )
+
+    def read_done(
+        self,
+        package_id: str,
+        documents: int,
+        issues: Collection[tuple[str, str, int | None, str]] = (),
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        """The package is in the outputs; with what reading it reported (kind, entry, line,
+        message; `counts` totals every issue by kind, `issues` may hold only the first ones)."""
+        issue_table = schema.package_issues
+        with self._write() as db:
+            self._move_package(
+                db,
+                package_id,
+                PackageState.READ,
+                documents=documents,
+                issue_counts=json.dumps(counts or {}, sort_keys=True),
+            )
+            db.execute(issue_table.delete().where(issue_table.c.package_id == package_id))
+            names = ("kind", "entry", "line", "message")
+            if issues:
+                db.execute(
+                    insert(issue_table),
+                    [
+                        {"package_id": package_id, **dict(zip(names, i, strict=True))}
+                        for i in issues
+                    ],
+                )
+
+    def retry_package(self, package_id: str, reason: str) -> None:
+        """Back to `pending`: its file proved unusable and SAT still allows a download."""
+        with self._write() as db:
+            self._move_package(db, package_id, PackageState.TO_DOWNLOAD, reason=reason, path=None)
+
+    def lost(self, package_id: str, reason: str) -> None:
+        with self._write() as db:
+            self._move_package(db, package_id, PackageState.LOST, reason=reason)
+
+    def _move_package(
+        self, db: Connection, package_id: str, state: PackageState, **values: Any
+    ) -> None:
+        old = self._stored(db, P.c.state, P.c.package_id, package_id, PackageState)
+        check(package_id, old, state)
+        db.execute(
+            P.update()
+            .where(P.c.package_id == package_id)
+            .values(state=state, updated_at=_now(), **values)
+        )
+
+    def package_issues(self, package_id: str | None = None) -> list[PackageIssue]:
+        issues = schema.package_issues
+        query = _where(select(issues), (issues.c.package_id, package_id))
+        rows = self._all(query.order_by(literal_column("rowid")))  # the order they were reported
+        return [PackageIssue(**row._mapping) for row in rows]  # type: ignore[typeddict-item]
+
+    # -- tokens ----------------------------------------------------------------------------
+    def record_token(self, service: str, created: datetime, expires: datetime) -> None:
+        tokens = schema.tokens
+        with self._write() as db:
+            db.execute(tokens.delete().where(tokens.c.service == service))
+            db.execute(
+                insert(tokens).values(
+                    service=service, created=created.isoformat(), expires=expires.isoformat()
+                )
+            )
+
+
+class SqliteLedger(SqlLedger):
+    """`Ledger` on one SQLite file (WAL, synchronous=FULL: a commit survives power loss)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        engine = sqlite_engine(path)
+        try:
+            super().__init__(engine)
+        except BaseException:
+            engine.dispose()
+            raise

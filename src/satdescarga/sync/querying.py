@@ -1,0 +1,162 @@
+"""Asking SAT for planned windows (SolicitaDescarga), within SAT's limits.
+
+A request is committed as `sending` before it goes out and SAT's answer before anything else
+happens; no window with a request gets another one; XML criteria are never sent a third time
+(SAT's lifetime limit: the window is split into new criteria instead); a request SAT already
+knows under the same criteria is adopted rather than repeated.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from satdescarga.codes import SatCode
+from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
+from satdescarga.sync.ledger import Request, Window
+from satdescarga.sync.plan import Job, criteria_key, halves
+from satdescarga.sync.run import FATAL_CODES, Due, Run, SyncAborted, label
+from satdescarga.sync.states import RequestOutcome, WindowState
+from satdescarga.sync.windows import Windows
+
+LIFETIME_SENDS = 2  # SAT: two XML requests with identical criteria, ever
+QUERY_TRIES = 5  # a window whose query fails this often waits for the next run
+KNOWN = (RequestOutcome.POLLING, RequestOutcome.FINISHED)  # requests SAT holds and answers for
+
+
+class Queries:
+    """Sends the requests of planned windows; defers them (with backoff) while SAT fails."""
+
+    def __init__(self, run: Run, windows: Windows) -> None:
+        self._run = run
+        self._ledger = run.ledger
+        self._windows = windows
+        self._deferred: dict[int, float] = {}  # window id -> monotonic time to retry its query
+        self._deferrals: dict[int, int] = {}  # window id -> queries deferred in this run
+        self._errors = 0  # consecutive failed queries (any window)
+
+    def query_planned(self) -> None:
+        now = time.monotonic()
+        for window in self._run.windows(WindowState.PLANNED):
+            if self._deferrals.get(window.id, 0) >= QUERY_TRIES or self.outage():
+                continue  # SAT kept failing: left for the next run
+            if self._deferred.get(window.id, 0) <= now:
+                self._request(window, self._run.jobs[window.job])
+
+    def outage(self) -> bool:
+        """SAT failed the last QUERY_TRIES queries in a row: stop asking in this run."""
+        return self._errors >= QUERY_TRIES
+
+    def due(self) -> list[Due]:
+        """When each planned window this run may still ask for can be asked for."""
+        if self.outage():
+            return []
+        clock, moments = time.monotonic(), []
+        for window in self._run.windows(WindowState.PLANNED):
+            if self._deferrals.get(window.id, 0) < QUERY_TRIES:
+                later = self._deferred.get(window.id, clock) - clock
+                moments.append((later, f"reenviar la solicitud de {label(window)}"))
+        return moments
+
+    def _request(self, window: Window, job: Job) -> None:
+        criteria = job.criteria(window.start, window.end)
+        key = criteria_key(criteria)
+        previous = self._ledger.request_for(window.id)
+        if previous is not None and previous.request_id and previous.outcome in KNOWN:
+            self._ledger.set_window(window.id, WindowState.REQUESTED)  # answered, then a crash
+            return
+        if previous is not None and previous.outcome is RequestOutcome.SENDING:
+            # A crash lost SAT's answer and SAT may hold that request: never repeat its criteria.
+            self._ledger.set_outcome(previous.id, RequestOutcome.UNCERTAIN)
+            if halves(window.start, window.end):
+                self._windows.split(
+                    window, "se perdió la respuesta a la solicitud: criterios nuevos"
+                )
+                return
+        known = self._ledger.reusable_request(key)
+        if known is not None and known.outcome in KNOWN:
+            self._adopt(window, known)
+            return
+        if job.limited and self._ledger.sends(key) >= LIFETIME_SENDS:
+            self._windows.split(
+                window, "criterios ya enviados dos veces (límite de por vida del SAT)"
+            )
+            return
+        row = self._ledger.begin_request(window.id, key, criteria)
+        try:
+            result = self._run.client.query(job.query(window.start, window.end))
+        except InvalidQuery as exc:
+            self._ledger.set_outcome(row, RequestOutcome.UNSENT)
+            self._windows.fail(window, str(exc))
+            return
+        except FielError:
+            self._ledger.set_outcome(row, RequestOutcome.UNSENT)
+            raise
+        except SatError as exc:  # network or server trouble
+            # Counted as a possible send (SAT may hold it) unless it surely never arrived.
+            unsent = _never_processed(exc)
+            self._ledger.set_outcome(
+                row, RequestOutcome.UNSENT if unsent else RequestOutcome.UNCERTAIN
+            )
+            self._errors += 1
+            self._defer(window, f"la solicitud no obtuvo respuesta ({exc}); se reintentará")
+            return
+        self._errors = 0
+        status = result.status
+        self._run.summary.requests_sent += 1
+        outcome = RequestOutcome.POLLING if status.accepted else RequestOutcome.REFUSED
+        self._ledger.answer_request(row, result.request_id, status.code, status.message, outcome)
+        self._run.events.emit(
+            "query",
+            window=label(window),
+            job=job.label,
+            code=status.code,
+            message=status.message,
+            request_id=result.request_id,
+        )
+        if status.accepted:
+            self._ledger.set_window(window.id, WindowState.REQUESTED)
+            return
+        self._refused(window, key, status.sat_code, str(status))
+
+    def _refused(self, window: Window, key: str, code: SatCode | None, text: str) -> None:
+        if code in (SatCode.SOLICITUDES_AGOTADAS, SatCode.SOLICITUD_DUPLICADA):
+            known = self._ledger.reusable_request(key)
+            if known is not None and known.outcome in KNOWN:
+                self._adopt(window, known)
+            else:
+                self._windows.split(window, f"{text}: se divide el periodo (criterios nuevos)")
+        elif code is SatCode.TOPE_MAXIMO:
+            self._windows.split(window, text)
+        elif code is SatCode.NO_ENCONTRADA:
+            self._windows.empty(window)
+        elif code is SatCode.USUARIO_NO_VALIDO:
+            self._run.client.authenticate(force=True)
+            self._defer(window, text)
+        elif code is SatCode.ERROR_NO_CONTROLADO or code is SatCode.ERROR_INTERNO:
+            self._defer(window, text)
+        elif code in FATAL_CODES:
+            raise SyncAborted(f"el SAT rechazó la firma o el certificado: {text}")
+        else:
+            self._windows.fail(window, text)
+
+    def _adopt(self, window: Window, known: Request) -> None:
+        self._ledger.adopt_request(window.id, known)
+        note = f"reutiliza {known.request_id}"
+        self._ledger.set_window(window.id, WindowState.REQUESTED, note=note)
+        self._run.summary.requests_reused += 1
+        self._run.events.emit("reuse", window=label(window), request_id=known.request_id)
+
+    def _defer(self, window: Window, note: str) -> None:
+        tries = self._deferrals[window.id] = self._deferrals.get(window.id, 0) + 1
+        options = self._run.options
+        wait = min(options.poll_cap, options.poll_initial * 2**tries)
+        self._deferred[window.id] = time.monotonic() + wait * random.uniform(0.75, 1.25)
+        self._run.events.emit("warning", window=label(window), message=note)
+
+
+def _never_processed(exc: SatError) -> bool:
+    """Failures that prove SAT did not register the request (so it costs nothing to resend)."""
+    if isinstance(exc, NetworkError):
+        return not exc.sent
+    return isinstance(exc, HttpError) and exc.status in (429, 502, 503, 504)

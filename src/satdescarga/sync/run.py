@@ -1,0 +1,155 @@
+"""What one sync run shares among its parts: the collaborators, the options, the summary being
+built, and the few words every part uses (labels, the run's own rows of the ledger)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from satdescarga.codes import SatCode
+from satdescarga.errors import SatError
+from satdescarga.sync.ledger import Ledger, Package, Request, Window
+from satdescarga.sync.plan import Job
+from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
+from satdescarga.sync.store import ReadReport
+
+if TYPE_CHECKING:
+    from satdescarga.client import SatClient
+
+FATAL_CODES = {
+    SatCode.SELLO_MAL_FORMADO,
+    SatCode.SELLO_NO_CORRESPONDE,
+    SatCode.CERTIFICADO_REVOCADO_O_CADUCO,
+    SatCode.CERTIFICADO_INVALIDO,
+}
+
+
+class SyncAborted(SatError):  # noqa: N818
+    """The sync cannot go on (the e.firma or its signature is refused)."""
+
+
+class PackageStore(Protocol):
+    """Reads a downloaded package into the outputs (all or nothing) and reports what it held."""
+
+    def read(self, package: Path, job: Job, package_id: str) -> ReadReport: ...
+    def clean(self) -> None: ...
+
+
+class Events(Protocol):
+    def emit(self, event: str, **fields: Any) -> None: ...
+
+
+class NoEvents:
+    def emit(self, event: str, **fields: Any) -> None:
+        pass
+
+
+@dataclass
+class SyncOptions:
+    out: Path
+    jobs: int = 4
+    poll_initial: float = 5.0  # seconds before the first verification
+    poll_cap: float = 300.0  # longest wait between verifications
+    horizon: timedelta = timedelta(hours=72)  # give up polling a request after this long
+
+
+@dataclass
+class SyncSummary:
+    windows: int = 0
+    empty: int = 0
+    split: int = 0
+    failed: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    requests_sent: int = 0
+    requests_reused: int = 0
+    packages: int = 0
+    lost: list[str] = field(default_factory=list)  # lost for good (recovery exhausted)
+    recovered: list[str] = field(default_factory=list)  # windows asked for again, and why
+    pending: list[str] = field(default_factory=list)  # packages to retry on the next run
+    issues: dict[str, int] = field(default_factory=dict)  # package issues by kind
+    documents: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.failed or self.stuck or self.lost or self.pending)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Work handed to the pool: a verification (`key`: its request row) or a download (`key`:
+    the package id). `finish` acts on the finished future, on the coordinator's thread."""
+
+    key: int | str
+    finish: Callable[[Future[Any]], None]
+
+
+Inflight = dict[Future[Any], Task]
+Due = tuple[float, str]
+"""Seconds until something can be acted on, and what it is (for the "waiting" event)."""
+
+
+@dataclass
+class Run:
+    """One run of the sync, as its parts see it. Only the coordinator's thread uses it."""
+
+    client: SatClient
+    ledger: Ledger
+    store: PackageStore
+    jobs: dict[str, Job]  # by Job.key: the ledger rows of this run are these jobs'
+    options: SyncOptions
+    events: Events
+    now: Callable[[], datetime]
+    summary: SyncSummary = field(default_factory=SyncSummary)
+    touched: set[int] = field(default_factory=set)
+    """Windows whose completion must be checked again (a package read or lost, an answer)."""
+
+    @property
+    def package_dir(self) -> Path:
+        return self.options.out / "paquetes"
+
+    def windows(self, state: WindowState | None = None) -> list[Window]:
+        return self.ledger.windows(list(self.jobs), state)
+
+    def requests(self, outcome: RequestOutcome) -> list[Request]:
+        return self.ledger.requests(list(self.jobs), outcome)
+
+    def packages(self, state: PackageState) -> list[Package]:
+        return self.ledger.packages(list(self.jobs), state)
+
+    def window_of(self, request: Request) -> Window:
+        return self.ledger.window_by_id(request.window_id)
+
+
+def label(window: Window) -> str:
+    return f"{window.start:%Y-%m-%d %H:%M:%S}..{window.end:%Y-%m-%d %H:%M:%S}"
+
+
+def busy(inflight: Inflight) -> set[object]:
+    """Request rows being verified and package ids being downloaded."""
+    return {task.key for task in inflight.values()}
+
+
+@contextmanager
+def recording_tokens(client: SatClient, ledger: Ledger) -> Iterator[None]:
+    """While the block runs, every token the client obtains has its validity window recorded
+    (then whatever observer the client had before is told too, and restored afterwards)."""
+    previous, service = client.on_token, client.endpoints.service
+
+    def observe(token: Any) -> None:
+        ledger.record_token(service, token.created, token.expires)
+        if previous is not None:
+            previous(token)
+
+    client.on_token = observe
+    try:
+        yield
+    finally:
+        client.on_token = previous
