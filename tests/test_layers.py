@@ -35,7 +35,6 @@ ALLOWED: dict[str, set[str]] = {
         "sync",
         "emulator",
         "demo",
-        "ledger",
     },
     "__init__": {"client", "fiel", "generated", "codes", "errors"},
     "__main__": {"cli"},

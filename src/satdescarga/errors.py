@@ -16,6 +16,10 @@ never include a secret (key, password, token); foreign details stay in `__cause_
     ├── ResponseError                malformed, unsafe or unexpected answer (exit 1)
     ├── PackageError                 a package that cannot be read (satdescarga.packages.errors)
     ├── LedgerBusy                   another run holds the ledger (satdescarga.sync.lock; exit 1)
+    ├── LedgerError                  the sync's ledger (satdescarga.sync.states)
+    │   ├── IllegalTransition        a state change the transition table forbids
+    │   └── LedgerVersionError       a ledger from a newer release, or not a ledger (sync.migrate)
+    ├── SyncAborted                  the e.firma or its signature refused mid-sync (sync.run)
     ├── UnsafeXmlError               DOCTYPE, entities or a bomb in XML (satdescarga.xmlsafe)
     ├── ContractError                a message outside SAT's XSD (satdescarga.contract)
     └── BindingError, EnvelopeError, LexicalError   the generated layer could not (de)serialize
