@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from satdescarga.sync.ledger import Ledger, SqliteLedger
+from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.migrate import sqlite_engine
+from satdescarga.sync.records import Ledger
 from satdescarga.sync.states import (
     LedgerError,
     PackageState,

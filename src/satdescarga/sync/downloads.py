@@ -20,7 +20,7 @@ from typing import Any
 from satdescarga.client import DownloadResult
 from satdescarga.errors import FielError
 from satdescarga.packages import PackageError
-from satdescarga.sync.ledger import Package
+from satdescarga.sync.records import Package
 from satdescarga.sync.run import Due, Inflight, Run, Task, busy
 from satdescarga.sync.states import PackageState
 

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from satdescarga.sync.downloads import Downloads
-from satdescarga.sync.ledger import Ledger
 from satdescarga.sync.plan import Job
 from satdescarga.sync.polling import Polls
 from satdescarga.sync.querying import Queries
+from satdescarga.sync.records import Ledger
 from satdescarga.sync.run import (
     Due,
     Events,

@@ -1,8 +1,8 @@
 """The sync ledger: durable state of every window, request and package, committed step by step.
 
-`Ledger` is what the engine needs; `SqlLedger` implements it with SQLAlchemy Core on the tables
-of `schema.py` (SQLite today through `SqliteLedger`; another database needs an engine and its
-settings, not new SQL). Every write is one transaction, committed before the method returns, so
+`Ledger` (records.py) is what the engine needs; `SqlLedger` implements it with SQLAlchemy
+Core on the tables of `schema.py` (SQLite today through `SqliteLedger`; another database needs
+an engine and its settings, not new SQL). Every write is one transaction, committed before the method returns, so
 the engine acts only on what is on disk; every change of state is checked against
 `states.TRANSITIONS` in that transaction (`IllegalTransition`, nothing written). Secrets are
 never stored (tokens: only their validity window).
@@ -14,10 +14,9 @@ import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -34,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from satdescarga.sync import schema
 from satdescarga.sync.migrate import READ, WRITE, sqlite_engine, upgrade
+from satdescarga.sync.records import Package, PackageIssue, Request, Window
 from satdescarga.sync.states import (
     NOUNS,
     LedgerError,
@@ -51,128 +51,6 @@ W, R, P, E = schema.windows, schema.requests, schema.packages, schema.request_ev
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    id: int
-    job: str
-    start: datetime
-    end: datetime
-    parent_id: int | None
-    state: WindowState
-    note: str
-    documents: int
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    id: int
-    window_id: int
-    criteria_key: str
-    criteria: dict[str, Any]
-    request_id: str | None
-    cod_estatus: str | None
-    mensaje: str | None
-    state: int | None  # SAT's EstadoSolicitud
-    state_code: str | None
-    cfdi_count: int | None
-    outcome: RequestOutcome
-    origin: RequestOrigin
-    sent_at: datetime
-    next_poll_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Package:
-    package_id: str
-    request_row: int
-    state: PackageState
-    attempts: int
-    size: int | None
-    sha256: str | None
-    path: str | None
-    documents: int | None
-    reason: str
-    issue_counts: dict[str, int]  # package issues by kind (repaired, skipped, error...)
-
-
-class PackageIssue(TypedDict):
-    """One thing reading a package reported (`kind` as in `states.ISSUE_KINDS`)."""
-
-    package_id: str
-    kind: str
-    entry: str
-    line: int | None
-    message: str
-
-
-class Ledger(Protocol):
-    """What the sync engine needs from durable storage."""
-
-    def window(
-        self, job: str, start: datetime, end: datetime, parent_id: int | None = None
-    ) -> Window: ...
-    def windows(
-        self, jobs: Collection[str] | None = None, state: WindowState | None = None
-    ) -> list[Window]: ...
-    def window_by_id(self, window_id: int) -> Window: ...
-    def set_window(
-        self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
-    ) -> None: ...
-    def split(
-        self,
-        window_id: int,
-        parts: tuple[tuple[datetime, datetime], ...],
-        note: str,
-        state: WindowState = WindowState.SPLIT,
-    ) -> None: ...
-    def sends(self, criteria_key: str) -> int: ...
-    def begin_request(self, window_id: int, criteria_key: str, criteria: dict[str, Any]) -> int: ...
-    def adopt_request(self, window_id: int, known: Request) -> int: ...
-    def set_outcome(self, row: int, outcome: RequestOutcome) -> None: ...
-    def answer_request(
-        self, row: int, request_id: str | None, code: str, message: str, outcome: RequestOutcome
-    ) -> None: ...
-    def request_for(self, window_id: int) -> Request | None: ...
-    def reusable_request(self, criteria_key: str) -> Request | None: ...
-    def requests(
-        self, jobs: Collection[str] | None = None, outcome: RequestOutcome | None = None
-    ) -> list[Request]: ...
-    def request(self, row: int) -> Request: ...
-    def record_verify(
-        self,
-        row: int,
-        state: int,
-        state_code: str,
-        count: int,
-        code: str,
-        message: str,
-        outcome: RequestOutcome,
-        next_poll_at: datetime | None,
-        package_ids: tuple[str, ...] = (),
-    ) -> None: ...
-    def packages(
-        self,
-        jobs: Collection[str] | None = None,
-        state: PackageState | None = None,
-        request_row: int | None = None,
-    ) -> list[Package]: ...
-    def has_package(self, package_id: str) -> bool: ...
-    def begin_download(self, package_id: str) -> int: ...
-    def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None: ...
-    def read_done(
-        self,
-        package_id: str,
-        documents: int,
-        issues: Collection[tuple[str, str, int | None, str]] = (),
-        counts: dict[str, int] | None = None,
-    ) -> None: ...
-    def retry_package(self, package_id: str, reason: str) -> None: ...
-    def lost(self, package_id: str, reason: str) -> None: ...
-    def package_issues(self, package_id: str | None = None) -> list[PackageIssue]: ...
-    def record_token(self, service: str, created: datetime, expires: datetime) -> None: ...
-    def close(self) -> None: ...
 
 
 def _where(query: Select[Any], *conditions: tuple[ColumnElement[Any], Any]) -> Select[Any]:

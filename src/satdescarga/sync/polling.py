@@ -16,7 +16,7 @@ from typing import Any
 from satdescarga.client import VerifyResult
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.errors import FielError
-from satdescarga.sync.ledger import Request
+from satdescarga.sync.records import Request
 from satdescarga.sync.run import FATAL_CODES, Due, Inflight, Run, SyncAborted, Task, busy, label
 from satdescarga.sync.states import RequestOutcome
 from satdescarga.sync.windows import Windows

@@ -13,8 +13,8 @@ import time
 
 from satdescarga.codes import SatCode
 from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
-from satdescarga.sync.ledger import Request, Window
 from satdescarga.sync.plan import Job, criteria_key, halves
+from satdescarga.sync.records import Request, Window
 from satdescarga.sync.run import FATAL_CODES, Due, Run, SyncAborted, label
 from satdescarga.sync.states import RequestOutcome, WindowState
 from satdescarga.sync.windows import Windows

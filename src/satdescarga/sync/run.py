@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from satdescarga.codes import SatCode
 from satdescarga.errors import SatError
-from satdescarga.sync.ledger import Ledger, Package, Request, Window
 from satdescarga.sync.plan import Job
+from satdescarga.sync.records import Ledger, Package, Request, Window
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 from satdescarga.sync.store import ReadReport
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from satdescarga.client import Status
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.sync.downloads import Downloads
-from satdescarga.sync.ledger import Package, Request, Window
 from satdescarga.sync.plan import SECOND, halves
+from satdescarga.sync.records import Package, Request, Window
 from satdescarga.sync.run import Run, label
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 
