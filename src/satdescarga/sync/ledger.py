@@ -1,11 +1,11 @@
 """The sync ledger: durable state of every window, request and package, committed step by step.
 
 `Ledger` (records.py) is what the engine needs; `SqlLedger` implements it with SQLAlchemy
-Core on the tables of `schema.py` (SQLite today through `SqliteLedger`; another database needs
-an engine and its settings, not new SQL). Every write is one transaction, committed before the method returns, so
-the engine acts only on what is on disk; every change of state is checked against
-`states.TRANSITIONS` in that transaction (`IllegalTransition`, nothing written). Secrets are
-never stored (tokens: only their validity window).
+Core on the tables of `schema.py` (SQLite today through `SqliteLedger`; another database
+needs an engine and its settings, not new SQL). Every write is one transaction, committed
+before the method returns, so the engine acts only on what is on disk; every change of state
+is checked against `states.TRANSITIONS` in that transaction (`IllegalTransition`, nothing
+written). Secrets are never stored (tokens: only their validity window).
 """
 
 from __future__ import annotations
