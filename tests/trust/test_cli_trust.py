@@ -242,3 +242,23 @@ def test_a_truncated_download_exits_4(sat: Emulator, tmp_path: Path) -> None:
     result = run(sat, "download", package, "--out", str(tmp_path))
     assert result.exit_code == 4, result.output
     assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_two_downloads_into_one_plain_folder_never_run_at_once(
+    sat: Emulator, tmp_path: Path
+) -> None:
+    from satdescarga.cli.calls import download_lock_path
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(download_lock_path(tmp_path))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        busy = run(sat, "download", "X_01", "--out", str(tmp_path))
+        assert busy.exit_code == 1 and f"PID {holder.pid}" in busy.output
+        assert tokens(sat) == 0 and list(tmp_path.iterdir()) == []
+    finally:
+        holder.kill()
+        holder.wait()

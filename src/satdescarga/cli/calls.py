@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from contextlib import ExitStack, closing
 from datetime import datetime
 from pathlib import Path
@@ -28,8 +30,6 @@ from satdescarga.cli.options import (
 from satdescarga.client.query import Query, RequestType
 from satdescarga.codes import RequestState
 from satdescarga.errors import InvalidQuery
-from satdescarga.packages.errors import PackageError
-from satdescarga.packages.zipguard import PackageZip
 from satdescarga.sync.lock import LedgerLock
 from satdescarga.vocabulary import DownloadType
 
@@ -209,24 +209,26 @@ def download(
     """Descarga paquetes (el SAT permite 2 descargas por paquete).
 
     Un paquete que ya está en disco como ZIP válido no se vuelve a pedir (salvo con --force).
-    Si OUT es la carpeta de una sincronización (o su carpeta paquetes/), toma su ledger: espera
-    o se niega mientras otra ejecución lo usa, y anota cada descarga para que `sync` la cuente.
+    Dos ejecuciones nunca descargan a la vez en OUT: la segunda se niega (o espera con --wait).
+    Si OUT es la carpeta de una sincronización (o su carpeta paquetes/), comparte su candado y
+    anota cada descarga en su ledger para que `sync` la cuente.
     """
+    from satdescarga.client.download import is_whole_zip
+
     output = Output(as_json)
-    ledger_file = sync_ledger_for(out)
+    ledger_file = sync_ledger_for(out) or download_lock_path(out)
     with ExitStack() as stack:
         ledger = None
-        if ledger_file is not None:
-            stack.enter_context(LedgerLock(ledger_file, "download", wait=wait, on_wait=output.note))
-            if ledger_file.is_file():
-                from satdescarga.sync.ledger import SqliteLedger  # SQLAlchemy: only when needed
+        stack.enter_context(LedgerLock(ledger_file, "download", wait=wait, on_wait=output.note))
+        if ledger_file.is_file():
+            from satdescarga.sync.ledger import SqliteLedger  # SQLAlchemy: only when needed
 
-                ledger = stack.enter_context(closing(SqliteLedger(ledger_file)))
+            ledger = stack.enter_context(closing(SqliteLedger(ledger_file)))
         client = None
         refused = False
         for package_id in package_ids:
             dest = out / f"{package_id}.zip"
-            if valid_zip(dest):
+            if is_whole_zip(dest):
                 if not force:
                     output.result(
                         {"paquete": package_id, "archivo": str(dest), "ya_en_disco": True},
@@ -263,20 +265,16 @@ def download(
         raise SystemExit(EXIT_REFUSED)
 
 
+def download_lock_path(out: Path) -> Path:
+    """Where two `download` runs into a folder that is not a sync's meet: a name in the
+    system's temporary folder derived from the folder (nothing is written into it)."""
+    digest = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"satdescarga-descargas-{digest}"
+
+
 def sync_ledger_for(out: Path) -> Path | None:
     """The ledger of the sync whose outputs are in `out` (or whose packages are), if any."""
     for folder in (out, out.parent):
         if (folder / STATE_DIR).is_dir():
             return folder / STATE_DIR / LEDGER_NAME
     return None
-
-
-def valid_zip(path: Path) -> bool:
-    """True when `path` is a whole ZIP (its central directory reads within the limits)."""
-    if not path.is_file():
-        return False
-    try:
-        PackageZip(path).close()
-    except PackageError:
-        return False
-    return True

@@ -344,6 +344,18 @@ def _check_zip(path: Path, operation: str) -> None:
         ) from exc
 
 
+def is_whole_zip(path: Path) -> bool:
+    """True when `path` is a package as a download leaves it: the same check as `_check_zip`
+    (so a package this module accepted is never judged incomplete afterwards)."""
+    if not path.is_file():
+        return False
+    try:
+        PackageZip(path, _STRUCTURE_ONLY).close()
+    except PackageError:
+        return False
+    return True
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
