@@ -17,6 +17,7 @@ from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.sync.engine import SyncEngine, SyncOptions, SyncSummary
 from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.plan import Job, month_windows
+from satdescarga.sync.run import token_recorder
 from satdescarga.sync.store import OutputStore
 from satdescarga.vocabulary import ServiceFamily
 
@@ -70,10 +71,14 @@ def run(
     ledger: Any = None,
     **options: Any,
 ) -> SyncSummary:
-    client = SatClient(
-        fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05), timeout=timeout
-    )
     ledger = ledger or SqliteLedger(out / ".satdescarga" / "ledger.sqlite")
+    client = SatClient(
+        fiel,
+        Endpoints.local(sat.base_url),
+        retry_wait=(0.01, 0.05),
+        timeout=timeout,
+        on_token=token_recorder(ledger, "cfdi"),
+    )
     store = OutputStore(out)
     try:
         settings: dict[str, Any] = {"jobs": 4, "poll_initial": 0.01, "poll_cap": 0.2, **options}

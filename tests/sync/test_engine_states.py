@@ -14,9 +14,11 @@ from click.testing import CliRunner
 from satdescarga import Endpoints, Fiel, SatClient
 from satdescarga.cli import main
 from satdescarga.client import DownloadType, RequestType
+from satdescarga.client.results import Token
 from satdescarga.sync.engine import SyncEngine, SyncOptions
 from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.plan import Job
+from satdescarga.sync.run import token_recorder
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 from satdescarga.sync.store import OutputStore
 
@@ -77,12 +79,21 @@ def test_a_package_downloaded_again_by_hand_is_read_again(fiel: Fiel, tmp_path: 
             ledger.close()
 
 
-def test_the_token_observer_is_the_engine_s_only_while_it_runs(fiel: Fiel, tmp_path: Path) -> None:
-    seen: list[Any] = []
+def test_the_client_built_for_a_sync_records_its_tokens_in_the_ledger(
+    fiel: Fiel, tmp_path: Path
+) -> None:
+    seen: list[Token] = []
     with emulator() as sat:
-        client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05))
-        client.on_token = seen.append
         ledger = ledger_of(tmp_path)
+        record = token_recorder(ledger, "cfdi")
+
+        def observe(token: Token) -> None:
+            seen.append(token)
+            record(token)
+
+        client = SatClient(
+            fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05), on_token=observe
+        )
         try:
             options = SyncOptions(tmp_path, jobs=2, poll_initial=0.01, poll_cap=0.2)
             engine = SyncEngine(
@@ -91,8 +102,7 @@ def test_the_token_observer_is_the_engine_s_only_while_it_runs(fiel: Fiel, tmp_p
             assert engine.run().complete
         finally:
             ledger.close()
-    assert client.on_token == seen.append  # given back
-    assert seen  # and told of every token meanwhile
+    assert seen
     db = sqlite3.connect(tmp_path / ".satdescarga" / "ledger.sqlite")
     try:
         ((service, created, expires),) = db.execute("SELECT * FROM tokens").fetchall()

@@ -23,6 +23,7 @@ from satdescarga.vocabulary import ServiceFamily
 
 if TYPE_CHECKING:  # imported when used: `--help` must not load zeep, requests, cryptography
     from satdescarga.client import SatClient
+    from satdescarga.client.results import Token
     from satdescarga.fiel import Fiel
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FIEL, EXIT_NETWORK = 0, 1, 2, 3, 4
@@ -182,11 +183,14 @@ class Sat:
             self.cer, self.key, read_password(self.password_file, self.password_option)
         )
 
-    def client(self, fiel: Fiel) -> SatClient:
+    def client(self, fiel: Fiel, on_token: Callable[[Token], None] | None = None) -> SatClient:
         from satdescarga.client import SatClient
 
         return SatClient(
-            fiel, endpoints(self.service, self.endpoint_base), timeout=(10.0, self.timeout)
+            fiel,
+            endpoints(self.service, self.endpoint_base),
+            timeout=(10.0, self.timeout),
+            on_token=on_token,
         )
 
 

@@ -80,10 +80,19 @@ def demo(out: Path, documents_per_day: int, as_json: bool, debug: bool) -> None:
                 f"Emulador del SAT en {sat.base_url}; RFC {fiel.rfc}; "
                 f"periodo {since:%Y-%m-%d} a {until:%Y-%m-%d}"
             )
-        client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.2, 2.0))
+        base = sat.base_url
         jobs = [Job(fiel.rfc, ServiceFamily.CFDI, d, k) for d in DownloadType for k in RequestType]
         options = SyncOptions(out, jobs=4, poll_initial=0.5, poll_cap=2.0)
-        summary = run_sync(client, jobs, month_windows(since, until), options, ledger, as_json)
+        summary = run_sync(
+            lambda on_token: SatClient(
+                fiel, Endpoints.local(base), retry_wait=(0.2, 2.0), on_token=on_token
+            ),
+            jobs,
+            month_windows(since, until),
+            options,
+            ledger,
+            as_json,
+        )
     if not as_json:
         console.print(f"Listo: XML en {out / fiel.rfc}, datos en {out / 'satdescarga.sqlite'}")
     if not summary.complete:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 if TYPE_CHECKING:
     from satdescarga.client import SatClient
+    from satdescarga.client.results import Token
     from satdescarga.sync.engine import SyncOptions, SyncSummary
     from satdescarga.sync.plan import Job
 
@@ -112,24 +114,28 @@ def build_jobs(
 
 
 def run_sync(
-    client: SatClient,
+    make_client: Callable[[Callable[[Token], None]], SatClient],
     jobs: list[Job],
     windows: list[tuple[datetime, datetime]],
     options: SyncOptions,
     ledger_file: Path,
     as_json: bool,
 ) -> SyncSummary:
-    """Run the engine with progress bars (or JSON events) and print the summary."""
+    """Run the engine with progress bars (or JSON events) and print the summary.
+
+    `make_client` builds the client with the observer that records its tokens in the ledger."""
     from rich.console import Console
 
     from satdescarga.sync.engine import SyncEngine
     from satdescarga.sync.ledger import SqliteLedger
     from satdescarga.sync.progress import JsonEvents, RichProgress, summary_table
+    from satdescarga.sync.run import token_recorder
     from satdescarga.sync.store import OutputStore
 
     ledger = SqliteLedger(ledger_file)
     store = OutputStore(options.out)
     try:
+        client = make_client(token_recorder(ledger, jobs[0].service))
         if as_json:
             return SyncEngine(client, ledger, store, jobs, windows, options, JsonEvents()).run()
         console = Console(stderr=True)
@@ -273,7 +279,14 @@ def sync(
     options = SyncOptions(out, jobs, poll_initial, poll_cap, timedelta(hours=horizon))
     ledger_file = ledger_path(out, state)
     with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
-        summary = run_sync(sat.client(fiel), job_list, windows, options, ledger_file, as_json)
+        summary = run_sync(
+            lambda on_token: sat.client(fiel, on_token),
+            job_list,
+            windows,
+            options,
+            ledger_file,
+            as_json,
+        )
         for kind in exports:
             OutputStore(out).export(kind)
     if not summary.complete:

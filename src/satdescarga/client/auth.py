@@ -34,6 +34,7 @@ class TokenCache:
         clock: Callable[[], datetime],
         retry: Callable[[Callable[[], Token]], Token],
         service: str,
+        on_token: Callable[[Token], None] | None = None,
     ) -> None:
         self._stub = stub
         self._fiel = fiel
@@ -43,8 +44,7 @@ class TokenCache:
         self._lock = threading.Lock()
         self._token: Token | None = None
         self._checked = False
-        self.on_token: Callable[[Token], None] | None = None
-        """Called after every authentication (e.g. to record the token's validity window)."""
+        self._on_token = on_token
 
     def get(self, force: bool = False) -> Token:
         """The cached token while usable (and not `force`), else a new one from Autentica."""
@@ -56,9 +56,8 @@ class TokenCache:
                 self._checked = True
             token = self._token = self._retry(self._authenticate)
         log.info("autenticado en %s; el token vence %s", self._service, token.expires)
-        hook = self.on_token
-        if hook is not None:
-            hook(token)
+        if self._on_token is not None:
+            self._on_token(token)
         return token
 
     def _authenticate(self) -> Token:

@@ -84,6 +84,9 @@ class SatClient:
     bytes per second on average. A healthy link (even a slow one, at 0.4 Mbit/s) is never
     cut whatever the package size; a server that trickles, or stalls after a fast start, is
     stopped within about one window. Exceeding any of them raises `SatTimeoutError`.
+
+    `on_token` is told of every token obtained (e.g. to record its validity window); it runs
+    outside the token cache's lock, so it may call the client.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class SatClient:
         download_deadline: float = 3 * 3600.0,
         download_min_rate: float = 50_000.0,
         download_rate_window: float = 120.0,
+        on_token: Callable[[Token], None] | None = None,
     ) -> None:
         self.fiel = fiel
         self.endpoints = endpoints or Endpoints.cfdi()
@@ -133,6 +137,7 @@ class SatClient:
             clock,
             lambda call: retrying(self._retries, self._retry_wait, call),
             self.endpoints.service,
+            on_token,
         )
         self._query_stub = g.SolicitaDescargaServiceStub(
             transport(g.SOLICITA_DESCARGA_SERVICE, self.endpoints.query, signed, limits),
@@ -161,15 +166,6 @@ class SatClient:
 
     def __repr__(self) -> str:
         return f"SatClient(rfc={self.fiel.rfc!r}, service={self.endpoints.service!r})"
-
-    @property
-    def on_token(self) -> Callable[[Token], None] | None:
-        """Called after every authentication (e.g. to record the token's validity window)."""
-        return self._auth.on_token
-
-    @on_token.setter
-    def on_token(self, hook: Callable[[Token], None] | None) -> None:
-        self._auth.on_token = hook
 
     def _today(self) -> date:
         """Today in Mexico City by the client's clock (SAT's six-year rule counts from it)."""

@@ -30,7 +30,6 @@ from satdescarga.sync.run import (
     SyncSummary,
     busy,
     label,
-    recording_tokens,
 )
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 from satdescarga.sync.windows import Windows
@@ -105,17 +104,16 @@ class SyncEngine:
     def run(self) -> SyncSummary:
         started = time.monotonic()
         run = self._run
-        with recording_tokens(run.client, run.ledger):
-            self._clean_partial_files()
-            self._polls.reopen_stuck()
-            self._plan()
-            self._windows.reconcile()
-            for job in run.jobs.values():
-                if job.filled_status:
-                    run.summary.notes.append(
-                        f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
-                    )
-            self._loop()
+        self._clean_partial_files()
+        self._polls.reopen_stuck()
+        self._plan()
+        self._windows.reconcile()
+        for job in run.jobs.values():
+            if job.filled_status:
+                run.summary.notes.append(
+                    f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
+                )
+        self._loop()
         self._summarize(time.monotonic() - started)
         run.events.emit("summary", **summary_fields(run.summary))
         return run.summary

@@ -3,9 +3,8 @@ built, and the few words every part uses (labels, the run's own rows of the ledg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from satdescarga.sync.store import ReadReport
 
 if TYPE_CHECKING:
     from satdescarga.client import SatClient
+    from satdescarga.client.results import Token
 
 FATAL_CODES = {
     SatCode.SELLO_MAL_FORMADO,
@@ -137,19 +137,11 @@ def busy(inflight: Inflight) -> set[object]:
     return {task.key for task in inflight.values()}
 
 
-@contextmanager
-def recording_tokens(client: SatClient, ledger: Ledger) -> Iterator[None]:
-    """While the block runs, every token the client obtains has its validity window recorded
-    (then whatever observer the client had before is told too, and restored afterwards)."""
-    previous, service = client.on_token, client.endpoints.service
+def token_recorder(ledger: Ledger, service: str) -> Callable[[Token], None]:
+    """The observer a sync's client is built with: each token's validity window goes to the
+    ledger (`status` shows it)."""
 
-    def observe(token: Any) -> None:
+    def record(token: Token) -> None:
         ledger.record_token(service, token.created, token.expires)
-        if previous is not None:
-            previous(token)
 
-    client.on_token = observe
-    try:
-        yield
-    finally:
-        client.on_token = previous
+    return record
