@@ -14,13 +14,12 @@ import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Engine,
     Row,
     Select,
@@ -32,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from satdescarga.sync import schema
+from satdescarga.sync.ledger_rows import new_id, now_text, package_of, request_of, where, window_of
 from satdescarga.sync.migrate import READ, WRITE, sqlite_engine, upgrade
 from satdescarga.sync.records import Package, PackageIssue, Request, Window
 from satdescarga.sync.states import (
@@ -47,80 +47,6 @@ from satdescarga.sync.states import (
 )
 
 W, R, P, E = schema.windows, schema.requests, schema.packages, schema.request_events
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _where(query: Select[Any], *conditions: tuple[ColumnElement[Any], Any]) -> Select[Any]:
-    """`query` filtered by (column, value) pairs: None is no condition, a collection is IN."""
-    for column, value in conditions:
-        if value is None:
-            continue
-        if isinstance(value, str | int):
-            query = query.where(column == value)
-        else:
-            query = query.where(column.in_(list(value)))
-    return query
-
-
-def _new_id(result: CursorResult[Any]) -> int:
-    """The id of the row an INSERT just added."""
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _window(row: Row[Any]) -> Window:
-    return Window(
-        row.id,
-        row.job,
-        datetime.fromisoformat(row.start),
-        datetime.fromisoformat(row.end),
-        row.parent_id,
-        parse(WindowState, row.state),
-        row.note,
-        row.documents,
-    )
-
-
-def _request(row: Row[Any]) -> Request:
-    return Request(
-        row.id,
-        row.window_id,
-        row.criteria_key,
-        json.loads(row.criteria),
-        row.request_id,
-        row.cod_estatus,
-        row.mensaje,
-        row.state,
-        row.state_code,
-        row.cfdi_count,
-        parse(RequestOutcome, row.outcome),
-        RequestOrigin(row.origin),
-        datetime.fromisoformat(row.sent_at),
-        _dt(row.next_poll_at),
-    )
-
-
-def _package(row: Row[Any]) -> Package:
-    return Package(
-        row.package_id,
-        row.request_row,
-        parse(PackageState, row.state),
-        row.attempts,
-        row.size,
-        row.sha256,
-        row.path,
-        row.documents,
-        row.reason,
-        json.loads(row.issue_counts or "{}"),
-    )
 
 
 class SqlLedger:
@@ -173,14 +99,14 @@ class SqlLedger:
             query = select(W).where(
                 W.c.job == job, W.c.start == start.isoformat(), W.c.end == end.isoformat()
             )
-            return _window(db.execute(query).one())
+            return window_of(db.execute(query).one())
 
     @staticmethod
     def _add_windows(
         db: Connection, job: str, parts: Sequence[tuple[datetime, datetime]], parent: int | None
     ) -> None:
         """Insert the windows (job, start, end) not in the ledger yet, `planned`."""
-        now, state = _now(), check("new", None, WindowState.PLANNED)
+        now, state = now_text(), check("new", None, WindowState.PLANNED)
         for start, end in parts:
             key = (W.c.job == job, W.c.start == start.isoformat(), W.c.end == end.isoformat())
             if db.execute(select(W.c.id).where(*key)).first() is None:
@@ -199,11 +125,11 @@ class SqlLedger:
     def windows(
         self, jobs: Collection[str] | None = None, state: WindowState | None = None
     ) -> list[Window]:
-        query = _where(select(W), (W.c.job, jobs), (W.c.state, state))
-        return [_window(r) for r in self._all(query.order_by(W.c.job, W.c.start, W.c.end))]
+        query = where(select(W), (W.c.job, jobs), (W.c.state, state))
+        return [window_of(r) for r in self._all(query.order_by(W.c.job, W.c.start, W.c.end))]
 
     def window_by_id(self, window_id: int) -> Window:
-        return _window(self._all(select(W).where(W.c.id == window_id))[0])
+        return window_of(self._all(select(W).where(W.c.id == window_id))[0])
 
     def split(
         self,
@@ -233,7 +159,9 @@ class SqlLedger:
     ) -> None:
         check(window_id, self._stored(db, W.c.state, W.c.id, window_id, WindowState), state)
         db.execute(
-            W.update().where(W.c.id == window_id).values(state=state, updated_at=_now(), **values)
+            W.update()
+            .where(W.c.id == window_id)
+            .values(state=state, updated_at=now_text(), **values)
         )
 
     # -- requests --------------------------------------------------------------------------
@@ -248,7 +176,7 @@ class SqlLedger:
 
     def begin_request(self, window_id: int, criteria_key: str, criteria: dict[str, Any]) -> int:
         """Record, before sending, that a request is about to go out (state `sending`)."""
-        now = _now()
+        now = now_text()
         with self._write() as db:
             result = db.execute(
                 insert(R).values(
@@ -260,13 +188,13 @@ class SqlLedger:
                     updated_at=now,
                 )
             )
-            row = _new_id(result)
+            row = new_id(result)
             db.execute(insert(E).values(request_row=row, at=now, kind="send"))
         return row
 
     def adopt_request(self, window_id: int, known: Request) -> int:
         """Attach an earlier request (same criteria, id known to SAT) to `window_id`."""
-        now = _now()
+        now = now_text()
         with self._write() as db:
             result = db.execute(
                 insert(R).values(
@@ -281,7 +209,7 @@ class SqlLedger:
                     next_poll_at=now,
                 )
             )
-            return _new_id(result)
+            return new_id(result)
 
     def _move_request(
         self, db: Connection, row: int, outcome: RequestOutcome, **values: Any
@@ -291,12 +219,12 @@ class SqlLedger:
 
     def set_outcome(self, row: int, outcome: RequestOutcome) -> None:
         with self._write() as db:
-            self._move_request(db, row, outcome, updated_at=_now())
+            self._move_request(db, row, outcome, updated_at=now_text())
 
     def answer_request(
         self, row: int, request_id: str | None, code: str, message: str, outcome: RequestOutcome
     ) -> None:
-        now = _now()
+        now = now_text()
         with self._write() as db:
             self._move_request(
                 db,
@@ -314,23 +242,23 @@ class SqlLedger:
 
     def request_for(self, window_id: int) -> Request | None:
         rows = self._all(select(R).where(R.c.window_id == window_id).order_by(R.c.id.desc()))
-        return _request(rows[0]) if rows else None
+        return request_of(rows[0]) if rows else None
 
     def reusable_request(self, criteria_key: str) -> Request | None:
         """The latest request with these criteria that SAT gave an id to."""
         query = select(R).where(R.c.criteria_key == criteria_key, R.c.request_id.is_not(None))
         rows = self._all(query.order_by(R.c.id.desc()).limit(1))
-        return _request(rows[0]) if rows else None
+        return request_of(rows[0]) if rows else None
 
     def requests(
         self, jobs: Collection[str] | None = None, outcome: RequestOutcome | None = None
     ) -> list[Request]:
         query = select(R).join(W, W.c.id == R.c.window_id)
-        query = _where(query, (W.c.job, jobs), (R.c.outcome, outcome))
-        return [_request(r) for r in self._all(query.order_by(R.c.id))]
+        query = where(query, (W.c.job, jobs), (R.c.outcome, outcome))
+        return [request_of(r) for r in self._all(query.order_by(R.c.id))]
 
     def request(self, row: int) -> Request:
-        return _request(self._all(select(R).where(R.c.id == row))[0])
+        return request_of(self._all(select(R).where(R.c.id == row))[0])
 
     def record_verify(
         self,
@@ -345,7 +273,7 @@ class SqlLedger:
         package_ids: tuple[str, ...] = (),
     ) -> None:
         """SAT's verification answer and the packages it names, in one transaction."""
-        now = _now()
+        now = now_text()
         with self._write() as db:
             self._move_request(
                 db,
@@ -386,8 +314,8 @@ class SqlLedger:
         request_row: int | None = None,
     ) -> list[Package]:
         query = select(P).join(R, R.c.id == P.c.request_row).join(W, W.c.id == R.c.window_id)
-        query = _where(query, (W.c.job, jobs), (P.c.state, state), (P.c.request_row, request_row))
-        return [_package(r) for r in self._all(query.order_by(P.c.package_id))]
+        query = where(query, (W.c.job, jobs), (P.c.state, state), (P.c.request_row, request_row))
+        return [package_of(r) for r in self._all(query.order_by(P.c.package_id))]
 
     def has_package(self, package_id: str) -> bool:
         return bool(self._all(select(P.c.package_id).where(P.c.package_id == package_id)))
@@ -398,7 +326,7 @@ class SqlLedger:
             db.execute(
                 P.update()
                 .where(P.c.package_id == package_id)
-                .values(attempts=P.c.attempts + 1, updated_at=_now())
+                .values(attempts=P.c.attempts + 1, updated_at=now_text())
             )
             attempts = db.execute(select(P.c.attempts).where(P.c.package_id == package_id)).scalar()
         if attempts is None:
@@ -457,12 +385,12 @@ class SqlLedger:
         db.execute(
             P.update()
             .where(P.c.package_id == package_id)
-            .values(state=state, updated_at=_now(), **values)
+            .values(state=state, updated_at=now_text(), **values)
         )
 
     def package_issues(self, package_id: str | None = None) -> list[PackageIssue]:
         issues = schema.package_issues
-        query = _where(select(issues), (issues.c.package_id, package_id))
+        query = where(select(issues), (issues.c.package_id, package_id))
         rows = self._all(query.order_by(literal_column("rowid")))  # the order they were reported
         return [PackageIssue(**row._mapping) for row in rows]  # type: ignore[typeddict-item]
 
