@@ -11,7 +11,8 @@ from lxml import etree
 from satdescarga import generated as g
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.corpus import Corpus
-from satdescarga.emulator.documents import metadata_row, render
+from satdescarga.emulator.documents import render
+from satdescarga.emulator.metadata_rows import metadata_row
 from satdescarga.emulator.model import Query
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 

@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from satdescarga.emulator.documents import (
+from satdescarga.emulator.documents import render
+from satdescarga.emulator.metadata_rows import (
     THIRD_PARTY_HEADER,
     metadata_header,
     metadata_row,
-    render,
     third_party_row,
 )
 from satdescarga.emulator.model import Document

@@ -1,5 +1,6 @@
 """Response envelopes shaped like SAT's (prefixes, namespaces and attribute order of the real
-responses in tests/conformance/sat-ws), compact as WCF sends them (no XML declaration)."""
+responses in tests/conformance/sat-ws), compact as WCF sends them (no XML declaration); and
+`body_content`, how the operation handlers find a request's Body."""
 
 from __future__ import annotations
 
@@ -47,6 +48,14 @@ _SOLICITA_RESPONSES: dict[str, tuple[type[XmlObject], str]] = {
     ),
     "SolicitaDescargaFolio": (g.SolicitaDescargaFolioResponse, "solicita_descarga_folio_result"),
 }
+
+
+def body_content(envelope: etree._Element) -> list[etree._Element] | None:
+    """The element children of a request's SOAP 1.1 Body; None if it is no SOAP 1.1 envelope."""
+    body = envelope.find(f"{{{SOAP}}}Body") if envelope.tag == f"{{{SOAP}}}Envelope" else None
+    if body is None:
+        return None
+    return [c for c in body if isinstance(c.tag, str)]
 
 
 def _body_envelope(content: etree._Element) -> bytes:
