@@ -15,8 +15,8 @@ import requests
 
 from bench.measure import peak_rss_mb, table
 from satdescarga import generated as g
+from satdescarga.clock import to_local
 from satdescarga.emulator import Emulator
-from satdescarga.emulator.clock import to_local
 from tests.emulator.conftest import SatCaller, envelope, signed_body
 
 ROWS = int(os.environ.get("BENCH_EMULATOR_ROWS", "1000000"))

@@ -395,7 +395,7 @@ def sign_variant(
 
 def local_now(sat: Emulator) -> datetime:
     """The emulated 'now' as SAT writes dates (Mexico City, no time zone), to the second."""
-    from satdescarga.emulator.clock import to_local
+    from satdescarga.clock import to_local
 
     return to_local(sat.now()).replace(microsecond=0)
 

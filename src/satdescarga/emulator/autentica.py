@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from lxml import etree
 
 from satdescarga import generated as g
+from satdescarga.clock import EmulatedClock
 from satdescarga.emulator import soap
-from satdescarga.emulator.clock import EmulatedClock
 from satdescarga.emulator.config import EmulatorConfig
 from satdescarga.emulator.corpus import Corpus
 from satdescarga.emulator.responses import Response

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from satdescarga import generated as g
+from satdescarga.clock import to_local
 from satdescarga.codes import SatCode
-from satdescarga.emulator.clock import to_local
 from satdescarga.emulator.model import Query
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 

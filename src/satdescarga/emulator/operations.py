@@ -18,9 +18,9 @@ from lxml import etree
 
 from satdescarga import generated as g
 from satdescarga.binding import BindingError, OperationDescriptor, from_element
+from satdescarga.clock import EmulatedClock
 from satdescarga.codes import SatCode
 from satdescarga.emulator import packages, soap
-from satdescarga.emulator.clock import EmulatedClock
 from satdescarga.emulator.config import EmulatorConfig
 from satdescarga.emulator.criteria import RuleError, signer_mismatch
 from satdescarga.emulator.responses import Response

@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from satdescarga.clock import EmulatedClock, to_local
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.emulator import criteria, packages
-from satdescarga.emulator.clock import EmulatedClock, to_local
 from satdescarga.emulator.config import EmulatorConfig
 from satdescarga.emulator.corpus import Corpus
 from satdescarga.emulator.criteria import RuleError

@@ -19,11 +19,11 @@ from typing import Any
 
 from satdescarga import generated as g
 from satdescarga.binding import OperationDescriptor
+from satdescarga.clock import EmulatedClock
 from satdescarga.codes import SatCode
 from satdescarga.emulator import soap
 from satdescarga.emulator.admin import Admin, is_loopback
 from satdescarga.emulator.autentica import Autentica
-from satdescarga.emulator.clock import EmulatedClock
 from satdescarga.emulator.config import EmulatorConfig
 from satdescarga.emulator.corpus import Corpus
 from satdescarga.emulator.faults import FaultRule, FaultSet, parse_faults

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from satdescarga.clock import EmulatedClock
 from satdescarga.codes import SatCode
-from satdescarga.emulator.clock import EmulatedClock
 from satdescarga.emulator.records import DownloadRequest, Status
 from satdescarga.vocabulary import ServiceFamily
 
