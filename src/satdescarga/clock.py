@@ -52,6 +52,13 @@ def from_local(moment: datetime) -> datetime:
     return moment.replace(tzinfo=MEXICO_CITY).astimezone(UTC)
 
 
+def next_mexico_day(moment: datetime) -> datetime:
+    """The next midnight in Mexico City after `moment` (aware UTC): when SAT's daily limits
+    start over."""
+    local = to_local(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+    return from_local(local + timedelta(days=1))
+
+
 class ClockSpecError(ValueError):
     """SATDESCARGA_RELOJ does not read as ORIGIN@EPOCHxSPEED."""
 

@@ -17,7 +17,7 @@ from satdescarga.client import DownloadType, RequestType
 from satdescarga.client.results import Token
 from satdescarga.sync.engine import SyncEngine, SyncOptions
 from satdescarga.sync.ledger import SqliteLedger
-from satdescarga.sync.plan import Job
+from satdescarga.sync.plan import Job, criteria_key
 from satdescarga.sync.run import token_recorder
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 from satdescarga.sync.store import OutputStore
@@ -32,13 +32,40 @@ def ledger_of(out: Path) -> SqliteLedger:
     return SqliteLedger(out / ".satdescarga" / "ledger.sqlite")
 
 
-def test_a_request_given_up_on_is_polled_again_by_the_next_run(fiel: Fiel, tmp_path: Path) -> None:
+def test_a_request_sat_never_finishes_is_asked_for_again_with_fresh_criteria(
+    fiel: Fiel, tmp_path: Path
+) -> None:
+    """SAT's bad day: a request still in state 1 past the horizon. Its window is recovered
+    (halves: criteria never sent before), at most MAX_RECOVERIES times, then failed; recorded."""
     with emulator(accept_delay=1.0) as sat:
         first = run(fiel, sat, tmp_path, ISSUED_METADATA, MARCH, horizon=timedelta(0))
-        assert not first.complete and len(first.stuck) == 1, first
+        assert not first.complete and first.stuck == [], first
+        assert len(first.failed) == 8 and "no terminó la solicitud" in first.failed[0]
+        assert len(first.recovered) == 1 + 2 + 4
+        sent = [r["criteria"] for r in sat.stats()["rfcs"][RFC]["requests"]]
+        assert len(sent) == 1 + 2 + 4 + 8
+        assert len({str(c) for c in sent}) == len(sent)  # never the same criteria twice
         ledger = ledger_of(tmp_path)
         try:
-            assert [r.outcome for r in ledger.requests()] == [RequestOutcome.STUCK]
+            assert {r.outcome for r in ledger.requests()} == {RequestOutcome.STUCK}
+        finally:
+            ledger.close()
+        second = run(fiel, sat, tmp_path, ISSUED_METADATA, MARCH)
+        assert second.requests_sent == 0 and len(second.failed) == 8  # bounded: not again
+
+
+def test_a_stuck_request_of_an_earlier_release_is_polled_again(fiel: Fiel, tmp_path: Path) -> None:
+    with emulator(accept_delay=0.3) as sat:
+        ledger = ledger_of(tmp_path)
+        try:
+            window = ledger.window(ISSUED_METADATA[0].key, *MARCH[0])
+            criteria = ISSUED_METADATA[0].criteria(*MARCH[0])
+            with SatClient(fiel, Endpoints.local(sat.base_url)) as client:
+                answer = client.query(ISSUED_METADATA[0].query(*MARCH[0]))
+            row = ledger.begin_request(window.id, criteria_key(criteria), criteria)
+            ledger.answer_request(row, answer.request_id, "5000", "ok", RequestOutcome.POLLING)
+            ledger.set_window(window.id, WindowState.REQUESTED)
+            ledger.record_verify(row, 1, "5000", 0, "5000", "ok", RequestOutcome.STUCK, None)
         finally:
             ledger.close()
         second = run(fiel, sat, tmp_path, ISSUED_METADATA, MARCH)

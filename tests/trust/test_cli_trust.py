@@ -183,7 +183,7 @@ def test_a_second_run_on_a_busy_ledger_exits_1_naming_the_first(
         args = ("--since", MARCH[0], "--until", MARCH[1], "--out", str(tmp_path))
         result = run(sat, "sync", *args)
         assert result.exit_code == 1, result.output
-        assert f"PID {holder.pid}" in result.output and "--wait" in result.output
+        assert f"PID {holder.pid}" in result.output and "--wait-lock" in result.output
         assert tokens(sat) == 0
         package_dir = tmp_path / "paquetes"
         busy = run(sat, "download", "X_01", "--out", str(package_dir))
@@ -215,7 +215,7 @@ def test_wait_blocks_until_the_other_run_ends(sat: Emulator, tmp_path: Path) -> 
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        args = ("--since", MARCH[0], "--until", MARCH[1], "--out", str(tmp_path), "--wait")
+        args = ("--since", MARCH[0], "--until", MARCH[1], "--out", str(tmp_path), "--wait-lock")
         result = run(sat, "sync", *args)
         assert result.exit_code == 0, result.output
         assert "esperando a que termine" in result.output and f"PID {holder.pid}" in result.output

@@ -209,7 +209,7 @@ def download(
     """Descarga paquetes (el SAT permite 2 descargas por paquete).
 
     Un paquete que ya está en disco como ZIP válido no se vuelve a pedir (salvo con --force).
-    Dos ejecuciones nunca descargan a la vez en OUT: la segunda se niega (o espera con --wait).
+    Dos ejecuciones nunca descargan a la vez en OUT: la segunda se niega (o espera con --wait-lock).
     Si OUT es la carpeta de una sincronización (o su carpeta paquetes/), comparte su candado y
     anota cada descarga en su ledger para que `sync` la cuente.
     """

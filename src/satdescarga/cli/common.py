@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # imported when used: `--help` must not load zeep, requests, 
     from satdescarga.fiel import Fiel
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FIEL, EXIT_NETWORK = 0, 1, 2, 3, 4
+EXIT_PENDING = 5  # sync: nothing wrong, work left for a later run (SAT still preparing...)
 PASSWORD_ENV = "SATDESCARGA_PASSWORD"
 F = TypeVar("F", bound=Callable[..., Any])
 

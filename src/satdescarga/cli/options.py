@@ -123,7 +123,8 @@ def ledger_path(out: Path, state: Path | None) -> Path:
 
 def wait_option(func: F) -> F:
     return click.option(
-        "--wait",
+        "--wait-lock",
+        "wait",
         is_flag=True,
         help="Si otra ejecución usa el mismo ledger, espera a que termine (si no: sale con 1).",
     )(func)

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from satdescarga.cli.common import (
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_PENDING,
     EXIT_REFUSED,
     Output,
     Sat,
@@ -28,6 +31,7 @@ from satdescarga.cli.options import (
     wait_option,
 )
 from satdescarga.client.query import MEXICO, Query, RequestType
+from satdescarga.clock import ENV, Clock, business_clock, to_local, wall_clock
 from satdescarga.errors import InvalidQuery
 from satdescarga.sync.plan import day_windows, month_windows
 from satdescarga.sync.states import ISSUE_KINDS, PackageState, WindowState, shown
@@ -36,17 +40,42 @@ from satdescarga.vocabulary import DownloadType, ServiceFamily
 if TYPE_CHECKING:
     from satdescarga.client import SatClient
     from satdescarga.client.results import Token
+    from satdescarga.sync.calendar import Plan
     from satdescarga.sync.engine import SyncOptions, SyncSummary
     from satdescarga.sync.plan import Job
 
 
-def plan_windows(since: datetime, until: datetime, window: str) -> list[tuple[datetime, datetime]]:
+def window_days(window: str) -> int | None:
+    """`--window`: None for calendar months, else the number of days."""
     if window == "month":
-        return month_windows(since, until)
+        return None
     match = re.fullmatch(r"(\d+)d", window)
     if not match or int(match.group(1)) < 1:
         raise click.BadParameter("use 'month' o un número de días como '7d'", param_hint="--window")
-    return day_windows(since, until, int(match.group(1)))
+    return int(match.group(1))
+
+
+def plan_windows(since: datetime, until: datetime, window: str) -> list[tuple[datetime, datetime]]:
+    days = window_days(window)
+    return month_windows(since, until) if days is None else day_windows(since, until, days)
+
+
+def without_history(ledger_file: Path, jobs: list[Job]) -> list[Job]:
+    """The jobs the ledger has no period for (they need --since)."""
+    if not ledger_file.exists():
+        return jobs
+    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.states import WindowPurpose
+
+    ledger = SqliteLedger(ledger_file)
+    try:
+        return [
+            job
+            for job in jobs
+            if not any(w.purpose is WindowPurpose.PERIOD for w in ledger.windows([job.key]))
+        ]
+    finally:
+        ledger.close()
 
 
 def chosen(
@@ -66,10 +95,12 @@ def check_period(
     until: datetime,
     service: ServiceFamily,
     filters: dict[str, Any],
+    now: datetime | None = None,
 ) -> None:
-    """Every problem with what was asked, once, before anything is created or sent."""
+    """Every problem with what was asked, once, before anything is created or sent (`now`:
+    Mexico City time, by the business clock)."""
     problems: list[str] = []
-    now = datetime.now(MEXICO).replace(tzinfo=None, microsecond=0)
+    now = now or datetime.now(MEXICO).replace(tzinfo=None, microsecond=0)
     if since > now:
         problems.append(f"el periodo empieza en el futuro ({since:%Y-%m-%d %H:%M:%S})")
     for direction, kind in pairs:
@@ -116,10 +147,11 @@ def build_jobs(
 def run_sync(
     make_client: Callable[[Callable[[Token], None]], SatClient],
     jobs: list[Job],
-    windows: list[tuple[datetime, datetime]],
+    windows: Plan | list[tuple[datetime, datetime]],
     options: SyncOptions,
     ledger_file: Path,
     as_json: bool,
+    clock: Clock = wall_clock,
 ) -> SyncSummary:
     """Run the engine with progress bars (or JSON events) and print the summary.
 
@@ -133,14 +165,16 @@ def run_sync(
     from satdescarga.sync.store import OutputStore
 
     ledger = SqliteLedger(ledger_file)
-    store = OutputStore(options.out)
+    store = OutputStore(options.out, clock)
     try:
         client = make_client(token_recorder(ledger, jobs[0].service))
         if as_json:
-            return SyncEngine(client, ledger, store, jobs, windows, options, JsonEvents()).run()
+            events = JsonEvents()
+            return SyncEngine(client, ledger, store, jobs, windows, options, events, clock).run()
         console = Console(stderr=True)
         with RichProgress(console) as progress:
-            summary = SyncEngine(client, ledger, store, jobs, windows, options, progress).run()
+            engine = SyncEngine(client, ledger, store, jobs, windows, options, progress, clock)
+            summary = engine.run()
         console.print(summary_table(summary, str(options.out)))
         return summary
     finally:
@@ -162,13 +196,49 @@ def run_sync(
 )
 @click.option("--xml", is_flag=True, help="XML de los CFDI.")
 @click.option(
-    "--since", type=START, required=True, help="Inicio del periodo (incluido; desde 00:00:00)."
+    "--since",
+    type=START,
+    help="Inicio del periodo (incluido; desde 00:00:00). Sin él: desde donde quedó el ledger.",
 )
 @click.option(
     "--until",
     type=END,
-    required=True,
-    help="Fin del periodo (incluido; una fecha: hasta 23:59:59).",
+    help="Fin del periodo (incluido; una fecha: hasta 23:59:59). Por omisión: ahora.",
+)
+@click.option(
+    "--no-wait",
+    "no_wait",
+    is_flag=True,
+    help="Una pasada: envía, verifica una vez, descarga lo listo y sale (código 5 si queda "
+    "trabajo pendiente). Para cron.",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(0),
+    default=3.0,
+    show_default=True,
+    help="Días que el SAT tarda en recibir todo (XML solo de días asentados).",
+)
+@click.option(
+    "--sweep-every",
+    type=click.FloatRange(0),
+    default=6.0,
+    show_default=True,
+    help="Horas entre barridos de metadata de los días sin asentar.",
+)
+@click.option(
+    "--recheck-every",
+    type=click.FloatRange(0),
+    default=7.0,
+    show_default=True,
+    help="Días entre revisiones de cancelaciones.",
+)
+@click.option(
+    "--recheck-days",
+    type=click.FloatRange(1),
+    default=90.0,
+    show_default=True,
+    help="Días hacia atrás que revisa cada revisión de cancelaciones.",
 )
 @click.option(
     "--out",
@@ -231,8 +301,13 @@ def sync(
     received: bool,
     metadata: bool,
     xml: bool,
-    since: datetime,
-    until: datetime,
+    since: datetime | None,
+    until: datetime | None,
+    no_wait: bool,
+    settle: float,
+    sweep_every: float,
+    recheck_every: float,
+    recheck_days: float,
     out: Path,
     state: Path | None,
     window: str,
@@ -255,6 +330,7 @@ def sync(
     Se puede interrumpir y volver a ejecutar: continúa desde el ledger sin repetir solicitudes
     ni descargas.
     """
+    from satdescarga.sync.calendar import Calendar
     from satdescarga.sync.engine import SyncOptions
     from satdescarga.sync.lock import LedgerLock
     from satdescarga.sync.store import OutputStore
@@ -268,29 +344,58 @@ def sync(
         "counterparts": counterparts,
     }
     pairs = chosen(issued, received, metadata, xml)
+    clock = business_clock()
+    if clock is not wall_clock:
+        output.note(f"reloj emulado ({ENV}): solo para el emulador")
+    now = to_local(clock()).replace(microsecond=0)
     # Everything is checked before the password is asked, anything is created or sent.
-    check_period(pairs, since, until, sat.family, filters)
-    # Documents cannot be newer than now (Mexico City time, as SAT counts): a later run with a
-    # later --until asks again for the part of the period that was still open.
-    until = min(until, datetime.now(MEXICO).replace(tzinfo=None, microsecond=0))
-    windows = plan_windows(since, until, window)
+    check_period(pairs, since or now - timedelta(days=1), until or now, sat.family, filters, now)
+    days = window_days(window)
+    plan = Calendar(
+        since,
+        until,
+        days,
+        settle=timedelta(days=settle),
+        sweep_every=timedelta(hours=sweep_every),
+        recheck_every=timedelta(days=recheck_every),
+        recheck_horizon=timedelta(days=recheck_days),
+    )
+    ledger_file = ledger_path(out, state)
     fiel = sat.fiel()
     job_list = build_jobs(fiel.rfc, sat.service, pairs, filters)
-    options = SyncOptions(out, jobs, poll_initial, poll_cap, timedelta(hours=horizon))
-    ledger_file = ledger_path(out, state)
+    if since is None and (missing := without_history(ledger_file, job_list)):
+        raise click.UsageError(
+            "indique --since: el ledger no tiene historia de "
+            + ", ".join(job.label for job in missing)
+        )
+    options = SyncOptions(
+        out, jobs, poll_initial, poll_cap, timedelta(hours=horizon), wait=not no_wait
+    )
     with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
         summary = run_sync(
             lambda on_token: sat.client(fiel, on_token),
             job_list,
-            windows,
+            plan,
             options,
             ledger_file,
             as_json,
+            clock,
         )
         for kind in exports:
             OutputStore(out).export(kind)
+    raise SystemExit(exit_code(summary))
+
+
+def exit_code(summary: SyncSummary) -> int:
+    """0 complete; 1 something lost or failed for good; 4 SAT unavailable (the run stopped
+    early); 5 work pending: run again later (normal with --no-wait)."""
+    if summary.needs_attention:
+        return EXIT_REFUSED
+    if summary.outage:
+        return EXIT_NETWORK
     if not summary.complete:
-        raise SystemExit(EXIT_REFUSED)
+        return EXIT_PENDING
+    return EXIT_OK
 
 
 @click.command()

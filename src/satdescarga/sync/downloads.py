@@ -21,7 +21,15 @@ from satdescarga.client import DownloadResult
 from satdescarga.errors import FielError
 from satdescarga.packages import PackageError
 from satdescarga.sync.records import Package
-from satdescarga.sync.run import Due, Inflight, Run, Task, busy
+from satdescarga.sync.run import (
+    Due,
+    Inflight,
+    Run,
+    Task,
+    busy,
+    never_reached_sat,
+    outage_like,
+)
 from satdescarga.sync.states import PackageState
 
 SAT_DOWNLOADS = 2  # SAT: two downloads per package
@@ -40,6 +48,8 @@ class Downloads:
     def schedule(self, pool: ThreadPoolExecutor, inflight: Inflight) -> None:
         """Start downloads of the packages due, while the pool has room."""
         running = busy(inflight)
+        if self._run.sat_down:
+            return
         for package in self._run.packages(PackageState.TO_DOWNLOAD):
             if len(inflight) >= self._run.options.jobs:
                 return
@@ -61,6 +71,8 @@ class Downloads:
     def due(self, running: set[object]) -> list[Due]:
         """When each package this run may still download can be tried (on the pool)."""
         clock, moments = time.monotonic(), []
+        if self._run.sat_down:
+            return []
         for package in self._run.packages(PackageState.TO_DOWNLOAD):
             if package.package_id not in running and self._may_try(package):
                 retry = self._retry_at.get(package.package_id, clock) - clock
@@ -81,6 +93,7 @@ class Downloads:
             self._downloaded(package, future.result())
 
     def _downloaded(self, package: Package, result: DownloadResult) -> None:
+        self._run.sat_answered()
         if result.path is None:
             self.lose(package, f"el SAT no lo entregó: {result.status}")
             return
@@ -93,6 +106,10 @@ class Downloads:
     def _failed(self, package: Package, error: BaseException) -> None:
         if isinstance(error, FielError):
             raise error
+        if outage_like(error):
+            self._run.sat_failed()
+        if never_reached_sat(error):  # SAT spent nothing: neither do we
+            self._ledger.download_not_made(package.package_id)
         failures = self._failures[package.package_id] = (
             self._failures.get(package.package_id, 0) + 1
         )

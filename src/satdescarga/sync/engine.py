@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from satdescarga.client.query import RequestType
+from satdescarga.clock import to_local
+from satdescarga.sync.calendar import FixedWindows, Plan, Span
 from satdescarga.sync.downloads import Downloads
 from satdescarga.sync.plan import Job
 from satdescarga.sync.polling import Polls
@@ -31,7 +34,7 @@ from satdescarga.sync.run import (
     busy,
     label,
 )
-from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
+from satdescarga.sync.states import PackageState, RequestOutcome, WindowPurpose, WindowState
 from satdescarga.sync.windows import Windows
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ log = logging.getLogger("satdescarga.sync")
 WAIT_SHOWN = 1.0  # waits at least this long are announced ("waiting" event)
 MIN_SLEEP = 0.05  # never spin: even something due "now" waits this long when nothing runs
 MAX_IDLE = 100  # rounds in a row with something due and nothing started: stop, don't spin
+MAX_FOLIOS = 500  # folio requests planned per run (the rest: the next run)
 W, R, P = WindowState, RequestOutcome, PackageState
 
 
@@ -87,14 +91,16 @@ class SyncEngine:
         ledger: Ledger,
         store: PackageStore,
         jobs: list[Job],
-        windows: list[tuple[datetime, datetime]],
+        windows: Plan | Sequence[Span],
         options: SyncOptions,
         events: Events | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         jobs_by_key = {job.key: job for job in jobs}
         self._run = Run(client, ledger, store, jobs_by_key, options, events or NoEvents(), now)
-        self._planned = windows
+        self._plan_source: Plan = (
+            FixedWindows(windows) if isinstance(windows, Sequence) else windows
+        )
         self._downloads = Downloads(self._run)
         self._windows = Windows(self._run, self._downloads)
         self._queries = Queries(self._run, self._windows)
@@ -114,6 +120,8 @@ class SyncEngine:
                     f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
                 )
         self._loop()
+        if not run.sat_down and self._plan_folios():
+            self._loop()
         self._summarize(time.monotonic() - started)
         run.events.emit("summary", **summary_fields(run.summary))
         return run.summary
@@ -134,6 +142,8 @@ class SyncEngine:
                 due = _soonest(here + pooled)
                 if not inflight and due is None:
                     break
+                if not inflight and not self._run.options.wait and due is not None and due[0] > 0:
+                    break  # --no-wait: what is left is for a later run
                 if not inflight and due is not None and due[0] <= 0:
                     self._idle += 1  # due now, yet nothing could be started: a guard, not a path
                     if self._idle > MAX_IDLE:
@@ -165,12 +175,44 @@ class SyncEngine:
         return here, self._polls.due(running) + self._downloads.due(running)
 
     def _plan(self) -> None:
-        for job in self._run.jobs:
-            for start, end in self._planned:
-                self._run.ledger.window(job, start, end)
+        run = self._run
+        now = to_local(run.now()).replace(microsecond=0)
+        for key, job in run.jobs.items():
+            known = run.ledger.windows([key])
+            for start, end, purpose in self._plan_source.windows(job, known, now):
+                run.ledger.window(key, start, end, purpose=purpose)
         windows = self._run.windows()
         finished = [w for w in windows if w.state in (W.SPLIT, W.EMPTY, W.DONE, W.FAILED)]
         self._run.events.emit("plan", windows=len(windows), done=len(finished))
+
+    def _plan_folios(self) -> int:
+        """XML still missing once its period is done (active in the metadata, not in the
+        outputs) is asked for by UUID, each once (at most MAX_FOLIOS per run)."""
+        run, planned = self._run, 0
+        for key, job in run.jobs.items():
+            if job.kind is not RequestType.XML:
+                continue
+            known = run.ledger.windows([key])
+            asked = {w.folio for w in known if w.folio}
+            spans = [
+                (w.start, w.end)
+                for w in known
+                if w.purpose is WindowPurpose.PERIOD and w.state in (W.DONE, W.EMPTY)
+            ]
+            for uuid, issued in run.store.missing_xml(job, spans):
+                if uuid in asked:
+                    continue
+                if planned >= MAX_FOLIOS:
+                    run.summary.notes.append(
+                        f"{job.label}: hay más XML faltantes que {MAX_FOLIOS}; "
+                        "se piden en la próxima ejecución"
+                    )
+                    return planned
+                run.ledger.window(key, issued, issued, purpose=WindowPurpose.FOLIO, folio=uuid)
+                planned += 1
+        if planned:
+            run.events.emit("folios", count=planned)
+        return planned
 
     def _clean_partial_files(self) -> None:
         """Remove what a crash left half-written: downloads (*.part) and outputs (.*.tmp); the
@@ -191,7 +233,11 @@ class SyncEngine:
         summary.empty = len([w for w in windows if w.state is W.EMPTY])
         summary.failed = [f"{label(w)}: {w.note}" for w in windows if w.state is W.FAILED]
         summary.recovered = [f"{label(w)}: {w.note}" for w in windows if w.state is W.RECOVERED]
-        summary.stuck = [f"{r.request_id}" for r in run.requests(R.STUCK)]
+        summary.stuck = [
+            f"{r.request_id}"
+            for r in run.requests(R.STUCK)
+            if run.window_of(r).state is W.REQUESTED
+        ]
         owned = run.packages(P.READ) + run.packages(P.LOST)
         summary.packages = len(owned)
         # A lost package whose window was recovered is not lost: its documents were asked
@@ -203,9 +249,18 @@ class SyncEngine:
             if p.state is P.LOST
             and by_id[run.ledger.request(p.request_row).window_id].state is not W.RECOVERED
         ]
+        planned = run.windows(W.PLANNED)
         summary.pending = [p.package_id for p in run.packages(P.TO_DOWNLOAD)] + [
-            f"{label(w)}: sin respuesta del SAT" for w in run.windows(W.PLANNED)
+            f"{label(w)}: sin respuesta del SAT" for w in planned if w.not_before is None
         ]
+        summary.waiting = [
+            f"{label(w)}: {w.note or 'se pide más tarde'}" for w in planned if w.not_before
+        ] + [f"{r.request_id}: el SAT aún la prepara" for r in run.requests(R.POLLING)]
+        if run.sat_down:
+            summary.outage = (
+                f"el SAT no está disponible ({run.failures} llamadas fallidas seguidas); "
+                "la próxima ejecución continúa"
+            )
         for package in run.packages(P.READ):
             for kind, count in package.issue_counts.items():
                 summary.issues[kind] = summary.issues.get(kind, 0) + count
@@ -239,5 +294,7 @@ def summary_fields(summary: SyncSummary) -> dict[str, Any]:
         "bytes": summary.bytes,
         "seconds": round(summary.seconds, 3),
         "notes": summary.notes,
+        "waiting": summary.waiting,
+        "outage": summary.outage,
         "complete": summary.complete,
     }

@@ -41,6 +41,7 @@ from satdescarga.sync.states import (
     RequestOrigin,
     RequestOutcome,
     S,
+    WindowPurpose,
     WindowState,
     check,
     parse,
@@ -91,24 +92,43 @@ class SqlLedger:
 
     # -- windows ---------------------------------------------------------------------------
     def window(
-        self, job: str, start: datetime, end: datetime, parent_id: int | None = None
+        self,
+        job: str,
+        start: datetime,
+        end: datetime,
+        parent_id: int | None = None,
+        purpose: WindowPurpose = WindowPurpose.PERIOD,
+        folio: str = "",
     ) -> Window:
-        """The window (job, start, end), created in state `planned` if new."""
+        """The window (job, start, end, folio), created in state `planned` if new."""
         with self._write() as db:
-            self._add_windows(db, job, ((start, end),), parent_id)
+            self._add_windows(db, job, ((start, end),), parent_id, purpose, folio)
             query = select(W).where(
-                W.c.job == job, W.c.start == start.isoformat(), W.c.end == end.isoformat()
+                W.c.job == job,
+                W.c.start == start.isoformat(),
+                W.c.end == end.isoformat(),
+                W.c.folio == folio,
             )
             return window_of(db.execute(query).one())
 
     @staticmethod
     def _add_windows(
-        db: Connection, job: str, parts: Sequence[tuple[datetime, datetime]], parent: int | None
+        db: Connection,
+        job: str,
+        parts: Sequence[tuple[datetime, datetime]],
+        parent: int | None,
+        purpose: WindowPurpose = WindowPurpose.PERIOD,
+        folio: str = "",
     ) -> None:
-        """Insert the windows (job, start, end) not in the ledger yet, `planned`."""
+        """Insert the windows (job, start, end, folio) not in the ledger yet, `planned`."""
         now, state = now_text(), check("new", None, WindowState.PLANNED)
         for start, end in parts:
-            key = (W.c.job == job, W.c.start == start.isoformat(), W.c.end == end.isoformat())
+            key = (
+                W.c.job == job,
+                W.c.start == start.isoformat(),
+                W.c.end == end.isoformat(),
+                W.c.folio == folio,
+            )
             if db.execute(select(W.c.id).where(*key)).first() is None:
                 db.execute(
                     insert(W).values(
@@ -117,10 +137,22 @@ class SqlLedger:
                         end=end.isoformat(),
                         parent_id=parent,
                         state=state,
+                        purpose=purpose,
+                        folio=folio,
                         created_at=now,
                         updated_at=now,
                     )
                 )
+
+    def defer_window(self, window_id: int, not_before: datetime, note: str) -> None:
+        """A planned window SAT said to ask for later (e.g. 5011: the next day)."""
+        with self._write() as db:
+            self._stored(db, W.c.state, W.c.id, window_id, WindowState)
+            db.execute(
+                W.update()
+                .where(W.c.id == window_id)
+                .values(not_before=not_before.isoformat(), note=note, updated_at=now_text())
+            )
 
     def windows(
         self, jobs: Collection[str] | None = None, state: WindowState | None = None
@@ -144,8 +176,8 @@ class SqlLedger:
             raise ValueError(f"a window is replaced by its parts as split or recovered: {state}")
         with self._write() as db:
             self._move_window(db, window_id, state, note=note)
-            job = db.execute(select(W.c.job).where(W.c.id == window_id)).scalar_one()
-            self._add_windows(db, job, parts, window_id)
+            job, purpose = db.execute(select(W.c.job, W.c.purpose).where(W.c.id == window_id)).one()
+            self._add_windows(db, job, parts, window_id, WindowPurpose(purpose))
 
     def set_window(
         self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
@@ -332,6 +364,15 @@ class SqlLedger:
         if attempts is None:
             raise LedgerError(f"el ledger no tiene el paquete {package_id}")
         return int(attempts)
+
+    def download_not_made(self, package_id: str) -> None:
+        """Give back an attempt SAT never saw (refused before it reached the service)."""
+        with self._write() as db:
+            db.execute(
+                P.update()
+                .where(P.c.package_id == package_id, P.c.attempts > 0)
+                .values(attempts=P.c.attempts - 1, updated_at=now_text())
+            )
 
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None:
         with self._write() as db:

@@ -12,7 +12,14 @@ from sqlalchemy import CursorResult, Row, Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from satdescarga.sync.records import Package, Request, Window
-from satdescarga.sync.states import PackageState, RequestOrigin, RequestOutcome, WindowState, parse
+from satdescarga.sync.states import (
+    PackageState,
+    RequestOrigin,
+    RequestOutcome,
+    WindowPurpose,
+    WindowState,
+    parse,
+)
 
 
 def now_text() -> str:
@@ -52,6 +59,9 @@ def window_of(row: Row[Any]) -> Window:
         parse(WindowState, row.state),
         row.note,
         row.documents,
+        WindowPurpose(row.purpose),
+        row.folio,
+        _dt(row.not_before),
     )
 
 

@@ -68,7 +68,7 @@ class LedgerLock:
             if not self.wait:
                 raise LedgerBusy(
                     f"otra ejecución usa el ledger {self.ledger} ({self.holder()}); espere a que "
-                    "termine o vuelva a ejecutar con --wait"
+                    "termine o vuelva a ejecutar con --wait-lock"
                 ) from None
             if self.on_wait is not None:
                 self.on_wait(f"esperando a que termine la otra ejecución ({self.holder()})")

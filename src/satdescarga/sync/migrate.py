@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
-HEAD = "0002"
+HEAD = "0003"
 """The newest revision in `migrations/versions` (a test keeps the two in step)."""
 PRE_ALEMBIC = {"1": "0001", "2": "0002"}
 """`meta.schema_version` written by releases before Alembic -> the revision it matches."""
@@ -81,9 +81,19 @@ def upgrade(engine: Engine) -> None:
     with engine.connect() as connection:
         if _current(connection) == HEAD:
             return
-    with engine.connect().execution_options(**{WRITE: True}) as connection, connection.begin():
-        if _current(connection) != HEAD:  # asked again under the write lock
-            _upgrade(connection)
+    with engine.connect().execution_options(**{WRITE: True}) as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # a revision may rebuild a table: keys are checked once, before the commit
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                if _current(connection) != HEAD:  # asked again under the write lock
+                    _upgrade(connection)
+                    if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                        raise LedgerError("la migración del ledger dejó referencias rotas")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def _current(connection: Connection) -> str | None:

@@ -78,7 +78,14 @@ class Job:
             counterparts=self.counterparts,
         )
 
-    def criteria(self, start: datetime, end: datetime) -> dict[str, object]:
+    def folio_query(self, uuid: str) -> Query:
+        """One document's XML (or metadata) by its UUID: SAT takes no other filter with it."""
+        return Query(download_type=self.direction, request_type=self.kind, uuid=uuid)
+
+    def criteria(self, start: datetime, end: datetime, folio: str = "") -> dict[str, object]:
+        if folio:  # what SAT compares for a folio request
+            return {**json.loads(self.key), "folio": folio}
+
         """The criteria SAT compares for 5002/5005: the job plus the period."""
         return {**json.loads(self.key), "start": start.isoformat(), "end": end.isoformat()}
 

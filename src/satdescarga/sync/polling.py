@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -17,8 +17,18 @@ from satdescarga.client import VerifyResult
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.errors import FielError
 from satdescarga.sync.records import Request
-from satdescarga.sync.run import FATAL_CODES, Due, Inflight, Run, SyncAborted, Task, busy, label
-from satdescarga.sync.states import RequestOutcome
+from satdescarga.sync.run import (
+    FATAL_CODES,
+    Due,
+    Inflight,
+    Run,
+    SyncAborted,
+    Task,
+    busy,
+    label,
+    outage_like,
+)
+from satdescarga.sync.states import RequestOutcome, WindowState
 from satdescarga.sync.windows import Windows
 
 STILL_WORKING = (RequestState.ACCEPTED, RequestState.IN_PROGRESS)
@@ -33,29 +43,48 @@ class Polls:
         self._windows = windows
 
     def reopen_stuck(self) -> None:
-        """Requests a previous run gave up on are polled again by this one."""
+        """Requests an earlier release gave up on (their window was not asked for again) are
+        polled again by this run; since then a stuck request's window is recovered at once."""
         for request in self._run.requests(RequestOutcome.STUCK):
-            self._ledger.set_outcome(request.id, RequestOutcome.POLLING)
+            if self._run.window_of(request).state is WindowState.REQUESTED:
+                self._ledger.set_outcome(request.id, RequestOutcome.POLLING)
 
     def schedule(self, pool: ThreadPoolExecutor, inflight: Inflight) -> None:
         """Start the verifications due, while the pool has room."""
         running, now = busy(inflight), self._run.now()
+        if self._run.sat_down:
+            return
         for request in self._run.requests(RequestOutcome.POLLING):
             if len(inflight) >= self._run.options.jobs:
                 return
-            due = request.next_poll_at is None or request.next_poll_at <= now
-            if request.id not in running and due and request.request_id:
+            if request.id in running or not request.request_id:
+                continue
+            if self._is_due(request, now):
+                self._run.verified.add(request.id)
                 future = pool.submit(self._run.client.verify, request.request_id)
                 inflight[future] = Task(request.id, partial(self._finish, request))
 
     def due(self, running: set[object]) -> list[Due]:
         """When each request being polled (and not being verified right now) is due."""
         now, moments = self._run.now(), []
+        if self._run.sat_down:
+            return []
         for request in self._run.requests(RequestOutcome.POLLING):
             if request.request_id and request.id not in running:
-                poll = (request.next_poll_at or now) - now
-                moments.append((poll.total_seconds(), f"verificar {request.request_id}"))
+                if not self._run.options.wait:
+                    if request.id not in self._run.verified:
+                        moments.append((0.0, f"verificar {request.request_id}"))
+                    continue
+                poll = ((request.next_poll_at or now) - now).total_seconds() / self._run.speed
+                moments.append((poll, f"verificar {request.request_id}"))
         return moments
+
+    def _is_due(self, request: Request, now: datetime) -> bool:
+        """Without waiting (`--no-wait`), each request is verified once per run, whenever its
+        next poll was planned; otherwise when its backoff has passed."""
+        if not self._run.options.wait:
+            return request.id not in self._run.verified
+        return request.next_poll_at is None or request.next_poll_at <= now
 
     def _finish(self, request: Request, future: Future[Any]) -> None:
         error = future.exception()
@@ -67,6 +96,10 @@ class Polls:
     def _verified(self, request: Request, result: VerifyResult) -> None:
         window = self._run.window_of(request)
         state = result.state
+        if result.status.sat_code is SatCode.ERROR_NO_CONTROLADO:
+            self._run.sat_failed()
+        else:
+            self._run.sat_answered()
         if not result.status.accepted and result.status.sat_code in FATAL_CODES:
             raise SyncAborted(f"el SAT rechazó la firma o el certificado: {result.status}")
         pending = state in STILL_WORKING or (
@@ -93,6 +126,10 @@ class Polls:
             next_poll,
             packages,
         )
+        if outcome is RequestOutcome.STUCK:  # SAT's bad day: fresh criteria, bounded
+            hours = self._run.options.horizon.total_seconds() / 3600
+            self._windows.recover(window, f"el SAT no terminó la solicitud en {hours:.0f} h")
+            return
         if pending:
             return
         self._run.events.emit(
@@ -109,6 +146,8 @@ class Polls:
     def _failed(self, request: Request, error: BaseException) -> None:
         if isinstance(error, FielError):
             raise error
+        if outage_like(error):
+            self._run.sat_failed()
         next_poll = self._run.now() + self._backoff(self._run.now() - request.sent_at)
         self._ledger.record_verify(
             request.id,

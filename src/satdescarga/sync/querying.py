@@ -11,11 +11,20 @@ from __future__ import annotations
 import random
 import time
 
+from satdescarga.clock import next_mexico_day
 from satdescarga.codes import SatCode
-from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
+from satdescarga.errors import FielError, InvalidQuery, SatError
 from satdescarga.sync.plan import Job, criteria_key, halves
 from satdescarga.sync.records import Request, Window
-from satdescarga.sync.run import FATAL_CODES, Due, Run, SyncAborted, label
+from satdescarga.sync.run import (
+    FATAL_CODES,
+    Due,
+    Run,
+    SyncAborted,
+    label,
+    never_reached_sat,
+    outage_like,
+)
 from satdescarga.sync.states import RequestOutcome, WindowState
 from satdescarga.sync.windows import Windows
 
@@ -36,30 +45,35 @@ class Queries:
         self._errors = 0  # consecutive failed queries (any window)
 
     def query_planned(self) -> None:
-        now = time.monotonic()
+        now, business = time.monotonic(), self._run.now()
         for window in self._run.windows(WindowState.PLANNED):
             if self._deferrals.get(window.id, 0) >= QUERY_TRIES or self.outage():
                 continue  # SAT kept failing: left for the next run
+            if window.not_before is not None and window.not_before > business:
+                continue  # SAT said later (5011): left for a later run
             if self._deferred.get(window.id, 0) <= now:
                 self._request(window, self._run.jobs[window.job])
 
     def outage(self) -> bool:
-        """SAT failed the last QUERY_TRIES queries in a row: stop asking in this run."""
-        return self._errors >= QUERY_TRIES
+        """SAT failed the last QUERY_TRIES queries in a row, or every call lately (it is
+        down): stop asking in this run."""
+        return self._errors >= QUERY_TRIES or self._run.sat_down
 
     def due(self) -> list[Due]:
         """When each planned window this run may still ask for can be asked for."""
         if self.outage():
             return []
-        clock, moments = time.monotonic(), []
+        clock, business, moments = time.monotonic(), self._run.now(), []
         for window in self._run.windows(WindowState.PLANNED):
+            if window.not_before is not None and window.not_before > business:
+                continue
             if self._deferrals.get(window.id, 0) < QUERY_TRIES:
                 later = self._deferred.get(window.id, clock) - clock
                 moments.append((later, f"reenviar la solicitud de {label(window)}"))
         return moments
 
     def _request(self, window: Window, job: Job) -> None:
-        criteria = job.criteria(window.start, window.end)
+        criteria = job.criteria(window.start, window.end, window.folio)
         key = criteria_key(criteria)
         previous = self._ledger.request_for(window.id)
         if previous is not None and previous.request_id and previous.outcome in KNOWN:
@@ -84,7 +98,12 @@ class Queries:
             return
         row = self._ledger.begin_request(window.id, key, criteria)
         try:
-            result = self._run.client.query(job.query(window.start, window.end))
+            query = (
+                job.folio_query(window.folio)
+                if window.folio
+                else job.query(window.start, window.end)
+            )
+            result = self._run.client.query(query)
         except InvalidQuery as exc:
             self._ledger.set_outcome(row, RequestOutcome.UNSENT)
             self._windows.fail(window, str(exc))
@@ -94,15 +113,21 @@ class Queries:
             raise
         except SatError as exc:  # network or server trouble
             # Counted as a possible send (SAT may hold it) unless it surely never arrived.
-            unsent = _never_processed(exc)
+            unsent = never_reached_sat(exc)
             self._ledger.set_outcome(
                 row, RequestOutcome.UNSENT if unsent else RequestOutcome.UNCERTAIN
             )
+            if outage_like(exc):
+                self._run.sat_failed()
             self._errors += 1
             self._defer(window, f"la solicitud no obtuvo respuesta ({exc}); se reintentará")
             return
         self._errors = 0
         status = result.status
+        if status.sat_code in (SatCode.ERROR_NO_CONTROLADO, SatCode.ERROR_INTERNO):
+            self._run.sat_failed()
+        else:
+            self._run.sat_answered()
         self._run.summary.requests_sent += 1
         outcome = RequestOutcome.POLLING if status.accepted else RequestOutcome.REFUSED
         self._ledger.answer_request(row, result.request_id, status.code, status.message, outcome)
@@ -130,6 +155,10 @@ class Queries:
             self._windows.split(window, text)
         elif code is SatCode.NO_ENCONTRADA:
             self._windows.empty(window)
+        elif code is SatCode.LIMITE_POR_FOLIO:  # SAT's per-UUID daily limit: tomorrow
+            tomorrow = next_mexico_day(self._run.now())
+            self._ledger.defer_window(window.id, tomorrow, f"{text}: se pide de nuevo mañana")
+            self._run.events.emit("warning", window=label(window), message=text)
         elif code is SatCode.USUARIO_NO_VALIDO:
             self._run.client.authenticate(force=True)
             self._defer(window, text)
@@ -153,10 +182,3 @@ class Queries:
         wait = min(options.poll_cap, options.poll_initial * 2**tries)
         self._deferred[window.id] = time.monotonic() + wait * random.uniform(0.75, 1.25)
         self._run.events.emit("warning", window=label(window), message=note)
-
-
-def _never_processed(exc: SatError) -> bool:
-    """Failures that prove SAT did not register the request (so it costs nothing to resend)."""
-    if isinstance(exc, NetworkError):
-        return not exc.sent
-    return isinstance(exc, HttpError) and exc.status in (429, 502, 503, 504)

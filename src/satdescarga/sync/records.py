@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
-from satdescarga.sync.states import PackageState, RequestOrigin, RequestOutcome, WindowState
+from satdescarga.sync.states import (
+    PackageState,
+    RequestOrigin,
+    RequestOutcome,
+    WindowPurpose,
+    WindowState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,9 @@ class Window:
     state: WindowState
     note: str
     documents: int
+    purpose: WindowPurpose = WindowPurpose.PERIOD
+    folio: str = ""  # the UUID of a folio window
+    not_before: datetime | None = None  # not asked for before this (business time, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +81,15 @@ class Ledger(Protocol):
     """What the sync engine needs from durable storage."""
 
     def window(
-        self, job: str, start: datetime, end: datetime, parent_id: int | None = None
+        self,
+        job: str,
+        start: datetime,
+        end: datetime,
+        parent_id: int | None = None,
+        purpose: WindowPurpose = WindowPurpose.PERIOD,
+        folio: str = "",
     ) -> Window: ...
+    def defer_window(self, window_id: int, not_before: datetime, note: str) -> None: ...
     def windows(
         self, jobs: Collection[str] | None = None, state: WindowState | None = None
     ) -> list[Window]: ...
@@ -120,6 +136,7 @@ class Ledger(Protocol):
         request_row: int | None = None,
     ) -> list[Package]: ...
     def has_package(self, package_id: str) -> bool: ...
+    def download_not_made(self, package_id: str) -> None: ...
     def begin_download(self, package_id: str) -> int: ...
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None: ...
     def read_done(

@@ -3,7 +3,7 @@ built, and the few words every part uses (labels, the run's own rows of the ledg
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from satdescarga.codes import SatCode
-from satdescarga.errors import SatError
+from satdescarga.errors import HttpError, NetworkError, SatError, SatTimeoutError
 from satdescarga.sync.plan import Job
 from satdescarga.sync.records import Ledger, Package, Request, Window
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
@@ -29,6 +29,20 @@ FATAL_CODES = {
 }
 
 
+def never_reached_sat(error: BaseException) -> bool:
+    """Failures that prove SAT did not process the call (so it spent nothing of SAT's)."""
+    if isinstance(error, NetworkError):
+        return not error.sent
+    return isinstance(error, HttpError) and error.status in (429, 502, 503, 504)
+
+
+def outage_like(error: BaseException) -> bool:
+    """A failure that says SAT (not this request) is in trouble: network, 5xx, timeouts."""
+    return isinstance(error, NetworkError | SatTimeoutError) or (
+        isinstance(error, HttpError) and (error.status >= 500 or error.status == 404)
+    )
+
+
 class SyncAborted(SatError):  # noqa: N818
     """The sync cannot go on (the e.firma or its signature is refused)."""
 
@@ -38,6 +52,12 @@ class PackageStore(Protocol):
 
     def read(self, package: Path, job: Job, package_id: str) -> ReadReport: ...
     def clean(self) -> None: ...
+    def missing_xml(
+        self, job: Job, spans: Sequence[tuple[datetime, datetime]]
+    ) -> list[tuple[str, datetime]]:
+        """(UUID, date) of the documents active in the metadata, dated within `spans`, whose
+        XML the outputs lack (for `job`'s RFC and direction)."""
+        ...
 
 
 class Events(Protocol):
@@ -56,6 +76,8 @@ class SyncOptions:
     poll_initial: float = 5.0  # seconds before the first verification
     poll_cap: float = 300.0  # longest wait between verifications
     horizon: timedelta = timedelta(hours=72)  # give up polling a request after this long
+    wait: bool = True  # False (`--no-wait`): one pass, then exit; a later run goes on
+    outage_after: int = 6  # consecutive failed calls to SAT that mean "SAT is down"
 
 
 @dataclass
@@ -76,10 +98,19 @@ class SyncSummary:
     bytes: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # with SAT or due later: run again later
+    outage: str = ""  # why the run stopped early: SAT unavailable
 
     @property
     def complete(self) -> bool:
-        return not (self.failed or self.stuck or self.lost or self.pending)
+        return not (
+            self.failed or self.stuck or self.lost or self.pending or self.waiting or self.outage
+        )
+
+    @property
+    def needs_attention(self) -> bool:
+        """Something is lost or failed for good (not merely waiting for a later run)."""
+        return bool(self.failed or self.lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +141,25 @@ class Run:
     summary: SyncSummary = field(default_factory=SyncSummary)
     touched: set[int] = field(default_factory=set)
     """Windows whose completion must be checked again (a package read or lost, an answer)."""
+    verified: set[int] = field(default_factory=set)
+    """Requests verified in this run (without waiting, each is verified once)."""
+    failures: int = 0
+    """Calls to SAT failed in a row (network, 5xx, "Error no controlado"); any success resets."""
+
+    def sat_failed(self) -> None:
+        self.failures += 1
+
+    def sat_answered(self) -> None:
+        self.failures = 0
+
+    @property
+    def speed(self) -> float:
+        """Business seconds per real second (1 but for the emulator's emulated clock)."""
+        return float(getattr(self.now, "speed", 1.0))
+
+    @property
+    def sat_down(self) -> bool:
+        return self.failures >= self.options.outage_after
 
     @property
     def package_dir(self) -> Path:
@@ -129,6 +179,8 @@ class Run:
 
 
 def label(window: Window) -> str:
+    if window.folio:
+        return f"UUID {window.folio}"
     return f"{window.start:%Y-%m-%d %H:%M:%S}..{window.end:%Y-%m-%d %H:%M:%S}"
 
 

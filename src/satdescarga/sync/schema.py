@@ -49,7 +49,10 @@ windows = Table(
     Column("documents", Integer, nullable=False, server_default=text("0")),
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text, nullable=False),
-    UniqueConstraint("job", "start", "end"),
+    Column("purpose", Text, nullable=False, server_default=text("'period'")),  # WindowPurpose, r3
+    Column("folio", Text, nullable=False, server_default=text("''")),  # a folio window's UUID, r3
+    Column("not_before", Text),  # ask SAT for it no earlier than this (business time), r3
+    UniqueConstraint("job", "start", "end", "folio"),
 )
 
 requests = Table(

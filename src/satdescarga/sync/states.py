@@ -23,7 +23,7 @@ same). "pending" is stored for two different things: a request SAT is still prep
 | refused     | rechazada     | SAT refused the query (CodEstatus)                              |
 | failed      | fallida       | SAT ended it in error or rejected it                            |
 | expired     | vencida       | SAT's 72 hours passed                                           |
-| stuck       | atorada       | no answer within the horizon; polled again by the next run      |
+| stuck       | atorada       | no answer within the horizon; its window is asked for again     |
 | packages (PackageState)                                                                      |
 | pending     | por descargar | named by SAT, not on disk yet (TO_DOWNLOAD)                     |
 | downloaded  | descargado    | on disk, verified, not read yet                                 |
@@ -42,7 +42,7 @@ Transitions (`None` is "not in the ledger yet"; the ledger refuses any other wit
     request  None      -> sending | pending (an earlier request adopted)
              sending   -> uncertain | unsent | pending | refused
              pending   -> pending | finished | failed | expired | stuck
-             stuck     -> pending                              (the next run polls it again)
+             stuck     -> pending                    (an earlier release's: polled again)
              uncertain, unsent, refused, finished, failed, expired: final
     package  None       -> pending
              pending    -> downloaded | lost
@@ -104,6 +104,20 @@ class PackageState(StrEnum):
     @property
     def label(self) -> str:
         return LABELS[PackageState][self]
+
+
+class WindowPurpose(StrEnum):
+    """Why a window exists (ledger revision 3)."""
+
+    PERIOD = "period"  # part of the settled period: asked for once, its documents kept for good
+    SWEEP = "sweep"  # metadata of the unsettled days (late certification), ending at "now"
+    RECHECK = "recheck"  # metadata of the recent past again, for cancellations
+    FOLIO = "folio"  # one document's XML, by its UUID (active in metadata, XML missing)
+
+    @property
+    def covers(self) -> bool:
+        """Whether a finished window of this purpose makes its period complete."""
+        return self is WindowPurpose.PERIOD
 
 
 class RequestOrigin(StrEnum):

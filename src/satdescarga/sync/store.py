@@ -1,7 +1,8 @@
 """Where a sync puts what it downloads.
 
 OUT/<rfc>/<emitidos|recibidos>/<YYYY>/<MM>/<UUID>.xml   the CFDI, by emission date
-OUT/satdescarga.sqlite                                  tables `metadata` and `cfdi` (upserts)
+OUT/satdescarga.sqlite                                  tables `metadata` and `cfdi` (upserts),
+                                                        `document_changes` (documents.py)
 OUT/paquetes/<IdPaquete>.zip                            the packages as SAT sent them
 OUT/.satdescarga/staging/<IdPaquete>/                   XML of a package being read (transient)
 
@@ -16,11 +17,13 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from satdescarga.clock import Clock, to_local, wall_clock
 from satdescarga.packages import (
     CFDI_TABLE,
     METADATA_TABLE,
@@ -36,6 +39,7 @@ from satdescarga.packages import (
     package_rows,
     table_for,
 )
+from satdescarga.sync import documents
 from satdescarga.sync.plan import Job
 
 DATABASE = "satdescarga.sqlite"
@@ -56,10 +60,11 @@ class OutputStore:
     with its fast metadata path), all or nothing: a CFDI package's XML files are written to a
     staging folder and moved into place only after its rows are committed."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, now: Clock = wall_clock) -> None:
         self.out = out
         self.database = out / DATABASE
         self.staging = out / STAGING
+        self._now = now  # business time: when a change of a document was discovered
 
     def clean(self) -> None:
         """Drop what an interrupted read left in the staging folder."""
@@ -76,7 +81,10 @@ class OutputStore:
                 if opened.kind is PackageKind.CFDI:
                     extractor = _StagedExtractor(staging, self.out, job)
                 rows = package_rows(opened, extractor, label=package_id)
-                count = self._write(table_for(opened), rows)
+                table = table_for(opened)
+                if table is METADATA_TABLE:  # its history is recorded as rows come and change
+                    documents.prepare(self.database, to_local(self._now()))
+                count = self._write(table, rows)
                 if extractor is not None:
                     extractor.publish()
                 stats, issues = opened.stats, opened.issues
@@ -130,6 +138,11 @@ class OutputStore:
         finally:
             db.close()
         return written
+
+    def missing_xml(
+        self, job: Job, spans: Sequence[tuple[datetime, datetime]]
+    ) -> list[tuple[str, datetime]]:
+        return documents.missing_xml(self.database, job.rfc, job.direction, spans)
 
     def close(self) -> None:
         pass

@@ -128,12 +128,11 @@ class SqliteWriter(TableWriter):
             sql, params = self._insert(), self._adapt(rows)
         else:
             sql, params = self._insert(form.empty_is_null), form.rows
-        before = db.total_changes
         try:
             db.execute("BEGIN")
             # One streaming executemany: rows are bound as they come, none are held in lists.
-            db.executemany(sql, params)
-            count = db.total_changes - before
+            # Its rowcount counts the rows written (not what triggers on the table add).
+            count = max(0, db.executemany(sql, params).rowcount)
             db.execute("COMMIT")
         except BaseException as exc:
             if db.in_transaction:
