@@ -51,9 +51,10 @@ def _register() -> None:
     from satdescarga.cli.demo import demo
     from satdescarga.cli.emulator import emulator
     from satdescarga.cli.read import read
-    from satdescarga.cli.sync import status, sync
+    from satdescarga.cli.sync import sync
+    from satdescarga.cli.views import changes, status
 
-    for command in (auth, query, verify, download, sync, status, read, emulator, demo):
+    for command in (auth, query, verify, download, sync, status, changes, read, emulator, demo):
         main.add_command(command)
     spanish.localize(main)
 

@@ -184,7 +184,11 @@ class Sat:
             self.cer, self.key, read_password(self.password_file, self.password_option)
         )
 
-    def client(self, fiel: Fiel, on_token: Callable[[Token], None] | None = None) -> SatClient:
+    def client(
+        self, fiel: Fiel, on_token: Callable[[Token], None] | None = None, retries: int = 3
+    ) -> SatClient:
+        """The client for these options. `sync` asks for one try per call: it retries on
+        its own schedule, and stops early when SAT is down instead of retrying into it."""
         from satdescarga.client import SatClient
 
         return SatClient(
@@ -192,6 +196,7 @@ class Sat:
             endpoints(self.service, self.endpoint_base),
             timeout=(10.0, self.timeout),
             on_token=on_token,
+            retries=retries,
         )
 
 

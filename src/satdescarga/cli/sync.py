@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,7 +33,6 @@ from satdescarga.client.query import MEXICO, Query, RequestType
 from satdescarga.clock import ENV, Clock, business_clock, to_local, wall_clock
 from satdescarga.errors import InvalidQuery
 from satdescarga.sync.plan import day_windows, month_windows
-from satdescarga.sync.states import ISSUE_KINDS, PackageState, WindowState, shown
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 if TYPE_CHECKING:
@@ -349,7 +347,12 @@ def sync(
         output.note(f"reloj emulado ({ENV}): solo para el emulador")
     now = to_local(clock()).replace(microsecond=0)
     # Everything is checked before the password is asked, anything is created or sent.
-    check_period(pairs, since or now - timedelta(days=1), until or now, sat.family, filters, now)
+    # Without --since the period starts where the ledger left it: the filters are checked on
+    # a one-day period ending at --until.
+    until_given = min(until or now, now)
+    check_period(
+        pairs, since or until_given - timedelta(days=1), until_given, sat.family, filters, now
+    )
     days = window_days(window)
     plan = Calendar(
         since,
@@ -373,7 +376,7 @@ def sync(
     )
     with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
         summary = run_sync(
-            lambda on_token: sat.client(fiel, on_token),
+            lambda on_token: sat.client(fiel, on_token, retries=1),
             job_list,
             plan,
             options,
@@ -383,7 +386,15 @@ def sync(
         )
         for kind in exports:
             OutputStore(out).export(kind)
-    raise SystemExit(exit_code(summary))
+    code = exit_code(summary)
+    if code == EXIT_NETWORK:
+        output.error(summary.outage, code)
+    elif code == EXIT_PENDING:
+        output.note(
+            f"queda trabajo pendiente ({len(summary.waiting) + len(summary.pending)}); "
+            "vuelva a ejecutar más tarde"
+        )
+    raise SystemExit(code)
 
 
 def exit_code(summary: SyncSummary) -> int:
@@ -396,76 +407,3 @@ def exit_code(summary: SyncSummary) -> int:
     if not summary.complete:
         return EXIT_PENDING
     return EXIT_OK
-
-
-@click.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Carpeta de salida de la sincronización.",
-)
-@click.option(
-    "--state", type=click.Path(dir_okay=False, path_type=Path), help="Ledger, si no está en OUT."
-)
-@common_options
-@handle_errors
-def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
-    """Muestra lo que el ledger sabe: ventanas, solicitudes y paquetes."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from satdescarga.sync.ledger import SqliteLedger
-
-    path = ledger_path(out, state)
-    if not path.exists():
-        raise click.UsageError(
-            f"no hay ledger en {path}: ¿ya corrió `satdescarga sync --out {out}`?"
-        )
-    ledger = SqliteLedger(path)
-    try:
-        all_windows = ledger.windows()
-        windows = Counter(w.state.label for w in all_windows)
-        requests = Counter(r.outcome.label for r in ledger.requests())
-        packages = Counter(p.state.label for p in ledger.packages())
-        by_window = {w.id: w for w in all_windows}
-        lost = []
-        for package in ledger.packages(state=PackageState.LOST):
-            window = by_window[ledger.request(package.request_row).window_id]
-            recovered = window.state is WindowState.RECOVERED
-            fate = "pedido de nuevo" if recovered else "sin recuperar"
-            lost.append(f"{package.package_id}: {package.reason} ({fate})")
-        issues: Counter[str] = Counter()
-        for package in ledger.packages(state=PackageState.READ):
-            issues.update(package.issue_counts)
-        documents = sum(w.documents for w in all_windows if w.state is WindowState.DONE)
-        failed = [
-            f"{w.start:%Y-%m-%d}..{w.end:%Y-%m-%d}: {w.note}"
-            for w in all_windows
-            if w.state is WindowState.FAILED
-        ]
-    finally:
-        ledger.close()
-    data = {
-        "ventanas": dict(windows),
-        "solicitudes": dict(requests),
-        "paquetes": dict(packages),
-        "documentos": documents,
-        "perdidos": lost,
-        "fallidas": failed,
-        "avisos_de_lectura": {shown(ISSUE_KINDS, k): v for k, v in issues.items()},
-    }
-    if as_json:
-        Output(True).result(data, "")
-        return
-    table = Table(title=f"Ledger {path}", show_header=False)
-    for name, counts in (("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)):
-        table.add_row(name, ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
-    table.add_row("documentos", f"{documents:,}")
-    for kind, count in sorted(issues.items()):
-        table.add_row("lectura", f"{shown(ISSUE_KINDS, kind)}: {count:,}")
-    for item in failed:
-        table.add_row("fallida", item)
-    for item in lost:
-        table.add_row("perdido", item)
-    Console().print(table)

@@ -128,6 +128,9 @@ def summary_table(summary: SyncSummary, out: str) -> Table:
     rows += [("perdido", item) for item in summary.lost]
     rows += [("falló", item) for item in summary.failed]
     rows += [("atorada", item) for item in summary.stuck]
+    rows += [("en espera", item) for item in summary.waiting]
+    if summary.outage:
+        rows.append(("SAT", summary.outage))
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -77,7 +77,7 @@ class SyncOptions:
     poll_cap: float = 300.0  # longest wait between verifications
     horizon: timedelta = timedelta(hours=72)  # give up polling a request after this long
     wait: bool = True  # False (`--no-wait`): one pass, then exit; a later run goes on
-    outage_after: int = 6  # consecutive failed calls to SAT that mean "SAT is down"
+    outage_after: int = 5  # consecutive failed calls to SAT that mean "SAT is down"
 
 
 @dataclass

@@ -1,0 +1,167 @@
+"""Keeping a taxpayer current, unattended: `sync --no-wait` reruns on the emulator's clock
+(shared through SATDESCARGA_RELOJ), the period continued from the ledger, settled days asked
+for once, sweeps and rechecks, cancellations recorded and listed by `changes`, missing XML
+fetched by UUID, and SAT's outages."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from satdescarga.cli import main
+from satdescarga.clock import ENV, to_local
+from satdescarga.emulator import Emulator
+from satdescarga.emulator.model import Query as EmulatorQuery
+from satdescarga.vocabulary import DownloadType, ServiceFamily
+
+from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, RFC, emulator, table_uuids
+
+START = datetime(2025, 3, 10, 18, 0)  # UTC: noon in Mexico City
+SINCE = "2025-02-01"
+
+
+def sync(sat: Emulator, out: Path, *args: str) -> Result:
+    assert sat.app is not None
+    credentials = [
+        "--cer", str(FIEL_DIR / "EKU9003173C9.cer"),
+        "--key", str(FIEL_DIR / "EKU9003173C9.key"),
+        "--password-file", str(PASSWORD_FILE),
+        "--endpoint-base", sat.base_url,
+    ]  # fmt: skip
+    options = ["--out", str(out), "--poll", "0.01", "--poll-cap", "0.05", "--no-wait", *args]
+    env = {ENV: sat.app.clock.spec}
+    return CliRunner(env=env).invoke(main, ["sync", *credentials, *options])
+
+
+def sent(sat: Emulator) -> list[dict[str, Any]]:
+    return list(sat.stats()["rfcs"].get(RFC, {}).get("requests", []))
+
+
+def advance(sat: Emulator, **delta: float) -> None:
+    assert sat.app is not None
+    sat.app.clock.advance(timedelta(**delta))
+
+
+def cancelled(sat: Emulator, as_of: datetime, until: datetime | None = None) -> set[str]:
+    """Issued documents dated from SINCE to `until` that SAT shows cancelled at `as_of`."""
+    assert sat.app is not None
+    query = EmulatorQuery(
+        family=ServiceFamily.CFDI,
+        operation="SolicitaDescargaEmitidos",
+        rfc=RFC,
+        request_type="Metadata",
+        direction=DownloadType.ISSUED,
+        start=datetime.fromisoformat(SINCE),
+        end=until or as_of,
+        status="Cancelado",
+    )
+    matches = sat.app.corpus.find(query, as_of, 10**9)
+    return {doc.uuid for doc in sat.app.corpus.documents(matches, 0, matches.count, as_of)}
+
+
+def test_no_wait_exits_5_while_sat_prepares_and_a_later_run_finishes(tmp_path: Path) -> None:
+    with emulator(start=START, accept_delay=600, process_delay=600) as sat:
+        first = sync(sat, tmp_path, "--issued", "--metadata", "--since", SINCE)
+        assert first.exit_code == 5, first.output
+        requests = len(sent(sat))
+        assert requests >= 2  # the settled months and a sweep of the unsettled days
+        again = sync(sat, tmp_path, "--issued", "--metadata")  # --since from the ledger
+        assert again.exit_code == 5 and len(sent(sat)) == requests  # nothing asked twice
+        advance(sat, minutes=30)
+        done = sync(sat, tmp_path, "--issued", "--metadata")
+        assert done.exit_code == 0, done.output
+        assert len(sent(sat)) == requests
+        assert table_uuids(tmp_path, "metadata")
+
+
+def test_without_since_or_history_it_refuses_before_sending(tmp_path: Path) -> None:
+    with emulator(start=START) as sat:
+        result = sync(sat, tmp_path, "--issued", "--metadata")
+        assert result.exit_code == 2 and "indique --since" in result.output
+        assert sent(sat) == []
+
+
+def test_consecutive_days_never_ask_for_a_settled_window_again(tmp_path: Path) -> None:
+    with emulator(start=START) as sat:
+        assert sync(sat, tmp_path, "--issued", "--xml", "--since", SINCE).exit_code == 0
+        first = sent(sat)
+        ends = [r["criteria"]["fecha_final"] for r in first]
+        # XML only up to the settled boundary: three days before today (Mexico City).
+        assert max(ends) == "2025-03-06T23:59:59", ends
+        for _ in range(3):
+            advance(sat, days=1)
+            assert sync(sat, tmp_path, "--issued", "--xml").exit_code == 0
+        later = sent(sat)[len(first) :]
+        assert [(r["criteria"]["fecha_inicial"], r["criteria"]["fecha_final"]) for r in later] == [
+            ("2025-03-07T00:00:00", "2025-03-07T23:59:59"),
+            ("2025-03-08T00:00:00", "2025-03-08T23:59:59"),
+            ("2025-03-09T00:00:00", "2025-03-09T23:59:59"),
+        ]
+
+
+def test_cancellations_found_by_a_recheck_are_listed_by_changes(tmp_path: Path) -> None:
+    with emulator(start=START, daily_documents=20) as sat:
+        assert sat.app is not None
+        before = to_local(sat.app.clock.now())
+        assert sync(sat, tmp_path, "--issued", "--metadata", "--since", SINCE).exit_code == 0
+        seen_at, first = to_local(sat.app.clock.now()), len(sent(sat))
+        advance(sat, days=8)
+        rechecked = sync(sat, tmp_path, "--issued", "--metadata")
+        assert rechecked.exit_code == 0, rechecked.output
+        starts = [r["criteria"]["fecha_inicial"] for r in sent(sat)[first:]]
+        assert f"{SINCE}T00:00:00" in starts  # the recheck: the whole period (< 90 days)
+        now = to_local(sat.app.clock.now())
+        assert cancelled(sat, seen_at) == cancelled(sat, before)  # none during the first run
+        # Documents seen active by the first run (a later one seen first already cancelled
+        # is new to us, not a cancellation).
+        expected = cancelled(sat, now, seen_at) - cancelled(sat, seen_at)
+        assert expected  # the corpus cancels ~8 % of documents 1 to 30 days after issue
+        listed = CliRunner().invoke(
+            main, ["changes", "--out", str(tmp_path), "--kind", "cancelados", "--json"]
+        )
+        assert listed.exit_code == 0, listed.output
+        changes = [json.loads(line) for line in listed.output.splitlines()]
+        assert {c["uuid"] for c in changes} == expected
+        assert all(c["previous"] == "Vigente" and c["status"] == "Cancelado" for c in changes)
+        assert all(c["discovered_at"] >= f"{now - timedelta(minutes=5):%Y-%m-%d}" for c in changes)
+        since = CliRunner().invoke(
+            main,
+            ["changes", "--out", str(tmp_path), "--since", f"{now + timedelta(days=1):%Y-%m-%d}"],
+        )
+        assert since.exit_code == 0 and "sin cambios" in since.output
+
+
+def test_xml_missing_from_the_outputs_is_fetched_by_uuid(tmp_path: Path) -> None:
+    with emulator(start=START) as sat:
+        args = ("--issued", "--until", "2025-02-28")
+        assert sync(sat, tmp_path, *args, "--since", SINCE).exit_code == 0
+        db = sqlite3.connect(tmp_path / "satdescarga.sqlite")
+        try:
+            (uuid,) = db.execute("SELECT uuid FROM cfdi ORDER BY uuid LIMIT 1").fetchone()
+            db.execute("DELETE FROM cfdi WHERE uuid = ?", (uuid,))
+            db.commit()
+        finally:
+            db.close()
+        requests = len(sent(sat))
+        again = sync(sat, tmp_path, *args)
+        assert again.exit_code == 0, again.output
+        (folio,) = sent(sat)[requests:]
+        assert folio["criteria"]["folio"] == uuid.upper() or folio["criteria"]["folio"] == uuid
+        assert uuid in table_uuids(tmp_path, "cfdi")
+        assert len(sent(sat)) == requests + 1
+        assert sync(sat, tmp_path, *args).exit_code == 0 and len(sent(sat)) == requests + 1
+
+
+def test_an_outage_stops_the_run_with_exit_4_and_spends_nothing(tmp_path: Path) -> None:
+    with emulator(start=START, faults="*=http503") as sat:
+        result = sync(sat, tmp_path, "--issued", "--metadata", "--since", SINCE)
+        assert result.exit_code == 4, result.output
+        assert "no está disponible" in result.output
+        assert sent(sat) == []  # the run stopped instead of asking into the outage
+    with emulator(start=START) as sat:
+        assert sync(sat, tmp_path, "--issued", "--metadata").exit_code == 0
