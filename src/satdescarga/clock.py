@@ -26,6 +26,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from satdescarga.errors import SatError
+
 ENV = "SATDESCARGA_RELOJ"
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
 
@@ -59,8 +61,8 @@ def next_mexico_day(moment: datetime) -> datetime:
     return from_local(local + timedelta(days=1))
 
 
-class ClockSpecError(ValueError):
-    """SATDESCARGA_RELOJ does not read as ORIGIN@EPOCHxSPEED."""
+class ClockSpecError(SatError, ValueError):
+    """SATDESCARGA_RELOJ does not read as ORIGIN@EPOCHxSPEED (CLI exit 2)."""
 
 
 class EmulatedClock:

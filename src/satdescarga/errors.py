@@ -22,6 +22,7 @@ never include a secret (key, password, token); foreign details stay in `__cause_
     ├── SyncAborted                  the e.firma or its signature refused mid-sync (sync.run)
     ├── UnsafeXmlError               DOCTYPE, entities or a bomb in XML (satdescarga.xmlsafe)
     ├── ContractError                a message outside SAT's XSD (satdescarga.contract)
+    ├── ClockSpecError               SATDESCARGA_RELOJ unreadable (satdescarga.clock; exit 2)
     └── BindingError, EnvelopeError, LexicalError   the generated layer could not (de)serialize
 
 tests/test_error_tree.py keeps it so: every exception the library defines is a SatError.

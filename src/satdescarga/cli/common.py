@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from satdescarga.client.endpoints import Endpoints
+from satdescarga.clock import ClockSpecError
 from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
 from satdescarga.vocabulary import ServiceFamily
 
@@ -59,7 +60,7 @@ def fail(output: Output, exc: BaseException, debug: bool) -> int:
         logging.getLogger("satdescarga").exception("detalle del error")
     if isinstance(exc, FielError):
         code = EXIT_FIEL
-    elif isinstance(exc, InvalidQuery):
+    elif isinstance(exc, InvalidQuery | ClockSpecError):
         code = EXIT_USAGE
     elif isinstance(exc, NetworkError) or (isinstance(exc, HttpError) and exc.status >= 500):
         code = EXIT_NETWORK

@@ -256,7 +256,7 @@ class SyncEngine:
         summary.waiting = [
             f"{label(w)}: {w.note or 'se pide más tarde'}" for w in planned if w.not_before
         ] + [f"{r.request_id}: el SAT aún la prepara" for r in run.requests(R.POLLING)]
-        if run.sat_down:
+        if run.sat_unavailable:
             summary.outage = (
                 f"el SAT no está disponible ({run.failures} llamadas fallidas seguidas); "
                 "la próxima ejecución continúa"

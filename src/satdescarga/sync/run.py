@@ -149,8 +149,12 @@ class Run:
     def sat_failed(self) -> None:
         self.failures += 1
 
+    answers: int = 0
+    """Calls SAT answered in this run."""
+
     def sat_answered(self) -> None:
         self.failures = 0
+        self.answers += 1
 
     @property
     def speed(self) -> float:
@@ -160,6 +164,11 @@ class Run:
     @property
     def sat_down(self) -> bool:
         return self.failures >= self.options.outage_after
+
+    @property
+    def sat_unavailable(self) -> bool:
+        """SAT is down, or answered nothing at all in this run though it was called."""
+        return self.sat_down or (self.failures > 0 and self.answers == 0)
 
     @property
     def package_dir(self) -> Path:
