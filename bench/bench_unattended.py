@@ -11,6 +11,7 @@ outputs hold every document SAT shows at the end.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sqlite3
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from bench.bench_sync import FIEL, start_emulator
 from bench.measure import peak_rss_mb, table
 
-DAYS = 365
+DAYS = int(os.environ.get("BENCH_DAYS", "365"))
 DAILY = 20
 
 

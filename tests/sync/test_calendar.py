@@ -31,11 +31,11 @@ def test_gaps_are_what_no_window_covers() -> None:
 def test_xml_waits_for_settled_days_and_metadata_sweeps_the_rest() -> None:
     now = D(2025, 3, 10, 12, 0, 0)
     plan = Calendar(since=D(2025, 2, 1))
-    assert plan.windows(XML, [], now) == [
+    assert plan.windows(XML, [], now, None) == [
         (D(2025, 2, 1), D(2025, 2, 28, 23, 59, 59), WindowPurpose.PERIOD),
         (D(2025, 3, 1), D(2025, 3, 6, 23, 59, 59), WindowPurpose.PERIOD),
     ]
-    assert plan.windows(METADATA, [], now)[-1] == (D(2025, 3, 7), now, WindowPurpose.SWEEP)
+    assert plan.windows(METADATA, [], now, None)[-1] == (D(2025, 3, 7), now, WindowPurpose.SWEEP)
 
 
 def test_a_sweep_waits_for_the_last_one_and_a_recheck_comes_weekly() -> None:
@@ -45,21 +45,21 @@ def test_a_sweep_waits_for_the_last_one_and_a_recheck_comes_weekly() -> None:
         D(2025, 2, 1), D(2025, 3, 6, 23, 59, 59), WindowPurpose.PERIOD, WindowState.DONE
     )
     sweep = window(D(2025, 3, 7), now, WindowPurpose.SWEEP, WindowState.REQUESTED)
-    assert plan.windows(METADATA, [period, sweep], now + timedelta(hours=7)) == []
+    assert plan.windows(METADATA, [period, sweep], now + timedelta(hours=7), None) == []
     done = window(D(2025, 3, 7), now, WindowPurpose.SWEEP, WindowState.DONE)
-    assert plan.windows(METADATA, [period, done], now + timedelta(hours=1)) == []
+    assert plan.windows(METADATA, [period, done], now + timedelta(hours=1), None) == []
     later = now + timedelta(hours=7)
-    assert plan.windows(METADATA, [period, done], later) == [
+    assert plan.windows(METADATA, [period, done], later, None) == [
         (D(2025, 3, 7), later, WindowPurpose.SWEEP)
     ]
     week = now + timedelta(days=7)
     (recheck,) = [
-        w for w in plan.windows(METADATA, [period, done], week) if w[2].value == "recheck"
+        w for w in plan.windows(METADATA, [period, done], week, None) if w[2].value == "recheck"
     ]
     assert recheck == (D(2025, 2, 1), week, WindowPurpose.RECHECK)
 
 
 def test_a_period_in_the_past_gets_neither_sweeps_nor_rechecks() -> None:
     plan = Calendar(since=D(2024, 1, 1), until=D(2024, 12, 31, 23, 59, 59))
-    planned = plan.windows(METADATA, [], D(2025, 6, 1))
+    planned = plan.windows(METADATA, [], D(2025, 6, 1), None)
     assert len(planned) == 12 and {p[2] for p in planned} == {WindowPurpose.PERIOD}

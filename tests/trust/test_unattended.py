@@ -165,3 +165,15 @@ def test_an_outage_stops_the_run_with_exit_4_and_spends_nothing(tmp_path: Path) 
         assert sent(sat) == []  # the run stopped instead of asking into the outage
     with emulator(start=START) as sat:
         assert sync(sat, tmp_path, "--issued", "--metadata").exit_code == 0
+
+
+def test_a_period_that_starts_in_the_unsettled_days_is_continued_without_since(
+    tmp_path: Path,
+) -> None:
+    with emulator(start=START) as sat:
+        first = sync(sat, tmp_path, "--issued", "--xml", "--since", "2025-03-09")
+        assert first.exit_code == 0 and sent(sat) == []  # nothing settled yet: nothing asked
+        advance(sat, days=4)
+        later = sync(sat, tmp_path, "--issued", "--xml")  # the start was remembered
+        assert later.exit_code == 0, later.output
+        assert [r["criteria"]["fecha_inicial"] for r in sent(sat)] == ["2025-03-09T00:00:00"]

@@ -63,15 +63,10 @@ def without_history(ledger_file: Path, jobs: list[Job]) -> list[Job]:
     if not ledger_file.exists():
         return jobs
     from satdescarga.sync.ledger import SqliteLedger
-    from satdescarga.sync.states import WindowPurpose
 
     ledger = SqliteLedger(ledger_file)
     try:
-        return [
-            job
-            for job in jobs
-            if not any(w.purpose is WindowPurpose.PERIOD for w in ledger.windows([job.key]))
-        ]
+        return [job for job in jobs if ledger.start_of(job.key) is None]
     finally:
         ledger.close()
 

@@ -39,7 +39,12 @@ Planned = tuple[datetime, datetime, WindowPurpose]
 class Plan(Protocol):
     """The windows a run adds to the ledger for one job (the ledger ignores known ones)."""
 
-    def windows(self, job: Job, known: Sequence[Window], now: datetime) -> list[Planned]: ...
+    def windows(
+        self, job: Job, known: Sequence[Window], now: datetime, start: datetime | None
+    ) -> list[Planned]:
+        """`known`: the job's windows in the ledger; `start`: where its period starts, as the
+        ledger recorded it (None: never given)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,15 +53,17 @@ class FixedWindows:
 
     spans: Sequence[Span]
 
-    def windows(self, job: Job, known: Sequence[Window], now: datetime) -> list[Planned]:
-        return [(start, end, WindowPurpose.PERIOD) for start, end in self.spans]
+    def windows(
+        self, job: Job, known: Sequence[Window], now: datetime, start: datetime | None
+    ) -> list[Planned]:
+        return [(begin, end, WindowPurpose.PERIOD) for begin, end in self.spans]
 
 
 @dataclass(frozen=True)
 class Calendar:
     """The unattended plan: settled periods once, sweeps of the unsettled days, rechecks."""
 
-    since: datetime | None = None  # None: from the first window the ledger has for the job
+    since: datetime | None = None  # None: where the ledger says the job's period starts
     until: datetime | None = None  # None: now
     window_days: int | None = None  # None: calendar months
     settle: timedelta = timedelta(days=3)
@@ -64,9 +71,11 @@ class Calendar:
     recheck_every: timedelta = timedelta(days=7)
     recheck_horizon: timedelta = timedelta(days=90)
 
-    def windows(self, job: Job, known: Sequence[Window], now: datetime) -> list[Planned]:
+    def windows(
+        self, job: Job, known: Sequence[Window], now: datetime, start: datetime | None
+    ) -> list[Planned]:
         periods = [w for w in known if w.purpose is WindowPurpose.PERIOD and w.parent_id is None]
-        since = self.since or min((w.start for w in periods), default=None)
+        since = self.since or start
         if since is None:
             return []  # no history and no --since: the CLI refuses this before anything
         until = min(self.until or now, now)

@@ -177,9 +177,12 @@ class SyncEngine:
     def _plan(self) -> None:
         run = self._run
         now = to_local(run.now()).replace(microsecond=0)
+        given = getattr(self._plan_source, "since", None)
         for key, job in run.jobs.items():
-            known = run.ledger.windows([key])
-            for start, end, purpose in self._plan_source.windows(job, known, now):
+            if given is not None:
+                run.ledger.record_start(key, given)
+            known, begins = run.ledger.windows([key]), run.ledger.start_of(key)
+            for start, end, purpose in self._plan_source.windows(job, known, now, begins):
                 run.ledger.window(key, start, end, purpose=purpose)
         windows = self._run.windows()
         finished = [w for w in windows if w.state in (W.SPLIT, W.EMPTY, W.DONE, W.FAILED)]

@@ -435,6 +435,31 @@ class SqlLedger:
         rows = self._all(query.order_by(literal_column("rowid")))  # the order they were reported
         return [PackageIssue(**row._mapping) for row in rows]  # type: ignore[typeddict-item]
 
+    # -- where each job's period starts ------------------------------------------------------
+    def record_start(self, job: str, start: datetime) -> None:
+        """Remember where `job`'s period starts (the earliest given), so later runs continue
+        without --since even before any of its windows could be planned."""
+        key = f"start:{job}"
+        meta = schema.meta
+        with self._write() as db:
+            known = db.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+            if known is None:
+                db.execute(insert(meta).values(key=key, value=start.isoformat()))
+            elif start < datetime.fromisoformat(known):
+                db.execute(meta.update().where(meta.c.key == key).values(value=start.isoformat()))
+
+    def start_of(self, job: str) -> datetime | None:
+        """Where `job`'s period starts: as recorded, else its first period window."""
+        meta = schema.meta
+        rows = self._all(select(meta.c.value).where(meta.c.key == f"start:{job}"))
+        if rows:
+            return datetime.fromisoformat(rows[0][0])
+        query = select(func.min(W.c.start)).where(
+            W.c.job == job, W.c.purpose == WindowPurpose.PERIOD, W.c.parent_id.is_(None)
+        )
+        first = self._all(query)[0][0]
+        return datetime.fromisoformat(first) if first else None
+
     # -- tokens ----------------------------------------------------------------------------
     def record_token(self, service: str, created: datetime, expires: datetime) -> None:
         tokens = schema.tokens
