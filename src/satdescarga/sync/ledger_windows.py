@@ -1,0 +1,197 @@
+"""The ledger's plumbing (an SQLAlchemy engine, one transaction per write, reads on any
+thread) and its windows: the periods asked for, their purposes and states, and where each
+job's period starts. `SqlLedger` (ledger.py) adds requests, packages and tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Select, func, insert, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from satdescarga.sync import schema
+from satdescarga.sync.ledger_rows import now_text, where, window_of
+from satdescarga.sync.migrate import READ, WRITE, upgrade
+from satdescarga.sync.records import Window
+from satdescarga.sync.states import NOUNS, LedgerError, S, WindowPurpose, WindowState, check, parse
+
+W = schema.windows
+
+
+class WindowLedger:
+    """The windows part of `Ledger`, on an SQLAlchemy engine whose schema is brought to the
+    latest revision on open.
+
+    Reads may run on any thread; writes are serialized (a lock, then one transaction each)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+        self._reader = engine.execution_options(**{READ: True})
+        self._lock = threading.Lock()
+        upgrade(engine)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One transaction, committed on leaving the block (rolled back on an exception)."""
+        with self._lock, self._writer.begin() as connection:
+            yield connection
+
+    def _all(self, query: Select[Any]) -> Sequence[Row[Any]]:
+        """The rows of one SELECT (a consistent snapshot on its own)."""
+        with self._reader.connect() as connection:
+            return connection.execute(query).all()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @staticmethod
+    def _stored(
+        db: Connection,
+        state: ColumnElement[Any],
+        key: ColumnElement[Any],
+        value: object,
+        kind: type[S],
+    ) -> S:
+        """The state of the row whose `key` is `value`, read in the writing transaction."""
+        stored = db.execute(select(state).where(key == value)).scalar()
+        if stored is None:
+            raise LedgerError(f"el ledger no tiene {NOUNS[kind]} {value}")
+        return parse(kind, stored)
+
+    # -- windows ---------------------------------------------------------------------------
+    def window(
+        self,
+        job: str,
+        start: datetime,
+        end: datetime,
+        parent_id: int | None = None,
+        purpose: WindowPurpose = WindowPurpose.PERIOD,
+        folio: str = "",
+    ) -> Window:
+        """The window (job, start, end, folio), created in state `planned` if new."""
+        with self._write() as db:
+            self._add_windows(db, job, ((start, end),), parent_id, purpose, folio)
+            query = select(W).where(
+                W.c.job == job,
+                W.c.start == start.isoformat(),
+                W.c.end == end.isoformat(),
+                W.c.folio == folio,
+            )
+            return window_of(db.execute(query).one())
+
+    @staticmethod
+    def _add_windows(
+        db: Connection,
+        job: str,
+        parts: Sequence[tuple[datetime, datetime]],
+        parent: int | None,
+        purpose: WindowPurpose = WindowPurpose.PERIOD,
+        folio: str = "",
+    ) -> None:
+        """Insert the windows (job, start, end, folio) not in the ledger yet, `planned`."""
+        now, state = now_text(), check("new", None, WindowState.PLANNED)
+        for start, end in parts:
+            key = (
+                W.c.job == job,
+                W.c.start == start.isoformat(),
+                W.c.end == end.isoformat(),
+                W.c.folio == folio,
+            )
+            if db.execute(select(W.c.id).where(*key)).first() is None:
+                db.execute(
+                    insert(W).values(
+                        job=job,
+                        start=start.isoformat(),
+                        end=end.isoformat(),
+                        parent_id=parent,
+                        state=state,
+                        purpose=purpose,
+                        folio=folio,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+
+    def defer_window(self, window_id: int, not_before: datetime, note: str) -> None:
+        """A planned window SAT said to ask for later (e.g. 5011: the next day)."""
+        with self._write() as db:
+            self._stored(db, W.c.state, W.c.id, window_id, WindowState)
+            db.execute(
+                W.update()
+                .where(W.c.id == window_id)
+                .values(not_before=not_before.isoformat(), note=note, updated_at=now_text())
+            )
+
+    def windows(
+        self, jobs: Collection[str] | None = None, state: WindowState | None = None
+    ) -> list[Window]:
+        query = where(select(W), (W.c.job, jobs), (W.c.state, state))
+        return [window_of(r) for r in self._all(query.order_by(W.c.job, W.c.start, W.c.end))]
+
+    def window_by_id(self, window_id: int) -> Window:
+        return window_of(self._all(select(W).where(W.c.id == window_id))[0])
+
+    def split(
+        self,
+        window_id: int,
+        parts: tuple[tuple[datetime, datetime], ...],
+        note: str,
+        state: WindowState = WindowState.SPLIT,
+    ) -> None:
+        """Replace a window by its parts (children planned, parent `split`, or `recovered`
+        when the parts ask again for what the window lost) in one transaction."""
+        if state not in (WindowState.SPLIT, WindowState.RECOVERED):
+            raise ValueError(f"a window is replaced by its parts as split or recovered: {state}")
+        with self._write() as db:
+            self._move_window(db, window_id, state, note=note)
+            row = db.execute(select(W.c.job, W.c.purpose, W.c.folio).where(W.c.id == window_id))
+            job, purpose, folio = row.one()  # the parts keep its purpose (a folio: its UUID)
+            self._add_windows(db, job, parts, window_id, WindowPurpose(purpose), folio)
+
+    def set_window(
+        self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
+    ) -> None:
+        with self._write() as db:
+            extra = {} if documents is None else {"documents": documents}
+            self._move_window(db, window_id, state, note=note, **extra)
+
+    def _move_window(
+        self, db: Connection, window_id: int, state: WindowState, **values: Any
+    ) -> None:
+        check(window_id, self._stored(db, W.c.state, W.c.id, window_id, WindowState), state)
+        db.execute(
+            W.update()
+            .where(W.c.id == window_id)
+            .values(state=state, updated_at=now_text(), **values)
+        )
+
+    # -- where each job's period starts ------------------------------------------------------
+    def record_start(self, job: str, start: datetime) -> None:
+        """Remember where `job`'s period starts (the earliest given), so later runs continue
+        without --since even before any of its windows could be planned."""
+        key = f"start:{job}"
+        meta = schema.meta
+        with self._write() as db:
+            known = db.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+            if known is None:
+                db.execute(insert(meta).values(key=key, value=start.isoformat()))
+            elif start < datetime.fromisoformat(known):
+                db.execute(meta.update().where(meta.c.key == key).values(value=start.isoformat()))
+
+    def start_of(self, job: str) -> datetime | None:
+        """Where `job`'s period starts: as recorded, else its first period window."""
+        meta = schema.meta
+        rows = self._all(select(meta.c.value).where(meta.c.key == f"start:{job}"))
+        if rows:
+            return datetime.fromisoformat(rows[0][0])
+        query = select(func.min(W.c.start)).where(
+            W.c.job == job, W.c.purpose == WindowPurpose.PERIOD, W.c.parent_id.is_(None)
+        )
+        first = self._all(query)[0][0]
+        return datetime.fromisoformat(first) if first else None
