@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from click.testing import CliRunner, Result
 
 from satdescarga.cli import main
@@ -129,6 +130,16 @@ def test_cancellations_found_by_a_recheck_are_listed_by_changes(tmp_path: Path) 
         assert {c["uuid"] for c in changes} == expected
         assert all(c["previous"] == "Vigente" and c["status"] == "Cancelado" for c in changes)
         assert all(c["discovered_at"] >= f"{now - timedelta(minutes=5):%Y-%m-%d}" for c in changes)
+        book_path = tmp_path / "cancelados.xlsx"
+        args = ["changes", "--out", str(tmp_path), "--kind", "cancelados", "--format", "xlsx"]
+        as_xlsx = CliRunner().invoke(main, [*args, "--file", str(book_path)])
+        assert as_xlsx.exit_code == 0, as_xlsx.output
+        sheet = openpyxl.load_workbook(book_path).worksheets[0]
+        rows = list(sheet.iter_rows(min_row=2, values_only=True))
+        assert {r[0] for r in rows} == expected
+        assert all(isinstance(r[-1], datetime) for r in rows)  # discovered_at: a typed date
+        no_file = CliRunner().invoke(main, args)
+        assert no_file.exit_code == 2 and "--file" in no_file.output
         since = CliRunner().invoke(
             main,
             ["changes", "--out", str(tmp_path), "--since", f"{now + timedelta(days=1):%Y-%m-%d}"],
@@ -177,3 +188,17 @@ def test_a_period_that_starts_in_the_unsettled_days_is_continued_without_since(
         later = sync(sat, tmp_path, "--issued", "--xml")  # the start was remembered
         assert later.exit_code == 0, later.output
         assert [r["criteria"]["fecha_inicial"] for r in sent(sat)] == ["2025-03-09T00:00:00"]
+
+
+def test_sync_exports_excel_with_typed_cells(tmp_path: Path) -> None:
+    with emulator(start=START) as sat:
+        args = ("--issued", "--metadata", "--since", SINCE, "--until", "2025-02-28")
+        result = sync(sat, tmp_path, *args, "--export", "xlsx")
+        assert result.exit_code == 0, result.output
+        sheet = openpyxl.load_workbook(tmp_path / "metadata.xlsx").worksheets[0]
+        header = [c.value for c in sheet[1]]
+        rows = list(sheet.iter_rows(min_row=2, values_only=True))
+        assert {r[0] for r in rows} == table_uuids(tmp_path, "metadata")
+        issued = header.index("fecha_emision")
+        assert all(isinstance(r[issued], datetime) for r in rows)
+        assert all(isinstance(r[header.index("monto")], float | int) for r in rows)

@@ -280,9 +280,9 @@ def run_sync(
 @click.option(
     "--export",
     "exports",
-    type=click.Choice(["csv", "parquet"]),
+    type=click.Choice(["csv", "parquet", "xlsx"]),
     multiple=True,
-    help="Exporta además a CSV o Parquet.",
+    help="Exporta además a CSV, Parquet o Excel (xlsx).",
 )
 @wait_option
 @common_options

@@ -113,10 +113,16 @@ CHANGE_KINDS = {"cancelados": ("cancelado",), "nuevos": ("aparecio",), "todos": 
 @click.option(
     "--format",
     "file_format",
-    type=click.Choice(["table", "csv"]),
+    type=click.Choice(["table", "csv", "xlsx"]),
     default="table",
     show_default=True,
-    help="Tabla en pantalla o CSV en la salida estándar.",
+    help="Tabla en pantalla, CSV en la salida estándar, o Excel en --file.",
+)
+@click.option(
+    "--file",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archivo de salida (obligatorio con --format xlsx).",
 )
 @common_options
 @handle_errors
@@ -125,6 +131,7 @@ def changes(
     since: datetime | None,
     kind: str,
     file_format: str,
+    target: Path | None,
     as_json: bool,
     debug: bool,
 ) -> None:
@@ -132,6 +139,8 @@ def changes(
     from satdescarga.sync import documents
     from satdescarga.sync.store import DATABASE
 
+    if file_format == "xlsx" and target is None:
+        raise click.UsageError("--format xlsx necesita --file ARCHIVO.xlsx")
     database = out / DATABASE
     if not database.exists():
         raise click.UsageError(
@@ -142,6 +151,13 @@ def changes(
         output = Output(True)
         for change in found:
             output.result(asdict(change), "")
+        return
+    if file_format == "xlsx" and target is not None:
+        from satdescarga.packages import open_writer
+
+        with open_writer("xlsx", documents.CHANGES_TABLE, target) as book:
+            book.write_rows(tuple(asdict(change).values()) for change in found)
+        click.echo(f"{len(found):,} cambios en {target}")
         return
     if file_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")

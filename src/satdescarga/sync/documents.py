@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from satdescarga.packages import METADATA_TABLE, SqliteWriter
+from satdescarga.packages import METADATA_TABLE, Column, ColumnType, SqliteWriter, Table
 from satdescarga.vocabulary import DownloadType
 
 APPEARED, CANCELLED, REACTIVATED = "aparecio", "cancelado", "reactivado"
@@ -85,6 +85,25 @@ def _has_table(database: Path, name: str) -> bool:
         return db.execute(query, (name,)).fetchone() is not None
     finally:
         db.close()
+
+
+CHANGES_TABLE = Table(
+    "cambios",
+    (
+        Column("uuid"),
+        Column("change"),
+        Column("previous"),
+        Column("status"),
+        Column("cancelled_on", ColumnType.DATETIME),
+        Column("issued", ColumnType.DATETIME),
+        Column("issuer"),
+        Column("receiver"),
+        Column("amount", ColumnType.DECIMAL),
+        Column("package"),
+        Column("discovered_at", ColumnType.DATETIME),
+    ),
+)
+"""A change as an export row (the fields of `Change`, in order): `changes --format xlsx`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from satdescarga.packages.export.tables import (
     Value,
 )
 from satdescarga.packages.export.text import CsvWriter, JsonLinesWriter
+from satdescarga.packages.export.xlsx import XlsxWriter
 from satdescarga.packages.export.xml import XmlExtractor
 
 _WRITERS: dict[ExportFormat, type[TableWriter]] = {
@@ -43,6 +44,7 @@ _WRITERS: dict[ExportFormat, type[TableWriter]] = {
     ExportFormat.JSONL: JsonLinesWriter,
     ExportFormat.SQLITE: SqliteWriter,
     ExportFormat.PARQUET: ParquetWriter,
+    ExportFormat.XLSX: XlsxWriter,
 }
 
 
@@ -72,6 +74,7 @@ __all__ = [
     "Table",
     "TableWriter",
     "Value",
+    "XlsxWriter",
     "XmlExtractor",
     "cfdi_rows",
     "export_package",

@@ -30,6 +30,7 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"
     SQLITE = "sqlite"
     PARQUET = "parquet"
+    XLSX = "xlsx"
 
     @classmethod
     def from_suffix(cls, path: Path) -> ExportFormat | None:
@@ -44,6 +45,7 @@ _SUFFIXES = {
     ".sqlite3": ExportFormat.SQLITE,
     ".db": ExportFormat.SQLITE,
     ".parquet": ExportFormat.PARQUET,
+    ".xlsx": ExportFormat.XLSX,
 }
 
 
