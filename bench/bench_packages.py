@@ -238,6 +238,10 @@ def m_parquet(path: str, out: str) -> int:
     return _export(path, out, "parquet")
 
 
+def m_xlsx(path: str, out: str) -> int:
+    return _export(path, out, "xlsx")
+
+
 def m_lxml_baseline(path: str, _: str) -> int:
     from lxml import etree
 
@@ -332,6 +336,8 @@ def main() -> None:
             ("metadata -> SQLite", "m_sqlite", meta, work / "m.sqlite", "rows", TARGET_SQLITE,
              "csv"),
             ("metadata -> Parquet", "m_parquet", meta, work / "m.parquet", "rows", None, "csv"),
+            ("metadata -> XLSX (peak < 150 MiB)", "m_xlsx", meta, work / "m.xlsx", "rows", None,
+             "csv"),
             ("ceiling: records alone", "m_ceiling_records", meta, None, "rows", None, "csv"),
             ("ceiling: sqlite3 insert alone", "m_ceiling_insert", meta, work / "i.sqlite",
              "rows", None, "csv"),
