@@ -202,3 +202,34 @@ def test_sync_exports_excel_with_typed_cells(tmp_path: Path) -> None:
         issued = header.index("fecha_emision")
         assert all(isinstance(r[issued], datetime) for r in rows)
         assert all(isinstance(r[header.index("monto")], float | int) for r in rows)
+
+
+def test_sat_s_daily_limit_per_uuid_waits_for_the_next_day(tmp_path: Path) -> None:
+    with emulator(start=START, folio_daily_limit=1) as sat:
+        args = ("--issued", "--until", "2025-02-28")  # metadata (says it is active) and XML
+        assert sync(sat, tmp_path, *args, "--since", SINCE).exit_code == 0
+        db = sqlite3.connect(tmp_path / "satdescarga.sqlite")
+        try:
+            (uuid,) = db.execute("SELECT uuid FROM cfdi ORDER BY uuid LIMIT 1").fetchone()
+            db.execute("DELETE FROM cfdi WHERE uuid = ?", (uuid,))
+            db.commit()
+        finally:
+            db.close()
+        # Someone spent today's one request for this UUID by hand.
+        assert sat.app is not None
+        credentials = [
+            "--cer", str(FIEL_DIR / "EKU9003173C9.cer"),
+            "--key", str(FIEL_DIR / "EKU9003173C9.key"),
+            "--password-file", str(PASSWORD_FILE),
+            "--endpoint-base", sat.base_url,
+        ]  # fmt: skip
+        env = {ENV: sat.app.clock.spec}
+        manual = CliRunner(env=env).invoke(main, ["query", *credentials, "--uuid", uuid, "--xml"])
+        assert manual.exit_code == 0, manual.output
+        waiting = sync(sat, tmp_path, *args)
+        assert waiting.exit_code == 5, waiting.output
+        assert "5011" in waiting.output and uuid not in table_uuids(tmp_path, "cfdi")
+        advance(sat, days=1)
+        done = sync(sat, tmp_path, *args)
+        assert done.exit_code == 0, done.output
+        assert uuid in table_uuids(tmp_path, "cfdi")

@@ -91,7 +91,7 @@ class Queries:
         if known is not None and known.outcome in KNOWN:
             self._adopt(window, known)
             return
-        if job.limited and self._ledger.sends(key) >= LIFETIME_SENDS:
+        if job.limited and not window.folio and self._ledger.sends(key) >= LIFETIME_SENDS:
             self._windows.split(
                 window, "criterios ya enviados dos veces (límite de por vida del SAT)"
             )

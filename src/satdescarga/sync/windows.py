@@ -7,6 +7,7 @@ Every decision here is derived from what the ledger holds, so the same code fini
 from __future__ import annotations
 
 from satdescarga.client import Status
+from satdescarga.clock import next_mexico_day
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.sync.downloads import Downloads
 from satdescarga.sync.plan import SECOND, halves
@@ -48,7 +49,9 @@ class Windows:
         state = RequestState.from_code(request.state or 0)
         code = Status(request.state_code or "", "").sat_code
         self._run.touched.add(window.id)
-        if request.outcome is RequestOutcome.FINISHED:
+        if code is SatCode.LIMITE_POR_FOLIO:
+            self.ask_tomorrow(window, f"{request.state_code} {SatCode.LIMITE_POR_FOLIO.message}")
+        elif request.outcome is RequestOutcome.FINISHED:
             if not self._ledger.packages(request_row=request.id):
                 self.empty(window)
         elif code is SatCode.TOPE_MAXIMO:
@@ -65,6 +68,20 @@ class Windows:
                 window,
                 f"{state.label}: {request.state_code} {request.cod_estatus} {request.mensaje}",
             )
+
+    def ask_tomorrow(self, window: Window, reason: str) -> None:
+        """SAT's daily limit per UUID (5011): the same UUID is asked for again after midnight
+        in Mexico City, by a new window (a folio request's dates are not sent: the window's
+        start moves one second only to give it a key of its own). Not a recovery: never
+        bounded, never failed."""
+        parts = ((window.start - SECOND, window.end),)
+        self._ledger.split(window.id, parts, f"{reason}: se pide de nuevo mañana")
+        child = self._ledger.window(
+            window.job, parts[0][0], parts[0][1], window.id, window.purpose, window.folio
+        )
+        tomorrow = next_mexico_day(self._run.now())
+        self._ledger.defer_window(child.id, tomorrow, f"{reason}: se pide el {tomorrow:%Y-%m-%d}")
+        self._run.events.emit("warning", window=label(window), message=reason)
 
     def recover(self, window: Window, reason: str) -> None:
         """Ask again for a window whose documents were lost (packages expired, exhausted or
