@@ -4,6 +4,7 @@ the engine's only for the length of a run."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from satdescarga.sync.run import token_recorder
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 from satdescarga.sync.store import OutputStore
 
-from .conftest import FIEL_DIR, PASSWORD_FILE, RFC, SINCE, emulator, run
+from .conftest import FIEL_DIR, PASSWORD_FILE, RFC, SINCE, downloads, emulator, run
 
 ISSUED_METADATA = [Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.METADATA)]
 MARCH = [(datetime(SINCE.year, 3, 1), datetime(SINCE.year, 3, 31, 23, 59, 59))]
@@ -163,3 +164,25 @@ def test_the_loop_sleeps_while_a_full_pool_downloads(fiel: Fiel, tmp_path: Path)
         # Five or more 0.4 s downloads one at a time: a loop spinning meanwhile reads the
         # ledger thousands of times; one that waits, a few times per download.
         assert CountingLedger.reads < 20 * summary.packages, CountingLedger.reads
+
+
+class DiesAfterTheDownload(SqliteLedger):
+    """A run killed right after a package reached its place on disk, before the ledger
+    recorded it (the process dies: nothing else runs)."""
+
+    def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None:
+        raise SystemExit("killed")
+
+
+def test_a_package_on_disk_but_not_in_the_ledger_is_not_downloaded_again(
+    fiel: Fiel, tmp_path: Path
+) -> None:
+    with emulator() as sat:
+        ledger = DiesAfterTheDownload(tmp_path / ".satdescarga" / "ledger.sqlite")
+        with contextlib.suppress(SystemExit):
+            run(fiel, sat, tmp_path, ISSUED_METADATA, MARCH, ledger=ledger)
+        (package,) = (tmp_path / "paquetes").glob("*.zip")
+        assert downloads(sat) == {package.stem: 1}
+        summary = run(fiel, sat, tmp_path, ISSUED_METADATA, MARCH)
+        assert summary.complete and summary.documents > 0, summary
+        assert downloads(sat) == {package.stem: 1}  # taken from disk, SAT not asked again

@@ -10,6 +10,7 @@ is made; it counts as read only once its outputs are on disk.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from satdescarga.client import DownloadResult
+from satdescarga.client.download import is_whole_zip
 from satdescarga.errors import FielError
 from satdescarga.packages import PackageError
 from satdescarga.sync.records import Package
@@ -57,13 +59,29 @@ class Downloads:
                 continue
             if self._retry_at.get(package.package_id, 0) > time.monotonic():
                 continue
+            dest = self._run.package_dir / f"{package.package_id}.zip"
+            if self._already_on_disk(package, dest):
+                continue
             # Counted before it is made, so the ledger never counts fewer downloads than SAT.
             # Past two, SAT itself answers 5008 (the package is then lost): asking costs nothing.
             self._ledger.begin_download(package.package_id)
-            dest = self._run.package_dir / f"{package.package_id}.zip"
             future = pool.submit(self._run.client.download, package.package_id, dest)
             inflight[future] = Task(package.package_id, partial(self._finish, package))
             self._run.events.emit("download_start", package=package.package_id)
+
+    def _already_on_disk(self, package: Package, dest: Path) -> bool:
+        """A run killed between a download's rename into place and the ledger's record left
+        the whole package on disk: it is taken as downloaded, without asking SAT again."""
+        if package.attempts == 0 or not is_whole_zip(dest):
+            return False
+        digest = hashlib.sha256()
+        with dest.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+        size = dest.stat().st_size
+        self._ledger.downloaded(package.package_id, size, digest.hexdigest(), str(dest))
+        self._run.events.emit("download", package=package.package_id, bytes=size, on_disk=True)
+        return True
 
     def _may_try(self, package: Package) -> bool:
         return self._failures.get(package.package_id, 0) < DOWNLOAD_TRIES
