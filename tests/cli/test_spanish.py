@@ -108,14 +108,14 @@ def test_bad_date() -> None:
 
 
 def test_bad_choice() -> None:
-    result = run("read", "paquete.zip", "--format", "xlsx")
+    result = run("read", "paquete.zip", "--format", "docx")
     assert result.exit_code == 2
     assert result.stderr == (
         "Uso: satdescarga read [OPCIONES] PAQUETE...\n"
         "Pruebe 'satdescarga read --help' para ver la ayuda.\n"
         "\n"
-        "Error: Valor no válido para '--format': 'xlsx' no es una de las opciones: 'csv', "
-        "'jsonl', 'sqlite', 'parquet'.\n"
+        "Error: Valor no válido para '--format': 'docx' no es una de las opciones: 'csv', "
+        "'jsonl', 'sqlite', 'parquet', 'xlsx'.\n"
     )
 
 

@@ -129,7 +129,7 @@ def test_mixed_kinds_to_files_get_one_file_per_kind(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run(METADATA, CFDI, "--format", "csv").exit_code == 2
     assert run(METADATA, "--format", "sqlite").exit_code == 2
-    unknown = run(METADATA, "--out", str(tmp_path / "salida.xlsx"))
+    unknown = run(METADATA, "--out", str(tmp_path / "salida.docx"))
     assert unknown.exit_code == 2 and "indique --format" in unknown.output
     assert run(METADATA, "--max-entry-size", "mucho").exit_code == 2
 

@@ -96,6 +96,8 @@ class Queries:
                 window, "criterios ya enviados dos veces (límite de por vida del SAT)"
             )
             return
+        if not self._authenticated(window):
+            return
         row = self._ledger.begin_request(window.id, key, criteria)
         try:
             query = (
@@ -143,6 +145,21 @@ class Queries:
             self._ledger.set_window(window.id, WindowState.REQUESTED)
             return
         self._refused(window, key, status.sat_code, str(status))
+
+    def _authenticated(self, window: Window) -> bool:
+        """The token first (cached): when Autentica fails the query is surely not sent, so
+        it costs none of SAT's limits and the window is only deferred."""
+        try:
+            self._run.client.authenticate()
+        except FielError:
+            raise
+        except SatError as exc:
+            if outage_like(exc):
+                self._run.sat_failed()
+            self._errors += 1
+            self._defer(window, f"no se pudo autenticar ({exc}); se reintentará")
+            return False
+        return True
 
     def _refused(self, window: Window, key: str, code: SatCode | None, text: str) -> None:
         if code in (SatCode.SOLICITUDES_AGOTADAS, SatCode.SOLICITUD_DUPLICADA):

@@ -1,0 +1,193 @@
+"""The proof of unattended operation: 60 emulated days of `sync --no-wait` run on a schedule
+(three times a day), some runs killed with SIGKILL mid-way, a multi-day outage of SAT; at the
+end the local tables equal the emulator's corpus, cancellations included, and SAT's limits
+were never overspent."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from satdescarga.cli import main
+from satdescarga.clock import ENV, to_local
+from satdescarga.emulator import Emulator
+from satdescarga.emulator.model import Query as EmulatorQuery
+from satdescarga.sync import documents
+from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.states import WindowPurpose, WindowState
+from satdescarga.vocabulary import DownloadType, ServiceFamily
+
+from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, RFC, emulator
+
+START = datetime(2025, 1, 1, 12, 0)  # UTC
+SINCE = datetime(2025, 1, 1)
+DAYS, RUNS_PER_DAY = 60, 3
+KILLED = {7, 31, 64, 101, 150}  # runs (by number) started as a process and SIGKILLed
+OUTAGE = range(20 * RUNS_PER_DAY, 23 * RUNS_PER_DAY)  # runs during SAT's three-day outage
+
+
+def credentials(sat: Emulator) -> list[str]:
+    return [
+        "--cer", str(FIEL_DIR / "EKU9003173C9.cer"),
+        "--key", str(FIEL_DIR / "EKU9003173C9.key"),
+        "--password-file", str(PASSWORD_FILE),
+        "--endpoint-base", sat.base_url,
+    ]  # fmt: skip
+
+
+def sync_args(sat: Emulator, out: Path, *extra: str) -> list[str]:
+    options = ["--out", str(out), "--poll", "0.01", "--poll-cap", "0.05", "--no-wait"]
+    return ["sync", *credentials(sat), *options, "--since", f"{SINCE:%Y-%m-%d}", *extra]
+
+
+def killed_run(sat: Emulator, out: Path, rng: random.Random) -> None:
+    """A run started as its own process (as cron would) and killed at a random moment."""
+    assert sat.app is not None
+    env = {**os.environ, ENV: sat.app.clock.spec}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "satdescarga", *sync_args(sat, out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(rng.uniform(0.3, 1.5))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def corpus(sat: Emulator, direction: DownloadType, xml: bool, end: datetime) -> dict[str, bool]:
+    """UUID -> cancelled, of the documents SAT shows now, dated from SINCE to `end`."""
+    assert sat.app is not None
+    now = to_local(sat.app.clock.now())
+    query = EmulatorQuery(
+        family=ServiceFamily.CFDI,
+        operation="SolicitaDescargaEmitidos" if direction is DownloadType.ISSUED else "Recibidos",
+        rfc=RFC,
+        request_type="CFDI" if xml else "Metadata",
+        direction=direction,
+        start=SINCE,
+        end=end,
+        status="Vigente" if xml and direction is DownloadType.RECEIVED else "Todos",
+    )
+    matches = sat.app.corpus.find(query, now, 10**9)
+    return {
+        doc.uuid: doc.cancelled for doc in sat.app.corpus.documents(matches, 0, matches.count, now)
+    }
+
+
+def rows(out: Path, sql: str) -> list[Any]:
+    db = sqlite3.connect(out / "satdescarga.sqlite")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
+    rng = random.Random(13)
+    out = tmp_path / "facturas"
+    codes: Counter[int] = Counter()
+    with emulator(
+        start=START, clock_speed=1e-6, accept_delay=3 * 3600, process_delay=2 * 3600
+    ) as sat:
+        assert sat.app is not None
+        runner = CliRunner()
+        for number in range(DAYS * RUNS_PER_DAY):
+            sat.advance(hours=24 / RUNS_PER_DAY)
+            if number == OUTAGE.start:
+                sat.set_faults("*=http503")
+            elif number == OUTAGE.stop:
+                sat.clear_faults()
+            if number in KILLED:
+                killed_run(sat, out, rng)
+                continue
+            runner.env = {ENV: sat.app.clock.spec}
+            result = runner.invoke(main, sync_args(sat, out))
+            codes[result.exit_code] += 1
+            assert result.exit_code in (0, 4, 5), result.output
+            if number in OUTAGE:
+                assert result.exit_code == 4, result.output
+        # The corpus stops growing: four more days settle everything, then one last run
+        # sweeps and rechecks everything at once.
+        final_day = to_local(sat.app.clock.now())
+        for _ in range(4 * RUNS_PER_DAY):
+            sat.advance(hours=24 / RUNS_PER_DAY)
+            runner.env = {ENV: sat.app.clock.spec}
+            assert runner.invoke(main, sync_args(sat, out)).exit_code in (0, 5)
+        runner.env = {ENV: sat.app.clock.spec}
+        recheck = runner.invoke(main, sync_args(sat, out, "--recheck-every", "0"))
+        assert recheck.exit_code in (0, 5), recheck.output
+        now = to_local(sat.app.clock.now())  # the recheck's "now": statuses as of then
+        for _ in range(4):  # SAT prepares the recheck in hours: later runs collect it
+            sat.advance(hours=6)
+            runner.env = {ENV: sat.app.clock.spec}
+            last = runner.invoke(main, sync_args(sat, out, "--sweep-every", "1000"))
+            if last.exit_code == 0:
+                break
+        assert last.exit_code == 0, last.output
+        settled = (now - timedelta(days=3)).replace(hour=0, minute=0, second=0) - timedelta(
+            seconds=1
+        )
+
+        # Metadata: every document SAT shows, with SAT's status of now.
+        metadata = {u: s == "Cancelado" for u, s in rows(out, "SELECT uuid, estatus FROM metadata")}
+        truth = corpus(sat, DownloadType.ISSUED, False, now) | corpus(
+            sat, DownloadType.RECEIVED, False, now
+        )
+        assert metadata == truth
+        # XML: every document of the settled days SAT hands out as XML.
+        xml = {u for (u,) in rows(out, "SELECT uuid FROM cfdi")}
+        expected_xml = set(corpus(sat, DownloadType.ISSUED, True, settled)) | set(
+            corpus(sat, DownloadType.RECEIVED, True, settled)
+        )
+        assert expected_xml <= xml
+        assert (
+            documents.missing_xml(
+                out / "satdescarga.sqlite", RFC, DownloadType.ISSUED, [(SINCE, settled)]
+            )
+            == []
+        )
+        # `changes`: each cancellation once — a document seen active, then cancelled.
+        history = documents.changes(out / "satdescarga.sqlite")
+        cancelled_later = {c.uuid for c in history if c.change == documents.CANCELLED}
+        appeared = {c.uuid: c.status for c in history if c.change == documents.APPEARED}
+        assert cancelled_later and all(appeared[u] == "Vigente" for u in cancelled_later)
+        assert {u for u, c in truth.items() if c} == cancelled_later | {
+            u for u, s in appeared.items() if s == "Cancelado"
+        }
+        assert len(cancelled_later) == len(
+            [c for c in history if c.change == documents.CANCELLED]
+        )  # once each
+        # SAT's limits: XML criteria at most twice; a package downloaded at most as SAT allows,
+        # and the ledger counted every download SAT counted.
+        stats = sat.stats()["rfcs"][RFC]["requests"]
+        xml_criteria = Counter(
+            repr(sorted(r["criteria"].items()))
+            for r in stats
+            if r["criteria"].get("tipo") == "CFDI"
+        )
+        assert max(xml_criteria.values(), default=0) <= 2
+        sat_downloads = {p["id"]: p["downloads"] for r in stats for p in r["packages"]}
+        ledger = SqliteLedger(out / ".satdescarga" / "ledger.sqlite")
+        try:
+            counted = {p.package_id: p.attempts for p in ledger.packages()}
+            folios = [w for w in ledger.windows() if w.purpose is WindowPurpose.FOLIO]
+            failed = [w for w in ledger.windows() if w.state is WindowState.FAILED]
+        finally:
+            ledger.close()
+        assert all(n <= 2 for n in sat_downloads.values())
+        assert all(counted.get(p, 0) >= n for p, n in sat_downloads.items())
+        assert failed == [] and folios == []
+    assert codes[4] == len(set(OUTAGE) - KILLED) and codes[0] > 0, codes
+    assert final_day < now
