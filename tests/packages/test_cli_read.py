@@ -232,3 +232,19 @@ def test_an_extraction_folder_that_cannot_be_created_is_one_error(tmp_path: Path
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.stderr.splitlines()[0].startswith(f"Error: {folder}: no se pudo crear la carpeta")
     assert "1 error(es)" in summary(result)
+
+
+def test_read_to_excel_by_suffix(tmp_path: Path) -> None:
+    import openpyxl
+
+    target = tmp_path / "metadata.xlsx"
+    result = run(METADATA, "--out", str(target))
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(target).worksheets[0]
+    assert sheet.cell(1, 1).value == "uuid" and sheet.max_row > 1
+    as_csv = list(csv.reader(io.StringIO(run(METADATA, "--format", "csv").stdout)))
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == [
+        r[0] for r in as_csv[1:]
+    ]
+    to_stdout = run(METADATA, "--format", "xlsx")
+    assert to_stdout.exit_code == 2 and "archivo de salida" in to_stdout.output
