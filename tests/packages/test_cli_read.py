@@ -247,4 +247,4 @@ def test_read_to_excel_by_suffix(tmp_path: Path) -> None:
         r[0] for r in as_csv[1:]
     ]
     to_stdout = run(METADATA, "--format", "xlsx")
-    assert to_stdout.exit_code == 2 and "archivo de salida" in to_stdout.output
+    assert to_stdout.exit_code == 2 and "--out ARCHIVO" in to_stdout.output

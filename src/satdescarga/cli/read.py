@@ -132,14 +132,14 @@ def _resolve_format(fmt: str | None, out: Path | None, extracting: bool) -> Expo
         if found is None:
             raise click.UsageError(
                 f"no se reconoce el formato de {out.name}: indique --format "
-                "(csv, jsonl, sqlite o parquet)"
+                "(csv, jsonl, sqlite, parquet o xlsx)"
             )
         chosen = found
     elif extracting:
         return None
     else:
         chosen = ExportFormat.CSV
-    if chosen in (ExportFormat.SQLITE, ExportFormat.PARQUET) and out is None:
+    if chosen in (ExportFormat.SQLITE, ExportFormat.PARQUET, ExportFormat.XLSX) and out is None:
         raise click.UsageError(
             f"el formato {chosen.value} no se puede escribir en la salida estándar: "
             "indique --out ARCHIVO"
