@@ -11,20 +11,50 @@ outputs hold every document SAT shows at the end.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import resource
 import sqlite3
 import tempfile
 import time
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench.bench_sync import FIEL, start_emulator
+from bench.bench_sync import FIEL
 from bench.measure import peak_rss_mb, table
 
 DAYS = int(os.environ.get("BENCH_DAYS", "365"))
 DAILY = 20
+
+
+START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)  # a year within the test e.firma's validity
+
+
+def _serve(port_file: str, stop: Any) -> None:
+    """The emulator, in its own process (its work is not counted as satdescarga's)."""
+    from satdescarga.emulator import Emulator
+
+    with Emulator(
+        start=START, daily_documents=DAILY, seed=11, accept_delay=0, process_delay=0
+    ) as sat:
+        Path(port_file).write_text(sat.base_url)
+        stop.wait()
+
+
+def start_emulator(folder: Path) -> tuple[Any, Any, str]:
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    port_file = folder / "url"
+    process = context.Process(target=_serve, args=(str(port_file), stop))
+    process.start()
+    for _ in range(600):
+        if port_file.exists() and port_file.read_text().strip():
+            return process, stop, port_file.read_text().strip()
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the emulator did not start")
 
 
 def _admin(base: str, path: str, method: str = "GET") -> dict[str, object]:
@@ -48,7 +78,7 @@ def main() -> None:
     jobs = [Job(fiel.rfc, "cfdi", d, k) for d in DownloadType for k in RequestType]
     with tempfile.TemporaryDirectory(prefix="satdescarga-bench-unattended-") as tmp:
         folder = Path(tmp)
-        emulator, base = start_emulator(folder, DAILY)
+        emulator, stop, base = start_emulator(folder)
         out = folder / "out"
         try:
             now = datetime.fromisoformat(str(_admin(base, "stats")["now"]))
@@ -79,8 +109,8 @@ def main() -> None:
             finally:
                 db.close()
         finally:
-            emulator.terminate()
-            emulator.wait()
+            stop.set()
+            emulator.join()
     share = min(1.0, cpu / wall) if wall else 0.0
     print(
         table(
