@@ -89,7 +89,12 @@ def test_without_since_or_history_it_refuses_before_sending(tmp_path: Path) -> N
 
 def test_consecutive_days_never_ask_for_a_settled_window_again(tmp_path: Path) -> None:
     with emulator(start=START) as sat:
-        assert sync(sat, tmp_path, "--issued", "--xml", "--since", SINCE).exit_code == 0
+        result = sync(sat, tmp_path, "--issued", "--xml", "--since", SINCE, "--json")
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output.splitlines()[-1])
+        assert any(
+            "del 2025-03-07 en adelante se pide cuando asiente" in n for n in summary["notes"]
+        )
         first = sent(sat)
         ends = [r["criteria"]["fecha_final"] for r in first]
         # XML only up to the settled boundary: three days before today (Mexico City).

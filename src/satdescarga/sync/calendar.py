@@ -46,6 +46,10 @@ class Plan(Protocol):
         ledger recorded it (None: never given)."""
         ...
 
+    def notes(self, job: Job, now: datetime) -> list[str]:
+        """What the summary should say about this plan (e.g. XML left for later)."""
+        ...
+
 
 @dataclass(frozen=True)
 class FixedWindows:
@@ -57,6 +61,9 @@ class FixedWindows:
         self, job: Job, known: Sequence[Window], now: datetime, start: datetime | None
     ) -> list[Planned]:
         return [(begin, end, WindowPurpose.PERIOD) for begin, end in self.spans]
+
+    def notes(self, job: Job, now: datetime) -> list[str]:
+        return []
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,16 @@ class Calendar:
         if job.kind is RequestType.METADATA:
             planned += self._metadata_rounds(known, since, settled, until, now)
         return planned
+
+    def notes(self, job: Job, now: datetime) -> list[str]:
+        until = min(self.until or now, now)
+        settled = self.settled_until(now, until)
+        if job.kind is not RequestType.XML or settled >= until:
+            return []
+        return [
+            f"{job.label}: del {settled + SECOND:%Y-%m-%d} en adelante se pide cuando asiente "
+            f"(el SAT recibe CFDI hasta {self.settle.days} días tarde)"
+        ]
 
     def settled_until(self, now: datetime, until: datetime) -> datetime:
         """The last second of the settled days (`until` when it is older)."""

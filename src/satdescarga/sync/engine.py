@@ -184,6 +184,7 @@ class SyncEngine:
             known, begins = run.ledger.windows([key]), run.ledger.start_of(key)
             for start, end, purpose in self._plan_source.windows(job, known, now, begins):
                 run.ledger.window(key, start, end, purpose=purpose)
+            run.summary.notes += self._plan_source.notes(job, now)
         windows = self._run.windows()
         finished = [w for w in windows if w.state in (W.SPLIT, W.EMPTY, W.DONE, W.FAILED)]
         self._run.events.emit("plan", windows=len(windows), done=len(finished))
