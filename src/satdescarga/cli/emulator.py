@@ -7,12 +7,14 @@ import logging
 import os
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
 import click
 
 from satdescarga.cli.common import common_options, handle_errors
+from satdescarga.clock import ENV
 from satdescarga.emulator.config import SIGNATURE_CHECKS, EmulatorConfig
 from satdescarga.emulator.faults import FaultSpecError, parse_faults
 from satdescarga.vocabulary import ServiceFamily
@@ -21,6 +23,17 @@ from satdescarga.vocabulary import ServiceFamily
 @click.group()
 def emulator() -> None:
     """Emulador del servicio de Descarga Masiva del SAT (sin conexión, para pruebas)."""
+
+
+def parse_outage(text: str) -> tuple[datetime, datetime]:
+    """INICIO/FIN, both AAAA-MM-DDTHH:MM:SS (or a date), emulated Mexico City time."""
+    try:
+        start, end = (datetime.fromisoformat(part.strip()) for part in text.split("/", 1))
+    except ValueError:
+        raise ValueError(
+            f"--outage {text!r}: use INICIO/FIN, p. ej. 2025-02-10T00:00:00/2025-02-13T00:00:00"
+        ) from None
+    return start, end
 
 
 @emulator.command()
@@ -77,6 +90,36 @@ def emulator() -> None:
 @click.option("--folio-daily-limit", default=5, show_default=True, type=int, help="5011.")
 @click.option("--max-downloads", default=2, show_default=True, type=int, help="5008.")
 @click.option("--faults", default="", help="Fallas a inyectar, p. ej. 'descargar=disconnect*1'.")
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    help="Instante emulado inicial (UTC); por omisión, ahora.",
+)
+@click.option(
+    "--latency",
+    type=click.Choice(["fixed", "realistic"]),
+    default="fixed",
+    show_default=True,
+    help="'realistic': minutos, horas o días por solicitud (algunas atoradas y rechazadas).",
+)
+@click.option(
+    "--certification-lag",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Horas máximas que un CFDI tarda en aparecer después de su fecha.",
+)
+@click.option(
+    "--outage",
+    "outages",
+    multiple=True,
+    help="Caída del SAT (HTTP 503) entre dos instantes emulados: INICIO/FIN (AAAA-MM-DDTHH:MM:SS).",
+)
+@click.option(
+    "--last-document",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    help="Ningún CFDI sintético con fecha posterior (un corpus que se detiene).",
+)
 @click.option("--threads", default=8, show_default=True, type=int, help="Hilos del servidor.")
 @click.option("-v", "--verbose", is_flag=True, help="Bitácora detallada.")
 @common_options
@@ -101,6 +144,11 @@ def serve(
     folio_daily_limit: int,
     max_downloads: int,
     faults: str,
+    start: datetime | None,
+    latency: str,
+    certification_lag: float,
+    outages: tuple[str, ...],
+    last_document: datetime | None,
     threads: int,
     verbose: bool,
     as_json: bool,
@@ -131,6 +179,11 @@ def serve(
             folio_daily_limit=folio_daily_limit,
             max_downloads=max_downloads,
             faults=faults,
+            start=start,
+            latency=latency,  # type: ignore[arg-type]
+            certification_lag=certification_lag,
+            outages=tuple(parse_outage(text) for text in outages),
+            last_document=last_document,
         )
     except (ValueError, FaultSpecError) as exc:
         raise click.BadParameter(str(exc)) from None
@@ -166,10 +219,14 @@ def serve(
                 "signature_check": signature_check,
                 "urls": urls,
                 "admin": admin,
+                "clock": sat.app.clock.spec if sat.app is not None else None,
             }
             click.echo(json.dumps(started, ensure_ascii=False))
         else:
             click.echo(f"Emulador del SAT en {sat.base_url} (firma: {signature_check})")
+            if clock_speed != 1.0 or start is not None:
+                assert sat.app is not None
+                click.echo(f"  reloj emulado: {ENV}={sat.app.clock.spec}")
             for family in ServiceFamily:
                 for service, url in sat.urls(family).items():
                     click.echo(f"  {family:<12} {service:<13} {url}")

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Literal, TypedDict, get_args
 
 SignatureCheck = Literal["strict", "sat", "off"]
+Latency = Literal["fixed", "realistic"]
+LATENCIES: tuple[str, ...] = get_args(Latency)
 SIGNATURE_CHECKS: tuple[str, ...] = get_args(SignatureCheck)
 
 
@@ -42,6 +44,16 @@ class EmulatorConfig:
     """Seconds a request stays Aceptada (EstadoSolicitud 1)."""
     process_delay: float = 5.0
     """Seconds it then stays En proceso (2) before Terminada (3) or Rechazada (5)."""
+    latency: Latency = "fixed"
+    """`fixed`: every request waits `accept_delay` then `process_delay`. `realistic`: each
+    request's wait is drawn from the seed (timeline.py): mostly minutes, some hours, a few
+    days, and about 1 in 100 stuck in state 1 for five days, then Rechazada."""
+    certification_lag: float = 0.0
+    """Hours: a document dated T is visible from T + a lag drawn per document in [0, this]."""
+    outages: tuple[tuple[datetime, datetime], ...] = ()
+    """Emulated periods (Mexico City time) in which every operation answers HTTP 503."""
+    last_document: datetime | None = None
+    """No synthetic document is dated after this (Mexico City time): a corpus that stops."""
     token_lifetime: float = 300.0
     """Life of a token and of the Autentica response Timestamp (5 minutes)."""
     package_lifetime: float = 72 * 3600.0
@@ -64,6 +76,12 @@ class EmulatorConfig:
     """Largest request body accepted (after gzip decoding)."""
 
     def __post_init__(self) -> None:
+        if self.latency not in LATENCIES:
+            raise ValueError(f"latency must be one of {', '.join(LATENCIES)}")
+        if self.certification_lag < 0:
+            raise ValueError("certification_lag must not be negative")
+        if any(start >= end for start, end in self.outages):
+            raise ValueError("an outage must end after it starts")
         if self.signature_check not in SIGNATURE_CHECKS:
             raise ValueError(f"signature_check must be one of {', '.join(SIGNATURE_CHECKS)}")
         positive = {
@@ -110,6 +128,10 @@ class EmulatorOptions(TypedDict, total=False):
     metadata_per_package: int
     accept_delay: float
     process_delay: float
+    latency: Latency
+    certification_lag: float
+    outages: tuple[tuple[datetime, datetime], ...]
+    last_document: datetime | None
     token_lifetime: float
     package_lifetime: float
     max_downloads: int

@@ -64,8 +64,17 @@ class Stream:
     """The documents one RFC issued (or received) in one family."""
 
     def __init__(
-        self, seed: int, family: ServiceFamily, rfc: str, direction: DownloadType, daily: int
+        self,
+        seed: int,
+        family: ServiceFamily,
+        rfc: str,
+        direction: DownloadType,
+        daily: int,
+        lag_hours: float = 0.0,
+        last: datetime | None = None,
     ) -> None:
+        self.lag_hours = lag_hours
+        self.last = last
         self.family = family
         self.rfc = rfc
         self.direction = direction
@@ -83,9 +92,22 @@ class Stream:
         jitter = _u(draw, 8, 4) / 2**32
         return EPOCH + timedelta(seconds=math.floor((index + jitter) * self.spacing))
 
+    def visible_at(self, issued: datetime, draw: bytes) -> datetime:
+        """When SAT shows the document: its date plus its certification lag (PACs deliver up
+        to 72 h late), drawn from its own bytes."""
+        if not self.lag_hours:
+            return issued
+        return issued + timedelta(seconds=round(_u(draw, 20, 4) / 2**32 * self.lag_hours * 3600))
+
+    def exists(self, issued: datetime, draw: bytes, as_of: datetime) -> bool:
+        """Whether SAT shows the document at `as_of` (and the corpus had not stopped)."""
+        if self.last is not None and issued > self.last:
+            return False
+        return self.visible_at(issued, draw) <= as_of
+
     def index_range(self, start: datetime | None, end: datetime, as_of: datetime) -> range:
         """Indices that may hold documents dated within [start, min(end, as_of)]."""
-        last = min(end, as_of)
+        last = min(end, as_of, self.last or end)
         first_second = ((start or EPOCH) - EPOCH).total_seconds()
         last_second = (last - EPOCH).total_seconds()
         if last_second < 0 or last_second < first_second:
@@ -248,7 +270,10 @@ class Corpus:
         daily: int,
         synthetic: bool = True,
         loaded: LoadedDocuments | None = None,
+        lag_hours: float = 0.0,
+        last: datetime | None = None,
     ) -> None:
+        self.lag_hours, self.last = lag_hours, last
         self.seed = seed
         self.daily = daily
         self.synthetic = synthetic and daily > 0
@@ -272,7 +297,9 @@ class Corpus:
         with self._lock:
             found = self._streams.get(key)
             if found is None:
-                found = self._streams[key] = Stream(self.seed, family, rfc, direction, self.daily)
+                found = self._streams[key] = Stream(
+                    self.seed, family, rfc, direction, self.daily, self.lag_hours, self.last
+                )
             return found
 
     def find(self, query: Query, as_of: datetime, cap: int) -> MatchSet:
@@ -286,8 +313,11 @@ class Corpus:
             result.stream = stream
             indices = result.indices
             for index in stream.index_range(query.start, query.end, as_of):
-                traits = stream.traits(index, stream.draw(index), as_of)
-                if traits.issued_at > as_of or not stream.matches(query, traits):
+                draw = stream.draw(index)
+                traits = stream.traits(index, draw, as_of)
+                if not stream.exists(traits.issued_at, draw, as_of):
+                    continue
+                if not stream.matches(query, traits):
                     continue
                 indices.append(index)
                 if len(indices) > cap:
@@ -315,7 +345,8 @@ class Corpus:
             index = stream.index_of(uuid)
             if index is not None:
                 doc = stream.document(index, self.owner_name(rfc), as_of)
-                return doc if doc.issued_at <= as_of else None
+                visible = stream.exists(doc.issued_at, stream.draw(index), as_of)
+                return doc if visible else None
         return None
 
     def _find_folio(self, query: Query, as_of: datetime) -> MatchSet:

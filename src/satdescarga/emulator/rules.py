@@ -145,6 +145,8 @@ class Service:
         waiting = self.timeline.waiting(request, now)
         if waiting is not None:
             return Status(waiting, SatCode.ACEPTADA, 0)
+        if self.timeline.rejected(request):  # stuck for days, then SAT gives up on it
+            return Status(RequestState.REJECTED, SatCode.ERROR_INTERNO, 0)
         if request.matches is None:
             if not request.future.done() and wait > 0:
                 with contextlib.suppress(TimeoutError):

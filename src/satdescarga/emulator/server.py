@@ -62,7 +62,14 @@ class EmulatorApp:
         self.config = config
         self.clock = EmulatedClock(config.clock_speed, config.start)
         loaded = LoadedDocuments.from_folder(config.documents) if config.documents else None
-        self.corpus = Corpus(config.seed, config.daily_documents, config.synthetic, loaded)
+        self.corpus = Corpus(
+            config.seed,
+            config.daily_documents,
+            config.synthetic,
+            loaded,
+            config.certification_lag,
+            config.last_document,
+        )
         self.service = Service(config, self.clock, self.corpus, work_dir)
         self.tokens = TokenAuthority(config.secret, config.token_lifetime)
         self.replays = ReplayCache()
@@ -107,6 +114,11 @@ class EmulatorApp:
             response = Response(500, soap.internal_service_fault())
         return response.send(environ, start_response)
 
+    def in_outage(self) -> bool:
+        """Whether the emulated now falls in one of the configured outages."""
+        now = self.clock.local_now()
+        return any(start <= now < end for start, end in self.config.outages)
+
     def handle(self, environ: dict[str, Any]) -> Response:
         path = str(environ.get("PATH_INFO") or "/")
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
@@ -141,6 +153,9 @@ class EmulatorApp:
             log.info("%s %s: SOAPAction no soportada %r", family, service.name, action)
             return Response(500, soap.action_not_supported(action))
         body = read_body(environ, self.config.max_request_bytes)
+        if self.in_outage():  # SAT's bad day: nothing is recorded, nothing is served
+            log.info("%s %s: caída del SAT (emulada)", family, operation.name)
+            return Response(503, IIS_503, content_type=HTML)
         fault = self.faults.draw(family, operation.name)
         cut = None
         if fault is not None:
