@@ -5,9 +5,7 @@ Nothing here ever uses an entry name as a file-system path: names are only compa
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import struct
 import threading
 import zlib
@@ -18,6 +16,20 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
 from satdescarga.packages.errors import CorruptPackageError, PackageError, PackageLimitError
+from satdescarga.packages.zipformat import (
+    CENTRAL,
+    CENTRAL_HEADER,
+    DEFLATED,
+    LOCAL,
+    LOCAL_HEADER,
+    READ_SIZE,
+    STORED,
+    Entry,
+    end_record,
+    fail_corrupt,
+    zip64_values,
+)
+from satdescarga.packages.zipstream import PREFETCH_DEPTH, CloseableIterator, Direct, Prefetch
 
 
 class _Inflater(Protocol):
@@ -85,98 +97,6 @@ class PackageLimits:
 
 DEFAULT_LIMITS = PackageLimits()
 
-_EOCD = b"PK\x05\x06"
-_EOCD64_LOCATOR = b"PK\x06\x07"
-_EOCD64 = b"PK\x06\x06"
-_CENTRAL = b"PK\x01\x02"
-_LOCAL = b"PK\x03\x04"
-_EOCD_SIZE = 22
-_MAX_COMMENT = 0xFFFF
-_CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-STORED, DEFLATED = 0, 8
-_READ = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One file of the ZIP, as its central directory describes it."""
-
-    filename: str
-    flag_bits: int
-    compress_type: int
-    crc: int
-    compress_size: int
-    file_size: int
-    header_offset: int
-    raw_name: bytes
-
-    def is_dir(self) -> bool:
-        return self.filename.endswith("/")
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    entries: int
-    cd_size: int
-    cd_offset: int
-    file_size: int
-
-
-def _fail_corrupt(path: Path, detail: str, entry: str | None = None) -> CorruptPackageError:
-    if entry is not None:
-        return CorruptPackageError(f"datos dañados o truncados: {detail}", path=path, entry=entry)
-    return CorruptPackageError(f"no es un ZIP válido o está truncado ({detail})", path=path)
-
-
-def _end_record(path: Path, fh: BinaryIO) -> _End:
-    """The end of central directory record (zip64 aware), found without parsing entries."""
-    size = fh.seek(0, os.SEEK_END)
-    if size < _EOCD_SIZE:
-        raise _fail_corrupt(path, f"{size} bytes")
-    tail_len = min(size, _EOCD_SIZE + _MAX_COMMENT)
-    fh.seek(size - tail_len)
-    tail = fh.read(tail_len)
-    pos = tail.rfind(_EOCD)
-    if pos < 0 or len(tail) - pos < _EOCD_SIZE:
-        raise _fail_corrupt(path, "falta el registro final del directorio central")
-    fields = struct.unpack("<4s4H2LH", tail[pos : pos + _EOCD_SIZE])
-    entries, cd_size, cd_offset = fields[4], fields[5], fields[6]
-    eocd_at = size - tail_len + pos
-    zip64 = entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF
-    if zip64 and eocd_at >= 20 + 56:
-        fh.seek(eocd_at - 20)
-        locator = fh.read(20)
-        if locator[:4] == _EOCD64_LOCATOR:
-            (record_at,) = struct.unpack("<Q", locator[8:16])
-            if record_at + 56 > eocd_at - 20:
-                raise _fail_corrupt(path, "el registro final zip64 queda fuera del archivo")
-            fh.seek(record_at)
-            record = fh.read(56)
-            if record[:4] == _EOCD64:
-                entries, cd_size, cd_offset = struct.unpack("<3Q", record[32:56])
-    if cd_offset + cd_size > eocd_at:
-        raise _fail_corrupt(path, "el directorio central queda fuera del archivo")
-    return _End(entries, cd_size, cd_offset, size)
-
-
-def _zip64(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, int]:
-    """Apply the zip64 extended information field to 0xFFFFFFFF sizes and offset."""
-    i = 0
-    while i + 4 <= len(extra):
-        tag, length = struct.unpack("<HH", extra[i : i + 4])
-        if tag == 0x0001:
-            data = extra[i + 4 : i + 4 + length]
-            values = [size, csize, offset]
-            j = 0
-            for k in range(3):
-                if values[k] == 0xFFFFFFFF and j + 8 <= len(data):
-                    (values[k],) = struct.unpack("<Q", data[j : j + 8])
-                    j += 8
-            return values[0], values[1], values[2]
-        i += 4 + length
-    return size, csize, offset
-
 
 class PackageZip:
     """A ZIP read with bounded memory: the central directory is streamed, never held.
@@ -202,7 +122,7 @@ class PackageZip:
         self._lock = threading.Lock()
         try:
             with guarded(self.path):
-                self._end = _end_record(self.path, self._fh)
+                self._end = end_record(self.path, self._fh)
                 self._check_declared()
                 self.entry_count, self.data_size = self._check_entries()
         except BaseException:
@@ -263,7 +183,7 @@ class PackageZip:
                 data += size
         declared = self._end.entries
         if count % 0x10000 != declared % 0x10000:  # some writers keep only 16 bits
-            raise _fail_corrupt(path, f"declara {declared:,} entradas y tiene {count:,}")
+            raise fail_corrupt(path, f"declara {declared:,} entradas y tiene {count:,}")
         return count, data
 
     def entries(self) -> Iterator[Entry]:
@@ -271,49 +191,49 @@ class PackageZip:
         end, path = self._end, self.path
         offset, stop = end.cd_offset, end.cd_offset + end.cd_size
         buffer, start = b"", offset
-        size = _CENTRAL_HEADER.size
+        size = CENTRAL_HEADER.size
         while offset < stop:
             if offset + size > start + len(buffer):
-                buffer, start = self._read_at(offset, min(_READ, stop - offset)), offset
+                buffer, start = self._read_at(offset, min(READ_SIZE, stop - offset)), offset
             at = offset - start
             if len(buffer) - at < size:
-                raise _fail_corrupt(path, "directorio central truncado")
-            header = _CENTRAL_HEADER.unpack_from(buffer, at)
-            if header[0] != _CENTRAL:
-                raise _fail_corrupt(path, "firma inválida en el directorio central")
+                raise fail_corrupt(path, "directorio central truncado")
+            header = CENTRAL_HEADER.unpack_from(buffer, at)
+            if header[0] != CENTRAL:
+                raise fail_corrupt(path, "firma inválida en el directorio central")
             flags, method, crc = header[5], header[6], header[9]
             csize, usize = header[10], header[11]
             n, m, k = header[12], header[13], header[14]
             local = header[18]
             record = size + n + m + k
             if offset + record > start + len(buffer):
-                buffer, start = self._read_at(offset, max(_READ, record)), offset
+                buffer, start = self._read_at(offset, max(READ_SIZE, record)), offset
                 at = 0
                 if len(buffer) < record:
-                    raise _fail_corrupt(path, "directorio central truncado")
+                    raise fail_corrupt(path, "directorio central truncado")
             raw = buffer[at + size : at + size + n]
             extra = buffer[at + size + n : at + size + n + m]
             if 0xFFFFFFFF in (usize, csize, local):
-                usize, csize, local = _zip64(extra, usize, csize, local)
-            if local + _LOCAL_HEADER.size > end.cd_offset:  # data precede the directory
-                raise _fail_corrupt(path, "una entrada apunta fuera de los datos del archivo")
+                usize, csize, local = zip64_values(extra, usize, csize, local)
+            if local + LOCAL_HEADER.size > end.cd_offset:  # data precede the directory
+                raise fail_corrupt(path, "una entrada apunta fuera de los datos del archivo")
             name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
             yield Entry(name, flags, method, crc, csize, usize, local, raw)
             offset += record
 
     def _data_start(self, entry: Entry) -> int:
-        header = self._read_at(entry.header_offset, _LOCAL_HEADER.size)
-        if len(header) < _LOCAL_HEADER.size:
-            raise _fail_corrupt(self.path, "cabecera local truncada", entry.filename)
-        fields = _LOCAL_HEADER.unpack(header)
-        if fields[0] != _LOCAL:
-            raise _fail_corrupt(self.path, "firma de cabecera local inválida", entry.filename)
+        header = self._read_at(entry.header_offset, LOCAL_HEADER.size)
+        if len(header) < LOCAL_HEADER.size:
+            raise fail_corrupt(self.path, "cabecera local truncada", entry.filename)
+        fields = LOCAL_HEADER.unpack(header)
+        if fields[0] != LOCAL:
+            raise fail_corrupt(self.path, "firma de cabecera local inválida", entry.filename)
         n, m = int(fields[10]), int(fields[11])
-        if self._read_at(entry.header_offset + _LOCAL_HEADER.size, n) != entry.raw_name:
-            raise _fail_corrupt(
+        if self._read_at(entry.header_offset + LOCAL_HEADER.size, n) != entry.raw_name:
+            raise fail_corrupt(
                 self.path, "el nombre en el directorio y en la cabecera difieren", entry.filename
             )
-        return entry.header_offset + _LOCAL_HEADER.size + n + m
+        return entry.header_offset + LOCAL_HEADER.size + n + m
 
     def chunks(
         self, entry: Entry, chunk_size: int = MiB, *, check_crc: bool = True
@@ -338,9 +258,9 @@ class PackageZip:
             tail = b""
             while left_out > 0:
                 if not tail and left_in > 0:
-                    tail = self._read_at(position, min(left_in, max(_READ, chunk_size)))
+                    tail = self._read_at(position, min(left_in, max(READ_SIZE, chunk_size)))
                     if not tail:
-                        raise _fail_corrupt(path, "el archivo termina antes de tiempo", name)
+                        raise fail_corrupt(path, "el archivo termina antes de tiempo", name)
                     position += len(tail)
                     left_in -= len(tail)
                 want = min(chunk_size, left_out)
@@ -351,7 +271,7 @@ class PackageZip:
                     tail = inflater.unconsumed_tail
                 if not block:
                     if not tail and left_in <= 0:
-                        raise _fail_corrupt(
+                        raise fail_corrupt(
                             path, "los datos terminan antes del tamaño declarado", name
                         )
                     continue
@@ -360,7 +280,7 @@ class PackageZip:
                 left_out -= len(block)
                 yield block
             if check_crc and crc != entry.crc:
-                raise _fail_corrupt(path, "CRC-32 incorrecto", name)
+                raise fail_corrupt(path, "CRC-32 incorrecto", name)
 
     def stream(self, entry: Entry, chunk_size: int = MiB) -> CloseableIterator:
         """`chunks()`, decompressed ahead in a background thread for large entries.
@@ -371,12 +291,12 @@ class PackageZip:
         raises them, at the same point of the stream. Call `close()` when stopping early.
         """
         if entry.file_size <= 2 * chunk_size:
-            return _Direct(self.chunks(entry, chunk_size))
+            return Direct(self.chunks(entry, chunk_size))
         # The thread only reads and inflates: each call that releases the GIL costs it a wait
         # of up to the switch interval (5 ms) to get the GIL back from a busy caller, so the
         # CRC, quick next to inflating, is computed in the caller's thread.
         source = self.chunks(entry, chunk_size, check_crc=False)
-        return _CrcChecked(_Prefetch(source, PREFETCH_DEPTH), entry, self.path)
+        return _CrcChecked(Prefetch(source, PREFETCH_DEPTH), entry, self.path)
 
     def read(self, entry: Entry) -> bytes:
         """A whole entry (callers check `entry.file_size` against their limit first)."""
@@ -401,32 +321,7 @@ class PackageZip:
         self.close()
 
 
-PREFETCH_DEPTH = 2
-"""Decompressed chunks a background thread may keep ready (see `PackageZip.stream`)."""
 _pread: Callable[[int, int, int], bytes] | None = getattr(os, "pread", None)
-
-
-class CloseableIterator(Iterator[bytes]):
-    """An iterator of byte chunks that must be closed when the caller stops early."""
-
-    def close(self) -> None:
-        """Stop producing and release what is held."""
-
-
-class _Direct(CloseableIterator):
-    def __init__(self, source: Iterator[bytes]) -> None:
-        self._source = source
-
-    def __next__(self) -> bytes:
-        return next(self._source)
-
-    def close(self) -> None:
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()
-
-
-_END = object()
 
 
 class _CrcChecked(CloseableIterator):
@@ -441,81 +336,13 @@ class _CrcChecked(CloseableIterator):
             block = next(self._inner)
         except StopIteration:
             if self._crc != self._entry.crc:
-                raise _fail_corrupt(self._path, "CRC-32 incorrecto", self._entry.filename) from None
+                raise fail_corrupt(self._path, "CRC-32 incorrecto", self._entry.filename) from None
             raise
         self._crc = crc32(block, self._crc)
         return block
 
     def close(self) -> None:
         self._inner.close()
-
-
-class _Prefetch(CloseableIterator):
-    """Runs a chunk iterator in a daemon thread, at most `depth` chunks ahead of the caller.
-
-    The thread holds only the queue and the stop flag, so an iterator dropped without
-    `close()` still stops it (its `__del__` sets the flag).
-    """
-
-    def __init__(self, source: Iterator[bytes], depth: int) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(depth)
-        self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(
-            target=_produce,
-            args=(source, self._queue, self._stop),
-            name="satdescarga-inflate",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def __next__(self) -> bytes:
-        if self._done:
-            raise StopIteration
-        item = self._queue.get()
-        if isinstance(item, bytes):
-            return item
-        self._done = True
-        self._thread.join()
-        if item is _END:
-            raise StopIteration
-        assert isinstance(item, BaseException)
-        raise item
-
-    def close(self) -> None:
-        self._done = True
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):  # make room for a blocked producer
-                self._queue.get(timeout=0.05)
-        self._thread.join()
-
-    def __del__(self) -> None:
-        self._stop.set()
-
-
-def _produce(source: Iterator[bytes], out: queue.Queue[object], stop: threading.Event) -> None:
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.05)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    try:
-        for chunk in source:
-            if not put(chunk):
-                return
-    except BaseException as exc:  # handed to the caller, raised there
-        put(exc)
-        return
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
-    put(_END)
 
 
 def open_zip(path: str | os.PathLike[str], limits: PackageLimits = DEFAULT_LIMITS) -> PackageZip:
@@ -560,9 +387,9 @@ def guarded(path: Path, entry: str | None = None) -> Iterator[None]:
     except PackageError:
         raise
     except INFLATE_ERRORS as exc:  # the library's own (English) text stays in __cause__
-        raise _fail_corrupt(path, "los datos comprimidos no son deflate válido", entry) from exc
+        raise fail_corrupt(path, "los datos comprimidos no son deflate válido", entry) from exc
     except _CORRUPT as exc:
-        raise _fail_corrupt(path, "estructura ZIP inválida", entry) from exc
+        raise fail_corrupt(path, "estructura ZIP inválida", entry) from exc
     except OSError as exc:
         raise PackageError(
             f"no se pudo leer: {exc.strerror or exc}", path=path, entry=entry

@@ -33,9 +33,9 @@ from satdescarga.packages.metadata.thirdparty import (
     third_party,
 )
 from satdescarga.packages.textlines import TextDecodeError, decode_blocks
+from satdescarga.packages.zipformat import Entry
 from satdescarga.packages.zipguard import (
     DEFAULT_LIMITS,
-    Entry,
     PackageLimits,
     PackageZip,
     ProgressCallback,
