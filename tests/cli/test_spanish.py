@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import os
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -216,3 +218,29 @@ def _fields(text: str) -> set[str]:
     import string
 
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`satdescarga ... | head`: no traceback, no "error inesperado", the SIGPIPE status."""
+    from satdescarga.sync import documents
+    from satdescarga.sync.store import DATABASE
+
+    out = tmp_path / "facturas"
+    out.mkdir()
+    documents.prepare(out / DATABASE, datetime(2025, 3, 1))
+    db = sqlite3.connect(out / DATABASE)
+    try:
+        db.executemany(
+            "INSERT INTO metadata (uuid, estatus) VALUES (?, 'Vigente')",
+            [(f"U{i:05d}",) for i in range(20000)],
+        )
+        db.commit()
+    finally:
+        db.close()
+    command = [sys.executable, "-m", "satdescarga", "changes", "--out", str(out), "--format", "csv"]
+    shell = " ".join(f"'{part}'" for part in command) + " | head -1"
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.startswith("uuid,change")
+    assert result.stderr == "" and result.returncode == 141

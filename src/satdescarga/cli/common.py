@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported when used: `--help` must not load zeep, requests, 
     from satdescarga.fiel import Fiel
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FIEL, EXIT_NETWORK = 0, 1, 2, 3, 4
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE
 EXIT_PENDING = 5  # sync: nothing wrong, work left for a later run (SAT still preparing...)
 PASSWORD_ENV = "SATDESCARGA_PASSWORD"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +71,14 @@ def fail(output: Output, exc: BaseException, debug: bool) -> int:
     return code
 
 
+def stop_on_broken_pipe() -> NoReturn:
+    """The reader of standard output stopped early (`| head`): stop quietly with the status
+    of a process ended by SIGPIPE (128 + 13), and keep Python from complaining at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(EXIT_BROKEN_PIPE)
+
+
 def handle_errors(func: F) -> F:
     """Run a command body; turn satdescarga errors into a message and an exit code."""
 
@@ -85,6 +94,8 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             output.error("interrumpido; vuelva a ejecutar el mismo comando para continuar", 130)
             ctx.exit(130)
+        except BrokenPipeError:
+            stop_on_broken_pipe()
         except (click.ClickException, click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:  # a bug or an environment problem: one line, details on --debug

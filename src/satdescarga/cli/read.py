@@ -243,6 +243,10 @@ def read(debug: bool, **options: Any) -> None:
         _run(**options)
     except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
         raise
+    except BrokenPipeError:
+        from satdescarga.cli.common import stop_on_broken_pipe
+
+        stop_on_broken_pipe()
     except Exception as exc:  # a bug or an environment problem: one line, details on --debug
         if debug:
             raise
