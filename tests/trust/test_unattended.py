@@ -238,3 +238,47 @@ def test_sat_s_daily_limit_per_uuid_waits_for_the_next_day(tmp_path: Path) -> No
         done = sync(sat, tmp_path, *args)
         assert done.exit_code == 0, done.output
         assert uuid in table_uuids(tmp_path, "cfdi")
+
+
+def test_report_reconciles_each_month_and_direction(tmp_path: Path) -> None:
+    with emulator(start=START) as sat:
+        args = ("--until", "2025-02-28", "--since", SINCE)
+        assert sync(sat, tmp_path, *args).exit_code == 0
+        db = sqlite3.connect(tmp_path / "satdescarga.sqlite")
+        try:
+            (uuid,) = db.execute(
+                "SELECT uuid FROM cfdi WHERE rfc_emisor = ? ORDER BY uuid LIMIT 1", (RFC,)
+            ).fetchone()
+            db.execute("DELETE FROM cfdi WHERE uuid = ?", (uuid,))
+            db.commit()
+            issued = db.execute(
+                "SELECT count(*) FROM metadata WHERE rfc_emisor = ?", (RFC,)
+            ).fetchone()[0]
+            cancelled_with_xml = db.execute(
+                "SELECT count(*) FROM metadata m WHERE m.rfc_emisor = ? AND m.estatus = "
+                "'Cancelado' AND EXISTS (SELECT 1 FROM cfdi c WHERE c.uuid = m.uuid)",
+                (RFC,),
+            ).fetchone()[0]
+        finally:
+            db.close()
+        result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--json"])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in result.output.splitlines()]
+        assert {(line["month"], line["direction"]) for line in lines} == {
+            ("2025-02", "emitidos"),
+            ("2025-02", "recibidos"),
+        }
+        (emitidos,) = [line for line in lines if line["direction"] == "emitidos"]
+        assert emitidos["metadata"] == issued
+        assert emitidos["active_without_xml"] == 1 and emitidos["xml_without_metadata"] == 0
+        assert emitidos["cancelled_after_download"] == cancelled_with_xml
+        assert emitidos["xml"] == issued - 1  # SAT hands out issued XML whatever the status
+        book = tmp_path / "conciliacion.xlsx"
+        as_xlsx = CliRunner().invoke(
+            main, ["report", "--out", str(tmp_path), "--month", "2025-02", "--format", "xlsx",
+                   "--file", str(book)],
+        )  # fmt: skip
+        assert as_xlsx.exit_code == 0, as_xlsx.output
+        assert openpyxl.load_workbook(book).worksheets[0].max_row == 3
+        bad = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--month", "2025-2"])
+        assert bad.exit_code == 2 and "AAAA-MM" in bad.output

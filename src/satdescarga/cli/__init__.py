@@ -52,9 +52,10 @@ def _register() -> None:
     from satdescarga.cli.emulator import emulator
     from satdescarga.cli.read import read
     from satdescarga.cli.sync import sync
-    from satdescarga.cli.views import changes, status
+    from satdescarga.cli.views import changes, report, status
 
-    for command in (auth, query, verify, download, sync, status, changes, read, emulator, demo):
+    commands = (auth, query, verify, download, sync, status, changes, report, read, emulator, demo)
+    for command in commands:
         main.add_command(command)
     spanish.localize(main)
 

@@ -183,3 +183,97 @@ def changes(
     Console().print(table)
     counts = Counter(documents.CHANGE_WORDS[c.change] for c in found)
     click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "sin cambios")
+
+
+REPORT_HEADERS = {
+    "month": "mes",
+    "direction": "dirección",
+    "metadata": "en metadata",
+    "xml": "XML",
+    "active_without_xml": "vigentes sin XML",
+    "xml_without_metadata": "XML sin metadata",
+    "cancelled_after_download": "cancelados con XML",
+    "lost": "perdidos",
+    "lost_why": "por qué",
+}
+
+
+@click.command()
+@OUT_OPTION
+@click.option("--month", help="Solo un mes: AAAA-MM.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["table", "csv", "xlsx"]),
+    default="table",
+    show_default=True,
+    help="Tabla en pantalla, CSV en la salida estándar, o Excel en --file.",
+)
+@click.option(
+    "--file",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archivo de salida (obligatorio con --format xlsx).",
+)
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), help="Ledger.")
+@common_options
+@handle_errors
+def report(
+    out: Path,
+    month: str | None,
+    file_format: str,
+    target: Path | None,
+    state: Path | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Concilia por mes y dirección: metadata, XML, vigentes sin XML, perdidos y por qué."""
+    import re
+
+    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.reconcile import REPORT_TABLE, reconcile
+    from satdescarga.sync.store import DATABASE
+
+    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise click.BadParameter(f"{month!r} no es un mes: use AAAA-MM", param_hint="--month")
+    if file_format == "xlsx" and target is None:
+        raise click.UsageError("--format xlsx necesita --file ARCHIVO.xlsx")
+    path = ledger_path(out, state)
+    if not path.exists():
+        raise click.UsageError(
+            f"no hay ledger en {path}: ¿ya corrió `satdescarga sync --out {out}`?"
+        )
+    ledger = SqliteLedger(path)
+    try:
+        lines = reconcile(out / DATABASE, ledger, month)
+    finally:
+        ledger.close()
+    rows = [list(asdict(line).values()) for line in lines]
+    if as_json:
+        output = Output(True)
+        for line in lines:
+            output.result(asdict(line), "")
+        return
+    if file_format == "xlsx" and target is not None:
+        from satdescarga.packages import open_writer
+
+        with open_writer("xlsx", REPORT_TABLE, target) as book:
+            book.write_rows(rows)
+        click.echo(f"{len(rows):,} renglones en {target}")
+        return
+    if file_format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(list(REPORT_HEADERS))
+        writer.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Conciliación de {out}" + (f" ({month})" if month else ""))
+    for header in REPORT_HEADERS.values():
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    Console().print(table)
+    if not rows:
+        click.echo("sin documentos" + (f" en {month}" if month else ""))
