@@ -5,11 +5,14 @@ fetched by UUID, and SAT's outages."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import sqlite3
-from datetime import datetime, timedelta
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import openpyxl
 from click.testing import CliRunner, Result
@@ -282,3 +285,57 @@ def test_report_reconciles_each_month_and_direction(tmp_path: Path) -> None:
         assert openpyxl.load_workbook(book).worksheets[0].max_row == 3
         bad = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--month", "2025-2"])
         assert bad.exit_code == 2 and "AAAA-MM" in bad.output
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        Receiver.bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_news_is_posted_and_given_to_a_command_and_never_changes_the_exit_code(
+    tmp_path: Path,
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/avisos"
+    written = tmp_path / "aviso.json"
+    script = tmp_path / "aviso.py"
+    script.write_text(f"import sys; open({str(written)!r}, 'w').write(sys.stdin.read())\n")
+    command = f"{sys.executable} {script}"
+    out = tmp_path / "facturas"
+    Receiver.bodies = []
+    try:
+        with emulator(start=START, daily_documents=20) as sat:
+            args = ("--issued", "--metadata", "--notify", url, "--notify-command", command)
+            assert sync(sat, out, *args, "--since", SINCE).exit_code == 0
+            assert Receiver.bodies == [] and not written.exists()  # no news, no message
+            advance(sat, days=8)  # a recheck finds cancellations
+            assert sync(sat, out, *args).exit_code == 0
+            (posted,) = Receiver.bodies
+            assert posted["cancellations"] and "cancelado(s)" in posted["news"][0]
+            assert json.loads(written.read_text()) == posted
+            text = json.dumps(posted)
+            assert "password" not in text.lower() and "contraseña" not in text.lower()
+            advance(sat, days=8)
+            down = sync(sat, out, "--issued", "--metadata", "--notify", "http://127.0.0.1:9/x")
+            assert down.exit_code == 0 and "no se pudo avisar" in down.output
+    finally:
+        server.shutdown()
+
+
+def test_an_e_firma_about_to_expire_is_news() -> None:
+    from satdescarga.sync.notify import expiry_warning, news
+
+    until = datetime(2027, 5, 17, tzinfo=UTC)
+    assert expiry_warning(until, datetime(2027, 3, 1, tzinfo=UTC)) is None
+    warning = expiry_warning(until, datetime(2027, 5, 1, tzinfo=UTC))
+    assert warning is not None and "vence el 2027-05-17 (en 16 días)" in warning
+    assert news({}, 0, warning) == [warning] and news({}, 0, None) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from contextlib import ExitStack, closing
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -58,6 +58,11 @@ def auth(
         "hasta": fiel.valid_until.isoformat(),
     }
     token = sat.client(fiel).authenticate()  # checks the e.firma first (CSD, validity)
+    from satdescarga.sync.notify import expiry_warning
+
+    if warning := expiry_warning(fiel.valid_until, datetime.now(UTC)):
+        output.note(warning)
+        facts["aviso"] = warning
     facts["token_vence"] = token.expires.isoformat()
     output.result(
         facts,

@@ -233,6 +233,8 @@ def run_sync(
     show_default=True,
     help="Días hacia atrás que revisa cada revisión de cancelaciones.",
 )
+@click.option("--notify", "notify_url", help="Al terminar con novedades, POST del resumen JSON.")
+@click.option("--notify-command", help="Al terminar con novedades, el resumen JSON a su stdin.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -301,6 +303,8 @@ def sync(
     sweep_every: float,
     recheck_every: float,
     recheck_days: float,
+    notify_url: str | None,
+    notify_command: str | None,
     out: Path,
     state: Path | None,
     window: str,
@@ -381,6 +385,15 @@ def sync(
         )
         for kind in exports:
             OutputStore(out).export(kind)
+    if notify_url or notify_command:
+        from satdescarga.sync.engine import summary_fields
+        from satdescarga.sync.notify import Notifier, after_run
+        from satdescarga.sync.store import DATABASE
+
+        notifier = Notifier(notify_url, notify_command)
+        fields = summary_fields(summary)
+        for problem in after_run(notifier, fields, out / DATABASE, now, fiel.valid_until, clock()):
+            output.note(problem)
     code = exit_code(summary)
     if code == EXIT_NETWORK:
         output.error(summary.outage, code)
