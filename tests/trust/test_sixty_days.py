@@ -5,6 +5,7 @@ were never overspent."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -156,6 +157,12 @@ def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
             corpus(sat, DownloadType.RECEIVED, True, settled, now)
         )
         assert expected_xml <= xml
+        report = CliRunner().invoke(main, ["report", "--out", str(out), "--json"])
+        assert report.exit_code == 0, report.output
+        lines = [json.loads(line) for line in report.stdout.splitlines()]
+        assert sum(line["metadata"] for line in lines) == len(truth)
+        settled_lines = [line for line in lines if line["month"] <= f"{settled:%Y-%m}"]
+        assert settled_lines and all(line["active_without_xml"] == 0 for line in settled_lines)
         assert (
             documents.missing_xml(
                 out / "satdescarga.sqlite", RFC, DownloadType.ISSUED, [(SINCE, settled)]

@@ -278,8 +278,7 @@ def test_report_reconciles_each_month_and_direction(tmp_path: Path) -> None:
         assert emitidos["xml"] == issued - 1  # SAT hands out issued XML whatever the status
         book = tmp_path / "conciliacion.xlsx"
         as_xlsx = CliRunner().invoke(
-            main, ["report", "--out", str(tmp_path), "--month", "2025-02", "--format", "xlsx",
-                   "--file", str(book)],
+            main, ["report", "--out", str(tmp_path), "--month", "2025-02", "--xlsx", str(book)],
         )  # fmt: skip
         assert as_xlsx.exit_code == 0, as_xlsx.output
         assert openpyxl.load_workbook(book).worksheets[0].max_row == 3
@@ -339,3 +338,20 @@ def test_an_e_firma_about_to_expire_is_news() -> None:
     warning = expiry_warning(until, datetime(2027, 5, 1, tzinfo=UTC))
     assert warning is not None and "vence el 2027-05-17 (en 16 días)" in warning
     assert news({}, 0, warning) == [warning] and news({}, 0, None) == []
+
+
+def test_status_warns_of_an_e_firma_about_to_expire(tmp_path: Path) -> None:
+    from satdescarga.sync.ledger import SqliteLedger
+
+    with emulator(start=START) as sat:
+        args = ("--issued", "--metadata", "--since", SINCE, "--until", "2025-02-28")
+        assert sync(sat, tmp_path, *args).exit_code == 0
+    quiet = CliRunner().invoke(main, ["status", "--out", str(tmp_path), "--json"])
+    assert quiet.exit_code == 0 and "aviso" not in json.loads(quiet.stdout)  # May 2027: far
+    ledger = SqliteLedger(tmp_path / ".satdescarga" / "ledger.sqlite")
+    try:
+        ledger.record_fiel_expiry(datetime.now(UTC) + timedelta(days=10, hours=1))
+    finally:
+        ledger.close()
+    warned = CliRunner().invoke(main, ["status", "--out", str(tmp_path), "--json"])
+    assert "(en 10 días)" in json.loads(warned.stdout)["aviso"]

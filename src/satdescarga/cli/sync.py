@@ -145,6 +145,7 @@ def run_sync(
     ledger_file: Path,
     as_json: bool,
     clock: Clock = wall_clock,
+    fiel_valid_until: datetime | None = None,
 ) -> SyncSummary:
     """Run the engine with progress bars (or JSON events) and print the summary.
 
@@ -160,6 +161,8 @@ def run_sync(
     ledger = SqliteLedger(ledger_file)
     store = OutputStore(options.out, clock)
     try:
+        if fiel_valid_until is not None:
+            ledger.record_fiel_expiry(fiel_valid_until)
         client = make_client(token_recorder(ledger, jobs[0].service))
         if as_json:
             events = JsonEvents()
@@ -382,6 +385,7 @@ def sync(
             ledger_file,
             as_json,
             clock,
+            fiel.valid_until,
         )
         for kind in exports:
             OutputStore(out).export(kind)

@@ -8,7 +8,7 @@ import csv
 import sys
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -61,6 +61,7 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         for package in ledger.packages(state=PackageState.READ):
             issues.update(package.issue_counts)
         documents = sum(w.documents for w in all_windows if w.state is WindowState.DONE)
+        expiry = ledger.fiel_expiry()
         failed = [
             f"{w.start:%Y-%m-%d}..{w.end:%Y-%m-%d}: {w.note}"
             for w in all_windows
@@ -68,7 +69,7 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         ]
     finally:
         ledger.close()
-    data = {
+    data: dict[str, object] = {
         "ventanas": dict(windows),
         "solicitudes": dict(requests),
         "paquetes": dict(packages),
@@ -77,6 +78,12 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         "fallidas": failed,
         "avisos_de_lectura": {shown(ISSUE_KINDS, k): v for k, v in issues.items()},
     }
+    from satdescarga.sync.notify import expiry_warning
+
+    warning = expiry and expiry_warning(expiry, datetime.now(UTC))
+    if warning:
+        data["aviso"] = warning
+        Output(as_json).note(warning)
     if as_json:
         Output(True).result(data, "")
         return
@@ -215,6 +222,12 @@ REPORT_HEADERS = {
     type=click.Path(dir_okay=False, path_type=Path),
     help="Archivo de salida (obligatorio con --format xlsx).",
 )
+@click.option(
+    "--xlsx",
+    "xlsx_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Lo mismo que --format xlsx --file ARCHIVO.",
+)
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), help="Ledger.")
 @common_options
 @handle_errors
@@ -223,6 +236,7 @@ def report(
     month: str | None,
     file_format: str,
     target: Path | None,
+    xlsx_file: Path | None,
     state: Path | None,
     as_json: bool,
     debug: bool,
@@ -234,6 +248,8 @@ def report(
     from satdescarga.sync.reconcile import REPORT_TABLE, reconcile
     from satdescarga.sync.store import DATABASE
 
+    if xlsx_file is not None:
+        file_format, target = "xlsx", xlsx_file
     if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise click.BadParameter(f"{month!r} no es un mes: use AAAA-MM", param_hint="--month")
     if file_format == "xlsx" and target is None:

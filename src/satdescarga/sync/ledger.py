@@ -284,6 +284,18 @@ class SqlLedger(WindowLedger):
         rows = self._all(query.order_by(literal_column("rowid")))  # the order they were reported
         return [PackageIssue(**row._mapping) for row in rows]  # type: ignore[typeddict-item]
 
+    # -- the e.firma's validity (no secret: `status` warns before it expires) ---------------
+    def record_fiel_expiry(self, valid_until: datetime) -> None:
+        meta = schema.meta
+        with self._write() as db:
+            db.execute(meta.delete().where(meta.c.key == "fiel_valid_until"))
+            db.execute(insert(meta).values(key="fiel_valid_until", value=valid_until.isoformat()))
+
+    def fiel_expiry(self) -> datetime | None:
+        meta = schema.meta
+        rows = self._all(select(meta.c.value).where(meta.c.key == "fiel_valid_until"))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
     # -- tokens ----------------------------------------------------------------------------
     def record_token(self, service: str, created: datetime, expires: datetime) -> None:
         tokens = schema.tokens
