@@ -39,6 +39,11 @@ Planned = tuple[datetime, datetime, WindowPurpose]
 class Plan(Protocol):
     """The windows a run adds to the ledger for one job (the ledger ignores known ones)."""
 
+    @property
+    def since(self) -> datetime | None:
+        """Where the period starts, when given (the ledger remembers it for later runs)."""
+        ...
+
     def windows(
         self, job: Job, known: Sequence[Window], now: datetime, start: datetime | None
     ) -> list[Planned]:
@@ -56,6 +61,7 @@ class FixedWindows:
     """Exactly these period windows (a library caller's or a test's own plan)."""
 
     spans: Sequence[Span]
+    since: datetime | None = None  # nothing to remember: the windows are the caller's
 
     def windows(
         self, job: Job, known: Sequence[Window], now: datetime, start: datetime | None

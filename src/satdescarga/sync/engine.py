@@ -177,7 +177,7 @@ class SyncEngine:
     def _plan(self) -> None:
         run = self._run
         now = to_local(run.now()).replace(microsecond=0)
-        given = getattr(self._plan_source, "since", None)
+        given = self._plan_source.since
         for key, job in run.jobs.items():
             if given is not None:
                 run.ledger.record_start(key, given)
