@@ -11,7 +11,9 @@ test) follows it through the environment variable `SATDESCARGA_RELOJ`:
 
 reads "emulated time was 2025-01-01 06:00 UTC at real Unix time 1764700000.25, and runs 3,600
 times faster". `advance` moves the clock forward (its text changes: processes started later
-follow). Security timestamps (Autentica, tokens) always use the real clock. The variable is
+follow). A long-lived process (a fleet worker) follows a clock that is advanced while it runs
+with `SATDESCARGA_RELOJ=@FILE`: the text is read from FILE again whenever FILE changes (the
+test or demo driving the emulator rewrites it after each `advance`). Security timestamps (Autentica, tokens) always use the real clock. The variable is
 for the emulator only; `sync` says so on stderr whenever it is set.
 
 Dates without a time zone are Mexico City local time, as SAT writes them.
@@ -143,6 +145,43 @@ class EmulatedClock:
         return cls.parse(text) if text else None
 
 
+class FollowedClock:
+    """The emulated clock whose text is in a file, re-read whenever the file changes."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._seen: float | None = None
+        self._clock = self._read()
+
+    def _read(self) -> EmulatedClock:
+        try:
+            with open(self._path, encoding="utf-8") as spec:
+                return EmulatedClock.parse(spec.read())
+        except OSError as error:
+            raise ClockSpecError(f"{ENV}: no se pudo leer {self._path}") from error
+
+    @property
+    def speed(self) -> float:
+        return self._clock.speed
+
+    def now(self) -> datetime:
+        with self._lock:
+            try:
+                changed = os.stat(self._path).st_mtime_ns
+            except OSError:
+                changed = None
+            if changed is not None and changed != self._seen:
+                self._clock, self._seen = self._read(), changed
+            return self._clock.now()
+
+    __call__ = now
+
+
 def business_clock() -> Clock:
-    """The emulated clock of SATDESCARGA_RELOJ when set, else the wall clock."""
+    """The emulated clock of SATDESCARGA_RELOJ when set (`@FILE`: followed), else the wall
+    clock."""
+    text = os.environ.get(ENV)
+    if text and text.startswith("@"):
+        return FollowedClock(text[1:])
     return EmulatedClock.from_env() or wall_clock

@@ -23,6 +23,12 @@ never include a secret (key, password, token); foreign details stay in `__cause_
     ├── UnsafeXmlError               DOCTYPE, entities or a bomb in XML (satdescarga.xmlsafe)
     ├── ContractError                a message outside SAT's XSD (satdescarga.contract)
     ├── ClockSpecError               SATDESCARGA_RELOJ unreadable (satdescarga.clock; exit 2)
+    ├── ConfigurationError           a fleet setting that cannot be used (exit 2)
+    │   ├── FleetDatabaseError       not a PostgreSQL URL, or unreachable (fleet.database)
+    │   ├── VaultError               no master key, or not the one that sealed (fleet.vault)
+    │   ├── PolicyError              a policy value the fleet cannot follow (fleet.policy)
+    │   └── TaxpayerError            a taxpayer the fleet lacks, or has (fleet.taxpayers)
+    ├── PostgresNotFound             no PostgreSQL binaries for a throwaway server (fleet)
     └── BindingError, EnvelopeError, LexicalError   the generated layer could not (de)serialize
 
 tests/test_error_tree.py keeps it so: every exception the library defines is a SatError.
@@ -51,6 +57,10 @@ class SatError(Exception):
         self.operation = operation
         prefix = f"{operation}: " if operation else ""
         super().__init__(prefix + message)
+
+
+class ConfigurationError(SatError):
+    """A setting the user gave cannot be used (the fleet's database, master key, policy)."""
 
 
 class FielError(SatError):

@@ -50,11 +50,12 @@ def _register() -> None:
     from satdescarga.cli.calls import auth, download, query, verify
     from satdescarga.cli.demo import demo
     from satdescarga.cli.emulator import emulator
+    from satdescarga.cli.fleet import fleet
     from satdescarga.cli.read import read
     from satdescarga.cli.sync import sync
     from satdescarga.cli.views import changes, report, status
 
-    commands = (auth, query, verify, download, sync, status, changes, report, read, emulator, demo)
+    commands = (auth, query, verify, download, sync, status, changes, report, read, emulator, demo, fleet)
     for command in commands:
         main.add_command(command)
     spanish.localize(main)

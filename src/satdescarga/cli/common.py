@@ -19,7 +19,14 @@ import click
 
 from satdescarga.client.endpoints import Endpoints
 from satdescarga.clock import ClockSpecError
-from satdescarga.errors import FielError, HttpError, InvalidQuery, NetworkError, SatError
+from satdescarga.errors import (
+    ConfigurationError,
+    FielError,
+    HttpError,
+    InvalidQuery,
+    NetworkError,
+    SatError,
+)
 from satdescarga.vocabulary import ServiceFamily
 
 if TYPE_CHECKING:  # imported when used: `--help` must not load zeep, requests, cryptography
@@ -61,7 +68,7 @@ def fail(output: Output, exc: BaseException, debug: bool) -> int:
         logging.getLogger("satdescarga").exception("detalle del error")
     if isinstance(exc, FielError):
         code = EXIT_FIEL
-    elif isinstance(exc, InvalidQuery | ClockSpecError):
+    elif isinstance(exc, InvalidQuery | ClockSpecError | ConfigurationError):
         code = EXIT_USAGE
     elif isinstance(exc, NetworkError) or (isinstance(exc, HttpError) and exc.status >= 500):
         code = EXIT_NETWORK

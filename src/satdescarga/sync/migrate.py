@@ -96,6 +96,13 @@ def upgrade(engine: Engine) -> None:
                 connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
+def upgrade_connection(connection: Connection) -> None:
+    """Bring the ledger's tables to `HEAD` inside the caller's transaction (the fleet's
+    `init`, which holds its own lock on PostgreSQL)."""
+    if _current(connection) != HEAD:
+        _upgrade(connection)
+
+
 def _current(connection: Connection) -> str | None:
     """The Alembic revision of the ledger (None: new, or from before Alembic)."""
     if not inspect(connection).has_table(VERSION.name):

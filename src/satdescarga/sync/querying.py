@@ -46,13 +46,18 @@ class Queries:
 
     def query_planned(self) -> None:
         now, business = time.monotonic(), self._run.now()
+        cap = self._run.options.max_active
+        active = len(self._ledger.requests(list(self._run.jobs), RequestOutcome.POLLING))
         for window in self._run.windows(WindowState.PLANNED):
             if self._deferrals.get(window.id, 0) >= QUERY_TRIES or self.outage():
                 continue  # SAT kept failing: left for the next run
+            if cap is not None and active >= cap:
+                break  # as many requests in flight as allowed: the rest wait for a later pass
             if window.not_before is not None and window.not_before > business:
                 continue  # SAT said later (5011): left for a later run
             if self._deferred.get(window.id, 0) <= now:
                 self._request(window, self._run.jobs[window.job])
+                active += 1
 
     def outage(self) -> bool:
         """SAT failed the last QUERY_TRIES queries in a row, or every call lately (it is

@@ -78,6 +78,7 @@ class SyncOptions:
     horizon: timedelta = timedelta(hours=72)  # give up polling a request after this long
     wait: bool = True  # False (`--no-wait`): one pass, then exit; a later run goes on
     outage_after: int = 5  # consecutive failed calls to SAT that mean "SAT is down"
+    max_active: int | None = None  # requests in flight (SAT still preparing them) at most
 
 
 @dataclass

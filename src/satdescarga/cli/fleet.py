@@ -1,0 +1,348 @@
+"""`satdescarga fleet ...`: many taxpayers kept current on PostgreSQL by any number of workers.
+
+The database comes from --db or SATDESCARGA_DB; the master key that seals the e.firmas from
+SATDESCARGA_MASTER_KEY or --master-key-file. Passwords are read from files only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from satdescarga.cli.common import Output, common_options, handle_errors
+
+DB_ENV = "SATDESCARGA_DB"
+
+
+def _db(func: Any) -> Any:
+    return click.option(
+        "--db", envvar=DB_ENV, required=True, help=f"URL de PostgreSQL (o ${DB_ENV})."
+    )(func)
+
+
+def _key(func: Any) -> Any:
+    return click.option(
+        "--master-key-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Archivo con la llave maestra (por omisión $SATDESCARGA_MASTER_KEY).",
+    )(func)
+
+
+@click.group()
+def fleet() -> None:
+    """Despacho contable: muchos contribuyentes al día en PostgreSQL, con trabajadores."""
+
+
+@fleet.command()
+@_db
+@common_options
+@handle_errors
+def init(db: str, as_json: bool, debug: bool) -> None:
+    """Crea o actualiza las tablas de la flota (ledger, salidas, cola de trabajo)."""
+    from satdescarga.fleet.database import init as initialize
+
+    initialize(db)
+    Output(as_json).result({"ok": True}, "Base de la flota lista.")
+
+
+@fleet.command("new-key")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Archivo donde guardar la nueva llave maestra (permisos 600).",
+)
+@common_options
+@handle_errors
+def new_key(out: Path, as_json: bool, debug: bool) -> None:
+    """Genera una llave maestra nueva (para sellar las e.firmas)."""
+    from satdescarga.fleet.vault import MasterKey
+
+    if out.exists():
+        raise click.UsageError(f"{out} ya existe: no se sobrescribe una llave maestra")
+    text = MasterKey.generate()
+    out.touch(mode=0o600)
+    out.write_text(text + "\n")
+    Output(as_json).result(
+        {"key_id": MasterKey.parse(text).key_id, "file": str(out)},
+        f"Llave maestra en {out} (id {MasterKey.parse(text).key_id}); guárdela aparte.",
+    )
+
+
+@fleet.command()
+@_db
+@_key
+@click.option("--cer", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+@click.option("--key", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Archivo con la contraseña de la llave.",
+)
+@click.option("--name", help="Nombre para mostrar (por omisión, el del certificado).")
+@click.option("--since", help="Desde qué día guardar historia (AAAA-MM-DD).")
+@common_options
+@handle_errors
+def add(
+    db: str,
+    master_key_file: Path | None,
+    cer: Path,
+    key: Path,
+    password_file: Path,
+    name: str | None,
+    since: str | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Agrega un contribuyente con su e.firma (se revisa y se guarda cifrada)."""
+    from satdescarga.fleet import taxpayers
+    from satdescarga.fleet.database import engine_for
+    from satdescarga.fleet.policy import Policy
+    from satdescarga.fleet.vault import FielFiles, MasterKey
+
+    vault = MasterKey.load(master_key_file)
+    files = FielFiles(
+        cer.read_bytes(), key.read_bytes(), password_file.read_text(encoding="utf-8").strip()
+    )
+    engine = engine_for(db)
+    try:
+        added = taxpayers.add(engine, vault, files, Policy(since=since), name)
+    finally:
+        engine.dispose()
+    Output(as_json).result(
+        {"rfc": added.rfc, "name": added.name, "fiel_valid_until": added.valid_until},
+        f"{added.rfc} ({added.name}) agregado; e.firma vigente hasta "
+        f"{added.valid_until:%Y-%m-%d}.",
+    )
+
+
+@fleet.command("list")
+@_db
+@common_options
+@handle_errors
+def list_(db: str, as_json: bool, debug: bool) -> None:
+    """Lista los contribuyentes de la flota."""
+    from satdescarga.fleet import taxpayers
+    from satdescarga.fleet.database import engine_for
+
+    engine = engine_for(db)
+    try:
+        people = taxpayers.listed(engine)
+    finally:
+        engine.dispose()
+    data = [
+        {"rfc": p.rfc, "name": p.name, "fiel_valid_until": p.valid_until.date().isoformat(),
+         "policy": p.policy.to_json()}
+        for p in people
+    ]  # fmt: skip
+    human = "\n".join(f"{p.rfc}  {p.name}  e.firma hasta {p.valid_until:%Y-%m-%d}" for p in people)
+    Output(as_json).result({"contribuyentes": data}, human or "La flota no tiene contribuyentes.")
+
+
+@fleet.command()
+@_db
+@click.argument("rfc")
+@common_options
+@handle_errors
+def remove(db: str, rfc: str, as_json: bool, debug: bool) -> None:
+    """Deja de mantener al día a RFC y olvida su e.firma (su historia se conserva)."""
+    from satdescarga.fleet import taxpayers
+    from satdescarga.fleet.database import engine_for
+
+    engine = engine_for(db)
+    try:
+        taxpayers.remove(engine, rfc)
+    finally:
+        engine.dispose()
+    Output(as_json).result({"removed": rfc.upper()}, f"{rfc.upper()} ya no está en la flota.")
+
+
+@fleet.command()
+@_db
+@click.argument("rfc")
+@click.option("--directions", help="emitidos,recibidos")
+@click.option("--kinds", help="metadata,xml")
+@click.option("--service", type=click.Choice(["cfdi", "retenciones"]))
+@click.option("--since", help="Historia desde (AAAA-MM-DD).")
+@click.option("--every-hours", type=float, help="Cada cuántas horas revisar si está al día.")
+@click.option("--poll-minutes", type=float, help="Con solicitudes pendientes, cada cuántos minutos.")
+@click.option("--max-active", type=int, help="Solicitudes en curso a la vez, como máximo.")
+@click.option("--settle-days", type=float, help="Días que el SAT tarda en recibir todo.")
+@click.option("--sweep-every-hours", type=float, help="Barridos de los días sin asentar.")
+@common_options
+@handle_errors
+def policy(
+    db: str,
+    rfc: str,
+    directions: str | None,
+    kinds: str | None,
+    service: str | None,
+    since: str | None,
+    every_hours: float | None,
+    poll_minutes: float | None,
+    max_active: int | None,
+    settle_days: float | None,
+    sweep_every_hours: float | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Muestra o cambia qué se mantiene al día de RFC y con qué frecuencia."""
+    from satdescarga.fleet import taxpayers
+    from satdescarga.fleet.database import engine_for
+
+    engine = engine_for(db)
+    try:
+        current = taxpayers.get(engine, rfc).policy
+        changed = current.changed(
+            directions=tuple(directions.split(",")) if directions else None,
+            kinds=tuple(kinds.split(",")) if kinds else None,
+            service=service,
+            since=since,
+            every_hours=every_hours,
+            poll_minutes=poll_minutes,
+            max_active=max_active,
+            settle_days=settle_days,
+            sweep_every_hours=sweep_every_hours,
+        )
+        if changed != current:
+            taxpayers.set_policy(engine, rfc, changed)
+    finally:
+        engine.dispose()
+    Output(as_json).result({"rfc": rfc.upper(), "policy": changed.to_json()}, changed.to_json())
+
+
+@fleet.command("rotate-key")
+@_db
+@_key
+@click.option(
+    "--new-key-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="La llave maestra nueva.",
+)
+@common_options
+@handle_errors
+def rotate_key(
+    db: str, master_key_file: Path | None, new_key_file: Path, as_json: bool, debug: bool
+) -> None:
+    """Vuelve a sellar todas las e.firmas con una llave maestra nueva."""
+    from satdescarga.fleet import taxpayers
+    from satdescarga.fleet.database import engine_for
+    from satdescarga.fleet.vault import MasterKey
+
+    old, new = MasterKey.load(master_key_file), MasterKey.load(new_key_file)
+    engine = engine_for(db)
+    try:
+        count = taxpayers.rotate(engine, old, new)
+    finally:
+        engine.dispose()
+    Output(as_json).result(
+        {"resealed": count, "key_id": new.key_id},
+        f"{count} e.firmas selladas de nuevo con la llave {new.key_id}.",
+    )
+
+
+@fleet.command()
+@_db
+@_key
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("satdescarga-spool"),
+    show_default=True,
+    help="Carpeta para paquetes entre su descarga y su lectura.",
+)
+@click.option("--endpoint-base", help="Dirección del emulador (pruebas); por omisión, el SAT.")
+@click.option("--rate", type=float, default=20.0, show_default=True, help="Llamadas/s al SAT (flota).")
+@click.option("--tick", type=float, default=60.0, show_default=True, help="Segundos entre repartos.")
+@click.option("--heartbeat", type=float, default=10.0, show_default=True)
+@click.option("--stalled-after", type=float, default=30.0, show_default=True)
+@click.option("--pause-base", type=float, default=30.0, show_default=True)
+@click.option("--pause-max", type=float, default=900.0, show_default=True)
+@click.option("--metrics-port", type=int, help="Puerto de métricas Prometheus (127.0.0.1).")
+@click.option("--name", help="Nombre del trabajador.")
+@common_options
+@handle_errors
+def worker(
+    db: str,
+    master_key_file: Path | None,
+    concurrency: int,
+    spool: Path,
+    endpoint_base: str | None,
+    rate: float,
+    tick: float,
+    heartbeat: float,
+    stalled_after: float,
+    pause_base: float,
+    pause_max: float,
+    metrics_port: int | None,
+    name: str | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Trabajador: toma pasos de cualquier contribuyente hasta recibir SIGTERM."""
+    from satdescarga.fleet.limits import Limits
+    from satdescarga.fleet.vault import MasterKey
+    from satdescarga.fleet.worker import WorkerSettings, serve
+
+    settings = WorkerSettings(
+        url=db,
+        vault=MasterKey.load(master_key_file),
+        spool=spool,
+        concurrency=concurrency,
+        endpoint_base=endpoint_base,
+        limits=Limits(rate=rate, pause_base=pause_base, pause_max=pause_max),
+        tick=tick,
+        heartbeat=heartbeat,
+        stalled_after=stalled_after,
+        metrics_port=metrics_port,
+        name=name,
+    )
+    serve(settings)
+
+
+@fleet.command()
+@_db
+@common_options
+@handle_errors
+def status(db: str, as_json: bool, debug: bool) -> None:
+    """Estado de cada contribuyente y de la flota."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from satdescarga.clock import business_clock, to_local
+    from satdescarga.fleet.database import engine_for
+    from satdescarga.fleet.status import dumps, fleet_status
+
+    engine = engine_for(db)
+    try:
+        data = fleet_status(engine, to_local(business_clock()()))
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(dumps(data))
+        return
+    table = Table(title="Flota")
+    for column in ("RFC", "resultado", "al día hasta", "pendientes", "perdidos", "docs", "xml",
+                   "e.firma hasta", "último error"):  # fmt: skip
+        table.add_column(column)
+    for row in data["contribuyentes"]:
+        table.add_row(
+            row["rfc"], row["result"] or "-", (row["complete_until"] or "-")[:16],
+            str(row["pending"]), str(row["lost"]), str(row["documents"]), str(row["xml"]),
+            row["fiel_valid_until"] + (" (¡pronto!)" if row["fiel_expires_soon"] else ""),
+            (row["last_error"] or "")[:60],
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    totals = data["totales"]
+    console.print(
+        f"{totals['contribuyentes']} contribuyentes: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(totals["por_resultado"].items()))
+        + f"; {totals['documentos']:,} documentos, {totals['xml']:,} XML"
+        + ("; SAT EN PAUSA" if totals["sat_en_pausa"] else "")
+    )

@@ -1,0 +1,86 @@
+"""The fleet's PostgreSQL: one URL, its SQLAlchemy engine, and `init` (create or upgrade).
+
+`init` brings three schemas to their latest version, each idempotent and safe to run while
+workers are running: the ledger's (the same Alembic revisions as a single taxpayer's SQLite
+ledger, `sync.migrate`), the fleet's own (`fleet/migrations`), and procrastinate's job queue.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from satdescarga.errors import ConfigurationError, SatError
+from satdescarga.sync import migrate
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+ADVISORY_INIT = 7_311_001  # one `init` at a time (pg_advisory_xact_lock)
+
+
+class FleetDatabaseError(ConfigurationError):
+    """The fleet's database URL is not PostgreSQL, or the database cannot be reached."""
+
+
+def sqlalchemy_url(url: str) -> str:
+    """`postgresql://…` (what users and libpq write) as SQLAlchemy's psycopg 3 URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise FleetDatabaseError(
+            "la base de datos debe ser una URL de PostgreSQL (postgresql://usuario@host/base)"
+        ) from None
+    if parsed.get_backend_name() != "postgresql":
+        raise FleetDatabaseError(
+            "la flota necesita PostgreSQL: la URL debe empezar con postgresql://"
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """The same URL as libpq (psycopg, procrastinate) reads it."""
+    return sqlalchemy_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def engine_for(url: str, pool_size: int = 5) -> Engine:
+    """An engine on the fleet's database (psycopg 3), checked connections, a small pool."""
+    return create_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+    )
+
+
+def init(url: str) -> None:
+    """Create or upgrade the ledger's, the fleet's and procrastinate's tables."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = engine_for(url)
+    try:
+        try:
+            connection = engine.connect()
+        except Exception as exc:  # psycopg's OperationalError: unreachable, refused, no such db
+            raise FleetDatabaseError(
+                f"no se pudo conectar a la base de datos de la flota: {_first_line(exc)}"
+            ) from None
+        with connection, connection.begin():
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_INIT})
+            migrate.upgrade_connection(connection)
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            if not inspect(connection).has_table("procrastinate_jobs"):
+                from satdescarga.fleet.queue import procrastinate_schema
+
+                driver: Any = connection.connection.driver_connection
+                driver.execute(procrastinate_schema())  # no parameters: sent as written
+    finally:
+        engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,100 @@
+"""What the fleet keeps current for one taxpayer, and how often (`fleet policy`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from satdescarga.client import RequestType
+from satdescarga.errors import ConfigurationError, SatError
+from satdescarga.sync.calendar import Calendar
+from satdescarga.sync.plan import Job
+from satdescarga.vocabulary import DownloadType
+
+DIRECTIONS = {"emitidos": DownloadType.ISSUED, "recibidos": DownloadType.RECEIVED}
+KINDS = {"metadata": RequestType.METADATA, "xml": RequestType.XML}
+SERVICES = ("cfdi", "retenciones")
+
+
+class PolicyError(ConfigurationError, ValueError):
+    """A policy value the fleet cannot follow."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Defaults: issued and received, metadata and XML, CFDI, from the first day of the
+    previous month; the keep-current cadence of `sync --no-wait`."""
+
+    directions: tuple[str, ...] = ("emitidos", "recibidos")
+    kinds: tuple[str, ...] = ("metadata", "xml")
+    service: str = "cfdi"
+    since: str | None = None  # ISO date: history depth (None: the previous month)
+    window: str = "month"  # 'month' or 'Nd'
+    settle_days: float = 3.0
+    sweep_every_hours: float = 6.0
+    recheck_every_days: float = 7.0
+    recheck_days: float = 90.0
+    every_hours: float = 6.0  # a current taxpayer is looked at again after this long
+    poll_minutes: float = 15.0  # with requests pending at SAT, the next look after this long
+    max_active: int = 4  # requests in flight at SAT for this taxpayer, at most
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.directions or any(d not in DIRECTIONS for d in self.directions):
+            raise PolicyError("direcciones válidas: emitidos, recibidos")
+        if not self.kinds or any(k not in KINDS for k in self.kinds):
+            raise PolicyError("tipos válidos: metadata, xml")
+        if self.service not in SERVICES:
+            raise PolicyError("servicios válidos: cfdi, retenciones")
+        if self.since is not None:
+            try:
+                date.fromisoformat(self.since)
+            except ValueError:
+                raise PolicyError(f"fecha inválida: {self.since} (use AAAA-MM-DD)") from None
+        if self.max_active < 1 or self.every_hours <= 0 or self.poll_minutes <= 0:
+            raise PolicyError("max_active, every_hours y poll_minutes deben ser positivos")
+        if self.window != "month" and not (
+            self.window.endswith("d") and self.window[:-1].isdigit() and int(self.window[:-1])
+        ):
+            raise PolicyError("ventana: 'month' o un número de días como '7d'")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        fields = json.loads(text)
+        for name in ("directions", "kinds"):
+            fields[name] = tuple(fields[name])
+        return cls(**fields)
+
+    def changed(self, **values: Any) -> Policy:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def jobs(self, rfc: str, service_name: str) -> list[Job]:
+        return [
+            Job(rfc, service_name, DIRECTIONS[d], KINDS[k])
+            for d in self.directions
+            for k in self.kinds
+        ]
+
+    def start(self, now: datetime) -> datetime:
+        """The first day kept (business time)."""
+        if self.since is not None:
+            return datetime.fromisoformat(self.since)
+        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return (first - timedelta(days=1)).replace(day=1)
+
+    def calendar(self, since: datetime | None) -> Calendar:
+        days = None if self.window == "month" else int(self.window[:-1])
+        return Calendar(
+            since,
+            None,
+            days,
+            settle=timedelta(days=self.settle_days),
+            sweep_every=timedelta(hours=self.sweep_every_hours),
+            recheck_every=timedelta(days=self.recheck_every_days),
+            recheck_horizon=timedelta(days=self.recheck_days),
+        )

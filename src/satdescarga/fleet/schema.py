@@ -1,0 +1,130 @@
+"""The fleet's own tables (SQLAlchemy Core), beside the ledger's (`sync.schema`), in PostgreSQL.
+
+- `taxpayers`: who is kept current, the e.firma sealed (vault.py), the policy, and the last
+  step's outcome (what `fleet status` shows).
+- `fleet_metadata`, `fleet_cfdi`: the outputs, keyed by (taxpayer RFC, UUID), written with
+  COPY (outputs.py); `fleet_xml`: each CFDI's XML, compressed; `fleet_changes`: every document
+  that appeared or changed status, recorded by triggers (the fleet's `document_changes`).
+- `fleet_throttle`, `fleet_health`: the limits every worker shares (limits.py).
+
+Built and evolved only by the Alembic revisions in `migrations/` (version table
+`fleet_alembic_version`), applied by `fleet init`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from satdescarga.packages import CFDI_TABLE, METADATA_TABLE, ColumnType
+from satdescarga.packages import Table as OutputTable
+
+metadata = MetaData()
+VERSION_TABLE = "fleet_alembic_version"
+
+taxpayers = Table(
+    "taxpayers",
+    metadata,
+    Column("rfc", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("serial", Text, nullable=False),  # the certificate's serial number
+    Column("valid_until", DateTime(timezone=True), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),  # certificate, key and password (AES-GCM)
+    Column("key_id", Text, nullable=False),  # which master key sealed it
+    Column("policy", Text, nullable=False),  # JSON (policy.py)
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("next_run_at", DateTime),  # business time (Mexico City): when a step is due
+    Column("last_run_at", DateTime),  # business time
+    Column("last_result", Text),  # StepResult
+    Column("last_error", Text),
+    Column("summary", Text),  # JSON: the last step's summary fields
+    Column("steps", Integer, nullable=False, server_default=text("0")),
+)
+
+_TYPES = {
+    ColumnType.TEXT: Text,
+    ColumnType.DATETIME: DateTime,  # SAT's local times, as the packages give them
+    ColumnType.DECIMAL: Numeric,
+    ColumnType.INTEGER: Integer,
+    ColumnType.LIST: ARRAY(Text),
+}
+
+
+def _output(name: str, source: OutputTable) -> Table:
+    """An output table: the taxpayer, the direction, then the columns of `source`."""
+    columns = [Column(c.name, _TYPES[c.type]) for c in source.columns]
+    return Table(
+        name,
+        metadata,
+        Column("taxpayer", Text, nullable=False),
+        Column("direction", Text, nullable=False),
+        *columns,
+        PrimaryKeyConstraint("taxpayer", "uuid"),
+    )
+
+
+fleet_metadata = _output("fleet_metadata", METADATA_TABLE)
+Index("fleet_metadata_issued", fleet_metadata.c.taxpayer, fleet_metadata.c.fecha_emision)
+fleet_cfdi = _output("fleet_cfdi", CFDI_TABLE)
+
+fleet_xml = Table(
+    "fleet_xml",
+    metadata,
+    Column("taxpayer", Text, nullable=False),
+    Column("uuid", Text, nullable=False),
+    Column("size", Integer, nullable=False),  # bytes of the XML
+    Column("content", LargeBinary, nullable=False),  # zlib
+    PrimaryKeyConstraint("taxpayer", "uuid"),
+)
+
+fleet_changes = Table(
+    "fleet_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("taxpayer", Text, nullable=False),
+    Column("uuid", Text, nullable=False),
+    Column("change", Text, nullable=False),  # sync.documents: APPEARED, CANCELLED, REACTIVATED
+    Column("estatus_anterior", Text),
+    Column("estatus", Text),
+    Column("fecha_cancelacion", DateTime),
+    Column("fecha_emision", DateTime),
+    Column("rfc_emisor", Text),
+    Column("rfc_receptor", Text),
+    Column("monto", Numeric),
+    Column("paquete", Text),
+    Column("discovered_at", DateTime, nullable=False),  # business time (Mexico City)
+    Index("fleet_changes_taxpayer", "taxpayer", "discovered_at"),
+)
+
+fleet_throttle = Table(
+    "fleet_throttle",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("next_at", DateTime(timezone=True), nullable=False),  # the next free slot
+)
+
+fleet_health = Table(
+    "fleet_health",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("taxpayers", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("open_until", DateTime(timezone=True)),
+    Column("pause", Float, nullable=False, server_default=text("0")),  # seconds, last pause
+    Column("pauses", Integer, nullable=False, server_default=text("0")),
+    Column("active", Boolean, nullable=False, server_default=text("false")),
+)

@@ -1,0 +1,139 @@
+"""What `fleet status` shows: per taxpayer and for the whole fleet, read in a few queries
+(the ledger's tables hold every taxpayer's windows; a window's job names its RFC)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from satdescarga.fleet import taxpayers
+
+_WINDOWS = text(
+    """
+    SELECT rfc,
+           min(start) FILTER (WHERE state IN ('planned', 'requested', 'failed')) AS first_open,
+           max("end") AS last_end,
+           count(*) FILTER (WHERE state = 'failed') AS failed
+    FROM (SELECT CAST(job AS json)->>'rfc' AS rfc, start, "end", state, purpose FROM windows
+          WHERE purpose = 'period' OR purpose = 'folio') w
+    GROUP BY rfc
+    """
+)
+_REQUESTS = text(
+    """
+    SELECT CAST(w.job AS json)->>'rfc' AS rfc,
+           count(*) FILTER (WHERE r.outcome = 'pending') AS pending,
+           count(*) FILTER (WHERE r.outcome = 'stuck') AS stuck
+    FROM requests r JOIN windows w ON w.id = r.window_id GROUP BY 1
+    """
+)
+_LOST = text(
+    """
+    SELECT CAST(w.job AS json)->>'rfc' AS rfc, count(*) AS lost
+    FROM packages p JOIN requests r ON r.id = p.request_row JOIN windows w ON w.id = r.window_id
+    WHERE p.state = 'lost' GROUP BY 1
+    """
+)
+_DOCUMENTS = text(
+    "SELECT taxpayer, count(*) AS n FROM fleet_metadata GROUP BY taxpayer"
+)
+_XML = text("SELECT taxpayer, count(*) AS n FROM fleet_xml GROUP BY taxpayer")
+_QUEUE = text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
+
+
+@dataclass(frozen=True)
+class TaxpayerStatus:
+    rfc: str
+    name: str
+    result: str | None  # StepResult of the last step
+    complete_until: str | None  # everything asked for is in up to here (business time)
+    pending: int  # requests SAT is still preparing
+    stuck: int
+    lost: int
+    failed_windows: int
+    documents: int  # metadata rows
+    xml: int
+    last_run_at: str | None
+    next_run_at: str | None
+    last_error: str | None
+    fiel_valid_until: str
+    fiel_expires_soon: bool
+
+
+def _text(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(microsecond=0).isoformat()
+
+
+def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
+    """Every taxpayer's status and the fleet's totals (JSON-ready)."""
+    people = taxpayers.listed(engine)
+    with engine.connect() as db:
+        windows = {r.rfc: r for r in db.execute(_WINDOWS)}
+        requests = {r.rfc: r for r in db.execute(_REQUESTS)}
+        lost = {r.rfc: r.lost for r in db.execute(_LOST)}
+        documents = {r.taxpayer: r.n for r in db.execute(_DOCUMENTS)}
+        xml = {r.taxpayer: r.n for r in db.execute(_XML)}
+        queue = {status: n for status, n in db.execute(_QUEUE)}
+        health = db.execute(
+            text(
+                "SELECT failures, pauses, COALESCE(open_until > clock_timestamp(), false) "
+                "AS paused, open_until FROM fleet_health WHERE name = 'sat'"
+            )
+        ).one()
+    rows: list[TaxpayerStatus] = []
+    soon = now + timedelta(days=30)
+    for person in people:
+        w, r = windows.get(person.rfc), requests.get(person.rfc)
+        complete = None
+        if w is not None:
+            first_open = w.first_open
+            complete = (
+                (datetime.fromisoformat(first_open) - timedelta(seconds=1)).isoformat()
+                if first_open
+                else w.last_end
+            )
+        rows.append(
+            TaxpayerStatus(
+                rfc=person.rfc,
+                name=person.name,
+                result=person.last_result,
+                complete_until=complete,
+                pending=r.pending if r else 0,
+                stuck=r.stuck if r else 0,
+                lost=lost.get(person.rfc, 0),
+                failed_windows=w.failed if w else 0,
+                documents=documents.get(person.rfc, 0),
+                xml=xml.get(person.rfc, 0),
+                last_run_at=_text(person.last_run_at),
+                next_run_at=_text(person.next_run_at),
+                last_error=person.last_error,
+                fiel_valid_until=person.valid_until.date().isoformat(),
+                fiel_expires_soon=person.valid_until <= soon.astimezone(person.valid_until.tzinfo),
+            )
+        )
+    results: dict[str, int] = {}
+    for row in rows:
+        results[row.result or "sin_pasos"] = results.get(row.result or "sin_pasos", 0) + 1
+    return {
+        "contribuyentes": [asdict(row) for row in rows],
+        "totales": {
+            "contribuyentes": len(rows),
+            "por_resultado": results,
+            "solicitudes_pendientes": sum(row.pending for row in rows),
+            "atoradas": sum(row.stuck for row in rows),
+            "paquetes_perdidos": sum(row.lost for row in rows),
+            "documentos": sum(row.documents for row in rows),
+            "xml": sum(row.xml for row in rows),
+            "cola": queue,
+            "sat_en_pausa": bool(health.paused),
+            "pausas": health.pauses,
+        },
+    }
+
+
+def dumps(status: dict[str, Any]) -> str:
+    return json.dumps(status, ensure_ascii=False, indent=2, default=str)

@@ -1,0 +1,171 @@
+"""One step of one taxpayer: a single pass of the unattended sync (`sync --no-wait`) on the
+fleet's PostgreSQL ledger and outputs, then the taxpayer's next look scheduled.
+
+The ledger is what makes a step safe to rerun anywhere: a step killed at any point reruns on
+another worker under the single-taxpayer sync's rules (an answer that may have been lost is
+never resent blindly; a package on the spool is not downloaded again). A session advisory lock
+on (RFC, service) guards against two steps of one taxpayer even if the queue's lock were lost
+(a worker declared stalled while still alive); it goes with the connection when a worker dies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text, update
+
+from satdescarga.clock import Clock, to_local, wall_clock
+from satdescarga.errors import SatError
+from satdescarga.fleet import taxpayers
+from satdescarga.fleet.limits import LimitedSession, SharedLimits
+from satdescarga.fleet.outputs import PgStore
+from satdescarga.fleet.schema import taxpayers as T
+from satdescarga.fleet.vault import MasterKey
+from satdescarga.sync.engine import SyncEngine, summary_fields
+from satdescarga.sync.ledger import SqlLedger
+from satdescarga.sync.run import Events, NoEvents, SyncOptions, SyncSummary, token_recorder
+from satdescarga.sync.states import PackageState
+
+log = logging.getLogger("satdescarga.fleet")
+
+
+class StepResult(StrEnum):
+    CURRENT = "al_dia"  # everything asked for is in
+    PENDING = "pendiente"  # requests with SAT or due later: the next look comes soon
+    SAT_DOWN = "sat_no_disponible"  # SAT failed this step's calls: the next look comes soon
+    ATTENTION = "atencion"  # something lost or failed for good (see `fleet status`)
+    ERROR = "error"  # the step could not run (e.g. the e.firma no longer opens)
+    BUSY = "ocupado"  # another step of this taxpayer holds its lock (nothing done)
+
+
+class FleetLedger(SqlLedger):
+    """The ledger on the fleet's shared engine (closing it leaves the engine to the worker)."""
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Worker:
+    """What every step of one worker process shares."""
+
+    engine: Engine
+    vault: MasterKey
+    limits: SharedLimits
+    spool: Path  # packages between download and reading (a folder all workers share, or not)
+    endpoint_base: str | None = None  # the emulator's address; None: SAT's own endpoints
+    clock: Clock = wall_clock
+    events: Events = field(default_factory=NoEvents)
+    parallel: int = 2  # verifications and downloads in parallel within one step
+
+
+def result_of(summary: SyncSummary) -> StepResult:
+    if summary.needs_attention:
+        return StepResult.ATTENTION
+    if summary.outage:
+        return StepResult.SAT_DOWN
+    return StepResult.CURRENT if summary.complete else StepResult.PENDING
+
+
+def run_step(worker: Worker, rfc: str) -> StepResult:
+    """Run one pass for `rfc` and schedule its next one (recorded on its row)."""
+    with worker.engine.connect() as guard:
+        key = f"satdescarga:{rfc}"
+        if not guard.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key}).scalar():
+            return StepResult.BUSY
+        try:
+            return _locked_step(worker, rfc)
+        finally:
+            guard.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+            guard.commit()
+
+
+def _locked_step(worker: Worker, rfc: str) -> StepResult:
+    try:
+        taxpayer = taxpayers.get(worker.engine, rfc)
+    except taxpayers.TaxpayerError:
+        return StepResult.ERROR  # removed since the job was queued: nothing to do
+    policy = taxpayer.policy
+    now = to_local(worker.clock()).replace(microsecond=0)
+    ledger = FleetLedger(worker.engine)
+    try:
+        fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc)
+        jobs = policy.jobs(rfc, policy.service)
+        known = all(ledger.start_of(job.key) is not None for job in jobs)
+        plan = policy.calendar(None if known else policy.start(now))
+        from satdescarga.cli.common import endpoints  # one mapping of service → endpoints
+        from satdescarga.client import SatClient
+
+        client = SatClient(
+            fiel,
+            endpoints(policy.service, worker.endpoint_base),
+            session=LimitedSession(worker.limits, rfc),
+            retries=1,
+            on_token=token_recorder(ledger, f"{rfc}:{policy.service}"),
+        )
+        options = SyncOptions(
+            worker.spool / rfc,
+            jobs=worker.parallel,
+            wait=False,
+            max_active=policy.max_active,
+        )
+        store = PgStore(worker.engine, worker.clock)
+        summary = SyncEngine(
+            client, ledger, store, jobs, plan, options, worker.events, worker.clock
+        ).run()
+    except SatError as exc:
+        log.warning("paso de %s: %s", rfc, exc)
+        _record(worker, rfc, StepResult.ERROR, now + timedelta(minutes=policy.poll_minutes),
+                str(exc), None)  # fmt: skip
+        return StepResult.ERROR
+    result = result_of(summary)
+    wait = (
+        timedelta(hours=policy.every_hours)
+        if result in (StepResult.CURRENT, StepResult.ATTENTION)
+        else timedelta(minutes=policy.poll_minutes)
+    )
+    problem = "; ".join(summary.failed + summary.lost) or summary.outage or None
+    _record(worker, rfc, result, now + wait, problem, summary_fields(summary))
+    _drop_read_packages(ledger, [job.key for job in jobs], worker.spool / rfc)
+    return result
+
+
+def _record(
+    worker: Worker,
+    rfc: str,
+    result: StepResult,
+    next_run: datetime,
+    error: str | None,
+    fields: dict[str, Any] | None,
+) -> None:
+    values: dict[str, Any] = {
+        "last_run_at": to_local(worker.clock()),
+        "last_result": result.value,
+        "next_run_at": next_run,
+        "last_error": error,
+        "steps": T.c.steps + 1,
+    }
+    if fields is not None:
+        values["summary"] = json.dumps(fields, default=str)
+    with worker.engine.begin() as db:
+        db.execute(update(T).where(T.c.rfc == rfc).values(**values))
+
+
+def _drop_read_packages(ledger: SqlLedger, jobs: list[str], spool: Path) -> None:
+    """Packages already read live on in the outputs: their files leave the spool."""
+    folder = spool / "paquetes"
+    if not folder.is_dir():
+        return
+    done = {p.package_id for p in ledger.packages(jobs, state=PackageState.READ)}
+    for path in folder.iterdir():
+        if path.stem in done:
+            path.unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        shutil.rmtree(spool, ignore_errors=True)

@@ -1,0 +1,67 @@
+"""A fleet worker process (`fleet worker`): procrastinate's worker running the fleet's tasks.
+
+SIGTERM (or Ctrl-C) stops taking jobs and lets the running steps finish, then exits (as
+procrastinate does); SIGKILL loses nothing: the killed worker's jobs stop sending heartbeats,
+`recover` queues them again, and the step reruns on any worker from the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from satdescarga.clock import business_clock
+from satdescarga.fleet import queue
+from satdescarga.fleet.database import engine_for, libpq_url
+from satdescarga.fleet.limits import Limits, SharedLimits
+from satdescarga.fleet.metrics import Metrics, serve_metrics
+from satdescarga.fleet.step import Worker
+from satdescarga.fleet.vault import MasterKey
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    url: str
+    vault: MasterKey
+    spool: Path
+    concurrency: int = 4
+    endpoint_base: str | None = None
+    limits: Limits = Limits()
+    tick: float = 60.0  # seconds between dispatches
+    heartbeat: float = 10.0  # seconds between a worker's heartbeats
+    stalled_after: float = 30.0  # a worker silent this long is taken for dead
+    metrics_port: int | None = None
+    name: str | None = None
+
+
+def serve(settings: WorkerSettings) -> None:
+    """Run a worker until it is told to stop."""
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    clock = business_clock()
+    engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
+    metrics = Metrics()
+    queue._worker = Worker(
+        engine=engine,
+        vault=settings.vault,
+        limits=SharedLimits(engine, settings.limits),
+        spool=settings.spool,
+        endpoint_base=settings.endpoint_base,
+        clock=clock,
+        events=metrics,
+    )
+    if settings.metrics_port is not None:
+        serve_metrics(metrics, engine, clock, settings.metrics_port)
+    app = queue.build_app(libpq_url(settings.url), settings.tick, settings.stalled_after)
+    try:
+        app.run_worker(
+            queues=[queue.QUEUE],
+            name=settings.name,
+            concurrency=settings.concurrency,
+            delete_jobs="successful",
+            update_heartbeat_interval=settings.heartbeat,
+            stalled_worker_timeout=settings.stalled_after,
+            install_signal_handlers=True,
+        )
+    finally:
+        engine.dispose()
