@@ -27,6 +27,7 @@ from satdescarga import generated as g
 from satdescarga.binding import XmlObject, from_element, reply_from_envelope, to_element
 from satdescarga.certificate import SatCertificate
 from satdescarga.emulator import Emulator
+from satdescarga.emulator.security.ca import authority
 from satdescarga.fiel import Fiel
 from satdescarga.plugins.enveloped import sign_operation
 from satdescarga.plugins.wssecurity import security_header
@@ -69,9 +70,11 @@ def make_fiel(
     not_after: datetime | None = None,
     key_label: str | None = None,
     number: str = "30001000000500009999",
+    self_signed: bool = False,
 ) -> Fiel:
-    """A self-signed certificate with SAT's subject layout (x500UniqueIdentifier "RFC / CURP";
-    an OU for a CSD) and its key."""
+    """A certificate with SAT's subject layout (x500UniqueIdentifier "RFC / CURP"; an OU for
+    a CSD) and its key, issued by the emulator's test authority (or self-signed: an issuer
+    the emulator does not trust)."""
     key = _key(key_label or rfc)
     name = f"CONTRIBUYENTE DE PRUEBA {rfc}"
     attributes = [
@@ -84,6 +87,7 @@ def make_fiel(
     if csd:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "SUCURSAL 1"))
     subject = x509.Name(attributes)
+    issuer, signer = (None, key) if self_signed else authority()
     now = datetime.now(UTC)
     usage = x509.KeyUsage(
         digital_signature=True,
@@ -99,13 +103,13 @@ def make_fiel(
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AC UAT PRUEBAS")]))
+        .issuer_name(issuer.subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(int.from_bytes(number.encode("ascii"), "big"))
         .not_valid_before(not_before or now - timedelta(days=30))
         .not_valid_after(not_after or now + timedelta(days=365))
         .add_extension(usage, critical=True)
-        .sign(key, hashes.SHA256())
+        .sign(signer, hashes.SHA256())
     )
     return Fiel(SatCertificate(certificate), key)
 

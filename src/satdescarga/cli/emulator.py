@@ -13,7 +13,7 @@ from types import FrameType
 
 import click
 
-from satdescarga.cli.common import common_options, handle_errors
+from satdescarga.cli.common import Output, common_options, handle_errors
 from satdescarga.clock import ENV
 from satdescarga.emulator.config import SIGNATURE_CHECKS, EmulatorConfig
 from satdescarga.emulator.faults import FaultSpecError, parse_faults
@@ -237,3 +237,44 @@ def serve(
             click.echo(json.dumps({"event": "stopped"}))
         else:
             click.echo("Deteniendo el emulador…")
+
+
+@emulator.command("issue-fiel")
+@click.option("--rfc", required=True, help="RFC del contribuyente de prueba.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Carpeta donde escribir RFC.cer, RFC.key y RFC-password.txt.",
+)
+@click.option("--name", help="Nombre del contribuyente (por omisión, uno de prueba).")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Contraseña para la llave (por omisión, la de prueba documentada).",
+)
+@common_options
+@handle_errors
+def issue_fiel(
+    rfc: str,
+    out: Path,
+    name: str | None,
+    password_file: Path | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Emite una e.firma de prueba para cualquier RFC, firmada por la autoridad del emulador
+    (solo el emulador la acepta)."""
+    from satdescarga.emulator.security.ca import TEST_PASSWORD, InvalidRfc, issue_fiel
+
+    password = (
+        password_file.read_text(encoding="utf-8").strip() if password_file else TEST_PASSWORD
+    )
+    try:
+        cer, key, secret = issue_fiel(rfc, out, name=name, password=password)
+    except InvalidRfc as exc:
+        raise click.UsageError(str(exc)) from None
+    Output(as_json).result(
+        {"cer": str(cer), "key": str(key), "password_file": str(secret)},
+        f"e.firma de prueba de {rfc.strip().upper()}:\n  {cer}\n  {key}\n  {secret}",
+    )

@@ -311,10 +311,18 @@ def verify_enveloped(operation: etree._Element, mode: SignatureCheck) -> SatCert
 
 
 def check_certificate(certificate: SatCertificate, now: datetime) -> None:
-    """305 for a CSD (or anything but an e.firma), 304 for an expired or not yet valid one."""
+    """305 for a CSD, anything but an e.firma, or an issuer the emulator does not trust (as
+    SAT refuses certificates it did not issue); 304 for an expired or not yet valid one."""
+    from satdescarga.emulator.security.ca import issued_by_trusted_authority
+
     try:
         certificate.check(now)
     except NotFielError as exc:
         raise SealError(SatCode.CERTIFICADO_INVALIDO, str(exc)) from None
     except (CertificateExpiredError, CertificateNotYetValidError) as exc:
         raise SealError(SatCode.CERTIFICADO_REVOCADO_O_CADUCO, str(exc)) from None
+    if not issued_by_trusted_authority(certificate):
+        raise SealError(
+            SatCode.CERTIFICADO_INVALIDO,
+            "el certificado no lo emitió una autoridad reconocida por el SAT",
+        )
