@@ -15,7 +15,7 @@ from satdescarga.clock import to_local
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.fleet import taxpayers
-from satdescarga.fleet.database import engine_for
+from satdescarga.fleet.database import engine_for, reader_for
 from satdescarga.fleet.limits import Limits, SharedLimits
 from satdescarga.fleet.outputs import xml_of
 from satdescarga.fleet.policy import Policy
@@ -30,8 +30,15 @@ START = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 SINCE = "2025-02-01"
 
 
-def corpus(sat: Emulator, rfc: str, direction: DownloadType, xml: bool, end: datetime) -> dict[str, bool]:
-    """UUID -> cancelled, of what SAT shows now for `rfc`, dated from SINCE to `end`."""
+def corpus(
+    sat: Emulator,
+    rfc: str,
+    direction: DownloadType,
+    xml: bool,
+    end: datetime,
+    since: str = SINCE,
+) -> dict[str, bool]:
+    """UUID -> cancelled, of what SAT shows now for `rfc`, dated from `since` to `end`."""
     assert sat.app is not None
     now = to_local(sat.app.clock.now())
     query = EmulatorQuery(
@@ -40,7 +47,7 @@ def corpus(sat: Emulator, rfc: str, direction: DownloadType, xml: bool, end: dat
         rfc=rfc,
         request_type="CFDI" if xml else "Metadata",
         direction=direction,
-        start=datetime.fromisoformat(SINCE),
+        start=datetime.fromisoformat(since),
         end=end,
         status="Vigente" if xml and direction is DownloadType.RECEIVED else "Todos",
     )
@@ -53,6 +60,7 @@ def make_worker(url: str, key: MasterKey, sat: Emulator, spool: Path, **limits: 
     assert sat.app is not None
     return Worker(
         engine=engine,
+        reader=reader_for(url),
         vault=key,
         limits=SharedLimits(engine, Limits(**{"rate": 1000.0, **limits})),
         spool=spool,

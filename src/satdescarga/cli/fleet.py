@@ -327,8 +327,10 @@ def status(db: str, as_json: bool, debug: bool) -> None:
         click.echo(dumps(data))
         return
     table = Table(title="Flota")
-    for column in ("RFC", "resultado", "al día hasta", "pendientes", "perdidos", "docs", "xml",
-                   "e.firma hasta", "último error"):  # fmt: skip
+    table.add_column("RFC", no_wrap=True, min_width=13)
+    table.add_column("resultado", no_wrap=True)
+    for column in ("al día hasta", "pendientes", "perdidos", "docs", "xml", "e.firma hasta",
+                   "último error"):  # fmt: skip
         table.add_column(column)
     for row in data["contribuyentes"]:
         table.add_row(

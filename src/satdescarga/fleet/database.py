@@ -46,9 +46,21 @@ def libpq_url(url: str) -> str:
 
 
 def engine_for(url: str, pool_size: int = 5) -> Engine:
-    """An engine on the fleet's database (psycopg 3), checked connections, a small pool."""
+    """An engine on the fleet's database (psycopg 3), a small pool."""
     return create_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=10, pool_recycle=600
+    )  # no pre-ping: it would double the round trips of a chatty ledger
+
+
+def reader_for(url: str, pool_size: int = 5) -> Engine:
+    """An engine whose connections autocommit: single SELECTs in one round trip each."""
+    return create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_recycle=600,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
     )
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from satdescarga.clock import Clock, to_local, wall_clock
 from satdescarga.fleet.schema import fleet_cfdi, fleet_metadata
@@ -100,10 +100,10 @@ class PgStore:
         updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in _KEY)
         prefix = (job.rfc, job.direction.value)
         discovered = to_local(self._now()).replace(tzinfo=None).isoformat()
-        raw = self._engine.raw_connection()
         try:
-            connection: Any = raw.driver_connection
-            with connection.transaction(), connection.cursor() as cursor:
+            # One transaction, committed by SQLAlchemy on leaving the block; psycopg's cursor
+            # for COPY.
+            with self._engine.begin() as outer, _cursor(outer) as cursor:
                 cursor.execute(
                     "SELECT set_config('satdescarga.discovered_at', %s, true)", (discovered,)
                 )
@@ -135,7 +135,6 @@ class PgStore:
                     )
                     self.round_trips += 3
         finally:
-            raw.close()
             if spool is not None:
                 spool.spool.close()
         return count
@@ -159,13 +158,8 @@ class PgStore:
             "WHERE c.taxpayer = m.taxpayer AND c.uuid = m.uuid) "
             "ORDER BY m.fecha_emision, m.uuid"
         )
-        raw = self._engine.raw_connection()
-        try:
-            with raw.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-                rows = cursor.execute(query, values).fetchall()
-            raw.driver_connection.commit()  # type: ignore[union-attr]
-        finally:
-            raw.close()
+        with self._engine.begin() as outer, _cursor(outer) as cursor:
+            rows = cursor.execute(query, values).fetchall()
         return [(uuid, issued) for uuid, issued in rows if issued]
 
     def close(self) -> None:
@@ -175,20 +169,20 @@ class PgStore:
 _KEY = ("taxpayer", "uuid")
 
 
+def _cursor(connection: Connection) -> Any:
+    """A psycopg cursor inside `connection`'s transaction (COPY is psycopg's own)."""
+    driver: Any = connection.connection.driver_connection
+    return driver.cursor()
+
+
 def _value(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
 def xml_of(engine: Engine, taxpayer: str, uuid: str) -> bytes | None:
     """A CFDI's XML as SAT sent it (None when the fleet does not have it)."""
-    raw = engine.raw_connection()
-    try:
-        with raw.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-            row = cursor.execute(
-                "SELECT content FROM fleet_xml WHERE taxpayer = %s AND uuid = %s",
-                (taxpayer, uuid),
-            ).fetchone()
-        raw.driver_connection.commit()  # type: ignore[union-attr]
-    finally:
-        raw.close()
+    with engine.begin() as outer, _cursor(outer) as cursor:
+        row = cursor.execute(
+            "SELECT content FROM fleet_xml WHERE taxpayer = %s AND uuid = %s", (taxpayer, uuid)
+        ).fetchone()
     return None if row is None else zlib.decompress(row[0])

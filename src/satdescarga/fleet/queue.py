@@ -43,9 +43,13 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
 
     @tasks.task(name=STEP, queue=QUEUE)
     def step(rfc: str) -> str:
+        from satdescarga.fleet.metrics import Metrics
         from satdescarga.fleet.step import run_step
 
-        return run_step(_worker, rfc).value
+        result = run_step(_worker, rfc)
+        if isinstance(_worker.events, Metrics):
+            _worker.events.steps.labels(result.value).inc()
+        return result.value
 
     seconds = max(1, round(tick))
     cron = f"* * * * * */{seconds}" if seconds < 60 else f"*/{max(1, seconds // 60)} * * * *"

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text, update
 
 from satdescarga.clock import Clock, to_local, wall_clock
 from satdescarga.errors import SatError
+from satdescarga.fiel import Fiel
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
 from satdescarga.fleet.outputs import PgStore
@@ -46,7 +47,14 @@ class StepResult(StrEnum):
 
 
 class FleetLedger(SqlLedger):
-    """The ledger on the fleet's shared engine (closing it leaves the engine to the worker)."""
+    """The ledger on the fleet's shared engines (closing it leaves them to the worker). Reads
+    go through `reader`, an engine in autocommit: one round trip per SELECT, no BEGIN and
+    ROLLBACK around it (each SELECT is its own snapshot, as on SQLite)."""
+
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
+        super().__init__(engine)
+        if reader is not None:
+            self._reader = reader
 
     def close(self) -> None:
         pass
@@ -64,6 +72,8 @@ class Worker:
     clock: Clock = wall_clock
     events: Events = field(default_factory=NoEvents)
     parallel: int = 2  # verifications and downloads in parallel within one step
+    fiels: dict[bytes, Fiel] = field(default_factory=dict)  # opened e.firmas (in memory only)
+    reader: Engine | None = None  # autocommit engine for the ledger's reads (database.py)
 
 
 def result_of(summary: SyncSummary) -> StepResult:
@@ -94,9 +104,9 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
         return StepResult.ERROR  # removed since the job was queued: nothing to do
     policy = taxpayer.policy
     now = to_local(worker.clock()).replace(microsecond=0)
-    ledger = FleetLedger(worker.engine)
+    ledger = FleetLedger(worker.engine, worker.reader)
     try:
-        fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc)
+        fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc, worker.fiels)
         jobs = policy.jobs(rfc, policy.service)
         known = all(ledger.start_of(job.key) is not None for job in jobs)
         plan = policy.calendar(None if known else policy.start(now))

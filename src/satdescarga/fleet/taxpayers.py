@@ -7,6 +7,7 @@ e.firma is opened only by `open_fiel`, for the worker that signs with it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -112,16 +113,26 @@ def set_policy(engine: Engine, rfc: str, policy: Policy) -> None:
         db.execute(update(T).where(T.c.rfc == rfc.upper()).values(policy=policy.to_json()))
 
 
-def open_fiel(engine: Engine, vault: MasterKey, rfc: str) -> Fiel:
-    """The taxpayer's e.firma, unsealed in memory for signing."""
+def open_fiel(
+    engine: Engine, vault: MasterKey, rfc: str, cache: dict[bytes, Fiel] | None = None
+) -> Fiel:
+    """The taxpayer's e.firma, unsealed in memory for signing. With `cache` (a worker's), an
+    e.firma already opened is reused while its sealed blob is unchanged (opening a key costs
+    tens of milliseconds: SAT's keys are encrypted with many PBKDF2 rounds)."""
     with engine.connect() as db:
         row = db.execute(select(T.c.sealed, T.c.key_id).where(T.c.rfc == rfc)).first()
     if row is None:
         raise TaxpayerError(f"{rfc} no está en la flota")
+    digest = hashlib.sha256(rfc.encode() + b"\x00" + row.key_id.encode() + row.sealed).digest()
+    if cache is not None and digest in cache:
+        return cache[digest]
     try:
-        return vault.open(rfc, row.sealed, row.key_id).open()
+        fiel = vault.open(rfc, row.sealed, row.key_id).open()
     except FielError as exc:  # sealed fine, but no longer opens (never expected)
         raise TaxpayerError(f"la e.firma sellada de {rfc} no se pudo abrir: {exc}") from None
+    if cache is not None:
+        cache[digest] = fiel
+    return fiel
 
 
 def rotate(engine: Engine, old: MasterKey, new: MasterKey) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from satdescarga.clock import business_clock
 from satdescarga.fleet import queue
-from satdescarga.fleet.database import engine_for, libpq_url
+from satdescarga.fleet.database import engine_for, libpq_url, reader_for
 from satdescarga.fleet.limits import Limits, SharedLimits
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.step import Worker
@@ -41,8 +41,10 @@ def serve(settings: WorkerSettings) -> None:
     clock = business_clock()
     engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
     metrics = Metrics()
+    reader = reader_for(settings.url, pool_size=settings.concurrency + 2)
     queue._worker = Worker(
         engine=engine,
+        reader=reader,
         vault=settings.vault,
         limits=SharedLimits(engine, settings.limits),
         spool=settings.spool,
@@ -65,3 +67,4 @@ def serve(settings: WorkerSettings) -> None:
         )
     finally:
         engine.dispose()
+        reader.dispose()

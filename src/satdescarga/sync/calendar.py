@@ -150,7 +150,10 @@ class Calendar:
         last_sweep = max((w.end for w in rounds), default=None)
         if last_sweep is not None and now - last_sweep < self.sweep_every:
             return []
-        return [(max(since, settled + SECOND), until, WindowPurpose.SWEEP)]
+        start = max(since, settled + SECOND)
+        if start >= until:
+            return []  # the period starts this very second: nothing to sweep yet
+        return [(start, until, WindowPurpose.SWEEP)]
 
 
 UNFINISHED = (WindowState.PLANNED, WindowState.REQUESTED)

@@ -46,13 +46,12 @@ class Queries:
 
     def query_planned(self) -> None:
         now, business = time.monotonic(), self._run.now()
-        cap = self._run.options.max_active
-        active = len(self._ledger.requests(list(self._run.jobs), RequestOutcome.POLLING))
+        active = self._in_flight()
         for window in self._run.windows(WindowState.PLANNED):
             if self._deferrals.get(window.id, 0) >= QUERY_TRIES or self.outage():
                 continue  # SAT kept failing: left for the next run
-            if cap is not None and active >= cap:
-                break  # as many requests in flight as allowed: the rest wait for a later pass
+            if self._capped(active):
+                break  # as many requests in flight as allowed: the rest wait for them
             if window.not_before is not None and window.not_before > business:
                 continue  # SAT said later (5011): left for a later run
             if self._deferred.get(window.id, 0) <= now:
@@ -64,9 +63,20 @@ class Queries:
         down): stop asking in this run."""
         return self._errors >= QUERY_TRIES or self._run.sat_down
 
+    def _in_flight(self) -> int:
+        """Requests SAT is preparing for this run's jobs (0 when no cap is set)."""
+        if self._run.options.max_active is None:
+            return 0
+        return len(self._ledger.requests(list(self._run.jobs), RequestOutcome.POLLING))
+
+    def _capped(self, active: int) -> bool:
+        cap = self._run.options.max_active
+        return cap is not None and active >= cap
+
     def due(self) -> list[Due]:
-        """When each planned window this run may still ask for can be asked for."""
-        if self.outage():
+        """When each planned window this run may still ask for can be asked for (none while
+        the cap on requests in flight is reached: a finished request frees a place)."""
+        if self.outage() or self._capped(self._in_flight()):
             return []
         clock, business, moments = time.monotonic(), self._run.now(), []
         for window in self._run.windows(WindowState.PLANNED):

@@ -116,12 +116,13 @@ class Windows:
             request = self._ledger.request_for(window.id)
             if request is not None and request.outcome in answered:
                 self.decide(window, request)
-        for window in self._run.windows(WindowState.DONE):
+        lost_by_request: dict[int, list[Package]] = {}
+        for package in self._run.packages(PackageState.LOST):  # one query, not one per window
+            lost_by_request.setdefault(package.request_row, []).append(package)
+        for window in self._run.windows(WindowState.DONE) if lost_by_request else []:
             request = self._ledger.request_for(window.id)
-            if request is not None:
-                lost = self._ledger.packages(state=PackageState.LOST, request_row=request.id)
-                if lost:
-                    self.recover(window, _lost_reason(lost))
+            if request is not None and (lost := lost_by_request.get(request.id)):
+                self.recover(window, _lost_reason(lost))
         for window in self._run.windows(WindowState.FAILED):
             request = self._ledger.request_for(window.id)
             if request is not None and request.outcome in answered[1:]:

@@ -10,6 +10,7 @@ nothing outside the emulator). Any other issuer gets SAT's 305.
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -116,12 +117,14 @@ def issue_fiel(
         data_encipherment=True, key_agreement=True, key_cert_sign=False, crl_sign=False,
         encipher_only=False, decipher_only=False,
     )  # fmt: skip
+    # SAT's certificate numbers are 20 ASCII digits carried in the serial number.
+    number = f"3000100000{secrets.randbelow(10**10):010d}"
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(int.from_bytes(number.encode("ascii"), "big"))
         .not_valid_before(valid_from)
         .not_valid_after(max(valid_until, valid_from + timedelta(seconds=1)))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
