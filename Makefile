@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: install generate check-generated lint typecheck pytest test demo bench clean
+.PHONY: install generate check-generated lint typecheck pytest test demo fleet-demo bench clean
 
 $(BIN)/satdescarga: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: lint typecheck check-generated pytest
 
 demo: install
 	$(BIN)/satdescarga demo
+
+# A whole fleet, thrown away at the end: PostgreSQL from this machine's binaries, the emulator,
+# 20 test e.firmas, two workers, 30 emulated days, then `fleet status`.
+fleet-demo: install
+	$(BIN)/satdescarga fleet demo
 
 bench: install
 	$(PY) -m bench

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"client", "packages", "binding", "generated", "fiel", "certificate"},
     "emulator": {"binding", "generated", "contract", "certificate", "fiel", "packages"},
     "demo": {"fiel", "certificate"},
+    "fleet": {"client", "sync", "packages", "emulator", "fiel", "certificate"},
     "cli": {
         "binding",
         "generated",
@@ -35,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "sync",
         "emulator",
         "demo",
+        "fleet",
     },
     "__init__": {"client", "fiel", "generated", "codes", "errors"},
     "__main__": {"cli"},

@@ -13,8 +13,9 @@ reads "emulated time was 2025-01-01 06:00 UTC at real Unix time 1764700000.25, a
 times faster". `advance` moves the clock forward (its text changes: processes started later
 follow). A long-lived process (a fleet worker) follows a clock that is advanced while it runs
 with `SATDESCARGA_RELOJ=@FILE`: the text is read from FILE again whenever FILE changes (the
-test or demo driving the emulator rewrites it after each `advance`). Security timestamps (Autentica, tokens) always use the real clock. The variable is
-for the emulator only; `sync` says so on stderr whenever it is set.
+test or demo driving the emulator rewrites it after each `advance`). Security timestamps
+(Autentica, tokens) always use the real clock. The variable is for the emulator only; `sync`
+says so on stderr whenever it is set.
 
 Dates without a time zone are Mexico City local time, as SAT writes them.
 """

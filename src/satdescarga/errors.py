@@ -28,7 +28,7 @@ never include a secret (key, password, token); foreign details stay in `__cause_
     │   ├── VaultError               no master key, or not the one that sealed (fleet.vault)
     │   ├── PolicyError              a policy value the fleet cannot follow (fleet.policy)
     │   └── TaxpayerError            a taxpayer the fleet lacks, or has (fleet.taxpayers)
-    ├── PostgresNotFound             no PostgreSQL binaries for a throwaway server (fleet)
+    ├── PostgresNotFoundError        no PostgreSQL binaries for a throwaway server (fleet)
     └── BindingError, EnvelopeError, LexicalError   the generated layer could not (de)serialize
 
 tests/test_error_tree.py keeps it so: every exception the library defines is a SatError.

@@ -68,4 +68,6 @@ def issued_fiel(cache: dict[str, FielFiles], folder: Path, rfc: str) -> FielFile
 
 def fleet_rfcs(count: int) -> list[str]:
     """`count` distinct RFCs of SAT's shape (persons morales: 3 letters, a date, 3 chars)."""
-    return [f"FLT{250101 + n // 28 * 100 + n % 28:06d}A{n % 10}{chr(65 + n % 26)}" for n in range(count)]
+    return [
+        f"FLT{250101 + n // 28 * 100 + n % 28:06d}A{n % 10}{chr(65 + n % 26)}" for n in range(count)
+    ]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from satdescarga.clock import to_local
@@ -168,7 +167,7 @@ def test_the_fleet_pauses_when_sat_fails_for_many_and_resumes_by_itself(
         for rfc in rfcs[:2]:
             assert run_step(worker, rfc) in (StepResult.SAT_DOWN, StepResult.ERROR)
         assert worker.limits.paused_for() > 0
-        calls = sat.stats()["calls"] if "calls" in sat.stats() else None
+        calls = sat.stats().get("calls")
         assert run_step(worker, rfcs[2]) in (StepResult.SAT_DOWN, StepResult.ERROR)
         assert rfcs[2] not in sat.stats()["rfcs"]  # paused: it never reached SAT
         assert calls is None or sat.stats()["calls"] == calls

@@ -41,7 +41,7 @@ def test_an_e_firma_is_added_sealed_and_opens_only_with_its_master_key(
     with pytest.raises(VaultError, match="otra llave maestra"):
         taxpayers.open_fiel(engine, other, EKU)
     with engine.begin() as db:  # a sealed blob moved onto another row does not open
-        sealed = db.execute(text("SELECT sealed FROM taxpayers")).scalar()
+        sealed = db.execute(text("SELECT sealed FROM taxpayers")).scalar_one()
     with pytest.raises(VaultError, match="dañada"):
         master_key.open("AAA010101AAA", sealed, master_key.key_id)
     with pytest.raises(taxpayers.TaxpayerError, match="ya está en la flota"):

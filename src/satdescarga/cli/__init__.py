@@ -55,7 +55,20 @@ def _register() -> None:
     from satdescarga.cli.sync import sync
     from satdescarga.cli.views import changes, report, status
 
-    commands = (auth, query, verify, download, sync, status, changes, report, read, emulator, demo, fleet)
+    commands = (
+        auth,
+        query,
+        verify,
+        download,
+        sync,
+        status,
+        changes,
+        report,
+        read,
+        emulator,
+        demo,
+        fleet,
+    )
     for command in commands:
         main.add_command(command)
     spanish.localize(main)

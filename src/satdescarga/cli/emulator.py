@@ -265,14 +265,12 @@ def issue_fiel(
 ) -> None:
     """Emite una e.firma de prueba para cualquier RFC, firmada por la autoridad del emulador
     (solo el emulador la acepta)."""
-    from satdescarga.emulator.security.ca import TEST_PASSWORD, InvalidRfc, issue_fiel
+    from satdescarga.emulator.security.ca import TEST_PASSWORD, InvalidRfcError, issue_fiel
 
-    password = (
-        password_file.read_text(encoding="utf-8").strip() if password_file else TEST_PASSWORD
-    )
+    password = password_file.read_text(encoding="utf-8").strip() if password_file else TEST_PASSWORD
     try:
         cer, key, secret = issue_fiel(rfc, out, name=name, password=password)
-    except InvalidRfc as exc:
+    except InvalidRfcError as exc:
         raise click.UsageError(str(exc)) from None
     Output(as_json).result(
         {"cer": str(cer), "key": str(key), "password_file": str(secret)},

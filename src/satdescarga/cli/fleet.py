@@ -6,12 +6,13 @@ SATDESCARGA_MASTER_KEY or --master-key-file. Passwords are read from files only.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from satdescarga.cli.common import Output, common_options, handle_errors
+from satdescarga.cli.common import EXIT_PENDING, Output, common_options, handle_errors
 
 DB_ENV = "SATDESCARGA_DB"
 
@@ -114,8 +115,7 @@ def add(
         engine.dispose()
     Output(as_json).result(
         {"rfc": added.rfc, "name": added.name, "fiel_valid_until": added.valid_until},
-        f"{added.rfc} ({added.name}) agregado; e.firma vigente hasta "
-        f"{added.valid_until:%Y-%m-%d}.",
+        f"{added.rfc} ({added.name}) agregado; e.firma vigente hasta {added.valid_until:%Y-%m-%d}.",
     )
 
 
@@ -168,7 +168,9 @@ def remove(db: str, rfc: str, as_json: bool, debug: bool) -> None:
 @click.option("--service", type=click.Choice(["cfdi", "retenciones"]))
 @click.option("--since", help="Historia desde (AAAA-MM-DD).")
 @click.option("--every-hours", type=float, help="Cada cuántas horas revisar si está al día.")
-@click.option("--poll-minutes", type=float, help="Con solicitudes pendientes, cada cuántos minutos.")
+@click.option(
+    "--poll-minutes", type=float, help="Con solicitudes pendientes, cada cuántos minutos."
+)
 @click.option("--max-active", type=int, help="Solicitudes en curso a la vez, como máximo.")
 @click.option("--settle-days", type=float, help="Días que el SAT tarda en recibir todo.")
 @click.option("--sweep-every-hours", type=float, help="Barridos de los días sin asentar.")
@@ -257,8 +259,12 @@ def rotate_key(
     help="Carpeta para paquetes entre su descarga y su lectura.",
 )
 @click.option("--endpoint-base", help="Dirección del emulador (pruebas); por omisión, el SAT.")
-@click.option("--rate", type=float, default=20.0, show_default=True, help="Llamadas/s al SAT (flota).")
-@click.option("--tick", type=float, default=60.0, show_default=True, help="Segundos entre repartos.")
+@click.option(
+    "--rate", type=float, default=20.0, show_default=True, help="Llamadas/s al SAT (flota)."
+)
+@click.option(
+    "--tick", type=float, default=60.0, show_default=True, help="Segundos entre repartos."
+)
 @click.option("--heartbeat", type=float, default=10.0, show_default=True)
 @click.option("--stalled-after", type=float, default=30.0, show_default=True)
 @click.option("--pause-base", type=float, default=30.0, show_default=True)
@@ -285,6 +291,11 @@ def worker(
     debug: bool,
 ) -> None:
     """Trabajador: toma pasos de cualquier contribuyente hasta recibir SIGTERM."""
+    import signal
+
+    # Until the worker runs (procrastinate then finishes the running steps on SIGTERM), a stop
+    # request has nothing to wait for: exit at once, successfully.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from satdescarga.fleet.limits import Limits
     from satdescarga.fleet.vault import MasterKey
     from satdescarga.fleet.worker import WorkerSettings, serve
@@ -311,9 +322,6 @@ def worker(
 @handle_errors
 def status(db: str, as_json: bool, debug: bool) -> None:
     """Estado de cada contribuyente y de la flota."""
-    from rich.console import Console
-    from rich.table import Table
-
     from satdescarga.clock import business_clock, to_local
     from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.status import dumps, fleet_status
@@ -326,6 +334,35 @@ def status(db: str, as_json: bool, debug: bool) -> None:
     if as_json:
         click.echo(dumps(data))
         return
+    show_status(data)
+
+
+@fleet.command()
+@click.option("--taxpayers", "count", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True)
+@common_options
+@handle_errors
+def demo(count: int, days: int, workers: int, as_json: bool, debug: bool) -> None:
+    """Una flota completa y desechable: PostgreSQL, emulador, e.firmas de prueba, trabajadores."""
+    from satdescarga.fleet.demo import run_demo
+    from satdescarga.fleet.status import dumps
+
+    data = run_demo(count, days, workers, say=lambda text: click.echo(text, err=True))
+    if as_json:
+        click.echo(dumps(data))
+    else:
+        show_status(data)
+    totals = data["totales"]
+    behind = totals["contribuyentes"] - totals["por_resultado"].get("al_dia", 0)
+    if behind or totals["paquetes_perdidos"]:
+        raise SystemExit(EXIT_PENDING)
+
+
+def show_status(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="Flota")
     table.add_column("RFC", no_wrap=True, min_width=13)
     table.add_column("resultado", no_wrap=True)

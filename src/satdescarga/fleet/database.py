@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from satdescarga.errors import ConfigurationError, SatError
+from satdescarga.errors import ConfigurationError
 from satdescarga.sync import migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -149,4 +149,3 @@ class LimitedSession(requests.Session):
         elif counting:
             self._limits.answered()
         return response
-

@@ -23,9 +23,11 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.calls = Counter(
-            "satdescarga_sat_calls", "Llamadas al SAT por operación y código", ["operation", "code"],
+            "satdescarga_sat_calls",
+            "Llamadas al SAT por operación y código",
+            ["operation", "code"],
             registry=r,
-        )  # fmt: skip
+        )
         self.downloads = Counter("satdescarga_downloads", "Paquetes descargados", registry=r)
         self.bytes = Counter("satdescarga_download_bytes", "Bytes descargados", registry=r)
         self.documents = Counter("satdescarga_documents", "Documentos leídos", registry=r)

@@ -46,11 +46,13 @@ class _XmlSpool(XmlExtractor):
 
     def __init__(self) -> None:  # no folder: nothing is written to the file system
         self.written = 0
-        self.spool: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
+        self.spool: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
 
     def write_document(self, document: CfdiDocument) -> Path:
         packed = zlib.compress(document.xml, 6)
-        self.spool.write(_RECORD.pack(document.uuid.encode("ascii"), len(document.xml), len(packed)))
+        self.spool.write(
+            _RECORD.pack(document.uuid.encode("ascii"), len(document.xml), len(packed))
+        )
         self.spool.write(packed)
         self.written += 1
         return Path(document.uuid)
@@ -118,7 +120,7 @@ class PgStore:
                     "ORDER BY taxpayer, uuid, ctid DESC "
                     f"ON CONFLICT (taxpayer, uuid) DO UPDATE SET {updates}"
                 )
-                count = max(0, cursor.rowcount)
+                count = max(0, int(cursor.rowcount))
                 self.round_trips += 4
                 if spool is not None:
                     cursor.execute("CREATE TEMP TABLE stage_xml (LIKE fleet_xml) ON COMMIT DROP")

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from satdescarga.client import RequestType
-from satdescarga.errors import ConfigurationError, SatError
+from satdescarga.errors import ConfigurationError
 from satdescarga.sync.calendar import Calendar
 from satdescarga.sync.plan import Job
 from satdescarga.vocabulary import DownloadType

@@ -13,6 +13,8 @@ Built and evolved only by the Alembic revisions in `migrations/` (version table
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -55,7 +57,7 @@ taxpayers = Table(
     Column("steps", Integer, nullable=False, server_default=text("0")),
 )
 
-_TYPES = {
+_TYPES: dict[ColumnType, Any] = {
     ColumnType.TEXT: Text,
     ColumnType.DATETIME: DateTime,  # SAT's local times, as the packages give them
     ColumnType.DECIMAL: Numeric,

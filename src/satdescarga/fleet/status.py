@@ -38,9 +38,7 @@ _LOST = text(
     WHERE p.state = 'lost' GROUP BY 1
     """
 )
-_DOCUMENTS = text(
-    "SELECT taxpayer, count(*) AS n FROM fleet_metadata GROUP BY taxpayer"
-)
+_DOCUMENTS = text("SELECT taxpayer, count(*) AS n FROM fleet_metadata GROUP BY taxpayer")
 _XML = text("SELECT taxpayer, count(*) AS n FROM fleet_xml GROUP BY taxpayer")
 _QUEUE = text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
 

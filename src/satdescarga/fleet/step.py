@@ -21,18 +21,20 @@ from typing import Any
 
 from sqlalchemy import Engine, text, update
 
+from satdescarga.client import Endpoints, SatClient
 from satdescarga.clock import Clock, to_local, wall_clock
 from satdescarga.errors import SatError
 from satdescarga.fiel import Fiel
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
 from satdescarga.fleet.outputs import PgStore
-from satdescarga.fleet.schema import taxpayers as T
+from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
 from satdescarga.fleet.vault import MasterKey
 from satdescarga.sync.engine import SyncEngine, summary_fields
 from satdescarga.sync.ledger import SqlLedger
 from satdescarga.sync.run import Events, NoEvents, SyncOptions, SyncSummary, token_recorder
 from satdescarga.sync.states import PackageState
+from satdescarga.vocabulary import ServiceFamily
 
 log = logging.getLogger("satdescarga.fleet")
 
@@ -54,7 +56,7 @@ class FleetLedger(SqlLedger):
     def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         super().__init__(engine)
         if reader is not None:
-            self._reader = reader
+            self._reader = reader.execution_options()
 
     def close(self) -> None:
         pass
@@ -76,6 +78,13 @@ class Worker:
     reader: Engine | None = None  # autocommit engine for the ledger's reads (database.py)
 
 
+def endpoints_for(service: str, base: str | None) -> Endpoints:
+    family = ServiceFamily(service)
+    if base:
+        return Endpoints.local(base, family)
+    return Endpoints.cfdi() if family is ServiceFamily.CFDI else Endpoints.retenciones()
+
+
 def result_of(summary: SyncSummary) -> StepResult:
     if summary.needs_attention:
         return StepResult.ATTENTION
@@ -88,7 +97,9 @@ def run_step(worker: Worker, rfc: str) -> StepResult:
     """Run one pass for `rfc` and schedule its next one (recorded on its row)."""
     with worker.engine.connect() as guard:
         key = f"satdescarga:{rfc}"
-        if not guard.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key}).scalar():
+        if not guard.execute(
+            text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key}
+        ).scalar():
             return StepResult.BUSY
         try:
             return _locked_step(worker, rfc)
@@ -110,12 +121,9 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
         jobs = policy.jobs(rfc, policy.service)
         known = all(ledger.start_of(job.key) is not None for job in jobs)
         plan = policy.calendar(None if known else policy.start(now))
-        from satdescarga.cli.common import endpoints  # one mapping of service → endpoints
-        from satdescarga.client import SatClient
-
         client = SatClient(
             fiel,
-            endpoints(policy.service, worker.endpoint_base),
+            endpoints_for(policy.service, worker.endpoint_base),
             session=LimitedSession(worker.limits, rfc),
             retries=1,
             on_token=token_recorder(ledger, f"{rfc}:{policy.service}"),

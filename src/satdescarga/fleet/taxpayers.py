@@ -16,7 +16,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from satdescarga.errors import ConfigurationError, FielError
 from satdescarga.fiel import Fiel
 from satdescarga.fleet.policy import Policy
-from satdescarga.fleet.schema import taxpayers as T
+from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
 from satdescarga.fleet.vault import FielFiles, MasterKey
 
 
@@ -140,7 +140,9 @@ def rotate(engine: Engine, old: MasterKey, new: MasterKey) -> int:
     count = 0
     with engine.begin() as db:
         rows = db.execute(
-            select(T.c.rfc, T.c.sealed, T.c.key_id).where(T.c.key_id == old.key_id).with_for_update()
+            select(T.c.rfc, T.c.sealed, T.c.key_id)
+            .where(T.c.key_id == old.key_id)
+            .with_for_update()
         ).all()
         for row in rows:
             files = old.open(row.rfc, row.sealed, row.key_id)

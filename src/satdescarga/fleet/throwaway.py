@@ -26,7 +26,7 @@ ENV_BIN = "SATDESCARGA_PG_BIN"
 """Folder holding initdb and pg_ctl, when they are not in Debian's /usr/lib/postgresql/*/bin."""
 
 
-class PostgresNotFound(SatError):
+class PostgresNotFoundError(SatError):
     """No PostgreSQL server binaries (initdb, pg_ctl) on this machine."""
 
 
@@ -42,7 +42,7 @@ def binaries() -> Path:
     for folder in candidates:
         if (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
             return Path(folder)
-    raise PostgresNotFound(
+    raise PostgresNotFoundError(
         "no se encontraron los programas de PostgreSQL (initdb, pg_ctl): instale el paquete "
         f"'postgresql' o indique su carpeta en {ENV_BIN}"
     )
@@ -57,12 +57,13 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """One server: `start()`, `url`, `stop()` (also a context manager via `throwaway`)."""
 
-    def __init__(self, max_connections: int = 300) -> None:
+    def __init__(self, max_connections: int = 300, settings: tuple[str, ...] = ()) -> None:
         self.bin = binaries()
         self.root = Path(tempfile.mkdtemp(prefix="satdescarga-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
         self.max_connections = max_connections
+        self.settings = settings  # more `-c name=value` (the bench loads pg_stat_statements)
         self._user: str | None = None
         if os.geteuid() == 0:  # initdb refuses root: run the server as `postgres`
             entry = pwd.getpwnam("postgres")
@@ -91,7 +92,7 @@ class ThrowawayPostgres:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             f"-c synchronous_commit=off -c full_page_writes=off "
             f"-c max_connections={self.max_connections}"
-        )
+        ) + "".join(f" -c {setting}" for setting in self.settings)
         log = str(self.root / "server.log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
         return self
@@ -105,9 +106,11 @@ class ThrowawayPostgres:
 
 
 @contextmanager
-def throwaway(max_connections: int = 300) -> Iterator[ThrowawayPostgres]:
+def throwaway(
+    max_connections: int = 300, settings: tuple[str, ...] = ()
+) -> Iterator[ThrowawayPostgres]:
     """A started server, stopped and deleted on leaving the block."""
-    server = ThrowawayPostgres(max_connections)
+    server = ThrowawayPostgres(max_connections, settings)
     try:
         yield server.start()
     finally:

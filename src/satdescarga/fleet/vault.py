@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from satdescarga.errors import ConfigurationError, SatError
+from satdescarga.errors import ConfigurationError
 from satdescarga.fiel import Fiel
 
 ENV_KEY = "SATDESCARGA_MASTER_KEY"
@@ -76,7 +76,9 @@ class MasterKey:
             try:
                 return cls.parse(key_file.read_text())
             except OSError as exc:
-                raise VaultError(f"no se pudo leer la llave maestra {key_file}: {exc.strerror}")
+                raise VaultError(
+                    f"no se pudo leer la llave maestra {key_file}: {exc.strerror}"
+                ) from None
         text = os.environ.get(ENV_KEY)
         if not text:
             raise VaultError(

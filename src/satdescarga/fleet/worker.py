@@ -8,7 +8,7 @@ procrastinate does); SIGKILL loses nothing: the killed worker's jobs stop sendin
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from satdescarga.clock import business_clock
@@ -27,7 +27,7 @@ class WorkerSettings:
     spool: Path
     concurrency: int = 4
     endpoint_base: str | None = None
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     tick: float = 60.0  # seconds between dispatches
     heartbeat: float = 10.0  # seconds between a worker's heartbeats
     stalled_after: float = 30.0  # a worker silent this long is taken for dead

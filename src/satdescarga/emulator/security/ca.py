@@ -38,7 +38,7 @@ SAT_TEST_AUTHORITY = (
 )
 
 
-class InvalidRfc(SatError, ValueError):
+class InvalidRfcError(SatError, ValueError):
     """An RFC that does not have SAT's shape (CLI exit 2)."""
 
 
@@ -99,7 +99,7 @@ def issue_fiel(
     (PKCS#8 DER encrypted with `password`, as SAT's) and RFC-password.txt."""
     rfc = rfc.strip().upper()
     if not RFC_PATTERN.fullmatch(rfc):
-        raise InvalidRfc(f"{rfc!r} no es un RFC válido (12 o 13 caracteres, como los del SAT)")
+        raise InvalidRfcError(f"{rfc!r} no es un RFC válido (12 o 13 caracteres, como los del SAT)")
     ca_cert, ca_key = authority()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     holder = name or f"CONTRIBUYENTE DE PRUEBA {rfc}"
@@ -159,9 +159,7 @@ def issued_by_trusted_authority(certificate: SatCertificate) -> bool:
     if algorithm is None:
         return False
     try:
-        public.verify(
-            issued.signature, issued.tbs_certificate_bytes, padding.PKCS1v15(), algorithm
-        )
+        public.verify(issued.signature, issued.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
     except InvalidSignature:
         return False
     return True

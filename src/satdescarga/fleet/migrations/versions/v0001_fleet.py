@@ -64,9 +64,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     metadata.create_all(bind, tables=[metadata.tables[name] for name in TABLES])
     op.execute(TRIGGERS)
-    op.bulk_insert(
-        sa.table("fleet_health", sa.column("name", sa.Text)), [{"name": "sat"}]
-    )
+    op.bulk_insert(sa.table("fleet_health", sa.column("name", sa.Text)), [{"name": "sat"}])
 
 
 def downgrade() -> None:
