@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         SatTimeoutError,
         SoapFault,
     )
-    from satdescarga.fiel import Fiel
+    from satdescarga.fiel import Fiel, Signer
     from satdescarga.generated import ComplementoCfdi, ComplementoRetenciones
 
 # Public name -> the module that defines it.
@@ -69,6 +69,7 @@ _LAZY = {
     "SatTimeoutError": "satdescarga.errors",
     "SoapFault": "satdescarga.errors",
     "Fiel": "satdescarga.fiel",
+    "Signer": "satdescarga.fiel",
 }
 
 __all__ = [
@@ -94,6 +95,7 @@ __all__ = [
     "SatCode",
     "SatError",
     "SatTimeoutError",
+    "Signer",
     "SoapFault",
     "Status",
     "Token",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import xmlsec
 from cryptography.hazmat.primitives import serialization
@@ -48,6 +50,23 @@ def _private_key(data: bytes, password: str | bytes) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise FielFormatError("la llave privada no es RSA, como las que emite el SAT")
     return key
+
+
+class Signer(Protocol):
+    """What signing SAT requests needs from an e.firma: its certificate's facts and RSA-SHA1
+    signatures. `Fiel` is one (the key in this process); a key kept elsewhere (an HSM, a
+    signing service) needs only these members, so the key never has to enter the process."""
+
+    @property
+    def rfc(self) -> str: ...
+    @property
+    def issuer_name(self) -> str: ...
+    @property
+    def serial_decimal(self) -> str: ...
+    @property
+    def base64(self) -> str: ...
+    def sign_sha1(self, data: bytes) -> bytes: ...
+    def check(self, now: datetime | None = None) -> None: ...
 
 
 class Fiel(SatCertificate):

@@ -4,6 +4,7 @@ SAT fails for many taxpayers."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.status import fleet_status
 from satdescarga.fleet.step import StepResult, Worker, run_step
 from satdescarga.fleet.vault import FielFiles, MasterKey
+from satdescarga.sync.notify import Notifier
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 from .conftest import fleet_rfcs, issued_fiel
@@ -162,6 +164,14 @@ def test_the_fleet_pauses_when_sat_fails_for_many_and_resumes_by_itself(
         worker = make_worker(
             fleet_db, master_key, sat, tmp_path / "spool", threshold=3, pause_base=2.0
         )
+        told = tmp_path / "avisos.jsonl"
+        notifier = Notifier(command=f"sh -c 'cat >> {told}; echo >> {told}'")
+
+        def paused(seconds: float) -> None:
+            notifier.send({"fleet": True, "pause": seconds})
+
+        worker.notifier = notifier
+        worker.limits = SharedLimits(worker.engine, worker.limits.limits, paused)
         rfcs = add_taxpayers(worker, master_key, issued, tmp_path / "fiel", 3)
         sat.set_faults("*=http503")
         for rfc in rfcs[:2]:
@@ -181,4 +191,8 @@ def test_the_fleet_pauses_when_sat_fails_for_many_and_resumes_by_itself(
             assert results[-1] is StepResult.CURRENT
         state = worker.limits.state()
         assert state["failures"] == 0 and state["pauses"] >= 1 and not state["open"]
+        notices = [json.loads(line) for line in told.read_text().splitlines() if line]
+        assert [n["pause"] for n in notices if n.get("fleet")] == [2.0]  # the fleet, once
+        down = [n for n in notices if n.get("rfc") == rfcs[0]]
+        assert down and "el SAT no está disponible" in down[0]["news"][0]
         worker.engine.dispose()

@@ -271,6 +271,8 @@ def rotate_key(
 @click.option("--pause-max", type=float, default=900.0, show_default=True)
 @click.option("--metrics-port", type=int, help="Puerto de métricas Prometheus (127.0.0.1).")
 @click.option("--name", help="Nombre del trabajador.")
+@click.option("--notify", "notify_url", help="Novedades de cada contribuyente (JSON) a esta URL.")
+@click.option("--notify-command", help="Novedades (JSON) a la entrada de este comando.")
 @common_options
 @handle_errors
 def worker(
@@ -287,6 +289,8 @@ def worker(
     pause_max: float,
     metrics_port: int | None,
     name: str | None,
+    notify_url: str | None,
+    notify_command: str | None,
     as_json: bool,
     debug: bool,
 ) -> None:
@@ -299,6 +303,7 @@ def worker(
     from satdescarga.fleet.limits import Limits
     from satdescarga.fleet.vault import MasterKey
     from satdescarga.fleet.worker import WorkerSettings, serve
+    from satdescarga.sync.notify import Notifier
 
     settings = WorkerSettings(
         url=db,
@@ -312,6 +317,7 @@ def worker(
         stalled_after=stalled_after,
         metrics_port=metrics_port,
         name=name,
+        notifier=Notifier(notify_url, notify_command) if notify_url or notify_command else None,
     )
     serve(settings)
 

@@ -17,7 +17,7 @@ from satdescarga import generated as g
 from satdescarga.client import translate
 from satdescarga.client.policy import checked
 from satdescarga.client.results import Token
-from satdescarga.fiel import Fiel
+from satdescarga.fiel import Signer
 
 log = logging.getLogger("satdescarga.client")
 
@@ -30,7 +30,7 @@ class TokenCache:
     def __init__(
         self,
         stub: g.AutenticacionStub,
-        fiel: Fiel,
+        fiel: Signer,
         clock: Callable[[], datetime],
         retry: Callable[[Callable[[], Token]], Token],
         service: str,

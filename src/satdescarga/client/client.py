@@ -33,7 +33,7 @@ from satdescarga.client.results import DownloadResult, QueryResult, Token, Verif
 from satdescarga.client.soap_transport import PREFIXES, SoapTransport
 from satdescarga.codes import SatCode
 from satdescarga.errors import InvalidQuery
-from satdescarga.fiel import Fiel
+from satdescarga.fiel import Signer
 from satdescarga.plugins.egress import (
     EgressPlugin,
     EnvelopedSignaturePlugin,
@@ -91,7 +91,7 @@ class SatClient:
 
     def __init__(
         self,
-        fiel: Fiel,
+        fiel: Signer,
         endpoints: Endpoints | None = None,
         *,
         clock: Callable[[], datetime] = _utc_now,

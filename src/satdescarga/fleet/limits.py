@@ -15,6 +15,7 @@ The per-taxpayer cap on requests in flight is the sync's `SyncOptions.max_active
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +65,15 @@ _ANSWERED = text(
 class SharedLimits:
     """The fleet's pace and breaker, on its database."""
 
-    def __init__(self, engine: Engine, limits: Limits) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: Limits,
+        on_pause: Callable[[float], None] | None = None,
+    ) -> None:
         self._engine = engine
         self.limits = limits
+        self._on_pause = on_pause  # told once per pause, by the worker whose call opened it
         with engine.begin() as db:
             db.execute(_FIRST)
 
@@ -93,9 +100,12 @@ class SharedLimits:
     def failed(self, rfc: str) -> None:
         with self._engine.begin() as db:
             failures, taxpayers, is_open, pause = db.execute(_FAILED, {"rfc": rfc}).one()
+            opened = None
             if failures >= self.limits.threshold and taxpayers >= 2 and not is_open:
-                longer = max(self.limits.pause_base, float(pause) * 2)
-                db.execute(_OPEN, {"pause": min(longer, self.limits.pause_max)})
+                opened = min(max(self.limits.pause_base, float(pause) * 2), self.limits.pause_max)
+                db.execute(_OPEN, {"pause": opened})
+        if opened is not None and self._on_pause is not None:
+            self._on_pause(opened)
 
     def answered(self) -> None:
         with self._engine.begin() as db:

@@ -30,8 +30,10 @@ from satdescarga.fleet.limits import LimitedSession, SharedLimits
 from satdescarga.fleet.outputs import PgStore
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
 from satdescarga.fleet.vault import MasterKey
+from satdescarga.sync.documents import CANCELLED
 from satdescarga.sync.engine import SyncEngine, summary_fields
 from satdescarga.sync.ledger import SqlLedger
+from satdescarga.sync.notify import Notifier, expiry_warning, news
 from satdescarga.sync.run import Events, NoEvents, SyncOptions, SyncSummary, token_recorder
 from satdescarga.sync.states import PackageState
 from satdescarga.vocabulary import ServiceFamily
@@ -76,6 +78,7 @@ class Worker:
     parallel: int = 2  # verifications and downloads in parallel within one step
     fiels: dict[bytes, Fiel] = field(default_factory=dict)  # opened e.firmas (in memory only)
     reader: Engine | None = None  # autocommit engine for the ledger's reads (database.py)
+    notifier: Notifier | None = None  # each taxpayer's news (sync.notify), after its steps
 
 
 def endpoints_for(service: str, base: str | None) -> Endpoints:
@@ -150,9 +153,40 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
         else timedelta(minutes=policy.poll_minutes)
     )
     problem = "; ".join(summary.failed + summary.lost) or summary.outage or None
-    _record(worker, rfc, result, now + wait, problem, summary_fields(summary))
+    fields = summary_fields(summary)
+    _record(worker, rfc, result, now + wait, problem, fields)
     _drop_read_packages(ledger, [job.key for job in jobs], worker.spool / rfc)
+    if worker.notifier is not None:
+        _tell(worker, worker.notifier, taxpayer, fields, now)
     return result
+
+
+_CANCELLED = text(
+    "SELECT uuid FROM fleet_changes WHERE taxpayer = :rfc AND change = :change "
+    "AND discovered_at >= :since ORDER BY id"
+)
+
+
+def _tell(
+    worker: Worker,
+    notifier: Notifier,
+    taxpayer: taxpayers.Taxpayer,
+    fields: dict[str, Any],
+    started: datetime,
+) -> None:
+    """The taxpayer's news of this step (new cancellations, lost, failed, stuck, SAT down, an
+    e.firma about to expire), when there is any. Delivery problems are logged, never raised."""
+    with worker.engine.connect() as db:
+        params = {"rfc": taxpayer.rfc, "change": CANCELLED, "since": started}
+        cancelled = list(db.execute(_CANCELLED, params).scalars())
+    expiry = expiry_warning(taxpayer.valid_until, worker.clock())
+    found = news(fields, len(cancelled), expiry)
+    if not found:
+        return
+    payload = {"rfc": taxpayer.rfc, "name": taxpayer.name, **fields, "news": found,
+               "cancellations": cancelled, "fiel_valid_until": taxpayer.valid_until}  # fmt: skip
+    for problem in notifier.send(payload):
+        log.warning("aviso de %s: %s", taxpayer.rfc, problem)
 
 
 def _record(

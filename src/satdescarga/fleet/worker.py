@@ -18,6 +18,7 @@ from satdescarga.fleet.limits import Limits, SharedLimits
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.step import Worker
 from satdescarga.fleet.vault import MasterKey
+from satdescarga.sync.notify import Notifier
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class WorkerSettings:
     stalled_after: float = 30.0  # a worker silent this long is taken for dead
     metrics_port: int | None = None
     name: str | None = None
+    notifier: Notifier | None = None
 
 
 def serve(settings: WorkerSettings) -> None:
@@ -42,11 +44,20 @@ def serve(settings: WorkerSettings) -> None:
     engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
     metrics = Metrics()
     reader = reader_for(settings.url, pool_size=settings.concurrency + 2)
+    notifier = settings.notifier
+
+    def paused(seconds: float) -> None:  # fleet-wide news: SAT fails for many taxpayers
+        if notifier is not None:
+            message = f"la flota pausa {seconds:.0f} s: el SAT falla para varios contribuyentes"
+            for problem in notifier.send({"fleet": True, "news": [message]}):
+                logging.getLogger("satdescarga.fleet").warning("aviso: %s", problem)
+
     queue._worker = Worker(
         engine=engine,
         reader=reader,
+        notifier=notifier,
         vault=settings.vault,
-        limits=SharedLimits(engine, settings.limits),
+        limits=SharedLimits(engine, settings.limits, paused),
         spool=settings.spool,
         endpoint_base=settings.endpoint_base,
         clock=clock,

@@ -22,7 +22,7 @@ from lxml import etree
 from zeep import Plugin
 
 from satdescarga.binding.soap import BODY, HEADER
-from satdescarga.fiel import Fiel
+from satdescarga.fiel import Signer
 from satdescarga.plugins.enveloped import sign_operation
 from satdescarga.plugins.wssecurity import security_header
 from satdescarga.vocabulary import SOAP_ENV
@@ -79,7 +79,7 @@ class WrapAuthorizationPlugin(Plugin):  # type: ignore[misc]  # zeep is untyped
 class EnvelopedSignaturePlugin(Plugin):  # type: ignore[misc]  # zeep is untyped
     """Signs the operation element with the e.firma (Signature as last child of the request)."""
 
-    def __init__(self, fiel: Fiel) -> None:
+    def __init__(self, fiel: Signer) -> None:
         self._fiel = fiel
 
     def egress(
@@ -98,7 +98,7 @@ class WsSecurityPlugin(Plugin):  # type: ignore[misc]  # zeep is untyped
     """Adds the WS-Security header of Autentica, timestamped by `clock` (UTC)."""
 
     def __init__(
-        self, fiel: Fiel, clock: Callable[[], datetime], token_id: Callable[[], str]
+        self, fiel: Signer, clock: Callable[[], datetime], token_id: Callable[[], str]
     ) -> None:
         self._fiel = fiel
         self._clock = clock

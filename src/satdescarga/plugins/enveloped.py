@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from satdescarga.fiel import Fiel
+from satdescarga.fiel import Signer
 from satdescarga.plugins.xmldsig import append_signature, digest, ds
 
 
@@ -22,7 +22,7 @@ def request_element(operation: etree._Element) -> etree._Element:
     raise ValueError(f"{etree.QName(operation).localname} has no request element to sign")
 
 
-def sign_operation(operation: etree._Element, fiel: Fiel) -> etree._Element:
+def sign_operation(operation: etree._Element, fiel: Signer) -> etree._Element:
     """Sign `operation` (e.g. des:SolicitaDescargaEmitidos) in place; return the Signature."""
     request = request_element(operation)
     for old in request.findall(ds("Signature")):

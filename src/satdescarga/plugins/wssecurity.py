@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
-from satdescarga.fiel import Fiel
+from satdescarga.fiel import Signer
 from satdescarga.plugins.xmldsig import append_signature, digest, ds
 from satdescarga.vocabulary import WSSE, WSU, timestamp_text
 
@@ -18,7 +18,9 @@ TIMESTAMP_ID = "_0"
 LIFETIME = timedelta(minutes=5)
 
 
-def security_header(fiel: Fiel, created: datetime, token_id: str, soap_env: str) -> etree._Element:
+def security_header(
+    fiel: Signer, created: datetime, token_id: str, soap_env: str
+) -> etree._Element:
     """`o:Security` with `u:Timestamp u:Id="_0"`, the BinarySecurityToken `token_id` and a
     Signature over the Timestamp. `created` must be UTC (naive values are taken as UTC)."""
     security = etree.Element(f"{{{WSSE}}}Security", nsmap={"o": WSSE, "u": WSU})

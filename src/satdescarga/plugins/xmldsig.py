@@ -8,7 +8,7 @@ from typing import Any
 
 from lxml import etree
 
-from satdescarga.fiel import Fiel
+from satdescarga.fiel import Signer
 from satdescarga.vocabulary import DSIG
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -31,7 +31,7 @@ def digest(element: etree._Element) -> str:
 
 
 def append_signature(
-    parent: etree._Element, uri: str, digest_value: str, fiel: Fiel
+    parent: etree._Element, uri: str, digest_value: str, fiel: Signer
 ) -> etree._Element:
     """Append `<Signature xmlns=dsig>` with one Reference (exc-C14N transform) to `parent`,
     sign its SignedInfo with the e.firma and return the Signature (KeyInfo left to the caller)."""
