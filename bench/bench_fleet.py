@@ -57,7 +57,7 @@ def main() -> None:
         began = time.perf_counter()
         policy = Policy(since=f"{to_local(START):%Y-%m-%d}", every_hours=24, sweep_every_hours=24)
         for rfc in demo_rfcs(TAXPAYERS):
-            cer, key_file, _ = issue_fiel(rfc, folder / "efirmas")
+            cer, key_file, _ = issue_fiel(rfc, folder / "efirmas", password=TEST_PASSWORD)
             files = FielFiles(cer.read_bytes(), key_file.read_bytes(), TEST_PASSWORD)
             taxpayers.add(engine, vault, files, policy, now=START)
         added = time.perf_counter() - began

@@ -27,7 +27,7 @@ from satdescarga import generated as g
 from satdescarga.binding import XmlObject, from_element, reply_from_envelope, to_element
 from satdescarga.certificate import SatCertificate
 from satdescarga.emulator import Emulator
-from satdescarga.emulator.security.ca import authority
+from satdescarga.emulator.security.ca import sign_with_ca
 from satdescarga.fiel import Fiel
 from satdescarga.plugins.enveloped import sign_operation
 from satdescarga.plugins.wssecurity import security_header
@@ -72,9 +72,8 @@ def make_fiel(
     number: str = "30001000000500009999",
     self_signed: bool = False,
 ) -> Fiel:
-    """A certificate with SAT's subject layout (x500UniqueIdentifier "RFC / CURP"; an OU for
-    a CSD) and its key, issued by the emulator's test authority (or self-signed: an issuer
-    the emulator does not trust)."""
+    """A certificate with SAT's subject layout (x500UniqueIdentifier "RFC / CURP"; an OU for a
+    CSD) and its key, issued by the emulator's test CA (or self-signed, which SAT refuses)."""
     key = _key(key_label or rfc)
     name = f"CONTRIBUYENTE DE PRUEBA {rfc}"
     attributes = [
@@ -87,7 +86,6 @@ def make_fiel(
     if csd:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "SUCURSAL 1"))
     subject = x509.Name(attributes)
-    issuer, signer = (None, key) if self_signed else authority()
     now = datetime.now(UTC)
     usage = x509.KeyUsage(
         digital_signature=True,
@@ -100,17 +98,19 @@ def make_fiel(
         encipher_only=False,
         decipher_only=False,
     )
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(issuer.subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(int.from_bytes(number.encode("ascii"), "big"))
         .not_valid_before(not_before or now - timedelta(days=30))
         .not_valid_after(not_after or now + timedelta(days=365))
         .add_extension(usage, critical=True)
-        .sign(signer, hashes.SHA256())
     )
+    if self_signed:
+        certificate = builder.issuer_name(subject).sign(key, hashes.SHA256())
+    else:
+        certificate = sign_with_ca(builder)
     return Fiel(SatCertificate(certificate), key)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
 from satdescarga.fleet.database import init
+from satdescarga.fleet.demo import demo_rfcs
 from satdescarga.fleet.throwaway import ThrowawayPostgres, throwaway
 from satdescarga.fleet.vault import FielFiles, MasterKey
 
@@ -61,13 +62,11 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> dict[str, FielFiles]:
 
 def issued_fiel(cache: dict[str, FielFiles], folder: Path, rfc: str) -> FielFiles:
     if rfc not in cache:
-        cer, key, _ = issue_fiel(rfc, folder)
+        cer, key, _ = issue_fiel(rfc, folder, password=TEST_PASSWORD)
         cache[rfc] = FielFiles(cer.read_bytes(), key.read_bytes(), TEST_PASSWORD)
     return cache[rfc]
 
 
 def fleet_rfcs(count: int) -> list[str]:
-    """`count` distinct RFCs of SAT's shape (persons morales: 3 letters, a date, 3 chars)."""
-    return [
-        f"FLT{250101 + n // 28 * 100 + n % 28:06d}A{n % 10}{chr(65 + n % 26)}" for n in range(count)
-    ]
+    """`count` distinct RFCs of SAT's shape."""
+    return demo_rfcs(count, "FLT")

@@ -81,6 +81,7 @@ def test_unusable_e_firmas_are_refused_before_anything_is_written(
     cer, key, _ = issue_fiel(
         "XIA190128J61",
         tmp_path,
+        password="12345678a",
         valid_from=datetime(2020, 1, 1, tzinfo=UTC),
         valid_until=datetime(2021, 1, 1, tzinfo=UTC),
     )

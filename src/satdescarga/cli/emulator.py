@@ -1,4 +1,5 @@
-"""`satdescarga emulator serve`: the emulated SAT on a local port."""
+"""`satdescarga emulator`: the emulated SAT on a local port (`serve`) and e.firmas issued by its
+test CA (`issue-fiel`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from types import FrameType
 
 import click
 
-from satdescarga.cli.common import Output, common_options, handle_errors
+from satdescarga.cli.common import EXIT_USAGE, Output, common_options, handle_errors
 from satdescarga.clock import ENV
 from satdescarga.emulator.config import SIGNATURE_CHECKS, EmulatorConfig
 from satdescarga.emulator.faults import FaultSpecError, parse_faults
@@ -239,19 +240,19 @@ def serve(
             click.echo("Deteniendo el emulador…")
 
 
-@emulator.command("issue-fiel")
-@click.option("--rfc", required=True, help="RFC del contribuyente de prueba.")
+@emulator.command(name="issue-fiel")
+@click.option("--rfc", required=True, help="RFC del titular (12 o 13 caracteres).")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Carpeta donde escribir RFC.cer, RFC.key y RFC-password.txt.",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Carpeta donde se escriben el .cer, el .key y la contraseña.",
 )
-@click.option("--name", help="Nombre del contribuyente (por omisión, uno de prueba).")
+@click.option("--name", help="Nombre o razón social del titular (por omisión, uno de prueba).")
 @click.option(
     "--password-file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Contraseña para la llave (por omisión, la de prueba documentada).",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Archivo con la contraseña de la llave (por omisión, la de prueba: 12345678a).",
 )
 @common_options
 @handle_errors
@@ -263,16 +264,24 @@ def issue_fiel(
     as_json: bool,
     debug: bool,
 ) -> None:
-    """Emite una e.firma de prueba para cualquier RFC, firmada por la autoridad del emulador
-    (solo el emulador la acepta)."""
-    from satdescarga.emulator.security.ca import TEST_PASSWORD, InvalidRfcError, issue_fiel
+    """Emite una e.firma de prueba para cualquier RFC, firmada por la AC del emulador.
 
-    password = password_file.read_text(encoding="utf-8").strip() if password_file else TEST_PASSWORD
+    Solo sirve contra el emulador: la llave de su AC es pública.
+    """
+    from satdescarga.emulator.security.ca import TEST_PASSWORD, FielIssueError
+    from satdescarga.emulator.security.ca import issue_fiel as issue
+
+    output = Output(as_json)
+    password = TEST_PASSWORD
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").strip()
     try:
-        cer, key, secret = issue_fiel(rfc, out, name=name, password=password)
-    except InvalidRfcError as exc:
-        raise click.UsageError(str(exc)) from None
-    Output(as_json).result(
-        {"cer": str(cer), "key": str(key), "password_file": str(secret)},
-        f"e.firma de prueba de {rfc.strip().upper()}:\n  {cer}\n  {key}\n  {secret}",
+        cer, key, secret = issue(rfc, out, name=name, password=password)
+    except FielIssueError as exc:
+        output.error(str(exc), EXIT_USAGE)
+        raise SystemExit(EXIT_USAGE) from None
+    output.result(
+        {"rfc": cer.stem, "cer": str(cer), "key": str(key), "password_file": str(secret)},
+        f"e.firma de prueba para {cer.stem} (emitida por la AC del emulador):\n"
+        f"  certificado: {cer}\n  llave:       {key}\n  contraseña:  {secret}",
     )

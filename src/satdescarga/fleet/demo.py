@@ -26,10 +26,13 @@ START = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)  # midnight in Mexico City
 STEP_HOURS = 12
 
 
-def demo_rfcs(count: int) -> list[str]:
-    """RFCs of SAT's shape for the demo's companies."""
+def demo_rfcs(count: int, prefix: str = "DEM") -> list[str]:
+    """`count` distinct RFCs of SAT's shape (personas morales: 3 letters, a valid date, a
+    homoclave), for test companies: up to 33,600 per prefix."""
     return [
-        f"DEM{250101 + n // 28 * 100 + n % 28:06d}A{n % 10}{chr(65 + n % 26)}" for n in range(count)
+        f"{prefix}{25 - n // 336:02d}{1 + n // 28 % 12:02d}{1 + n % 28:02d}"
+        f"{chr(65 + n % 26)}{n % 10}A"
+        for n in range(count)
     ]
 
 
@@ -51,7 +54,7 @@ def run_demo(
             engine = engine_for(postgres.url)
             policy = Policy(since=f"{to_local(START):%Y-%m-%d}", every_hours=12)
             for rfc in demo_rfcs(taxpayers_count):
-                cer, key_file, _ = issue_fiel(rfc, root / "efirmas")
+                cer, key_file, _ = issue_fiel(rfc, root / "efirmas", password=TEST_PASSWORD)
                 files = FielFiles(cer.read_bytes(), key_file.read_bytes(), TEST_PASSWORD)
                 taxpayers.add(engine, vault, files, policy, now=START)
             say(f"{taxpayers_count} contribuyentes con e.firma de prueba")

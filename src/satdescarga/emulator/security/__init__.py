@@ -1,6 +1,8 @@
 """Security like SAT's, in three parts: the enveloped body signature (`xmldsig`), Autentica's
-WS-Security header (`wssecurity`) and the tokens (`tokens`)."""
+WS-Security header (`wssecurity`) and the tokens (`tokens`); plus the issuers trusted, among
+them the emulator's own public test CA (`ca`)."""
 
+from satdescarga.emulator.security.ca import FielIssueError, issue_fiel, issued_by_trusted_ca
 from satdescarga.emulator.security.tokens import Token, TokenAuthority, TokenError, redact
 from satdescarga.emulator.security.wssecurity import (
     AuthenticationError,
@@ -21,6 +23,7 @@ from satdescarga.emulator.security.xmldsig import (
 
 __all__ = [
     "AuthenticationError",
+    "FielIssueError",
     "ReplayCache",
     "SealError",
     "Token",
@@ -30,6 +33,8 @@ __all__ = [
     "canonicalize",
     "check_certificate",
     "check_timestamp",
+    "issue_fiel",
+    "issued_by_trusted_ca",
     "redact",
     "request_signature",
     "signing_certificate",

@@ -1,83 +1,94 @@
-"""The emulator's own test certificate authority: e.firmas for any RFC (`emulator issue-fiel`).
+"""The emulator's own test certification authority, and the issuers the emulator trusts.
 
-Like SAT, the emulator accepts only e.firmas issued by an authority it trusts: SAT's public
-test authority (AC UAT, the issuer of SAT's test e.firma and CSD; its certificate is not
-published with them, so it is recognised by its exact issuer name) and this one, whose
-certificate and key ship in `ca/` (a public test authority: its key is no secret and signs
-nothing outside the emulator). Any other issuer gets SAT's 305.
+THIS IS A PUBLIC TEST CA. Its private key (`ca/emulador-ca.key`, unencrypted PKCS#8 DER) is
+committed with the package on purpose so that anyone can issue e.firmas for any RFC and use
+them against the emulator. Nothing it signs proves anything outside the emulator.
+
+The emulator trusts two issuers (`issued_by_trusted_ca`), refusing any other certificate with
+SAT's 305 (Certificado Inválido):
+
+* this CA, checked cryptographically (issuer name and signature);
+* SAT's public test CA ("AC UAT"), which issued the test e.firma and CSD of EKU9003173C9. Its own
+  certificate is not shipped, so it is recognised by the exact issuer Name of those certificates
+  (every attribute, in order, compared as an x509 Name; not a substring). A certificate forged
+  with that issuer Name would pass: acceptable for an emulator, which is no security boundary.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from importlib import resources
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from satdescarga.certificate import UNIQUE_ID, SatCertificate
 from satdescarga.errors import SatError
 
-TEST_PASSWORD = "12345678a"
-"""The password of issued e.firmas when none is given (test material only)."""
-RFC_PATTERN = re.compile(r"[A-ZÑ&]{3,4}\d{6}[A-Z\d]{3}")
-SERIAL_NUMBER = ObjectIdentifier("2.5.4.5")  # the CURP of the subject, as SAT writes it
-# SAT's public test authority, by its full name (the issuer of the shipped test e.firma).
-SAT_TEST_AUTHORITY = (
-    "1.2.840.113549.1.9.2=responsable: ACDMA-SAT,2.5.4.45=2.5.4.45,L=COYOACAN,"
-    "ST=CIUDAD DE MEXICO,C=MX,2.5.4.17=06370,STREET=3ra cerrada de caliz,"
-    "1.2.840.113549.1.9.1=oscar.martinez@sat.gob.mx,OU=SAT-IES Authority,"
-    "O=SERVICIO DE ADMINISTRACION TRIBUTARIA,CN=AC UAT"
+CA_DIR = Path(__file__).resolve().parent / "ca"
+CA_CERTIFICATE = CA_DIR / "emulador-ca.cer"
+CA_KEY = CA_DIR / "emulador-ca.key"
+CA_SUBJECT = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COMMON_NAME, "AC de pruebas del emulador satdescarga"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "satdescarga"),
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "MX"),
+    ]
 )
+TEST_PASSWORD = "12345678a"  # default password of issued e.firmas (the same as SAT's test one)
+DEFAULT_VALID_FROM = datetime(2024, 1, 1, tzinfo=UTC)
+DEFAULT_VALID_UNTIL = datetime(2030, 1, 1, tzinfo=UTC)
+# SAT's RFC: 3 letters (persona moral) or 4 (física), a valid YYMMDD date, a 3-character homoclave.
+RFC_PATTERN = re.compile(r"[A-ZÑ&]{3,4}\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])[A-Z\d]{2}[\dA]")
+SAT_TEST_CA_ISSUER = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COMMON_NAME, "AC UAT"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "SERVICIO DE ADMINISTRACION TRIBUTARIA"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "SAT-IES Authority"),
+        x509.NameAttribute(NameOID.EMAIL_ADDRESS, "oscar.martinez@sat.gob.mx"),
+        x509.NameAttribute(NameOID.STREET_ADDRESS, "3ra cerrada de caliz"),
+        x509.NameAttribute(NameOID.POSTAL_CODE, "06370"),
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "MX"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "CIUDAD DE MEXICO"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "COYOACAN"),
+        x509.NameAttribute(UNIQUE_ID, "2.5.4.45"),
+        x509.NameAttribute(ObjectIdentifier("1.2.840.113549.1.9.2"), "responsable: ACDMA-SAT"),
+    ]
+)
+NAME = ObjectIdentifier("2.5.4.41")
 
 
-class InvalidRfcError(SatError, ValueError):
-    """An RFC that does not have SAT's shape (CLI exit 2)."""
+class FielIssueError(SatError, ValueError):
+    """An e.firma the test CA will not issue (malformed RFC or name, files already there)."""
 
 
-def _file(name: str) -> bytes:
-    return (resources.files("satdescarga.emulator.security") / "ca" / name).read_bytes()
-
-
-@cache
-def authority() -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-    """The emulator's authority: certificate and key."""
-    key = serialization.load_der_private_key(_file("emulador-ca.key"), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return x509.load_der_x509_certificate(_file("emulador-ca.cer")), key
-
-
-def make_authority(folder: Path) -> None:
-    """Create the authority's files (done once; they ship with the package)."""
+def generate_ca(directory: Path = CA_DIR) -> None:
+    """Create the CA's certificate and key (run once; the files are committed)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, "AC de pruebas del emulador satdescarga"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "satdescarga"),
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "MX"),
-        ]
-    )
-    cert = (
+    certificate = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(CA_SUBJECT)
+        .issuer_name(CA_SUBJECT)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
         .not_valid_after(datetime(2045, 1, 1, tzinfo=UTC))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "emulador-ca.cer").write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    (folder / "emulador-ca.key").write_bytes(
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CA_CERTIFICATE.name).write_bytes(
+        certificate.public_bytes(serialization.Encoding.DER)
+    )
+    (directory / CA_KEY.name).write_bytes(
         key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
@@ -86,80 +97,148 @@ def make_authority(folder: Path) -> None:
     )
 
 
+@functools.cache
+def ca_certificate() -> x509.Certificate:
+    return x509.load_der_x509_certificate(CA_CERTIFICATE.read_bytes())
+
+
+@functools.cache
+def _ca_key() -> rsa.RSAPrivateKey:
+    key = serialization.load_der_private_key(CA_KEY.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def _usage(*, cert_sign: bool = False, fiel: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=not cert_sign,
+        key_encipherment=False,
+        data_encipherment=fiel,
+        key_agreement=fiel,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def sign_with_ca(builder: x509.CertificateBuilder) -> x509.Certificate:
+    """Sign a certificate (subject, key, serial and validity already set) with the test CA."""
+    ca = ca_certificate()
+    identifier = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        builder.issuer_name(ca.subject)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(identifier),
+            critical=False,
+        )
+        .sign(_ca_key(), hashes.SHA256())
+    )
+
+
+def normalize_rfc(rfc: str) -> str:
+    text = rfc.strip().upper()
+    if not RFC_PATTERN.fullmatch(text):
+        raise FielIssueError(
+            f"el RFC {rfc!r} no es válido: debe tener 12 caracteres (persona moral) o 13 "
+            "(persona física), p. ej. EKU9003173C9"
+        )
+    return text
+
+
+def fiel_certificate(
+    rfc: str,
+    public_key: rsa.RSAPublicKey,
+    *,
+    name: str | None = None,
+    valid_from: datetime = DEFAULT_VALID_FROM,
+    valid_until: datetime = DEFAULT_VALID_UNTIL,
+) -> x509.Certificate:
+    """An e.firma certificate shaped like SAT's (subject, key usage), issued by the test CA."""
+    rfc = normalize_rfc(rfc)
+    holder = " ".join((name or f"CONTRIBUYENTE DE PRUEBA {rfc}").split())
+    if not 0 < len(holder) <= 64:
+        raise FielIssueError("el nombre debe tener entre 1 y 64 caracteres")
+    if valid_from >= valid_until:
+        raise FielIssueError("la vigencia debe empezar antes de terminar")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, holder),
+            x509.NameAttribute(NAME, holder),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, holder),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "MX"),
+            x509.NameAttribute(NameOID.EMAIL_ADDRESS, "pruebas@emulador.satdescarga.invalid"),
+            x509.NameAttribute(UNIQUE_ID, f"{rfc} / "),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, " / "),
+        ]
+    )
+    number = "99001000000" + "".join(secrets.choice("0123456789") for _ in range(9))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .public_key(public_key)
+        .serial_number(int.from_bytes(number.encode("ascii"), "big"))
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_until)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(fiel=True), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.EMAIL_PROTECTION, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+    )
+    return sign_with_ca(builder)
+
+
 def issue_fiel(
     rfc: str,
     out: Path,
     *,
     name: str | None = None,
-    password: str = TEST_PASSWORD,
-    valid_from: datetime = datetime(2024, 1, 1, tzinfo=UTC),
-    valid_until: datetime = datetime(2030, 1, 1, tzinfo=UTC),
+    password: str,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
 ) -> tuple[Path, Path, Path]:
-    """An e.firma for `rfc` signed by the emulator's authority: RFC.cer (DER), RFC.key
-    (PKCS#8 DER encrypted with `password`, as SAT's) and RFC-password.txt."""
-    rfc = rfc.strip().upper()
-    if not RFC_PATTERN.fullmatch(rfc):
-        raise InvalidRfcError(f"{rfc!r} no es un RFC válido (12 o 13 caracteres, como los del SAT)")
-    ca_cert, ca_key = authority()
+    """Write `<RFC>.cer` (DER), `<RFC>.key` (PKCS#8 DER encrypted with `password`, as SAT's)
+    and `<RFC>-password.txt` into `out`; return their paths. Existing files are not replaced."""
+    rfc = normalize_rfc(rfc)
+    if not password:
+        raise FielIssueError("la contraseña de la llave no puede estar vacía")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    holder = name or f"CONTRIBUYENTE DE PRUEBA {rfc}"
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, holder),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, holder),
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "MX"),
-            x509.NameAttribute(UNIQUE_ID, rfc),
-            x509.NameAttribute(SERIAL_NUMBER, "XEXX010101HNEXXXA4"),
-        ]
+    certificate = fiel_certificate(
+        rfc,
+        key.public_key(),
+        name=name,
+        valid_from=valid_from or DEFAULT_VALID_FROM,
+        valid_until=valid_until or DEFAULT_VALID_UNTIL,
     )
-    usage = x509.KeyUsage(
-        digital_signature=True, content_commitment=True, key_encipherment=False,
-        data_encipherment=True, key_agreement=True, key_cert_sign=False, crl_sign=False,
-        encipher_only=False, decipher_only=False,
-    )  # fmt: skip
-    # SAT's certificate numbers are 20 ASCII digits carried in the serial number.
-    number = f"3000100000{secrets.randbelow(10**10):010d}"
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(int.from_bytes(number.encode("ascii"), "big"))
-        .not_valid_before(valid_from)
-        .not_valid_after(max(valid_until, valid_from + timedelta(seconds=1)))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=False)
-        .sign(ca_key, hashes.SHA256())
+    paths = (out / f"{rfc}.cer", out / f"{rfc}.key", out / f"{rfc}-password.txt")
+    if existing := [path.name for path in paths if path.exists()]:
+        raise FielIssueError(f"{out} ya contiene {', '.join(existing)}: no se reemplazan")
+    encryption = serialization.BestAvailableEncryption(password.encode("utf-8"))
+    contents = (
+        certificate.public_bytes(serialization.Encoding.DER),
+        key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, encryption
+        ),
+        password.encode("utf-8"),
     )
     out.mkdir(parents=True, exist_ok=True)
-    paths = (out / f"{rfc}.cer", out / f"{rfc}.key", out / f"{rfc}-password.txt")
-    paths[0].write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    paths[1].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(password.encode()),
-        )
-    )
-    paths[2].write_text(password + "\n", encoding="utf-8")
+    for path, content in zip(paths, contents, strict=True):
+        path.write_bytes(content)
+    for secret in paths[1:]:
+        secret.chmod(0o600)
     return paths
 
 
-def issued_by_trusted_authority(certificate: SatCertificate) -> bool:
-    """True for SAT's test authority (by name) and for the emulator's (by signature)."""
-    issued = certificate.x509
-    if issued.issuer.rfc4514_string() == SAT_TEST_AUTHORITY:
-        return True
-    ca_cert, _ = authority()
-    if issued.issuer != ca_cert.subject:
-        return False
-    public = ca_cert.public_key()
-    assert isinstance(public, rsa.RSAPublicKey)
-    algorithm = issued.signature_hash_algorithm
-    if algorithm is None:
-        return False
+def issued_by_trusted_ca(certificate: x509.Certificate | SatCertificate) -> bool:
+    """True for a certificate of the emulator's test CA or of SAT's test CA (see above)."""
+    cert = certificate.x509 if isinstance(certificate, SatCertificate) else certificate
     try:
-        public.verify(issued.signature, issued.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
-    except InvalidSignature:
-        return False
+        cert.verify_directly_issued_by(ca_certificate())
+    except (ValueError, TypeError, InvalidSignature):
+        return cert.issuer == SAT_TEST_CA_ISSUER
     return True

@@ -24,6 +24,7 @@ from lxml import etree
 from satdescarga.certificate import SatCertificate
 from satdescarga.codes import SatCode
 from satdescarga.emulator.config import SignatureCheck
+from satdescarga.emulator.security.ca import issued_by_trusted_ca
 from satdescarga.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
@@ -311,18 +312,16 @@ def verify_enveloped(operation: etree._Element, mode: SignatureCheck) -> SatCert
 
 
 def check_certificate(certificate: SatCertificate, now: datetime) -> None:
-    """305 for a CSD, anything but an e.firma, or an issuer the emulator does not trust (as
-    SAT refuses certificates it did not issue); 304 for an expired or not yet valid one."""
-    from satdescarga.emulator.security.ca import issued_by_trusted_authority
-
+    """305 for a certificate of an unknown issuer (see `ca.issued_by_trusted_ca`) or a CSD (or
+    anything but an e.firma), 304 for an expired or not yet valid one."""
+    if not issued_by_trusted_ca(certificate):
+        raise SealError(
+            SatCode.CERTIFICADO_INVALIDO,
+            f"el certificado no lo emitió una AC reconocida (emisor: {certificate.issuer_name})",
+        )
     try:
         certificate.check(now)
     except NotFielError as exc:
         raise SealError(SatCode.CERTIFICADO_INVALIDO, str(exc)) from None
     except (CertificateExpiredError, CertificateNotYetValidError) as exc:
         raise SealError(SatCode.CERTIFICADO_REVOCADO_O_CADUCO, str(exc)) from None
-    if not issued_by_trusted_authority(certificate):
-        raise SealError(
-            SatCode.CERTIFICADO_INVALIDO,
-            "el certificado no lo emitió una autoridad reconocida por el SAT",
-        )
