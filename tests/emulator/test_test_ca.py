@@ -24,8 +24,8 @@ from satdescarga.emulator.security.ca import (
     FielIssueError,
     ca_certificate,
     issue_fiel,
-    issued_by_trusted_ca,
 )
+from satdescarga.emulator.security.trust import issued_by_trusted_ca
 from satdescarga.errors import CertificateExpiredError, FielPasswordError, SoapFault
 
 from .conftest import (

@@ -1,17 +1,9 @@
-"""The emulator's own test certification authority, and the issuers the emulator trusts.
+"""The emulator's own test certification authority: e.firmas for any RFC (`issue_fiel`).
 
 THIS IS A PUBLIC TEST CA. Its private key (`ca/emulador-ca.key`, unencrypted PKCS#8 DER) is
 committed with the package on purpose so that anyone can issue e.firmas for any RFC and use
-them against the emulator. Nothing it signs proves anything outside the emulator.
-
-The emulator trusts two issuers (`issued_by_trusted_ca`), refusing any other certificate with
-SAT's 305 (Certificado Inválido):
-
-* this CA, checked cryptographically (issuer name and signature);
-* SAT's public test CA ("AC UAT"), which issued the test e.firma and CSD of EKU9003173C9. Its own
-  certificate is not shipped, so it is recognised by the exact issuer Name of those certificates
-  (every attribute, in order, compared as an x509 Name; not a substring). A certificate forged
-  with that issuer Name would pass: acceptable for an emulator, which is no security boundary.
+them against the emulator. Nothing it signs proves anything outside the emulator. Which issuers
+the emulator trusts is in `trust.py`.
 """
 
 from __future__ import annotations
@@ -23,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from satdescarga.certificate import UNIQUE_ID, SatCertificate
+from satdescarga.certificate import UNIQUE_ID
 from satdescarga.errors import SatError
 
 CA_DIR = Path(__file__).resolve().parent / "ca"
@@ -46,21 +37,6 @@ DEFAULT_VALID_FROM = datetime(2024, 1, 1, tzinfo=UTC)
 DEFAULT_VALID_UNTIL = datetime(2030, 1, 1, tzinfo=UTC)
 # SAT's RFC: 3 letters (persona moral) or 4 (física), a valid YYMMDD date, a 3-character homoclave.
 RFC_PATTERN = re.compile(r"[A-ZÑ&]{3,4}\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])[A-Z\d]{2}[\dA]")
-SAT_TEST_CA_ISSUER = x509.Name(
-    [
-        x509.NameAttribute(NameOID.COMMON_NAME, "AC UAT"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "SERVICIO DE ADMINISTRACION TRIBUTARIA"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "SAT-IES Authority"),
-        x509.NameAttribute(NameOID.EMAIL_ADDRESS, "oscar.martinez@sat.gob.mx"),
-        x509.NameAttribute(NameOID.STREET_ADDRESS, "3ra cerrada de caliz"),
-        x509.NameAttribute(NameOID.POSTAL_CODE, "06370"),
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "MX"),
-        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "CIUDAD DE MEXICO"),
-        x509.NameAttribute(NameOID.LOCALITY_NAME, "COYOACAN"),
-        x509.NameAttribute(UNIQUE_ID, "2.5.4.45"),
-        x509.NameAttribute(ObjectIdentifier("1.2.840.113549.1.9.2"), "responsable: ACDMA-SAT"),
-    ]
-)
 NAME = ObjectIdentifier("2.5.4.41")
 
 
@@ -232,13 +208,3 @@ def issue_fiel(
     for secret in paths[1:]:
         secret.chmod(0o600)
     return paths
-
-
-def issued_by_trusted_ca(certificate: x509.Certificate | SatCertificate) -> bool:
-    """True for a certificate of the emulator's test CA or of SAT's test CA (see above)."""
-    cert = certificate.x509 if isinstance(certificate, SatCertificate) else certificate
-    try:
-        cert.verify_directly_issued_by(ca_certificate())
-    except (ValueError, TypeError, InvalidSignature):
-        return cert.issuer == SAT_TEST_CA_ISSUER
-    return True

@@ -24,7 +24,7 @@ from lxml import etree
 from satdescarga.certificate import SatCertificate
 from satdescarga.codes import SatCode
 from satdescarga.emulator.config import SignatureCheck
-from satdescarga.emulator.security.ca import issued_by_trusted_ca
+from satdescarga.emulator.security.trust import issued_by_trusted_ca
 from satdescarga.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
