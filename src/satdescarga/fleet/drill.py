@@ -153,6 +153,18 @@ class Drill:
                 self.sat.advance(hours=step_hours)
                 self.now = self.publish()
                 time.sleep(0.3)  # let the dispatcher see the new instant
+        self._drain(patience)
+
+    def _drain(self, patience: float) -> None:
+        """Wait until no job is running: jobs of a worker killed last are recovered first."""
+        deadline = time.monotonic() + patience
+        query = text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+        while time.monotonic() < deadline:
+            with self.engine.connect() as db:
+                if not db.execute(query).scalar():
+                    return
+            time.sleep(0.2)
+        raise TimeoutError("quedaron trabajos en curso")
 
     def settled(self, settle_days: float = 3.0) -> datetime:
         """The last second of the days settled as of now."""

@@ -72,11 +72,12 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
         manager = context.app.job_manager
         stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after)
         count = 0
-        for job in stalled:
-            if job.task_name == STEP:
-                await manager.retry_job(job)
-                log.warning("paso de %s recuperado de un trabajador detenido", job.task_kwargs)
-                count += 1
+        for job in stalled:  # a step reruns from the ledger; a dispatch is harmless to redo
+            await manager.retry_job(job)
+            log.warning(
+                "%s %s recuperado de un trabajador detenido", job.task_name, job.task_kwargs
+            )
+            count += 1
         return count
 
     app = App(connector=PsycopgConnector(conninfo=url), import_paths=[])
