@@ -44,6 +44,9 @@ def test_fleet_commands_refuse_mistakes_in_spanish(fleet_db: str, tmp_path: Path
     env = {"SATDESCARGA_DB": fleet_db, ENV_KEY: key}
     code, output = run(["list"], {"SATDESCARGA_DB": "sqlite:///x.db"})
     assert code == 2 and "PostgreSQL" in output
+    assert run(["init"], env) == (0, "Base de la flota lista.\n")  # again: nothing to do
+    code, output = run(["init"], {"SATDESCARGA_DB": "postgresql://nadie@127.0.0.1:1/x"})
+    assert code == 2 and "no se pudo conectar" in output
     code, output = run(["add", *fiel_args(SAT_FIEL)], {"SATDESCARGA_DB": fleet_db, ENV_KEY: ""})
     assert code == 2 and "falta la llave maestra" in output
     code, output = run(["add", *fiel_args(SAT_FIEL)], {**env, ENV_KEY: "no es base64!"})

@@ -72,6 +72,7 @@ def run_demo(
                 try:
                     drill.run(workers, (days + 4) * 24 // STEP_HOURS, STEP_HOURS,
                               on_round=progress)  # fmt: skip
+                    drill.finish(workers)
                 finally:
                     workers.stop()
                 status = fleet_status(engine, drill.now)
