@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from procrastinate import App, Blueprint, PsycopgConnector
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from sqlalchemy import text
 
 from satdescarga.clock import to_local
@@ -73,7 +73,10 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
         stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after)
         count = 0
         for job in stalled:  # a step reruns from the ledger; a dispatch is harmless to redo
-            await manager.retry_job(job)
+            try:
+                await manager.retry_job(job)
+            except ConnectorException:  # another worker's `recover` put it back first
+                continue
             log.warning(
                 "%s %s recuperado de un trabajador detenido", job.task_name, job.task_kwargs
             )
