@@ -25,7 +25,6 @@ from satdescarga.fleet.schema import fleet_cfdi, fleet_metadata
 from satdescarga.packages import (
     METADATA_TABLE,
     CfdiDocument,
-    IssueKind,
     PackageKind,
     XmlExtractor,
     open_package,
@@ -84,17 +83,7 @@ class PgStore:
             rows = package_rows(opened, spool, label=package_id)
             count = self._write(table, rows, job, spool)
             stats, issues = opened.stats, opened.issues
-        counts = {
-            IssueKind.REPAIRED.value: stats.repaired,
-            IssueKind.SKIPPED.value: stats.skipped,
-            IssueKind.DUPLICATE.value: stats.duplicates,
-            IssueKind.ERROR.value: stats.errors,
-        }
-        return ReadReport(
-            count,
-            [(i.kind.value, i.entry, i.line, i.message) for i in issues],
-            {kind: n for kind, n in counts.items() if n},
-        )
+        return ReadReport.of(count, stats, issues)
 
     def _write(self, table: Any, rows: Iterable[Any], job: Job, spool: _XmlSpool | None) -> int:
         names = [c.name for c in table.columns]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from satdescarga.errors import ConfigurationError, FielError
 from satdescarga.fiel import Fiel
@@ -58,6 +59,9 @@ def check_fiel(files: FielFiles, now: datetime | None = None) -> Fiel:
     return fiel
 
 
+ALREADY = "ya está en la flota: use 'fleet remove' antes de volver a agregarlo"
+
+
 def add(
     engine: Engine,
     vault: MasterKey,
@@ -68,23 +72,24 @@ def add(
 ) -> Taxpayer:
     """Add a taxpayer (refused before anything is written when the e.firma is not usable)."""
     fiel = check_fiel(files, now)
-    with engine.begin() as db:
-        if db.execute(select(T.c.rfc).where(T.c.rfc == fiel.rfc)).first() is not None:
-            raise TaxpayerError(
-                f"{fiel.rfc} ya está en la flota: use 'fleet remove' antes de volver a agregarlo"
+    try:
+        with engine.begin() as db:
+            if db.execute(select(T.c.rfc).where(T.c.rfc == fiel.rfc)).first() is not None:
+                raise TaxpayerError(f"{fiel.rfc} {ALREADY}")
+            db.execute(
+                insert(T).values(
+                    rfc=fiel.rfc,
+                    name=name or fiel.legal_name,
+                    serial=fiel.serial_number,
+                    valid_until=fiel.valid_until,
+                    sealed=vault.seal(fiel.rfc, files),
+                    key_id=vault.key_id,
+                    policy=policy.to_json(),
+                    added_at=datetime.now(UTC),
+                )
             )
-        db.execute(
-            insert(T).values(
-                rfc=fiel.rfc,
-                name=name or fiel.legal_name,
-                serial=fiel.serial_number,
-                valid_until=fiel.valid_until,
-                sealed=vault.seal(fiel.rfc, files),
-                key_id=vault.key_id,
-                policy=policy.to_json(),
-                added_at=datetime.now(UTC),
-            )
-        )
+    except IntegrityError:  # another `add` of the same RFC committed first
+        raise TaxpayerError(f"{fiel.rfc} {ALREADY}") from None
     return get(engine, fiel.rfc)
 
 

@@ -54,6 +54,21 @@ class ReadReport:
     issues: list[tuple[str, str, int | None, str]]  # kind, entry, line, message (the first ones)
     counts: dict[str, int]  # every issue, by kind
 
+    @classmethod
+    def of(cls, documents: int, stats: Any, issues: Sequence[Any]) -> ReadReport:
+        """The report of a package read: its counters and its first issues."""
+        counts = {
+            IssueKind.REPAIRED.value: stats.repaired,
+            IssueKind.SKIPPED.value: stats.skipped,
+            IssueKind.DUPLICATE.value: stats.duplicates,
+            IssueKind.ERROR.value: stats.errors,
+        }
+        return cls(
+            documents,
+            [(i.kind.value, i.entry, i.line, i.message) for i in issues],
+            {kind: n for kind, n in counts.items() if n},
+        )
+
 
 class OutputStore:
     """Reads packages into OUT through the same pipeline as `satdescarga read` (`package_rows`,
@@ -93,17 +108,7 @@ class OutputStore:
             with contextlib.suppress(OSError):
                 self.staging.rmdir()  # only when empty
         os.sync()  # the ledger marks the package read next: the outputs must be on disk first
-        counts = {
-            IssueKind.REPAIRED.value: stats.repaired,
-            IssueKind.SKIPPED.value: stats.skipped,
-            IssueKind.DUPLICATE.value: stats.duplicates,
-            IssueKind.ERROR.value: stats.errors,
-        }
-        return ReadReport(
-            count,
-            [(i.kind.value, i.entry, i.line, i.message) for i in issues],
-            {kind: n for kind, n in counts.items() if n},
-        )
+        return ReadReport.of(count, stats, issues)
 
     def _write(self, table: Table, rows: Iterable[Any]) -> int:
         writer = SqliteWriter(table, self.database)
