@@ -89,6 +89,14 @@ def main() -> None:
             ).scalar()
             documents = db.execute(text("SELECT count(*) FROM fleet_metadata")).scalar()
             xml = db.execute(text("SELECT count(*) FROM fleet_xml")).scalar()
+            top = db.execute(
+                text(
+                    "SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110)"
+                    " FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'"
+                    " ORDER BY calls DESC LIMIT :n"
+                ),
+                {"n": int(os.environ.get("BENCH_FLEET_TOP", "8"))},
+            ).all()
         engine.dispose()
     cpu = sum(c for c, _ in usage)
     taxpayer_days = TAXPAYERS * DAYS
@@ -101,6 +109,8 @@ def main() -> None:
         "contribuyente-día"
     )
     print(f"  base de datos: {statements / max(1, steps):.0f} sentencias por paso ({steps} pasos)")
+    for calls, query in top:
+        print(f"    {calls / max(1, steps):7.1f}  {query}")
     print(
         f"  memoria máxima por trabajador: {max(p for _, p in usage) / 2**20:.0f} MiB (meta < 200)"
     )

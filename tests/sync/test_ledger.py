@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -316,3 +316,87 @@ def test_a_closed_ledger_leaves_one_file(path: Path) -> None:
     ledger.window("job", *JAN)
     ledger.close()
     assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite"]  # WAL checkpointed
+
+
+# -- reads remembered while a run holds the ledger -----------------------------------------------
+def _reads(ledger: Ledger, window_id: int, row: int) -> list[object]:
+    """Every read the engine makes, as the ledger answers it now."""
+    return [
+        ledger.windows(),
+        [ledger.windows(["job"], state) for state in WindowState],
+        ledger.window_by_id(window_id),
+        ledger.start_of("job"),
+        ledger.requests(),
+        [ledger.requests(["job"], outcome) for outcome in RequestOutcome],
+        ledger.request(row),
+        ledger.request_for(window_id),
+        ledger.reusable_request("k"),
+        ledger.sends("k"),
+        ledger.packages(),
+        [ledger.packages(["job"], state) for state in PackageState],
+        ledger.has_package("P_01"),
+    ]
+
+
+def test_a_remembered_read_is_forgotten_by_every_write_that_changes_it(
+    ledger: SqliteLedger, path: Path
+) -> None:
+    """Inside `remembering`, after each kind of write, every read equals what another ledger on
+    the same file reads: no write leaves a stale answer behind."""
+    fresh = SqliteLedger(path)
+    try:
+        window = ledger.window("job", *JAN)
+        row = accepted(ledger, window.id)
+        with ledger.remembering():
+
+            def same() -> None:
+                assert _reads(ledger, window.id, row) == _reads(fresh, window.id, row)
+
+            writes: list[Callable[[], object]] = [
+                lambda: ledger.record_start("job", datetime(2023, 12, 1)),
+                lambda: ledger.window("job", *FEB),
+                lambda: ledger.defer_window(window.id, datetime(2030, 1, 1), "5011"),
+                lambda: ledger.set_window(window.id, WindowState.REQUESTED),
+                lambda: ledger.begin_request(window.id, "k", {"criteria": "k"}),  # row + 1
+                lambda: ledger.answer_request(row + 1, "ID-2", "5000", "", RequestOutcome.POLLING),
+                lambda: ledger.begin_request(window.id, "k", {"criteria": "k"}),  # row + 2
+                lambda: ledger.set_outcome(row + 2, RequestOutcome.UNSENT),
+                lambda: ledger.adopt_request(window.id, ledger.request(row)),
+                lambda: ledger.record_verify(
+                    row, 3, "5000", 1, "5000", "", RequestOutcome.FINISHED, None, ("P_01",)
+                ),
+                lambda: ledger.begin_download("P_01"),
+                lambda: ledger.download_not_made("P_01"),
+                lambda: ledger.begin_download("P_01"),
+                lambda: ledger.downloaded("P_01", 10, "ab", "/p.zip"),
+                lambda: ledger.retry_package("P_01", "ilegible"),
+                lambda: ledger.begin_download("P_01"),
+                lambda: ledger.downloaded("P_01", 10, "ab", "/p.zip"),
+                lambda: ledger.read_done("P_01", 3),
+                lambda: ledger.set_window(window.id, WindowState.DONE, documents=3),
+                lambda: ledger.split(ledger.window("job", *FEB).id, HALVES, "5008"),
+            ]
+            same()
+            for write in writes:
+                write()
+                same()
+    finally:
+        fresh.close()
+
+
+def test_reads_are_remembered_only_inside_the_block(ledger: SqliteLedger, path: Path) -> None:
+    window = ledger.window("job", *JAN)
+    other = SqliteLedger(path)  # a writer the remembering ledger does not hear of
+    try:
+        with ledger.remembering():
+            assert ledger.windows()[0].state is WindowState.PLANNED
+            other.set_window(window.id, WindowState.FAILED, "x")
+            assert ledger.windows()[0].state is WindowState.PLANNED  # from memory
+            ledger.record_token("cfdi", datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 5))
+            assert ledger.windows()[0].state is WindowState.PLANNED  # tokens: not a window
+            february = ledger.window("job", *FEB)
+            assert [w.state for w in ledger.windows()] == [WindowState.FAILED, WindowState.PLANNED]
+        other.defer_window(february.id, datetime(2030, 1, 1), "más tarde")
+        assert ledger.windows()[1].note == "más tarde"  # outside the block: read each time
+    finally:
+        other.close()

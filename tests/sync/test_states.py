@@ -26,6 +26,7 @@ from satdescarga.sync.states import (
     WindowState,
     allowed,
     check,
+    sources,
 )
 
 JAN = (datetime(2024, 1, 1), datetime(2024, 1, 31, 23, 59, 59))
@@ -94,6 +95,12 @@ def test_states_of_another_kind_never_match() -> None:
     assert WindowState.FAILED == RequestOutcome.FAILED  # StrEnum: both are "failed"
     assert allowed(WindowState.FAILED, WindowState.SPLIT)
     assert not allowed(RequestOutcome.FAILED, WindowState.SPLIT)
+    # The ledger's one-statement moves match a row only in the states it may leave (by kind):
+    assert sources(RequestOutcome.POLLING) == {"sending", "pending", "stuck"}
+    assert sources(PackageState.TO_DOWNLOAD) == {"downloaded"}
+    for kind, states in ALL.items():
+        for new in states:
+            assert sources(new) == {old.value for old in kind if allowed(old, new)}
 
 
 def test_final_states_go_nowhere() -> None:

@@ -43,8 +43,9 @@ class FielFiles:
     def __repr__(self) -> str:
         return "FielFiles(<sellado>)"
 
-    def open(self) -> Fiel:
-        return Fiel.load(self.cer, self.key, self.password)
+    def open(self, *, checked: bool = False) -> Fiel:
+        """The e.firma; `checked`: these files were checked when sealed (`Fiel.load`)."""
+        return Fiel.load(self.cer, self.key, self.password, checked=checked)
 
 
 class MasterKey:

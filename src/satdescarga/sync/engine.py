@@ -110,19 +110,20 @@ class SyncEngine:
     def run(self) -> SyncSummary:
         started = time.monotonic()
         run = self._run
-        self._clean_partial_files()
-        self._polls.reopen_stuck()
-        self._plan()
-        self._windows.reconcile()
-        for job in run.jobs.values():
-            if job.filled_status:
-                run.summary.notes.append(
-                    f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
-                )
-        self._loop()
-        if not run.sat_down and self._plan_folios():
+        with run.ledger.remembering():  # this run is the ledger's one writer (its lock)
+            self._clean_partial_files()
+            self._polls.reopen_stuck()
+            self._plan()
+            self._windows.reconcile()
+            for job in run.jobs.values():
+                if job.filled_status:
+                    run.summary.notes.append(
+                        f"{job.label}: solo vigentes (el SAT no entrega XML recibidos cancelados)"
+                    )
             self._loop()
-        self._summarize(time.monotonic() - started)
+            if not run.sat_down and self._plan_folios():
+                self._loop()
+            self._summarize(time.monotonic() - started)
         run.events.emit("summary", **summary_fields(run.summary))
         return run.summary
 

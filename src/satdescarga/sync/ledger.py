@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from satdescarga.sync import schema
 from satdescarga.sync.ledger_rows import new_id, now_text, package_of, request_of, where
-from satdescarga.sync.ledger_windows import WindowLedger
+from satdescarga.sync.ledger_windows import WindowLedger, remembered
 from satdescarga.sync.migrate import sqlite_engine
 from satdescarga.sync.records import Package, PackageIssue, Request
 from satdescarga.sync.states import (
@@ -46,6 +46,7 @@ class SqlLedger(WindowLedger):
     each)."""
 
     # -- requests --------------------------------------------------------------------------
+    @remembered(R)
     def sends(self, criteria_key: str) -> int:
         """How many requests with these criteria may have reached SAT (uncertain ones count)."""
         query = select(func.count()).where(
@@ -58,7 +59,7 @@ class SqlLedger(WindowLedger):
     def begin_request(self, window_id: int, criteria_key: str, criteria: dict[str, Any]) -> int:
         """Record, before sending, that a request is about to go out (state `sending`)."""
         now = now_text()
-        with self._write() as db:
+        with self._write(R, E) as db:
             result = db.execute(
                 insert(R).values(
                     window_id=window_id,
@@ -76,7 +77,7 @@ class SqlLedger(WindowLedger):
     def adopt_request(self, window_id: int, known: Request) -> int:
         """Attach an earlier request (same criteria, id known to SAT) to `window_id`."""
         now = now_text()
-        with self._write() as db:
+        with self._write(R) as db:
             result = db.execute(
                 insert(R).values(
                     window_id=window_id,
@@ -95,18 +96,17 @@ class SqlLedger(WindowLedger):
     def _move_request(
         self, db: Connection, row: int, outcome: RequestOutcome, **values: Any
     ) -> None:
-        check(row, self._stored(db, R.c.outcome, R.c.id, row, RequestOutcome), outcome)
-        db.execute(R.update().where(R.c.id == row).values(outcome=outcome, **values))
+        self._move(db, R, "id", row, outcome, **values)
 
     def set_outcome(self, row: int, outcome: RequestOutcome) -> None:
-        with self._write() as db:
+        with self._write(R) as db:
             self._move_request(db, row, outcome, updated_at=now_text())
 
     def answer_request(
         self, row: int, request_id: str | None, code: str, message: str, outcome: RequestOutcome
     ) -> None:
         now = now_text()
-        with self._write() as db:
+        with self._write(R, E) as db:
             self._move_request(
                 db,
                 row,
@@ -121,16 +121,19 @@ class SqlLedger(WindowLedger):
                 insert(E).values(request_row=row, at=now, kind="query", code=code, message=message)
             )
 
+    @remembered(R)
     def request_for(self, window_id: int) -> Request | None:
         rows = self._all(select(R).where(R.c.window_id == window_id).order_by(R.c.id.desc()))
         return request_of(rows[0]) if rows else None
 
+    @remembered(R)
     def reusable_request(self, criteria_key: str) -> Request | None:
         """The latest request with these criteria that SAT gave an id to."""
         query = select(R).where(R.c.criteria_key == criteria_key, R.c.request_id.is_not(None))
         rows = self._all(query.order_by(R.c.id.desc()).limit(1))
         return request_of(rows[0]) if rows else None
 
+    @remembered(R)
     def requests(
         self, jobs: Collection[str] | None = None, outcome: RequestOutcome | None = None
     ) -> list[Request]:
@@ -138,6 +141,7 @@ class SqlLedger(WindowLedger):
         query = where(query, (W.c.job, jobs), (R.c.outcome, outcome))
         return [request_of(r) for r in self._all(query.order_by(R.c.id))]
 
+    @remembered(R)
     def request(self, row: int) -> Request:
         return request_of(self._all(select(R).where(R.c.id == row))[0])
 
@@ -155,7 +159,7 @@ class SqlLedger(WindowLedger):
     ) -> None:
         """SAT's verification answer and the packages it names, in one transaction."""
         now = now_text()
-        with self._write() as db:
+        with self._write(R, E, P) as db:
             self._move_request(
                 db,
                 row,
@@ -188,6 +192,7 @@ class SqlLedger(WindowLedger):
                     )
 
     # -- packages --------------------------------------------------------------------------
+    @remembered(P)
     def packages(
         self,
         jobs: Collection[str] | None = None,
@@ -198,12 +203,13 @@ class SqlLedger(WindowLedger):
         query = where(query, (W.c.job, jobs), (P.c.state, state), (P.c.request_row, request_row))
         return [package_of(r) for r in self._all(query.order_by(P.c.package_id))]
 
+    @remembered(P)
     def has_package(self, package_id: str) -> bool:
         return bool(self._all(select(P.c.package_id).where(P.c.package_id == package_id)))
 
     def begin_download(self, package_id: str) -> int:
         """Count a download attempt before making it (SAT allows two per package)."""
-        with self._write() as db:
+        with self._write(P) as db:
             db.execute(
                 P.update()
                 .where(P.c.package_id == package_id)
@@ -216,7 +222,7 @@ class SqlLedger(WindowLedger):
 
     def download_not_made(self, package_id: str) -> None:
         """Give back an attempt SAT never saw (refused before it reached the service)."""
-        with self._write() as db:
+        with self._write(P) as db:
             db.execute(
                 P.update()
                 .where(P.c.package_id == package_id, P.c.attempts > 0)
@@ -224,7 +230,7 @@ class SqlLedger(WindowLedger):
             )
 
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None:
-        with self._write() as db:
+        with self._write(P) as db:
             self._move_package(
                 db, package_id, PackageState.DOWNLOADED, size=size, sha256=sha256, path=path
             )
@@ -239,7 +245,7 @@ class SqlLedger(WindowLedger):
         """The package is in the outputs; with what reading it reported (kind, entry, line,
         message; `counts` totals every issue by kind, `issues` may hold only the first ones)."""
         issue_table = schema.package_issues
-        with self._write() as db:
+        with self._write(P, issue_table) as db:
             self._move_package(
                 db,
                 package_id,
@@ -260,23 +266,17 @@ class SqlLedger(WindowLedger):
 
     def retry_package(self, package_id: str, reason: str) -> None:
         """Back to `pending`: its file proved unusable and SAT still allows a download."""
-        with self._write() as db:
+        with self._write(P) as db:
             self._move_package(db, package_id, PackageState.TO_DOWNLOAD, reason=reason, path=None)
 
     def lost(self, package_id: str, reason: str) -> None:
-        with self._write() as db:
+        with self._write(P) as db:
             self._move_package(db, package_id, PackageState.LOST, reason=reason)
 
     def _move_package(
         self, db: Connection, package_id: str, state: PackageState, **values: Any
     ) -> None:
-        old = self._stored(db, P.c.state, P.c.package_id, package_id, PackageState)
-        check(package_id, old, state)
-        db.execute(
-            P.update()
-            .where(P.c.package_id == package_id)
-            .values(state=state, updated_at=now_text(), **values)
-        )
+        self._move(db, P, "package_id", package_id, state, updated_at=now_text(), **values)
 
     def package_issues(self, package_id: str | None = None) -> list[PackageIssue]:
         issues = schema.package_issues
@@ -287,7 +287,7 @@ class SqlLedger(WindowLedger):
     # -- the e.firma's validity (no secret: `status` warns before it expires) ---------------
     def record_fiel_expiry(self, valid_until: datetime) -> None:
         meta = schema.meta
-        with self._write() as db:
+        with self._write(meta) as db:
             db.execute(meta.delete().where(meta.c.key == "fiel_valid_until"))
             db.execute(insert(meta).values(key="fiel_valid_until", value=valid_until.isoformat()))
 
@@ -299,7 +299,7 @@ class SqlLedger(WindowLedger):
     # -- tokens ----------------------------------------------------------------------------
     def record_token(self, service: str, created: datetime, expires: datetime) -> None:
         tokens = schema.tokens
-        with self._write() as db:
+        with self._write(tokens) as db:
             db.execute(tokens.delete().where(tokens.c.service == service))
             db.execute(
                 insert(tokens).values(

@@ -1,26 +1,85 @@
 """The ledger's plumbing (an SQLAlchemy engine, one transaction per write, reads on any
-thread) and its windows: the periods asked for, their purposes and states, and where each
-job's period starts. `SqlLedger` (ledger.py) adds requests, packages and tokens.
+thread, reads remembered until the next write while a run holds the ledger) and its windows:
+the periods asked for, their purposes and states, and where each job's period starts.
+`SqlLedger` (ledger.py) adds requests, packages and tokens.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Select, func, insert, select
+from sqlalchemy import Connection, Engine, Row, Select, Table, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from satdescarga.sync import schema
 from satdescarga.sync.ledger_rows import now_text, where, window_of
 from satdescarga.sync.migrate import READ, WRITE, upgrade
 from satdescarga.sync.records import Window
-from satdescarga.sync.states import NOUNS, LedgerError, S, WindowPurpose, WindowState, check, parse
+from satdescarga.sync.states import (
+    NOUNS,
+    LedgerError,
+    PackageState,
+    RequestOutcome,
+    S,
+    WindowPurpose,
+    WindowState,
+    check,
+    parse,
+    sources,
+)
 
-W = schema.windows
+W, META = schema.windows, schema.meta
+_STATE_COLUMN = {WindowState: "state", RequestOutcome: "outcome", PackageState: "state"}
+P = ParamSpec("P")
+T = TypeVar("T")
+L = TypeVar("L", bound="WindowLedger")
+
+
+def remembered(
+    *tables: Table,
+) -> Callable[[Callable[Concatenate[L, P], T]], Callable[Concatenate[L, P], T]]:
+    """A read of `tables` the ledger answers from memory while `remembering`, until its next
+    write to one of them."""
+    names = frozenset(table.name for table in tables)
+
+    def decorate(method: Callable[Concatenate[L, P], T]) -> Callable[Concatenate[L, P], T]:
+        @functools.wraps(method)
+        def read(self: L, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            memo = self._memo
+            if memo is None:
+                return method(self, *args, **kwargs)
+            key = (method.__name__, _hashable(args), _hashable(sorted(kwargs.items())))
+            if key in memo:
+                hit: T = memo[key][1]
+                return _copy(hit)
+            writes = self._writes
+            value = method(self, *args, **kwargs)
+            with self._memo_lock:  # kept only if nothing was written while it was read
+                if self._memo is memo and self._writes == writes:
+                    memo[key] = (names, value)
+            return _copy(value)
+
+        return read
+
+    return decorate
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(value)
+    return value
+
+
+def _copy(value: T) -> T:
+    """Remembered lists are handed out as copies (their records are frozen)."""
+    return list(value) if isinstance(value, list) else value  # type: ignore[return-value]
 
 
 class WindowLedger:
@@ -34,13 +93,37 @@ class WindowLedger:
         self._writer = engine.execution_options(**{WRITE: True})
         self._reader = engine.execution_options(**{READ: True})
         self._lock = threading.Lock()
+        self._memo: dict[tuple[Any, ...], tuple[frozenset[str], Any]] | None = None
+        self._memo_lock = threading.Lock()
+        self._writes = 0
         upgrade(engine)
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One transaction, committed on leaving the block (rolled back on an exception)."""
-        with self._lock, self._writer.begin() as connection:
-            yield connection
+    def remembering(self) -> Iterator[None]:
+        """In this block, reads are answered from memory until the next write through this
+        ledger. Only for the ledger's one writer (a sync run holding its lock): rows written
+        by anyone else meanwhile would not be seen."""
+        self._memo = {}
+        try:
+            yield
+        finally:
+            self._memo = None
+
+    @contextmanager
+    def _write(self, *tables: Table) -> Iterator[Connection]:
+        """One transaction, committed on leaving the block (rolled back on an exception).
+        `tables`: those it may change (what is remembered of them is forgotten); none: all."""
+        try:
+            with self._lock, self._writer.begin() as connection:
+                yield connection
+        finally:
+            written = {table.name for table in tables}
+            with self._memo_lock:
+                self._writes += 1
+                if self._memo is not None:
+                    for key, (names, _) in list(self._memo.items()):
+                        if not written or names & written:
+                            del self._memo[key]
 
     def _all(self, query: Select[Any]) -> Sequence[Row[Any]]:
         """The rows of one SELECT (a consistent snapshot on its own)."""
@@ -64,6 +147,23 @@ class WindowLedger:
             raise LedgerError(f"el ledger no tiene {NOUNS[kind]} {value}")
         return parse(kind, stored)
 
+    @classmethod
+    def _move(
+        cls, db: Connection, table: Table, key: str, value: object, new: S, **values: Any
+    ) -> None:
+        """Move the row whose `key` is `value` to state `new`, in one UPDATE that matches it
+        only in a state `TRANSITIONS` lets move to `new`. When it does not match, why is read
+        in the same transaction (no such row, an illegal move, an unknown stored state)."""
+        column = table.c[_STATE_COLUMN[type(new)]]
+        moved = db.execute(
+            table.update()
+            .where(table.c[key] == value, column.in_(sources(new)))
+            .values({column.name: new, **values})
+        )
+        if moved.rowcount != 1:
+            check(value, cls._stored(db, column, table.c[key], value, type(new)), new)
+            raise LedgerError(f"no se pudo mover {NOUNS[type(new)]} {value} a {new.value}")
+
     # -- windows ---------------------------------------------------------------------------
     def window(
         self,
@@ -75,7 +175,7 @@ class WindowLedger:
         folio: str = "",
     ) -> Window:
         """The window (job, start, end, folio), created in state `planned` if new."""
-        with self._write() as db:
+        with self._write(W) as db:
             self._add_windows(db, job, ((start, end),), parent_id, purpose, folio)
             query = select(W).where(
                 W.c.job == job,
@@ -120,7 +220,7 @@ class WindowLedger:
 
     def defer_window(self, window_id: int, not_before: datetime, note: str) -> None:
         """A planned window SAT said to ask for later (e.g. 5011: the next day)."""
-        with self._write() as db:
+        with self._write(W) as db:
             self._stored(db, W.c.state, W.c.id, window_id, WindowState)
             db.execute(
                 W.update()
@@ -128,12 +228,14 @@ class WindowLedger:
                 .values(not_before=not_before.isoformat(), note=note, updated_at=now_text())
             )
 
+    @remembered(W)
     def windows(
         self, jobs: Collection[str] | None = None, state: WindowState | None = None
     ) -> list[Window]:
         query = where(select(W), (W.c.job, jobs), (W.c.state, state))
         return [window_of(r) for r in self._all(query.order_by(W.c.job, W.c.start, W.c.end))]
 
+    @remembered(W)
     def window_by_id(self, window_id: int) -> Window:
         return window_of(self._all(select(W).where(W.c.id == window_id))[0])
 
@@ -148,7 +250,7 @@ class WindowLedger:
         when the parts ask again for what the window lost) in one transaction."""
         if state not in (WindowState.SPLIT, WindowState.RECOVERED):
             raise ValueError(f"a window is replaced by its parts as split or recovered: {state}")
-        with self._write() as db:
+        with self._write(W) as db:
             self._move_window(db, window_id, state, note=note)
             row = db.execute(select(W.c.job, W.c.purpose, W.c.folio).where(W.c.id == window_id))
             job, purpose, folio = row.one()  # the parts keep its purpose (a folio: its UUID)
@@ -157,19 +259,14 @@ class WindowLedger:
     def set_window(
         self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
     ) -> None:
-        with self._write() as db:
+        with self._write(W) as db:
             extra = {} if documents is None else {"documents": documents}
             self._move_window(db, window_id, state, note=note, **extra)
 
     def _move_window(
         self, db: Connection, window_id: int, state: WindowState, **values: Any
     ) -> None:
-        check(window_id, self._stored(db, W.c.state, W.c.id, window_id, WindowState), state)
-        db.execute(
-            W.update()
-            .where(W.c.id == window_id)
-            .values(state=state, updated_at=now_text(), **values)
-        )
+        self._move(db, W, "id", window_id, state, updated_at=now_text(), **values)
 
     # -- where each job's period starts ------------------------------------------------------
     def record_start(self, job: str, start: datetime) -> None:
@@ -177,13 +274,14 @@ class WindowLedger:
         without --since even before any of its windows could be planned."""
         key = f"start:{job}"
         meta = schema.meta
-        with self._write() as db:
+        with self._write(META) as db:
             known = db.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
             if known is None:
                 db.execute(insert(meta).values(key=key, value=start.isoformat()))
             elif start < datetime.fromisoformat(known):
                 db.execute(meta.update().where(meta.c.key == key).values(value=start.isoformat()))
 
+    @remembered(W, META)
     def start_of(self, job: str) -> datetime | None:
         """Where `job`'s period starts: as recorded, else its first period window."""
         meta = schema.meta

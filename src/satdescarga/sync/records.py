@@ -7,6 +7,7 @@ without loading SQLAlchemy, and so another backend (PostgreSQL) implements one P
 from __future__ import annotations
 
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
@@ -152,4 +153,9 @@ class Ledger(Protocol):
     def record_start(self, job: str, start: datetime) -> None: ...
     def start_of(self, job: str) -> datetime | None: ...
     def record_token(self, service: str, created: datetime, expires: datetime) -> None: ...
+    def remembering(self) -> AbstractContextManager[None]:
+        """Reads answered from memory until the next write, while the block lasts (for the
+        ledger's one writer)."""
+        ...
+
     def close(self) -> None: ...

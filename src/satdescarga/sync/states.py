@@ -52,6 +52,7 @@ Transitions (`None` is "not in the ledger yet"; the ledger refuses any other wit
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -207,6 +208,17 @@ def allowed(old: S | None, new: S) -> bool:
     if old is not None and type(old) is not type(new):
         return False  # "failed" is a window's and a request's: equal strings, other kinds
     return new in TRANSITIONS[type(new)].get(old, frozenset())
+
+
+def sources(new: State) -> frozenset[str]:
+    """The stored states a row may move to `new` from."""
+    return _sources(type(new), new.value)  # by kind: "pending" is a request's and a package's
+
+
+@functools.cache
+def _sources(kind: type[State], new: str) -> frozenset[str]:
+    table = TRANSITIONS[kind]
+    return frozenset(old.value for old, targets in table.items() if old and kind(new) in targets)
 
 
 def check(row: object, old: S | None, new: S) -> S:
