@@ -15,11 +15,13 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from click.testing import CliRunner
 
 from satdescarga.cli import main
 from satdescarga.clock import ENV
 from satdescarga.emulator import Emulator
+from satdescarga.fleet.throwaway import ThrowawayPostgres
 from satdescarga.fleet.vault import ENV_KEY, MasterKey
 
 from .conftest import EKU, SAT_CSD, SAT_FIEL, sat_test_fiel
@@ -73,6 +75,21 @@ def test_fleet_commands_refuse_mistakes_in_spanish(fleet_db: str, tmp_path: Path
     assert run(["remove", EKU], env)[0] == 0
     dump = database_dump(fleet_db)
     assert not any(secret in dump for secret in secrets_of(sat_test_fiel()))
+
+
+def test_a_worker_refuses_a_database_not_initialized_or_a_master_key_that_opens_nothing(
+    postgres: ThrowawayPostgres, fleet_db: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(postgres.url, autocommit=True) as admin:
+        admin.execute("CREATE DATABASE sin_init")
+    bare = postgres.url.rsplit("/", 1)[0] + "/sin_init"
+    worker = ["worker", "--spool", str(tmp_path / "spool")]
+    code, output = run(worker, {"SATDESCARGA_DB": bare, ENV_KEY: MasterKey.generate()})
+    assert code == 2 and "ejecute 'satdescarga fleet init" in output, output
+    env = {"SATDESCARGA_DB": fleet_db, ENV_KEY: MasterKey.generate()}
+    assert run(["add", *fiel_args(SAT_FIEL)], env)[0] == 0
+    code, output = run(worker, {**env, ENV_KEY: MasterKey.generate()})
+    assert code == 2 and "no abre ninguna e.firma de la flota" in output, output
 
 
 def _free_port() -> int:

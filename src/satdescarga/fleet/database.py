@@ -94,5 +94,32 @@ def init(url: str) -> None:
         engine.dispose()
 
 
+def check_current(engine: Engine) -> None:
+    """Refuse a database that `fleet init` has not brought to this release (workers check
+    once at start; their steps never migrate)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    fleet_head = ScriptDirectory.from_config(config).get_current_head()
+    try:
+        with engine.connect() as db:
+            ledger = migrate.current_revision(db)
+            fleet = None
+            if inspect(db).has_table("fleet_alembic_version"):
+                fleet = db.execute(text("SELECT version_num FROM fleet_alembic_version")).scalar()
+            queue = inspect(db).has_table("procrastinate_jobs")
+    except Exception as exc:  # psycopg's OperationalError: unreachable, refused, no such db
+        raise FleetDatabaseError(
+            f"no se pudo conectar a la base de datos de la flota: {_first_line(exc)}"
+        ) from None
+    if (ledger, fleet, queue) != (migrate.HEAD, fleet_head, True):
+        raise FleetDatabaseError(
+            "la base de datos de la flota no está al día con esta versión: "
+            "ejecute 'satdescarga fleet init --db URL'"
+        )
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -28,12 +28,14 @@ from satdescarga.fiel import Fiel
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
 from satdescarga.fleet.outputs import PgStore
+from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
 from satdescarga.fleet.vault import MasterKey
 from satdescarga.sync.documents import CANCELLED
 from satdescarga.sync.engine import SyncEngine, summary_fields
 from satdescarga.sync.ledger import SqlLedger
 from satdescarga.sync.notify import Notifier, expiry_warning, news
+from satdescarga.sync.plan import Job
 from satdescarga.sync.run import Events, NoEvents, SyncOptions, SyncSummary, token_recorder
 from satdescarga.sync.states import PackageState
 from satdescarga.vocabulary import ServiceFamily
@@ -51,12 +53,13 @@ class StepResult(StrEnum):
 
 
 class FleetLedger(SqlLedger):
-    """The ledger on the fleet's shared engines (closing it leaves them to the worker). Reads
+    """The ledger on the fleet's shared engines (closing it leaves them to the worker; its
+    tables are brought up to date by `fleet init`, never by a step). Reads
     go through `reader`, an engine in autocommit: one round trip per SELECT, no BEGIN and
     ROLLBACK around it (each SELECT is its own snapshot, as on SQLite)."""
 
     def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
-        super().__init__(engine)
+        super().__init__(engine, migrate=False)  # `fleet init` did; the worker checked
         if reader is not None:
             self._reader = reader.execution_options()
 
@@ -119,28 +122,11 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
     policy = taxpayer.policy
     now = to_local(worker.clock()).replace(microsecond=0)
     ledger = FleetLedger(worker.engine, worker.reader)
+    jobs = policy.jobs(rfc, policy.service)
     try:
-        fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc, worker.fiels)
-        jobs = policy.jobs(rfc, policy.service)
-        known = all(ledger.start_of(job.key) is not None for job in jobs)
-        plan = policy.calendar(None if known else policy.start(now))
-        client = SatClient(
-            fiel,
-            endpoints_for(policy.service, worker.endpoint_base),
-            session=LimitedSession(worker.limits, rfc),
-            retries=1,
-            on_token=token_recorder(ledger, f"{rfc}:{policy.service}"),
-        )
-        options = SyncOptions(
-            worker.spool / rfc,
-            jobs=worker.parallel,
-            wait=False,
-            max_active=policy.max_active,
-        )
-        store = PgStore(worker.engine, worker.clock)
-        summary = SyncEngine(
-            client, ledger, store, jobs, plan, options, worker.events, worker.clock
-        ).run()
+        with ledger.remembering():  # the taxpayer's lock makes this step its ledger's writer
+            summary = _sync(worker, ledger, rfc, policy, jobs, now)
+            _drop_read_packages(ledger, [job.key for job in jobs], worker.spool / rfc)
     except SatError as exc:
         log.warning("paso de %s: %s", rfc, exc)
         _record(worker, rfc, StepResult.ERROR, now + timedelta(minutes=policy.poll_minutes),
@@ -155,7 +141,6 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
     problem = "; ".join(summary.failed + summary.lost) or summary.outage or None
     fields = summary_fields(summary)
     _record(worker, rfc, result, now + wait, problem, fields)
-    _drop_read_packages(ledger, [job.key for job in jobs], worker.spool / rfc)
     if worker.notifier is not None:
         _tell(worker, worker.notifier, taxpayer, fields, now)
     return result
@@ -165,6 +150,30 @@ _CANCELLED = text(
     "SELECT uuid FROM fleet_changes WHERE taxpayer = :rfc AND change = :change "
     "AND discovered_at >= :since ORDER BY id"
 )
+
+
+def _sync(
+    worker: Worker, ledger: FleetLedger, rfc: str, policy: Policy, jobs: list[Job], now: datetime
+) -> SyncSummary:
+    """One pass of the unattended sync for `rfc`, whose lock this step holds."""
+    fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc, worker.fiels)
+    known = all(ledger.start_of(job.key) is not None for job in jobs)
+    plan = policy.calendar(None if known else policy.start(now))
+    client = SatClient(
+        fiel,
+        endpoints_for(policy.service, worker.endpoint_base),
+        session=LimitedSession(worker.limits, rfc),
+        retries=1,
+        on_token=token_recorder(ledger, f"{rfc}:{policy.service}"),
+    )
+    options = SyncOptions(
+        worker.spool / rfc,
+        jobs=worker.parallel,
+        wait=False,
+        max_active=policy.max_active,
+    )
+    store = PgStore(worker.engine, worker.clock)
+    return SyncEngine(client, ledger, store, jobs, plan, options, worker.events, worker.clock).run()
 
 
 def _tell(

@@ -18,7 +18,7 @@ from satdescarga.errors import ConfigurationError, FielError
 from satdescarga.fiel import Fiel
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
-from satdescarga.fleet.vault import FielFiles, MasterKey
+from satdescarga.fleet.vault import FielFiles, MasterKey, VaultError
 
 
 class TaxpayerError(ConfigurationError):
@@ -104,6 +104,18 @@ def get(engine: Engine, rfc: str) -> Taxpayer:
 def listed(engine: Engine) -> list[Taxpayer]:
     with engine.connect() as db:
         return [_taxpayer(r) for r in db.execute(select(*_PUBLIC).order_by(T.c.rfc))]
+
+
+def check_master_key(engine: Engine, vault: MasterKey) -> None:
+    """Refuse a master key that opens none of the fleet's e.firmas (a worker checks at start,
+    rather than failing every step of every taxpayer)."""
+    with engine.connect() as db:
+        keys: set[str] = set(db.execute(select(T.c.key_id).distinct()).scalars())
+    if keys and vault.key_id not in keys:
+        raise VaultError(
+            f"la llave maestra ({vault.key_id}) no abre ninguna e.firma de la flota "
+            f"(selladas con {', '.join(sorted(keys))}); use esa llave o 'fleet rotate-key'"
+        )
 
 
 def remove(engine: Engine, rfc: str) -> None:

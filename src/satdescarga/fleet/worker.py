@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from satdescarga.clock import business_clock
-from satdescarga.fleet import queue
-from satdescarga.fleet.database import engine_for, libpq_url, reader_for
+from satdescarga.fleet import queue, taxpayers
+from satdescarga.fleet.database import check_current, engine_for, libpq_url, reader_for
 from satdescarga.fleet.limits import Limits, SharedLimits
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.step import Worker
@@ -42,6 +42,8 @@ def serve(settings: WorkerSettings) -> None:
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     clock = business_clock()
     engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
+    check_current(engine)
+    taxpayers.check_master_key(engine, settings.vault)
     metrics = Metrics()
     reader = reader_for(settings.url, pool_size=settings.concurrency + 2)
     notifier = settings.notifier

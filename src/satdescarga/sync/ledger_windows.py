@@ -88,7 +88,7 @@ class WindowLedger:
 
     Reads may run on any thread; writes are serialized (a lock, then one transaction each)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, migrate: bool = True) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
         self._reader = engine.execution_options(**{READ: True})
@@ -96,13 +96,17 @@ class WindowLedger:
         self._memo: dict[tuple[Any, ...], tuple[frozenset[str], Any]] | None = None
         self._memo_lock = threading.Lock()
         self._writes = 0
-        upgrade(engine)
+        if migrate:  # else the caller made sure (the fleet: `fleet init`, checked by workers)
+            upgrade(engine)
 
     @contextmanager
     def remembering(self) -> Iterator[None]:
         """In this block, reads are answered from memory until the next write through this
         ledger. Only for the ledger's one writer (a sync run holding its lock): rows written
-        by anyone else meanwhile would not be seen."""
+        by anyone else meanwhile would not be seen. Nested blocks share the outer one's."""
+        if self._memo is not None:
+            yield
+            return
         self._memo = {}
         try:
             yield
@@ -272,22 +276,29 @@ class WindowLedger:
     def record_start(self, job: str, start: datetime) -> None:
         """Remember where `job`'s period starts (the earliest given), so later runs continue
         without --since even before any of its windows could be planned."""
-        key = f"start:{job}"
-        meta = schema.meta
+        known = self._recorded_start(job)
+        if known is not None and known <= start:
+            return  # nothing to write (the usual case: every run gives the same start)
+        key, meta = f"start:{job}", schema.meta
         with self._write(META) as db:
-            known = db.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
-            if known is None:
+            known_text = db.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+            if known_text is None:
                 db.execute(insert(meta).values(key=key, value=start.isoformat()))
-            elif start < datetime.fromisoformat(known):
+            elif start < datetime.fromisoformat(known_text):
                 db.execute(meta.update().where(meta.c.key == key).values(value=start.isoformat()))
+
+    @remembered(META)
+    def _recorded_start(self, job: str) -> datetime | None:
+        meta = schema.meta
+        rows = self._all(select(meta.c.value).where(meta.c.key == f"start:{job}"))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
 
     @remembered(W, META)
     def start_of(self, job: str) -> datetime | None:
         """Where `job`'s period starts: as recorded, else its first period window."""
-        meta = schema.meta
-        rows = self._all(select(meta.c.value).where(meta.c.key == f"start:{job}"))
-        if rows:
-            return datetime.fromisoformat(rows[0][0])
+        recorded = self._recorded_start(job)
+        if recorded is not None:
+            return recorded
         query = select(func.min(W.c.start)).where(
             W.c.job == job, W.c.purpose == WindowPurpose.PERIOD, W.c.parent_id.is_(None)
         )

@@ -79,7 +79,7 @@ def upgrade(engine: Engine) -> None:
     """Bring the ledger to `HEAD` in one transaction (a no-op when it is there already: then
     nothing is locked, so `status` may open a ledger a sync is writing)."""
     with engine.connect() as connection:
-        if _current(connection) == HEAD:
+        if current_revision(connection) == HEAD:
             return
     with engine.connect().execution_options(**{WRITE: True}) as connection:
         sqlite = connection.dialect.name == "sqlite"
@@ -87,7 +87,7 @@ def upgrade(engine: Engine) -> None:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with connection.begin():
-                if _current(connection) != HEAD:  # asked again under the write lock
+                if current_revision(connection) != HEAD:  # asked again under the write lock
                     _upgrade(connection)
                     if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
                         raise LedgerError("la migración del ledger dejó referencias rotas")
@@ -99,11 +99,11 @@ def upgrade(engine: Engine) -> None:
 def upgrade_connection(connection: Connection) -> None:
     """Bring the ledger's tables to `HEAD` inside the caller's transaction (the fleet's
     `init`, which holds its own lock on PostgreSQL)."""
-    if _current(connection) != HEAD:
+    if current_revision(connection) != HEAD:
         _upgrade(connection)
 
 
-def _current(connection: Connection) -> str | None:
+def current_revision(connection: Connection) -> str | None:
     """The Alembic revision of the ledger (None: new, or from before Alembic)."""
     if not inspect(connection).has_table(VERSION.name):
         return None
