@@ -23,6 +23,7 @@ from satdescarga.fleet.database import engine_for, init
 from satdescarga.fleet.demo import START, demo_rfcs
 from satdescarga.fleet.drill import Drill, Workers
 from satdescarga.fleet.policy import Policy
+from satdescarga.fleet.status import fleet_status
 from satdescarga.fleet.throwaway import throwaway
 from satdescarga.fleet.vault import FielFiles, MasterKey
 
@@ -79,6 +80,10 @@ def main() -> None:
             wall = time.perf_counter() - started
             usage = [_cpu_and_peak(p.pid) for p in workers.processes]
             codes = workers.stop()
+            assert sat.app is not None
+            shown = time.perf_counter()
+            fleet_status(engine, to_local(sat.app.clock.now()))
+            status_seconds = time.perf_counter() - shown
         with engine.connect() as db:
             statements = db.execute(
                 text("SELECT sum(calls) FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'")
@@ -115,6 +120,7 @@ def main() -> None:
         f"  memoria máxima por trabajador: {max(p for _, p in usage) / 2**20:.0f} MiB (meta < 200)"
     )
     print(f"  al día: {current}/{TAXPAYERS}; {documents:,} metadata, {xml:,} XML")
+    print(f"  fleet status: {status_seconds:.1f} s")
 
 
 if __name__ == "__main__":

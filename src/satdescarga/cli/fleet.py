@@ -38,14 +38,23 @@ def fleet() -> None:
 
 @fleet.command()
 @_db
+@click.option(
+    "--xml-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Guardar el XML en esta carpeta compartida por todos los trabajadores (no en la base).",
+)
 @common_options
 @handle_errors
-def init(db: str, as_json: bool, debug: bool) -> None:
+def init(db: str, xml_dir: Path | None, as_json: bool, debug: bool) -> None:
     """Crea o actualiza las tablas de la flota (ledger, salidas, cola de trabajo)."""
     from satdescarga.fleet.database import init as initialize
 
-    initialize(db)
-    Output(as_json).result({"ok": True}, "Base de la flota lista.")
+    initialize(db, xml_dir)
+    where = f" El XML se guarda en {xml_dir}." if xml_dir else ""
+    Output(as_json).result(
+        {"ok": True, "xml_dir": str(xml_dir) if xml_dir else None},
+        f"Base de la flota lista.{where}",
+    )
 
 
 @fleet.command("new-key")
@@ -165,7 +174,7 @@ def remove(db: str, rfc: str, as_json: bool, debug: bool) -> None:
 @click.argument("rfc")
 @click.option("--directions", help="emitidos,recibidos")
 @click.option("--kinds", help="metadata,xml")
-@click.option("--service", type=click.Choice(["cfdi", "retenciones"]))
+@click.option("--services", help="cfdi,retenciones")
 @click.option("--since", help="Historia desde (AAAA-MM-DD).")
 @click.option("--every-hours", type=float, help="Cada cuántas horas revisar si está al día.")
 @click.option(
@@ -181,7 +190,7 @@ def policy(
     rfc: str,
     directions: str | None,
     kinds: str | None,
-    service: str | None,
+    services: str | None,
     since: str | None,
     every_hours: float | None,
     poll_minutes: float | None,
@@ -201,7 +210,7 @@ def policy(
         changed = current.changed(
             directions=tuple(directions.split(",")) if directions else None,
             kinds=tuple(kinds.split(",")) if kinds else None,
-            service=service,
+            services=tuple(services.split(",")) if services else None,
             since=since,
             every_hours=every_hours,
             poll_minutes=poll_minutes,
@@ -258,6 +267,12 @@ def rotate_key(
     show_default=True,
     help="Carpeta para paquetes entre su descarga y su lectura.",
 )
+@click.option(
+    "--xml-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dónde está montada en esta máquina la carpeta de XML de la flota (si no es donde la "
+    "vio 'fleet init').",
+)
 @click.option("--endpoint-base", help="Dirección del emulador (pruebas); por omisión, el SAT.")
 @click.option(
     "--rate", type=float, default=20.0, show_default=True, help="Llamadas/s al SAT (flota)."
@@ -280,6 +295,7 @@ def worker(
     master_key_file: Path | None,
     concurrency: int,
     spool: Path,
+    xml_dir: Path | None,
     endpoint_base: str | None,
     rate: float,
     tick: float,
@@ -309,6 +325,7 @@ def worker(
         url=db,
         vault=MasterKey.load(master_key_file),
         spool=spool,
+        xml_dir=xml_dir,
         concurrency=concurrency,
         endpoint_base=endpoint_base,
         limits=Limits(rate=rate, pause_base=pause_base, pause_max=pause_max),

@@ -64,8 +64,9 @@ def reader_for(url: str, pool_size: int = 5) -> Engine:
     )
 
 
-def init(url: str) -> None:
-    """Create or upgrade the ledger's, the fleet's and procrastinate's tables."""
+def init(url: str, xml_dir: Path | None = None) -> None:
+    """Create or upgrade the ledger's, the fleet's and procrastinate's tables; with `xml_dir`,
+    the fleet keeps XML in that directory (shared by every worker) from now on."""
     from alembic import command
     from alembic.config import Config
 
@@ -90,6 +91,10 @@ def init(url: str) -> None:
 
                 driver: Any = connection.connection.driver_connection
                 driver.execute(procrastinate_schema())  # no parameters: sent as written
+            if xml_dir is not None:
+                from satdescarga.fleet.xmldir import configure
+
+                configure(connection, xml_dir)
     finally:
         engine.dispose()
 

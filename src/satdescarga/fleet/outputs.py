@@ -2,10 +2,12 @@
 
 A package is read in one transaction: its rows go with COPY into a temporary table, then into
 `fleet_metadata` or `fleet_cfdi` with one upsert keyed by (taxpayer, UUID) (a re-read after a
-crash changes nothing); a CFDI package's XML goes, zlib-compressed, to `fleet_xml` in the same
-transaction, from a spool file (one connection holds one COPY at a time). The triggers of the
-fleet's first revision record what appeared or changed status in `fleet_changes`, stamped with
-the business time set here. The ledger marks the package read only after the commit.
+crash changes nothing). A CFDI package's XML goes to `fleet_xml` in the same transaction:
+zlib-compressed from a spool file (one connection holds one COPY at a time), or, when the
+fleet keeps XML in a shared directory (xmldir.py), as the path of a file written and fsynced
+before the commit. The triggers of the fleet's first revision record what appeared or changed
+status in `fleet_changes`, stamped with the business time set here. The ledger marks the
+package read only after the commit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import Connection, Engine
 
 from satdescarga.clock import Clock, to_local, wall_clock
 from satdescarga.fleet.schema import fleet_cfdi, fleet_metadata
+from satdescarga.fleet.xmldir import SharedXmlDir, XmlDirError
 from satdescarga.packages import (
     METADATA_TABLE,
     CfdiDocument,
@@ -56,40 +59,81 @@ class _XmlSpool(XmlExtractor):
         self.written += 1
         return Path(document.uuid)
 
-    def records(self) -> Iterable[tuple[str, int, bytes]]:
+    def records(self) -> Iterable[tuple[str, int, bytes | None, str | None]]:
+        """(UUID, size, compressed content, path) of each XML taken."""
         self.spool.seek(0)
         while header := self.spool.read(_RECORD.size):
             uuid, size, length = _RECORD.unpack(header)
-            yield uuid.decode("ascii"), size, self.spool.read(length)
+            yield uuid.decode("ascii"), size, self.spool.read(length), None
+
+    def before_commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+class _XmlFiles(XmlExtractor):
+    """Writes each CFDI of a package into the shared XML directory; its rows name the files."""
+
+    def __init__(self, folder: SharedXmlDir, job: Job) -> None:  # XmlExtractor's folder: none
+        self.written = 0
+        self._folder, self._job = folder, job
+        self._files: list[tuple[str, int, str]] = []
+        self._paths: list[Path] = []
+
+    def write_document(self, document: CfdiDocument) -> Path:
+        relative = self._folder.relative(
+            self._job.rfc, self._job.direction.value, document.summary.fecha, document.uuid
+        )
+        self._paths.append(self._folder.write(relative, document.xml))
+        self._files.append((document.uuid, len(document.xml), relative))
+        self.written += 1
+        return self._paths[-1]
+
+    def records(self) -> Iterable[tuple[str, int, bytes | None, str | None]]:
+        for uuid, size, relative in self._files:
+            yield uuid, size, None, relative
+
+    def before_commit(self) -> None:
+        self._folder.sync_folders(self._paths)
+
+    def close(self) -> None:
+        pass
 
 
 class PgStore:
     """`PackageStore` on the fleet's PostgreSQL (outputs of every taxpayer, keyed by RFC)."""
 
-    def __init__(self, engine: Engine, now: Clock = wall_clock) -> None:
+    def __init__(
+        self, engine: Engine, now: Clock = wall_clock, xml_dir: SharedXmlDir | None = None
+    ) -> None:
         self._engine = engine
         self._now = now
+        self._xml_dir = xml_dir  # None: XML in fleet_xml.content
         self.round_trips = 0  # statements sent (the bench reports them per step)
 
     def clean(self) -> None:
         pass  # nothing is staged outside the transaction
 
     def read(self, package: Path, job: Job, package_id: str) -> ReadReport:
-        spool = None
+        spool: _XmlSpool | _XmlFiles | None = None
         with open_package(package) as opened:
             if opened.kind is PackageKind.CFDI:
-                spool = _XmlSpool()
+                spool = _XmlSpool() if self._xml_dir is None else _XmlFiles(self._xml_dir, job)
             table = fleet_metadata if table_for(opened) is METADATA_TABLE else fleet_cfdi
             rows = package_rows(opened, spool, label=package_id)
             count = self._write(table, rows, job, spool)
             stats, issues = opened.stats, opened.issues
         return ReadReport.of(count, stats, issues)
 
-    def _write(self, table: Any, rows: Iterable[Any], job: Job, spool: _XmlSpool | None) -> int:
+    def _write(
+        self, table: Any, rows: Iterable[Any], job: Job, spool: _XmlSpool | _XmlFiles | None
+    ) -> int:
         names = [c.name for c in table.columns]
         quoted = ", ".join(f'"{n}"' for n in names)
         updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in _KEY)
-        prefix = (job.rfc, job.direction.value)
+        prefix = (job.rfc, job.direction.value, job.service)  # the columns `_output` puts first
         discovered = to_local(self._now()).replace(tzinfo=None).isoformat()
         try:
             # One transaction, committed by SQLAlchemy on leaving the block; psycopg's cursor
@@ -112,22 +156,22 @@ class PgStore:
                 count = max(0, int(cursor.rowcount))
                 self.round_trips += 4
                 if spool is not None:
+                    columns = "taxpayer, uuid, size, content, path"
                     cursor.execute("CREATE TEMP TABLE stage_xml (LIKE fleet_xml) ON COMMIT DROP")
-                    with cursor.copy(
-                        "COPY stage_xml (taxpayer, uuid, size, content) FROM STDIN"
-                    ) as copy:
-                        for uuid, size, content in spool.records():
-                            copy.write_row((job.rfc, uuid, size, content))
+                    with cursor.copy(f"COPY stage_xml ({columns}) FROM STDIN") as copy:
+                        for record in spool.records():
+                            copy.write_row((job.rfc, *record))
                     cursor.execute(
-                        "INSERT INTO fleet_xml SELECT DISTINCT ON (taxpayer, uuid) * "
-                        "FROM stage_xml ORDER BY taxpayer, uuid, ctid DESC "
-                        "ON CONFLICT (taxpayer, uuid) DO UPDATE "
-                        "SET size = EXCLUDED.size, content = EXCLUDED.content"
+                        f"INSERT INTO fleet_xml ({columns}) SELECT DISTINCT ON (taxpayer, uuid) "
+                        f"{columns} FROM stage_xml ORDER BY taxpayer, uuid, ctid DESC "
+                        "ON CONFLICT (taxpayer, uuid) DO UPDATE SET size = EXCLUDED.size, "
+                        "content = EXCLUDED.content, path = EXCLUDED.path"
                     )
                     self.round_trips += 3
+                    spool.before_commit()
         finally:
             if spool is not None:
-                spool.spool.close()
+                spool.close()
         return count
 
     def missing_xml(
@@ -139,12 +183,13 @@ class PgStore:
             return []
         party = "rfc_emisor" if job.direction is DownloadType.ISSUED else "rfc_receptor"
         ranges = " OR ".join("(m.fecha_emision BETWEEN %s AND %s)" for _ in spans)
-        values: list[object] = [job.rfc, job.rfc, ACTIVE]
+        values: list[object] = [job.rfc, job.service, job.rfc, ACTIVE]
         for start, end in spans:
             values += [start.replace(tzinfo=None), end.replace(tzinfo=None)]
         query = (
             f"SELECT m.uuid, m.fecha_emision FROM fleet_metadata m "
-            f"WHERE m.taxpayer = %s AND m.{party} = %s AND m.estatus = %s AND ({ranges}) "
+            f"WHERE m.taxpayer = %s AND m.service = %s AND m.{party} = %s AND m.estatus = %s "
+            f"AND ({ranges}) "
             "AND NOT EXISTS (SELECT 1 FROM fleet_cfdi c "
             "WHERE c.taxpayer = m.taxpayer AND c.uuid = m.uuid) "
             "ORDER BY m.fecha_emision, m.uuid"
@@ -170,10 +215,21 @@ def _value(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-def xml_of(engine: Engine, taxpayer: str, uuid: str) -> bytes | None:
-    """A CFDI's XML as SAT sent it (None when the fleet does not have it)."""
+def xml_of(
+    engine: Engine, taxpayer: str, uuid: str, xml_dir: SharedXmlDir | None = None
+) -> bytes | None:
+    """A CFDI's XML as SAT sent it (None when the fleet does not have it). One kept in the
+    shared directory is read from `xml_dir` (that directory as mounted here)."""
     with engine.begin() as outer, _cursor(outer) as cursor:
         row = cursor.execute(
-            "SELECT content FROM fleet_xml WHERE taxpayer = %s AND uuid = %s", (taxpayer, uuid)
+            "SELECT content, path FROM fleet_xml WHERE taxpayer = %s AND uuid = %s",
+            (taxpayer, uuid),
         ).fetchone()
-    return None if row is None else zlib.decompress(row[0])
+    if row is None:
+        return None
+    content, relative = row
+    if content is not None:
+        return zlib.decompress(content)
+    if xml_dir is None:
+        raise XmlDirError(f"el XML de {uuid} está en el directorio compartido: indique cuál")
+    return xml_dir.read(relative)

@@ -25,11 +25,13 @@ class PolicyError(ConfigurationError, ValueError):
 @dataclass(frozen=True)
 class Policy:
     """Defaults: issued and received, metadata and XML, CFDI, from the first day of the
-    previous month; the keep-current cadence of `sync --no-wait`."""
+    previous month; the keep-current cadence of `sync --no-wait`. `services`: CFDI,
+    Retenciones or both (each step of the taxpayer then goes through both, one after the
+    other, under the taxpayer's one lock)."""
 
     directions: tuple[str, ...] = ("emitidos", "recibidos")
     kinds: tuple[str, ...] = ("metadata", "xml")
-    service: str = "cfdi"
+    services: tuple[str, ...] = ("cfdi",)
     since: str | None = None  # ISO date: history depth (None: the previous month)
     window: str = "month"  # 'month' or 'Nd'
     settle_days: float = 3.0
@@ -46,8 +48,11 @@ class Policy:
             raise PolicyError("direcciones válidas: emitidos, recibidos")
         if not self.kinds or any(k not in KINDS for k in self.kinds):
             raise PolicyError("tipos válidos: metadata, xml")
-        if self.service not in SERVICES:
+        if not self.services or any(s not in SERVICES for s in self.services):
             raise PolicyError("servicios válidos: cfdi, retenciones")
+        for name in ("directions", "kinds", "services"):
+            if len(set(getattr(self, name))) != len(getattr(self, name)):
+                raise PolicyError(f"valores repetidos en {name}: {','.join(getattr(self, name))}")
         if self.since is not None:
             try:
                 date.fromisoformat(self.since)
@@ -66,7 +71,9 @@ class Policy:
     @classmethod
     def from_json(cls, text: str) -> Policy:
         fields = json.loads(text)
-        for name in ("directions", "kinds"):
+        if "service" in fields:  # the first release's policies named one service
+            fields["services"] = [fields.pop("service")]
+        for name in ("directions", "kinds", "services"):
             fields[name] = tuple(fields[name])
         return cls(**fields)
 
@@ -74,6 +81,7 @@ class Policy:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
     def jobs(self, rfc: str, service_name: str) -> list[Job]:
+        """The taxpayer's jobs on one service (a step runs each service's on its client)."""
         return [
             Job(rfc, service_name, DIRECTIONS[d], KINDS[k])
             for d in self.directions

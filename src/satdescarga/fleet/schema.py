@@ -2,10 +2,13 @@
 
 - `taxpayers`: who is kept current, the e.firma sealed (vault.py), the policy, and the last
   step's outcome (what `fleet status` shows).
-- `fleet_metadata`, `fleet_cfdi`: the outputs, keyed by (taxpayer RFC, UUID), written with
-  COPY (outputs.py); `fleet_xml`: each CFDI's XML, compressed; `fleet_changes`: every document
-  that appeared or changed status, recorded by triggers (the fleet's `document_changes`).
+- `fleet_metadata`, `fleet_cfdi`: the outputs, keyed by (taxpayer RFC, UUID), with the
+  direction and the service family, written with COPY (outputs.py); `fleet_xml`: each CFDI's
+  XML, compressed, or where it lies in the shared XML directory (xmldir.py);
+  `fleet_changes`: every document that appeared or changed status, recorded by triggers
+  (the fleet's `document_changes`).
 - `fleet_throttle`, `fleet_health`: the limits every worker shares (limits.py).
+- `fleet_settings`: the fleet's own facts (its id; the shared XML directory, if any).
 
 Built and evolved only by the Alembic revisions in `migrations/` (version table
 `fleet_alembic_version`), applied by `fleet init`.
@@ -17,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -67,13 +71,15 @@ _TYPES: dict[ColumnType, Any] = {
 
 
 def _output(name: str, source: OutputTable) -> Table:
-    """An output table: the taxpayer, the direction, then the columns of `source`."""
+    """An output table: the taxpayer, the direction, the service family (cfdi, retenciones),
+    then the columns of `source`."""
     columns = [Column(c.name, _TYPES[c.type]) for c in source.columns]
     return Table(
         name,
         metadata,
         Column("taxpayer", Text, nullable=False),
         Column("direction", Text, nullable=False),
+        Column("service", Text, nullable=False, server_default=text("'cfdi'")),  # rev. 0002
         *columns,
         PrimaryKeyConstraint("taxpayer", "uuid"),
     )
@@ -89,9 +95,19 @@ fleet_xml = Table(
     Column("taxpayer", Text, nullable=False),
     Column("uuid", Text, nullable=False),
     Column("size", Integer, nullable=False),  # bytes of the XML
-    Column("content", LargeBinary, nullable=False),  # zlib
+    Column("content", LargeBinary),  # zlib; NULL when the XML lies in the shared directory
+    Column("path", Text),  # rev. 0002: its place in the shared XML directory (relative)
     PrimaryKeyConstraint("taxpayer", "uuid"),
+    CheckConstraint("content IS NOT NULL OR path IS NOT NULL", name="fleet_xml_somewhere"),
 )
+
+fleet_settings = Table(
+    "fleet_settings",
+    metadata,
+    Column("name", Text, primary_key=True),  # FLEET_ID, XML_DIR
+    Column("value", Text, nullable=False),
+)
+FLEET_ID, XML_DIR = "fleet_id", "xml_dir"
 
 fleet_changes = Table(
     "fleet_changes",

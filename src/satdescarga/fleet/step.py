@@ -31,11 +31,11 @@ from satdescarga.fleet.outputs import PgStore
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
 from satdescarga.fleet.vault import MasterKey
+from satdescarga.fleet.xmldir import SharedXmlDir
 from satdescarga.sync.documents import CANCELLED
 from satdescarga.sync.engine import SyncEngine, summary_fields
 from satdescarga.sync.ledger import SqlLedger
 from satdescarga.sync.notify import Notifier, expiry_warning, news
-from satdescarga.sync.plan import Job
 from satdescarga.sync.run import Events, NoEvents, SyncOptions, SyncSummary, token_recorder
 from satdescarga.sync.states import PackageState
 from satdescarga.vocabulary import ServiceFamily
@@ -75,6 +75,7 @@ class Worker:
     vault: MasterKey
     limits: SharedLimits
     spool: Path  # packages between download and reading (a folder all workers share, or not)
+    xml_dir: SharedXmlDir | None = None  # None: XML in PostgreSQL (fleet_xml.content)
     endpoint_base: str | None = None  # the emulator's address; None: SAT's own endpoints
     clock: Clock = wall_clock
     events: Events = field(default_factory=NoEvents)
@@ -122,11 +123,12 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
     policy = taxpayer.policy
     now = to_local(worker.clock()).replace(microsecond=0)
     ledger = FleetLedger(worker.engine, worker.reader)
-    jobs = policy.jobs(rfc, policy.service)
     try:
         with ledger.remembering():  # the taxpayer's lock makes this step its ledger's writer
-            summary = _sync(worker, ledger, rfc, policy, jobs, now)
-            _drop_read_packages(ledger, [job.key for job in jobs], worker.spool / rfc)
+            passes = [_sync(worker, ledger, rfc, policy, s, now) for s in policy.services]
+            summary = SyncSummary.combined(passes)
+            keys = [job.key for service in policy.services for job in policy.jobs(rfc, service)]
+            _drop_read_packages(ledger, keys, worker.spool / rfc)
     except SatError as exc:
         log.warning("paso de %s: %s", rfc, exc)
         _record(worker, rfc, StepResult.ERROR, now + timedelta(minutes=policy.poll_minutes),
@@ -153,27 +155,30 @@ _CANCELLED = text(
 
 
 def _sync(
-    worker: Worker, ledger: FleetLedger, rfc: str, policy: Policy, jobs: list[Job], now: datetime
+    worker: Worker, ledger: FleetLedger, rfc: str, policy: Policy, service: str, now: datetime
 ) -> SyncSummary:
-    """One pass of the unattended sync for `rfc`, whose lock this step holds."""
+    """One pass of the unattended sync for `rfc` on one service family (CFDI or Retenciones),
+    under the taxpayer's lock."""
     fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc, worker.fiels)
+    jobs = policy.jobs(rfc, service)
     known = all(ledger.start_of(job.key) is not None for job in jobs)
     plan = policy.calendar(None if known else policy.start(now))
-    client = SatClient(
-        fiel,
-        endpoints_for(policy.service, worker.endpoint_base),
-        session=LimitedSession(worker.limits, rfc),
-        retries=1,
-        on_token=token_recorder(ledger, f"{rfc}:{policy.service}"),
-    )
     options = SyncOptions(
         worker.spool / rfc,
         jobs=worker.parallel,
         wait=False,
         max_active=policy.max_active,
     )
-    store = PgStore(worker.engine, worker.clock)
-    return SyncEngine(client, ledger, store, jobs, plan, options, worker.events, worker.clock).run()
+    store = PgStore(worker.engine, worker.clock, worker.xml_dir)
+    with SatClient(  # its connections close with the step (none left idle at SAT)
+        fiel,
+        endpoints_for(service, worker.endpoint_base),
+        session=LimitedSession(worker.limits, rfc),
+        retries=1,
+        on_token=token_recorder(ledger, f"{rfc}:{service}"),
+    ) as client:
+        engine = SyncEngine(client, ledger, store, jobs, plan, options, worker.events, worker.clock)
+        return engine.run()
 
 
 def _tell(

@@ -18,6 +18,7 @@ from satdescarga.fleet.limits import Limits, SharedLimits
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.step import Worker
 from satdescarga.fleet.vault import MasterKey
+from satdescarga.fleet.xmldir import shared_xml_dir
 from satdescarga.sync.notify import Notifier
 
 
@@ -26,6 +27,7 @@ class WorkerSettings:
     url: str
     vault: MasterKey
     spool: Path
+    xml_dir: Path | None = None  # where this machine mounts the fleet's XML directory
     concurrency: int = 4
     endpoint_base: str | None = None
     limits: Limits = field(default_factory=Limits)
@@ -44,6 +46,7 @@ def serve(settings: WorkerSettings) -> None:
     engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
     check_current(engine)
     taxpayers.check_master_key(engine, settings.vault)
+    xml_dir = shared_xml_dir(engine, settings.xml_dir)
     metrics = Metrics()
     reader = reader_for(settings.url, pool_size=settings.concurrency + 2)
     notifier = settings.notifier
@@ -61,6 +64,7 @@ def serve(settings: WorkerSettings) -> None:
         vault=settings.vault,
         limits=SharedLimits(engine, settings.limits, paused),
         spool=settings.spool,
+        xml_dir=xml_dir,
         endpoint_base=settings.endpoint_base,
         clock=clock,
         events=metrics,

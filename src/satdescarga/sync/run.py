@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,6 +112,25 @@ class SyncSummary:
     def needs_attention(self) -> bool:
         """Something is lost or failed for good (not merely waiting for a later run)."""
         return bool(self.failed or self.lost)
+
+    @classmethod
+    def combined(cls, summaries: Sequence[SyncSummary]) -> SyncSummary:
+        """One summary of runs made one after the other (a taxpayer's two service families):
+        counts added, lists joined, reasons kept."""
+        total = cls()
+        for summary in summaries:
+            for name in (f.name for f in fields(cls)):
+                mine, theirs = getattr(total, name), getattr(summary, name)
+                if isinstance(mine, list):
+                    mine.extend(theirs)
+                elif isinstance(mine, dict):
+                    for key, count in theirs.items():
+                        mine[key] = mine.get(key, 0) + count
+                elif isinstance(mine, str):
+                    setattr(total, name, "; ".join(text for text in (mine, theirs) if text))
+                else:
+                    setattr(total, name, mine + theirs)
+        return total
 
 
 @dataclass(frozen=True, slots=True)
