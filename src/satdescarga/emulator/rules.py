@@ -63,6 +63,7 @@ class Service:
 
     def _init_state(self) -> None:
         self.requests: dict[str, DownloadRequest] = {}
+        self._same: dict[Query, list[DownloadRequest]] = {}  # requests by criteria (5005)
         self.limits = Limits(self.config)
         self.observed = Observations(self.clock, self._lock)
 
@@ -119,16 +120,16 @@ class Service:
                 if document is not None and document.cancelled:
                     raise RuleError(SatCode.XML_CANCELADO)
             self.limits.check_identical(query)
-            for other in self.requests.values():
-                if other.query == query and self.status(other, now, wait=0).state in ACTIVE:
+            for other in self._same.get(query, ()):
+                if self.status(other, now, wait=0).state in ACTIVE:
                     raise RuleError(SatCode.SOLICITUD_DUPLICADA)
             folio_limit = self.limits.count(query, as_of)
             request_id = str(uuid.uuid4())
             cap = self.config.xml_cap if query.is_xml else self.config.metadata_cap
             future = self._executor.submit(self.corpus.find, query, as_of, cap)
-            self.requests[request_id] = DownloadRequest(
-                request_id, query, now, as_of, future, folio_limit
-            )
+            request = DownloadRequest(request_id, query, now, as_of, future, folio_limit)
+            self.requests[request_id] = request
+            self._same.setdefault(query, []).append(request)
             return request_id
 
     # -- Verifica -----------------------------------------------------------------------------
