@@ -97,7 +97,7 @@ def test_head_is_the_last_revision_and_they_form_one_line() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD]
     chain = [revision.revision for revision in script.walk_revisions()]
-    assert chain == ["0003", "0002", "0001"]
+    assert chain == ["0004", "0003", "0002", "0001"]
     assert script.get_revision("0002").down_revision == "0001"
 
 

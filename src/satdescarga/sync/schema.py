@@ -102,6 +102,7 @@ packages = Table(
     Column("reason", Text, nullable=False, server_default=text("''")),
     Column("updated_at", Text, nullable=False),
     Column("issue_counts", Text, nullable=False, server_default=text("'{}'")),  # JSON, revision 2
+    Index("packages_request", "request_row"),  # revision 4
 )
 
 tokens = Table(
