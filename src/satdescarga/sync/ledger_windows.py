@@ -54,8 +54,9 @@ def remembered(
             if memo is None:
                 return method(self, *args, **kwargs)
             key = (method.__name__, _hashable(args), _hashable(sorted(kwargs.items())))
-            if key in memo:
-                hit: T = memo[key][1]
+            found = memo.get(key)  # one lookup: a write on another thread may drop it
+            if found is not None:
+                hit: T = found[1]
                 return _copy(hit)
             writes = self._writes
             value = method(self, *args, **kwargs)
@@ -84,7 +85,7 @@ def _copy(value: T) -> T:
 
 class WindowLedger:
     """The windows part of `Ledger`, on an SQLAlchemy engine whose schema is brought to the
-    latest revision on open.
+    latest revision on open (unless `migrate=False`: the fleet's `init` does that).
 
     Reads may run on any thread; writes are serialized (a lock, then one transaction each)."""
 
@@ -101,9 +102,10 @@ class WindowLedger:
 
     @contextmanager
     def remembering(self) -> Iterator[None]:
-        """In this block, reads are answered from memory until the next write through this
-        ledger. Only for the ledger's one writer (a sync run holding its lock): rows written
-        by anyone else meanwhile would not be seen. Nested blocks share the outer one's."""
+        """In this block, a read is answered from memory until this ledger writes to a table
+        it depends on (`remembered`, `_write`). Only for the ledger's one writer (a sync run
+        holding its lock): rows written by anyone else meanwhile would not be seen. Nested
+        blocks share the outer one's."""
         if self._memo is not None:
             yield
             return
