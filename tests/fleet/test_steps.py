@@ -38,12 +38,13 @@ def corpus(
     xml: bool,
     end: datetime,
     since: str = SINCE,
+    family: ServiceFamily = ServiceFamily.CFDI,
 ) -> dict[str, bool]:
     """UUID -> cancelled, of what SAT shows now for `rfc`, dated from `since` to `end`."""
     assert sat.app is not None
     now = to_local(sat.app.clock.now())
     query = EmulatorQuery(
-        family=ServiceFamily.CFDI,
+        family=family,
         operation="SolicitaDescargaEmitidos" if direction is DownloadType.ISSUED else "Recibidos",
         rfc=rfc,
         request_type="CFDI" if xml else "Metadata",

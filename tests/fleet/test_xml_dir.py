@@ -5,7 +5,7 @@ on both service families (CFDI and Retenciones), and the revision that brought b
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,7 +15,6 @@ from sqlalchemy import text
 from satdescarga.cli import main
 from satdescarga.clock import to_local
 from satdescarga.emulator import Emulator
-from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.database import engine_for, init
 from satdescarga.fleet.outputs import xml_of
@@ -102,23 +101,6 @@ def test_a_worker_refuses_an_xml_directory_that_is_not_this_fleet_s(
     assert result.exit_code == 2 and "de otra flota" in result.output  # one folder, one fleet
 
 
-def _retenciones(sat: Emulator, rfc: str, direction: DownloadType) -> set[str]:
-    assert sat.app is not None
-    now = to_local(sat.app.clock.now())
-    query = EmulatorQuery(
-        family=ServiceFamily.RETENCIONES,
-        operation="SolicitaDescargaEmitidos" if direction is DownloadType.ISSUED else "Recibidos",
-        rfc=rfc,
-        request_type="Metadata",
-        direction=direction,
-        start=datetime.fromisoformat(SINCE),
-        end=now,
-        status="Todos",
-    )
-    matches = sat.app.corpus.find(query, now, 10**9)
-    return {d.uuid for d in sat.app.corpus.documents(matches, 0, matches.count, now)}
-
-
 def test_one_taxpayer_is_kept_current_on_cfdi_and_retenciones(
     fleet_db: str, master_key: MasterKey, issued: dict[str, FielFiles], tmp_path: Path
 ) -> None:
@@ -146,9 +128,11 @@ def test_one_taxpayer_is_kept_current_on_cfdi_and_retenciones(
         cfdi = set(corpus(sat, rfc, DownloadType.ISSUED, False, now)) | set(
             corpus(sat, rfc, DownloadType.RECEIVED, False, now)
         )
-        retenciones = _retenciones(sat, rfc, DownloadType.ISSUED) | _retenciones(
-            sat, rfc, DownloadType.RECEIVED
-        )
+        retenciones = {
+            uuid
+            for direction in DownloadType
+            for uuid in corpus(sat, rfc, direction, False, now, family=ServiceFamily.RETENCIONES)
+        }
         assert cfdi and retenciones
         assert by_service == {"cfdi": cfdi, "retenciones": retenciones}
         # XML asked for by UUID only on its own family's service: no folio request was sent

@@ -35,6 +35,7 @@ from satdescarga.client.results import DownloadResult, Status
 from satdescarga.client.translate import download_status
 from satdescarga.errors import IncompleteResponseError, ResponseError, SatError
 from satdescarga.packages.errors import PackageError
+from satdescarga.packages.export.base import fsync_dir
 from satdescarga.packages.zipguard import PackageLimits, PackageZip
 
 PAQUETE = "{http://DescargaMasivaTerceros.sat.gob.mx}Paquete"
@@ -290,7 +291,7 @@ def receive_package(package_id: str, chunks: Iterable[bytes], dest: Path) -> Dow
             return DownloadResult(package_id, status, None, 0, None)
         _check_zip(tmp, operation)
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         return DownloadResult(package_id, status, dest, sink.size, writer.sha256.hexdigest())
     except OSError as exc:  # the local disk: full, read-only, removed...
         tmp.unlink(missing_ok=True)
@@ -354,11 +355,3 @@ def is_whole_zip(path: Path) -> bool:
     except PackageError:
         return False
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -8,14 +8,18 @@ ledger, `sync.migrate`), the fleet's own (`fleet/migrations`), and procrastinate
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from satdescarga.errors import ConfigurationError
+from satdescarga.fleet.schema import VERSION_TABLE
 from satdescarga.sync import migrate
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ADVISORY_INIT = 7_311_001  # one `init` at a time (pg_advisory_xact_lock)
@@ -68,32 +72,22 @@ def init(url: str, xml_dir: Path | None = None) -> None:
     """Create or upgrade the ledger's, the fleet's and procrastinate's tables; with `xml_dir`,
     the fleet keeps XML in that directory (shared by every worker) from now on."""
     from alembic import command
-    from alembic.config import Config
 
     engine = engine_for(url)
     try:
-        try:
-            connection = engine.connect()
-        except Exception as exc:  # psycopg's OperationalError: unreachable, refused, no such db
-            raise FleetDatabaseError(
-                f"no se pudo conectar a la base de datos de la flota: {_first_line(exc)}"
-            ) from None
-        with connection, connection.begin():
+        with _connect(engine) as connection, connection.begin():
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_INIT})
             migrate.upgrade_connection(connection)
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(_alembic_config(connection), "head")
             if not inspect(connection).has_table("procrastinate_jobs"):
                 from satdescarga.fleet.queue import procrastinate_schema
 
                 driver: Any = connection.connection.driver_connection
                 driver.execute(procrastinate_schema())  # no parameters: sent as written
-            if xml_dir is not None:
-                from satdescarga.fleet.xmldir import configure
+        if xml_dir is not None:  # once the fleet's id is committed: the folder's marker names it
+            from satdescarga.fleet.xmldir import configure
 
+            with _connect(engine) as connection, connection.begin():
                 configure(connection, xml_dir)
     finally:
         engine.dispose()
@@ -102,28 +96,40 @@ def init(url: str, xml_dir: Path | None = None) -> None:
 def check_current(engine: Engine) -> None:
     """Refuse a database that `fleet init` has not brought to this release (workers check
     once at start; their steps never migrate)."""
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    fleet_head = ScriptDirectory.from_config(config).get_current_head()
-    try:
-        with engine.connect() as db:
-            ledger = migrate.current_revision(db)
-            fleet = None
-            if inspect(db).has_table("fleet_alembic_version"):
-                fleet = db.execute(text("SELECT version_num FROM fleet_alembic_version")).scalar()
-            queue = inspect(db).has_table("procrastinate_jobs")
-    except Exception as exc:  # psycopg's OperationalError: unreachable, refused, no such db
-        raise FleetDatabaseError(
-            f"no se pudo conectar a la base de datos de la flota: {_first_line(exc)}"
-        ) from None
+    fleet_head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    with _connect(engine) as db:
+        ledger = migrate.current_revision(db)
+        fleet = None
+        if inspect(db).has_table(VERSION_TABLE):
+            fleet = db.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        queue = inspect(db).has_table("procrastinate_jobs")
     if (ledger, fleet, queue) != (migrate.HEAD, fleet_head, True):
         raise FleetDatabaseError(
             "la base de datos de la flota no está al día con esta versión: "
             "ejecute 'satdescarga fleet init --db URL'"
         )
+
+
+def _connect(engine: Engine) -> Connection:
+    try:
+        return engine.connect()
+    except Exception as exc:  # psycopg's OperationalError: unreachable, refused, no such db
+        raise FleetDatabaseError(
+            f"no se pudo conectar a la base de datos de la flota: {_first_line(exc)}"
+        ) from None
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the fleet's revisions (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
+    config.attributes["connection"] = connection
+    return config
 
 
 def _first_line(exc: BaseException) -> str:

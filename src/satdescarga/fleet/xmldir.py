@@ -13,7 +13,6 @@ A crash in between leaves files no row names; the package is read again and writ
 from __future__ import annotations
 
 import os
-import secrets
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from satdescarga.errors import ConfigurationError
 from satdescarga.fleet.schema import FLEET_ID, XML_DIR, fleet_settings
+from satdescarga.packages.export.base import AtomicFile, fsync_dir
 from satdescarga.packages.metadata.record import UUID_PATTERN
 
 MARKER = ".satdescarga-flota"
@@ -49,9 +49,11 @@ class SharedXmlDir:
             marker = root / MARKER
             if not marker.exists():
                 _durable_write(marker, fleet_id.encode("ascii"))
-                _fsync_dir(root)
+                fsync_dir(root)
         except OSError as exc:
-            raise XmlDirError(f"no se pudo preparar el directorio de XML {root}: {exc}") from None
+            raise XmlDirError(
+                f"no se pudo preparar el directorio de XML {root}: {exc.strerror or exc}"
+            ) from None
         return cls.open(root, fleet_id)
 
     @classmethod
@@ -89,31 +91,20 @@ class SharedXmlDir:
     def sync_folders(self, written: list[Path]) -> None:
         """fsync the folders of `written` (their renames), before the rows naming them."""
         for folder in {path.parent for path in written}:
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     def read(self, relative: str) -> bytes:
         return (self.root / relative).read_bytes()
 
 
 def _durable_write(target: Path, data: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    out = AtomicFile(target)
     try:
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
+        out.raw.write(data)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        out.discard()
         raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    out.commit(durable=True)
 
 
 def configure(connection: Connection, root: Path) -> SharedXmlDir:

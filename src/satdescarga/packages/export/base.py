@@ -131,6 +131,15 @@ class TableWriter(ABC):
         return ExportError(message if exc is None else f"{message}: {exc}", path=where)
 
 
+def fsync_dir(directory: Path) -> None:
+    """Make the entries of `directory` (files renamed into it) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class AtomicFile:
     """A file written under a hidden temporary name and renamed over `path` on commit."""
 
@@ -141,7 +150,12 @@ class AtomicFile:
         fd = os.open(self.tmp, flags, 0o666)
         self.raw: IO[bytes] = os.fdopen(fd, "wb")
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = False) -> None:
+        """Rename over `path`; `durable`: its bytes reach the disk first (fsync). The folder's
+        entry is durable once the caller fsyncs the folder (`fsync_dir`)."""
+        if durable:
+            self.raw.flush()
+            os.fsync(self.raw.fileno())
         self.raw.close()
         os.replace(self.tmp, self.path)
 
