@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"client", "packages", "binding", "generated", "fiel", "certificate"},
     "emulator": {"binding", "generated", "contract", "certificate", "fiel", "packages"},
     "demo": {"fiel", "certificate"},
+    "diagnosis": {"client", "sync", "fiel", "certificate"},
     "fleet": {"client", "sync", "packages", "emulator", "fiel", "certificate"},
     "cli": {
         "binding",
@@ -37,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
         "emulator",
         "demo",
         "fleet",
+        "diagnosis",
     },
     "__init__": {"client", "fiel", "generated", "codes", "errors"},
     "__main__": {"cli"},

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import unicodedata
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +38,40 @@ ISSUER_NAMES = {
     NameOID.SERIAL_NUMBER: "serialNumber",
     ObjectIdentifier("2.5.4.41"): "name",
 }
+
+
+# SAT's public test CA ("AC UAT"), which issued the public test e.firma and CSD of EKU9003173C9.
+# Its own certificate is not available: it is known by this exact issuer Name.
+SAT_TEST_CA_ISSUER = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COMMON_NAME, "AC UAT"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "SERVICIO DE ADMINISTRACION TRIBUTARIA"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "SAT-IES Authority"),
+        x509.NameAttribute(NameOID.EMAIL_ADDRESS, "oscar.martinez@sat.gob.mx"),
+        x509.NameAttribute(NameOID.STREET_ADDRESS, "3ra cerrada de caliz"),
+        x509.NameAttribute(NameOID.POSTAL_CODE, "06370"),
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "MX"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "CIUDAD DE MEXICO"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "COYOACAN"),
+        x509.NameAttribute(UNIQUE_ID, "2.5.4.45"),
+        x509.NameAttribute(ObjectIdentifier("1.2.840.113549.1.9.2"), "responsable: ACDMA-SAT"),
+    ]
+)
+SAT_ORGANIZATION = "SERVICIO DE ADMINISTRACION TRIBUTARIA"
+
+
+class Issuer(StrEnum):
+    """Who issued a certificate, as far as its issuer Name tells (no chain is checked)."""
+
+    SAT = "sat"  # one of SAT's production CAs
+    SAT_TEST = "sat_pruebas"  # SAT's public test CA (AC UAT, or another "de pruebas")
+    OTHER = "otro"
+
+
+def _plain(text: str) -> str:
+    """Upper case without accents: SAT has spelled its own name both ways."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper().strip()
 
 
 def _escape(value: str) -> str:
@@ -100,6 +136,24 @@ class SatCertificate:
             for a in self.x509.issuer
         )
 
+    def _issuer(self, oid: ObjectIdentifier) -> str:
+        found = self.x509.issuer.get_attributes_for_oid(oid)
+        return str(found[0].value) if found else ""
+
+    @property
+    def issuer_common_name(self) -> str:
+        return self._issuer(NameOID.COMMON_NAME)
+
+    @property
+    def issuer(self) -> Issuer:
+        """SAT (production), SAT's test CA, or anyone else, by the issuer Name."""
+        if self.x509.issuer == SAT_TEST_CA_ISSUER:
+            return Issuer.SAT_TEST
+        if _plain(self._issuer(NameOID.ORGANIZATION_NAME)) != SAT_ORGANIZATION:
+            return Issuer.OTHER
+        name = _plain(self.issuer_common_name)
+        return Issuer.SAT_TEST if name == "AC UAT" or "PRUEBA" in name else Issuer.SAT
+
     @property
     def valid_from(self) -> datetime:
         return self.x509.not_valid_before_utc
@@ -135,12 +189,20 @@ class SatCertificate:
 
     def check(self, now: datetime | None = None) -> None:
         """Raise if this is not an e.firma, or is not valid at `now` (default: the real now)."""
-        moment = now or datetime.now(UTC)
+        self.check_kind()
+        self.check_validity(now)
+
+    def check_kind(self) -> None:
+        """Raise NotFielError for a CSD."""
         if not self.is_fiel:
             raise NotFielError(
                 "el certificado es un CSD (sello digital), no una e.firma: "
                 "el SAT solo acepta la e.firma para la descarga masiva"
             )
+
+    def check_validity(self, now: datetime | None = None) -> None:
+        """Raise if the certificate is not valid at `now` (default: the real now)."""
+        moment = now or datetime.now(UTC)
         if moment < self.valid_from:
             raise CertificateNotYetValidError(
                 f"la e.firma aún no es válida: su vigencia empieza el {self.valid_from:%Y-%m-%d}"

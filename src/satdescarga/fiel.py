@@ -53,6 +53,18 @@ def _private_key(data: bytes, password: str | bytes, checked: bool = False) -> r
     return key
 
 
+def load_certificate(cer: Source) -> SatCertificate:
+    """The certificate of an e.firma (.cer: DER, or PEM), without its key."""
+    return SatCertificate.from_bytes(_read(cer))
+
+
+def load_private_key(
+    key: Source, password: str | bytes, *, checked: bool = False
+) -> rsa.RSAPrivateKey:
+    """The private key of an e.firma (.key: encrypted PKCS#8 DER, or PEM), decrypted."""
+    return _private_key(_read(key), password, checked)
+
+
 class Signer(Protocol):
     """What signing SAT requests needs from an e.firma: its certificate's facts and RSA-SHA1
     signatures. `Fiel` is one (the key in this process); a key kept elsewhere (an HSM, a
@@ -101,8 +113,8 @@ class Fiel(SatCertificate):
         `checked`: this very key was loaded (and its RSA numbers checked) before, and comes back
         from storage that proves it unchanged (the fleet's sealed e.firmas); the RSA checks,
         about 40 ms of CPU per key, are then skipped."""
-        private = _private_key(_read(key), password, checked)
-        return cls(SatCertificate.from_bytes(_read(cer)), private)
+        private = load_private_key(key, password, checked=checked)
+        return cls(load_certificate(cer), private)
 
     @classmethod
     def from_pkcs12(cls, path: Source, password: str | bytes) -> Fiel:

@@ -49,6 +49,7 @@ def selfcheck(as_json: bool, debug: bool) -> None:
 def _register() -> None:
     from satdescarga.cli.calls import auth, download, query, verify
     from satdescarga.cli.demo import demo
+    from satdescarga.cli.doctor import doctor
     from satdescarga.cli.emulator import emulator
     from satdescarga.cli.fleet import fleet
     from satdescarga.cli.read import read
@@ -57,6 +58,7 @@ def _register() -> None:
 
     commands = (
         auth,
+        doctor,
         query,
         verify,
         download,

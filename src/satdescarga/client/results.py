@@ -39,6 +39,9 @@ class Token:
     value: str = field(repr=False)
     created: datetime
     expires: datetime
+    sat_created: datetime | None = None
+    """SAT's own Created instant (its clock, UTC), as its answer said: how far our clock is
+    from SAT's (`created` and `expires` are on our clock)."""
 
     def usable(self, now: datetime, margin: timedelta = timedelta(seconds=30)) -> bool:
         """True while `now` is more than `margin` before expiry."""

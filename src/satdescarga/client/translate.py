@@ -14,6 +14,7 @@ from satdescarga import generated as g
 from satdescarga.binding import OperationDescriptor
 from satdescarga.client.query import Query, normalize_rfc, sat_local
 from satdescarga.client.results import QueryResult, Status, Token, VerifyResult
+from satdescarga.clock import as_utc
 from satdescarga.codes import RequestState
 from satdescarga.errors import ResponseError
 from satdescarga.vocabulary import DownloadType
@@ -139,7 +140,7 @@ def token(output: g.AutenticaOutput, now: datetime) -> Token:
             "Timestamp de Autentica incoherente (vigencia del token de más de un día)",
             operation=operation,
         )
-    return Token(output.autentica_result, now, now + span)
+    return Token(output.autentica_result, now, now + span, as_utc(created))
 
 
 def query_result(reply: g.RespuestaSolicitudDescMasTercero) -> QueryResult:

@@ -1,0 +1,259 @@
+"""`satdescarga doctor` against the emulator: each finding a user can meet, what it says and
+the exit code (0 all good, 2 no password, 3 the e.firma or the clock, 4 network)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from satdescarga.cli import main
+from satdescarga.emulator import Emulator
+from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
+
+from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, RFC, emulator
+
+CSD_DIR = FIEL_DIR.parent / "sat-test-csd"
+CER, KEY = f"{RFC}.cer", f"{RFC}.key"
+
+
+@pytest.fixture(scope="module")
+def sat() -> Iterator[Emulator]:
+    with emulator() as running:
+        yield running
+
+
+def doctor(
+    *args: str,
+    cer: Path = FIEL_DIR / CER,
+    key: Path = FIEL_DIR / KEY,
+    password_file: Path | None = PASSWORD_FILE,
+    env: dict[str, str | None] | None = None,
+) -> Result:
+    options = ["--cer", str(cer), "--key", str(key)]
+    if password_file is not None:
+        options += ["--password-file", str(password_file)]
+    return CliRunner().invoke(main, ["doctor", *options, *args], env=env)
+
+
+def findings(result: Result) -> dict[str, dict[str, Any]]:
+    """The --json lines by check (every line of stdout is JSON)."""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return {line["revision"]: line for line in lines}
+
+
+def states(result: Result) -> dict[str, str]:
+    return {name: line["estado"] for name, line in findings(result).items()}
+
+
+def issued(folder: Path, **validity: datetime) -> tuple[Path, Path, Path]:
+    """An e.firma of the emulator's test CA with the given validity."""
+    return issue_fiel(RFC, folder, password=TEST_PASSWORD, **validity)  # type: ignore[arg-type]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_the_fiel_against_the_emulator_is_all_good(sat: Emulator) -> None:
+    result = doctor("--endpoint-base", sat.base_url)
+    assert result.exit_code == 0, result.output
+    assert "Resultado: todo bien" in result.output and "error" not in result.output
+    as_json = doctor("--endpoint-base", sat.base_url, "--json")
+    assert as_json.exit_code == 0
+    assert states(as_json) == {
+        "certificado": "bien",
+        "tipo": "bien",
+        "vigencia": "bien",
+        "emisor": "bien",
+        "contrasena": "bien",
+        "llave": "bien",
+        "conexion_autenticacion": "bien",
+        "conexion_solicitud": "bien",
+        "conexion_verificacion": "bien",
+        "conexion_descarga": "bien",
+        "reloj": "bien",
+        "autenticacion": "bien",
+        "resumen": "bien",
+    }
+    found = findings(as_json)
+    assert found["certificado"]["rfc"] == RFC and found["tipo"]["tipo"] == "e.firma"
+    assert abs(found["reloj"]["desfase_segundos"]) < 5
+    assert found["reloj"]["fuente"].startswith("Timestamp")
+    assert found["resumen"] == {
+        "revision": "resumen",
+        "estado": "bien",
+        "bien": 12,
+        "avisos": 0,
+        "errores": 0,
+        "codigo_salida": 0,
+    }
+
+
+def test_a_csd_is_named_and_says_what_to_do(sat: Emulator) -> None:
+    result = doctor(
+        "--endpoint-base",
+        sat.base_url,
+        cer=CSD_DIR / CER,
+        key=CSD_DIR / KEY,
+        password_file=CSD_DIR / f"{RFC}-password.txt",
+    )
+    assert result.exit_code == 3, result.output
+    assert "es un CSD (sello digital), no una e.firma" in result.output
+    assert "305" in result.output and "use el .cer y el .key de su e.firma (FIEL)" in result.output
+    found = findings(doctor("--endpoint-base", sat.base_url, "--json", cer=CSD_DIR / CER))
+    assert found["tipo"]["estado"] == "error" and found["tipo"]["tipo"] == "CSD"
+    assert "FIEL" in found["tipo"]["que_hacer"]
+    assert found["autenticacion"]["estado"] == "aviso"  # never sent with a CSD
+    assert found["resumen"]["codigo_salida"] == 3
+
+
+def test_a_wrong_password_still_checks_the_certificate(sat: Emulator) -> None:
+    env: dict[str, str | None] = {"SATDESCARGA_PASSWORD": "no-es-esta"}
+    result = doctor("--endpoint-base", sat.base_url, "--json", password_file=None, env=env)
+    assert result.exit_code == 3
+    assert "no-es-esta" not in result.output
+    assert states(result) | {"resumen": ""} == states(result) | {
+        "certificado": "bien",
+        "tipo": "bien",
+        "vigencia": "bien",
+        "contrasena": "error",
+        "llave": "aviso",
+        "autenticacion": "aviso",
+        "resumen": "",
+    }
+    assert "CIEC" in findings(result)["contrasena"]["que_hacer"]
+
+
+def test_a_missing_key_or_password_still_checks_the_certificate(tmp_path: Path) -> None:
+    missing = doctor("--offline", "--json", key=tmp_path / "no-existe.key")
+    assert missing.exit_code == 3
+    found = findings(missing)
+    assert found["tipo"]["estado"] == "bien" and found["llave"]["estado"] == "error"
+    assert "no-existe.key" in found["llave"]["mensaje"]
+    no_password = doctor(
+        "--offline", "--json", password_file=None, env={"SATDESCARGA_PASSWORD": None}
+    )
+    assert no_password.exit_code == 2
+    assert findings(no_password)["contrasena"]["estado"] == "error"
+    assert findings(no_password)["vigencia"]["estado"] == "bien"
+
+
+def test_a_key_of_another_certificate_is_named(sat: Emulator) -> None:
+    result = doctor("--endpoint-base", sat.base_url, key=CSD_DIR / KEY)
+    assert result.exit_code == 3
+    assert "la llave privada no corresponde al certificado" in result.output
+    assert "el .key que se generó con este .cer" in result.output
+
+
+def test_expired_not_yet_valid_and_expiring_soon(sat: Emulator, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    cases = {
+        "vencida": (now - timedelta(days=800), now - timedelta(days=3)),
+        "futura": (now + timedelta(days=3), now + timedelta(days=800)),
+        "por-vencer": (now - timedelta(days=300), now + timedelta(days=12)),
+    }
+    results = {}
+    for name, (start, end) in cases.items():
+        cer, key, secret = issued(tmp_path / name, valid_from=start, valid_until=end)
+        results[name] = doctor(
+            "--endpoint-base", sat.base_url, "--json", cer=cer, key=key, password_file=secret
+        )
+    expired = findings(results["vencida"])["vigencia"]
+    assert results["vencida"].exit_code == 3 and expired["estado"] == "error"
+    assert "venció" in expired["mensaje"] and "renueve" in expired["que_hacer"]
+    future = findings(results["futura"])["vigencia"]
+    assert results["futura"].exit_code == 3 and "aún no es válida" in future["mensaje"]
+    soon = findings(results["por-vencer"])
+    assert results["por-vencer"].exit_code == 0  # a warning: it still works today
+    assert soon["vigencia"]["estado"] == "aviso" and "en 11 días" in soon["vigencia"]["mensaje"]
+    assert soon["autenticacion"]["estado"] == "bien" and soon["emisor"]["estado"] == "bien"
+
+
+def test_an_issuer_that_is_not_sat(tmp_path: Path) -> None:
+    cer, key, secret = issued(tmp_path)
+    original = x509.load_der_x509_certificate(cer.read_bytes())
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(original.subject)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AC Desconocida")]))
+        .public_key(original.public_key())
+        .serial_number(original.serial_number)
+        .not_valid_before(original.not_valid_before_utc)
+        .not_valid_after(original.not_valid_after_utc)
+    )
+    for extension in original.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    cer.write_bytes(
+        builder.sign(stranger, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    )
+    local = findings(
+        doctor(
+            "--offline",
+            "--endpoint-base",
+            "http://127.0.0.1:1",
+            "--json",
+            cer=cer,
+            key=key,
+            password_file=secret,
+        )
+    )
+    assert local["emisor"]["estado"] == "error" and "AC Desconocida" in local["emisor"]["mensaje"]
+    assert local["resumen"]["codigo_salida"] == 3
+    # The emulator's own e.firmas are for the emulator only: SAT itself refuses them.
+    cer2, key2, secret2 = issued(tmp_path / "emulador")
+    production = findings(doctor("--offline", "--json", cer=cer2, key=key2, password_file=secret2))
+    assert production["emisor"]["estado"] == "error"
+    assert "de pruebas" in production["emisor"]["mensaje"]
+
+
+def test_an_unreachable_endpoint_exits_4() -> None:
+    base = f"http://127.0.0.1:{closed_port()}"
+    result = doctor("--endpoint-base", base, "--json", "--timeout", "5")
+    assert result.exit_code == 4, result.output
+    found = findings(result)
+    assert found["conexion_autenticacion"]["estado"] == "error"
+    assert "conexión rechazada" in found["conexion_autenticacion"]["mensaje"]
+    assert "emulator serve" in found["conexion_autenticacion"]["que_hacer"]
+    assert found["autenticacion"]["estado"] == "aviso" and found["reloj"]["estado"] == "aviso"
+    assert found["tipo"]["estado"] == "bien"
+    offline = doctor("--endpoint-base", base, "--offline")
+    assert offline.exit_code == 0, offline.output  # nothing was sent
+
+
+def test_a_skewed_clock_is_an_error_with_what_to_do() -> None:
+    # The emulated SAT's clock runs ten minutes behind this machine's: its Autentica answer
+    # says so in its Timestamp (it still accepts our real-time Timestamp).
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    with emulator(start=start.replace(tzinfo=None)) as behind:
+        result = doctor("--endpoint-base", behind.base_url, "--json")
+        human = doctor("--endpoint-base", behind.base_url)
+    assert result.exit_code == 3, result.output
+    clock = findings(result)["reloj"]
+    assert clock["estado"] == "error" and 595 <= clock["desfase_segundos"] <= 610
+    assert "timedatectl" in clock["que_hacer"]
+    assert "10 min adelantado respecto del SAT" in human.output
+    assert findings(result)["autenticacion"]["estado"] == "bien"
+
+
+def test_json_lines_are_one_schema() -> None:
+    result = doctor("--offline", "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all({"revision", "estado"} <= line.keys() for line in lines)
+    assert all({"mensaje", "que_hacer"} <= line.keys() for line in lines[:-1])
+    assert lines[-1]["revision"] == "resumen" and lines[-1]["codigo_salida"] == result.exit_code
+    assert {line["estado"] for line in lines} <= {"bien", "aviso", "error"}
