@@ -183,14 +183,14 @@ def test_expired_not_yet_valid_and_expiring_soon(sat: Emulator, tmp_path: Path) 
     assert soon["autenticacion"]["estado"] == "bien" and soon["emisor"]["estado"] == "bien"
 
 
-def test_an_issuer_that_is_not_sat(tmp_path: Path) -> None:
-    cer, key, secret = issued(tmp_path)
+def reissue(cer: Path, issuer: x509.Name) -> None:
+    """Sign the certificate in `cer` again, as `issuer` (with a key nobody trusts)."""
     original = x509.load_der_x509_certificate(cer.read_bytes())
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     builder = (
         x509.CertificateBuilder()
         .subject_name(original.subject)
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AC Desconocida")]))
+        .issuer_name(issuer)
         .public_key(original.public_key())
         .serial_number(original.serial_number)
         .not_valid_before(original.not_valid_before_utc)
@@ -198,9 +198,22 @@ def test_an_issuer_that_is_not_sat(tmp_path: Path) -> None:
     )
     for extension in original.extensions:
         builder = builder.add_extension(extension.value, extension.critical)
-    cer.write_bytes(
-        builder.sign(stranger, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    signed = builder.sign(stranger, hashes.SHA256())
+    cer.write_bytes(signed.public_bytes(serialization.Encoding.DER))
+
+
+def name(common: str, organization: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+        ]
     )
+
+
+def test_an_issuer_that_is_not_sat(tmp_path: Path) -> None:
+    cer, key, secret = issued(tmp_path)
+    reissue(cer, name("AC Desconocida", "Otra Empresa"))
     local = findings(
         doctor(
             "--offline",
@@ -219,6 +232,48 @@ def test_an_issuer_that_is_not_sat(tmp_path: Path) -> None:
     production = findings(doctor("--offline", "--json", cer=cer2, key=key2, password_file=secret2))
     assert production["emisor"]["estado"] == "error"
     assert "de pruebas" in production["emisor"]["mensaje"]
+
+
+def test_sat_refusing_an_efirma_that_passes_every_offline_check(
+    sat: Emulator, tmp_path: Path
+) -> None:
+    """The support question: the files are right, and SAT still refuses them. Said apart from
+    a local fault, with what to check next (revoked or renewed e.firma, the clock)."""
+    cer, key, secret = issued(tmp_path)
+    reissue(
+        cer,
+        name(
+            "AC DEL SERVICIO DE ADMINISTRACION TRIBUTARIA", "SERVICIO DE ADMINISTRACIÓN TRIBUTARIA"
+        ),
+    )
+    result = doctor(
+        "--endpoint-base", sat.base_url, "--json", cer=cer, key=key, password_file=secret
+    )
+    assert result.exit_code == 3, result.output
+    found = findings(result)
+    assert found["emisor"]["estado"] == "bien" and found["emisor"]["tipo_emisor"] == "sat"
+    assert found["llave"]["estado"] == "bien" and found["reloj"]["estado"] == "bien"
+    assert found["autenticacion"]["estado"] == "error"
+    assert "el SAT rechazó la autenticación" in found["autenticacion"]["mensaje"]
+    assert "revocada" in found["autenticacion"]["que_hacer"]
+
+
+def test_sat_unavailable_at_autentica_exits_4() -> None:
+    with emulator(faults="autentica=http503") as down:
+        result = doctor("--endpoint-base", down.base_url, "--json")
+    assert result.exit_code == 4, result.output
+    found = findings(result)
+    assert found["conexion_autenticacion"]["estado"] == "bien"
+    assert found["autenticacion"]["estado"] == "error"
+    assert "intente más tarde" in found["autenticacion"]["que_hacer"]
+
+
+def test_a_wrong_endpoint_base_is_named(sat: Emulator) -> None:
+    result = doctor("--endpoint-base", sat.base_url + "/otra", "--json")
+    assert result.exit_code == 4
+    found = findings(result)
+    assert "HTTP 404" in found["conexion_solicitud"]["mensaje"]
+    assert "--endpoint-base" in found["conexion_solicitud"]["que_hacer"]
 
 
 def test_an_unreachable_endpoint_exits_4() -> None:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import requests
 
 from satdescarga.client.endpoints import Endpoints
+from satdescarga.client.policy import token_refused
 from satdescarga.clock import Clock
 from satdescarga.diagnosis.findings import Area, Finding, Verdict, error, good, warning
 from satdescarga.errors import HttpError, NetworkError, SatError, SoapFault
@@ -92,6 +93,18 @@ def reachability(
             if stamp is not None and found.reading is None:
                 found.reading = Reading(stamp, before, after, "encabezado Date de HTTP")
             found.reachable[name] = response.status_code < 500
+            if response.status_code == 404:
+                found.findings.append(
+                    error(
+                        f"conexion_{name}",
+                        f"{url} no existe (HTTP 404): ahí no está el servicio de {label}",
+                        _wrong_address_action(production),
+                        Area.NETWORK,
+                        url=url,
+                        http=404,
+                    )
+                )
+                continue
             if response.status_code >= 500:
                 found.findings.append(
                     error(
@@ -130,12 +143,10 @@ def authenticate(
         before = clock()
         try:
             token = client.authenticate()
-        except SoapFault as exc:
-            return error("autenticacion", _refused(exc), REFUSED_ACTION, Area.FIEL), None
-        except HttpError as exc:
-            if exc.status >= 500:
-                return error("autenticacion", _failed(exc), UNAVAILABLE_ACTION, Area.NETWORK), None
-            return error("autenticacion", _refused(exc), REFUSED_ACTION, Area.FIEL), None
+        except (SoapFault, HttpError) as exc:
+            if token_refused(exc):  # a security fault, 401 or 403: the e.firma was refused
+                return error("autenticacion", _refused(exc), REFUSED_ACTION, Area.FIEL), None
+            return error("autenticacion", _failed(exc), UNAVAILABLE_ACTION, Area.NETWORK), None
         except NetworkError as exc:
             return error("autenticacion", _failed(exc), UNAVAILABLE_ACTION, Area.NETWORK), None
         except SatError as exc:
@@ -242,6 +253,12 @@ def _reason(exc: requests.RequestException, timeout: float) -> str:
     if any(hint in text for hint in ("NameResolution", "Name or service", "getaddrinfo")):
         return "no se encontró el nombre del servidor (DNS)"
     return f"no se pudo conectar ({type(exc).__name__})"
+
+
+def _wrong_address_action(production: bool) -> str:
+    if production:
+        return "el SAT cambió sus direcciones: actualice satdescarga"
+    return "revise la dirección de --endpoint-base: debe ser la base del emulador o del servidor"
 
 
 def _unreachable_action(url: str, production: bool) -> str:
