@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from satdescarga.cli import main
+from satdescarga.diagnosis import Verdict
+from satdescarga.diagnosis.online import Reading, clock_finding
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
 
@@ -313,3 +315,42 @@ def test_json_lines_are_one_schema() -> None:
     assert all({"mensaje", "que_hacer"} <= line.keys() for line in lines[:-1])
     assert lines[-1]["revision"] == "resumen" and lines[-1]["codigo_salida"] == result.exit_code
     assert {line["estado"] for line in lines} <= {"bien", "aviso", "error"}
+
+
+def test_the_retenciones_family_is_checked_at_its_own_addresses(sat: Emulator) -> None:
+    result = doctor("--endpoint-base", sat.base_url, "--service", "retenciones", "--json")
+    assert result.exit_code == 0, result.output
+    found = findings(result)
+    assert all(
+        "/retenciones/" in found[f"conexion_{name}"]["url"]
+        for name in ("autenticacion", "solicitud", "verificacion", "descarga")
+    )
+    assert found["autenticacion"]["estado"] == "bien"
+
+
+def test_a_cer_that_is_not_a_certificate_still_checks_the_key(tmp_path: Path) -> None:
+    junk = tmp_path / "mi.cer"
+    junk.write_bytes(b"esto no es un certificado")
+    result = doctor("--offline", "--json", cer=junk)
+    assert result.exit_code == 3
+    found = findings(result)
+    assert found["certificado"]["estado"] == "error" and "X.509" in found["certificado"]["mensaje"]
+    assert found["contrasena"]["estado"] == "bien" and found["llave"]["estado"] == "aviso"
+    assert "tipo" not in found
+
+
+@pytest.mark.parametrize(
+    ("ours_minus_sat", "verdict", "said"),
+    [
+        (timedelta(seconds=-20), Verdict.GOOD, "coincide con el del SAT (diferencia -20.0 s"),
+        (timedelta(minutes=3), Verdict.WARNING, "va 3 min adelantado"),
+        (timedelta(seconds=-90), Verdict.WARNING, "va 90 s atrasado"),
+        (timedelta(hours=-3), Verdict.ERROR, "va 3.0 h atrasado"),
+    ],
+)
+def test_clock_bands(ours_minus_sat: timedelta, verdict: Verdict, said: str) -> None:
+    sat_time = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    ours = sat_time + ours_minus_sat
+    finding = clock_finding(Reading(sat_time, ours, ours, "encabezado Date de HTTP"))
+    assert finding.verdict is verdict and said in finding.message
+    assert (finding.action is None) == (verdict is Verdict.GOOD)
