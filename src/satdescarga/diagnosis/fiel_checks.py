@@ -176,25 +176,25 @@ def _issuer(
     name = certificate.issuer_common_name or certificate.issuer_name
     facts = {"emisor": name, "tipo_emisor": issuer.value}
     if issuer is Issuer.SAT:
-        return good("emisor", f"emitida por el SAT ({name})", **facts)
+        return good("emisor", f"lo emitió el SAT ({name})", **facts)
     local = trusted_locally is not None and trusted_locally(certificate)
     if not production and (local or issuer is Issuer.SAT_TEST):
         return good(
             "emisor",
-            f"emitida por una autoridad de pruebas ({name}): sirve contra el emulador, no "
+            f"lo emitió una autoridad de pruebas ({name}): sirve contra el emulador, no "
             "contra el SAT",
             **facts,
         )
     if issuer is Issuer.SAT_TEST or local:
         return error(
             "emisor",
-            f"es una e.firma de pruebas ({name}): el SAT la rechaza (305, Certificado Inválido)",
+            f"es un certificado de pruebas ({name}): el SAT lo rechaza (305, Certificado Inválido)",
             "use su e.firma real; la de pruebas solo sirve contra el emulador (--endpoint-base)",
             **facts,
         )
     return error(
         "emisor",
-        f"no la emitió el SAT (emisor: {name}): el SAT la rechaza (305, Certificado Inválido)",
+        f"no lo emitió el SAT (emisor: {name}): el SAT lo rechaza (305, Certificado Inválido)",
         "use la e.firma que le entregó el SAT (su .cer y su .key)",
         **facts,
     )
