@@ -89,16 +89,18 @@ def test_the_fiel_against_the_emulator_is_all_good(sat: Emulator) -> None:
         "conexion_descarga": "bien",
         "reloj": "bien",
         "autenticacion": "bien",
+        "firma": "bien",
         "resumen": "bien",
     }
     found = findings(as_json)
     assert found["certificado"]["rfc"] == RFC and found["tipo"]["tipo"] == "e.firma"
     assert abs(found["reloj"]["desfase_segundos"]) < 5
     assert found["reloj"]["fuente"].startswith("Timestamp")
+    assert found["firma"]["cod_estatus"] == "5004"  # the signature passed; nothing was asked
     assert found["resumen"] == {
         "revision": "resumen",
         "estado": "bien",
-        "bien": 12,
+        "bien": 13,
         "avisos": 0,
         "errores": 0,
         "codigo_salida": 0,
@@ -268,6 +270,15 @@ def test_sat_unavailable_at_autentica_exits_4() -> None:
     assert found["conexion_autenticacion"]["estado"] == "bien"
     assert found["autenticacion"]["estado"] == "error"
     assert "intente más tarde" in found["autenticacion"]["que_hacer"]
+
+
+def test_an_inconclusive_signed_check_is_a_warning() -> None:
+    with emulator(faults="verifica=error404") as flaky:
+        result = doctor("--endpoint-base", flaky.base_url, "--json")
+    assert result.exit_code == 0, result.output  # the e.firma authenticated: it works
+    found = findings(result)
+    assert found["firma"]["estado"] == "aviso" and found["firma"]["cod_estatus"] == "404"
+    assert found["resumen"]["avisos"] == 1
 
 
 def test_a_wrong_endpoint_base_is_named(sat: Emulator) -> None:

@@ -47,6 +47,7 @@ LABELS = {
     "conexion_verificacion": "red: verificación",
     "conexion_descarga": "red: descarga",
     "autenticacion": "autenticación",
+    "firma": "peticiones firmadas",
 }
 COLORS = {Verdict.GOOD: "green", Verdict.WARNING: "yellow", Verdict.ERROR: "red"}
 
@@ -72,8 +73,8 @@ def doctor(sat: Sat, offline: bool, as_json: bool, debug: bool) -> None:
 
     Sin conexión: que sea e.firma y no CSD, su vigencia, su emisor, la contraseña y que la
     llave corresponda al certificado. Con conexión (salvo --offline): que respondan los cuatro
-    servicios, una autenticación y la diferencia entre el reloj del equipo y el del SAT. No
-    envía solicitudes: no gasta límites del SAT.
+    servicios, una autenticación, una verificación firmada de prueba y la diferencia entre el
+    reloj del equipo y el del SAT. No envía solicitudes: no gasta límites del SAT.
     """
     from satdescarga.clock import business_clock
     from satdescarga.diagnosis.fiel_checks import diagnose_fiel
@@ -111,20 +112,22 @@ def doctor(sat: Sat, offline: bool, as_json: bool, debug: bool) -> None:
         show(*reached.findings)
         reading = reached.reading
         if offline_checks.fiel is None:
-            auth = warning("autenticacion", "no se intentó: antes corrija la e.firma", None)
+            auth = [warning("autenticacion", "no se intentó: antes corrija la e.firma", None)]
         elif not reached.reachable.get("autenticacion"):
-            auth = warning(
-                "autenticacion",
-                "no se intentó: el servicio de autenticación no responde",
-                None,
-                Area.NETWORK,
-            )
+            auth = [
+                warning(
+                    "autenticacion",
+                    "no se intentó: el servicio de autenticación no responde",
+                    None,
+                    Area.NETWORK,
+                )
+            ]
         else:
             auth, token_reading = authenticate(
                 offline_checks.fiel, services, timeout=sat.timeout, clock=clock
             )
             reading = token_reading or reading
-        show(clock_finding(reading), auth)
+        show(clock_finding(reading), *auth)
     code = _exit_code(findings)
     _summary(output, findings, code)
     raise SystemExit(code)

@@ -5,6 +5,7 @@ Autentica's answer, else an HTTP Date header). Nothing is requested: no limit is
 from __future__ import annotations
 
 import email.utils
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -13,7 +14,9 @@ import requests
 
 from satdescarga.client.endpoints import Endpoints
 from satdescarga.client.policy import token_refused
+from satdescarga.client.results import Status
 from satdescarga.clock import Clock
+from satdescarga.codes import SatCode
 from satdescarga.diagnosis.findings import Area, Finding, Verdict, error, good, warning
 from satdescarga.errors import HttpError, NetworkError, SatError, SoapFault
 from satdescarga.fiel import Fiel
@@ -37,6 +40,18 @@ REFUSED_ACTION = (
     "(vea «reloj»). Confirme en el portal del SAT que esta e.firma es la vigente"
 )
 UNAVAILABLE_ACTION = "no es un problema de su e.firma ni de su equipo: intente más tarde"
+REPORT_ACTION = "intente más tarde; si se repite, ejecute con --debug y reporte el detalle"
+SIGNATURE_CODES = (SatCode.USUARIO_NO_VALIDO, SatCode.CERTIFICADO_INVALIDO)  # 300..305
+SIGNATURE_ACTIONS = {
+    SatCode.CERTIFICADO_REVOCADO_O_CADUCO: (
+        "el SAT considera esta e.firma revocada o vencida: si la renovó, use los archivos "
+        "nuevos; si no, renuévela (SAT ID o cita en el SAT)"
+    ),
+    SatCode.CERTIFICADO_INVALIDO: (
+        "el SAT no acepta este certificado para la descarga masiva: confirme que es la e.firma "
+        "(no el CSD) y la más reciente; si la renovó, la anterior ya no sirve"
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +147,11 @@ def reachability(
 
 def authenticate(
     fiel: Fiel, endpoints: Endpoints, *, timeout: float, clock: Clock
-) -> tuple[Finding, Reading | None]:
-    """One Autentica, not retried: SAT's verdict on the e.firma, and its clock."""
+) -> tuple[list[Finding], Reading | None]:
+    """One Autentica, not retried: SAT's verdict on the e.firma, and its clock. Then, with
+    the token, one signed Verifica of a request that does not exist: SAT checks the signature
+    and the certificate of every signed request (300-305, the 305 users meet) before it looks
+    the request up (5004). Nothing is requested, so no limit is spent."""
     from satdescarga.client import SatClient
 
     client = SatClient(
@@ -143,27 +161,64 @@ def authenticate(
         before = clock()
         try:
             token = client.authenticate()
-        except (SoapFault, HttpError) as exc:
-            if token_refused(exc):  # a security fault, 401 or 403: the e.firma was refused
-                return error("autenticacion", _refused(exc), REFUSED_ACTION, Area.FIEL), None
-            return error("autenticacion", _failed(exc), UNAVAILABLE_ACTION, Area.NETWORK), None
-        except NetworkError as exc:
-            return error("autenticacion", _failed(exc), UNAVAILABLE_ACTION, Area.NETWORK), None
         except SatError as exc:
-            action = "intente más tarde; si se repite, ejecute con --debug y reporte el detalle"
-            message = f"el SAT respondió algo inesperado a la autenticación: {exc}"
-            return error("autenticacion", message, action, Area.SAT), None
+            return [_failure("autenticacion", "la autenticación", exc)], None
         after = clock()
+        try:
+            signed = _signed(client.verify(f"{uuid.uuid4()}").status)
+        except SatError as exc:
+            signed = _failure("firma", "la verificación de prueba", exc)
     finding = good(
         "autenticacion",
         f"el SAT aceptó la e.firma: entregó un token válido hasta {token.expires:%H:%M:%S} UTC",
         token_vence=token.expires.isoformat(),
     )
     if token.sat_created is None:
-        return finding, None
-    return finding, Reading(
-        token.sat_created, before, after, "Timestamp de la respuesta de Autentica"
+        return [finding, signed], None
+    source = "Timestamp de la respuesta de Autentica"
+    return [finding, signed], Reading(token.sat_created, before, after, source)
+
+
+def _signed(status: Status) -> Finding:
+    """SAT's answer to a Verifica of an unknown request: 5004 means the signature passed."""
+    facts = {"cod_estatus": status.code, "mensaje_sat": status.message}
+    code = status.sat_code
+    if code is SatCode.NO_ENCONTRADA:
+        return good(
+            "firma",
+            "el SAT acepta las peticiones firmadas con esta e.firma (a una verificación de "
+            f"prueba respondió {status}, lo esperado)",
+            **facts,
+        )
+    if code is not None and SIGNATURE_CODES[0] <= code <= SIGNATURE_CODES[1]:
+        return error(
+            "firma",
+            f"el SAT rechaza las peticiones firmadas con esta e.firma: {status}",
+            SIGNATURE_ACTIONS.get(code, REPORT_ACTION),
+            Area.FIEL,
+            **facts,
+        )
+    return warning(
+        "firma",
+        f"la verificación de prueba no fue concluyente: el SAT respondió {status or 'vacío'}",
+        "si la descarga falla, vuelva a ejecutar doctor más tarde",
+        Area.SAT,
+        **facts,
     )
+
+
+def _failure(check: str, what: str, exc: SatError) -> Finding:
+    """A call that failed: SAT refusing the e.firma (a security fault, 401, 403), SAT or the
+    network failing, or an answer SAT should not have given."""
+    if isinstance(exc, SoapFault | HttpError) and token_refused(exc):
+        message = f"el SAT rechazó {what} con esta e.firma ({exc})"
+        return error(check, message, REFUSED_ACTION, Area.FIEL)
+    if isinstance(exc, SoapFault | NetworkError) or (
+        isinstance(exc, HttpError) and exc.status >= 500
+    ):
+        return error(check, f"{what} no se completó: {exc}", UNAVAILABLE_ACTION, Area.NETWORK)
+    message = f"el SAT respondió algo inesperado a {what}: {exc}"
+    return error(check, message, REPORT_ACTION, Area.SAT)
 
 
 def clock_finding(reading: Reading | None) -> Finding:
@@ -209,14 +264,6 @@ def clock_finding(reading: Reading | None) -> Finding:
         Area.CLOCK,
         **facts,
     )
-
-
-def _refused(exc: SatError) -> str:
-    return f"el SAT rechazó la autenticación con esta e.firma ({exc})"
-
-
-def _failed(exc: SatError) -> str:
-    return f"la autenticación no se completó: {exc}"
 
 
 def _duration(span: timedelta) -> str:
