@@ -1,6 +1,7 @@
 """The online half: can each of the four services be reached, does SAT accept one Autentica
-with this e.firma, and how far is this machine's clock from SAT's (the Timestamp of
-Autentica's answer, else an HTTP Date header). Nothing is requested: no limit is spent."""
+and one signed request (a Verifica of a request that does not exist) with this e.firma, and
+how far is this machine's clock from SAT's (the Timestamp of Autentica's answer, else an HTTP
+Date header). Nothing is requested: no limit is spent."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ REFUSED_ACTION = (
     "(vea «reloj»). Confirme en el portal del SAT que esta e.firma es la vigente"
 )
 UNAVAILABLE_ACTION = "no es un problema de su e.firma ni de su equipo: intente más tarde"
-REPORT_ACTION = "intente más tarde; si se repite, ejecute con --debug y reporte el detalle"
+REPORT_ACTION = "intente más tarde; si se repite, reporte este mensaje a satdescarga"
 SIGNATURE_CODES = (SatCode.USUARIO_NO_VALIDO, SatCode.CERTIFICADO_INVALIDO)  # 300..305
 SIGNATURE_ACTIONS = {
     SatCode.CERTIFICADO_REVOCADO_O_CADUCO: (
