@@ -31,6 +31,7 @@ from satdescarga.cli.common import (
     sat_options,
 )
 from satdescarga.diagnosis.findings import Area, Finding, Verdict, error, warning
+from satdescarga.errors import FielError, SatError
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES = {  # most basic first: the first one found among the errors is the exit code
@@ -135,14 +136,17 @@ def doctor(sat: Sat, offline: bool, as_json: bool, debug: bool) -> None:
 
 def _password(sat: Sat) -> tuple[str | None, Finding | None]:
     """The password as every command reads it; a missing or unreadable one is a finding."""
+    area = Area.USAGE
     try:
         return read_password(sat.password_file, sat.password_option), None
     except click.UsageError as exc:
         message = exc.message
+    except SatError as exc:  # a password file that cannot be used, said by `read_password`
+        message, area = str(exc), Area.FIEL if isinstance(exc, FielError) else Area.USAGE
     except (OSError, UnicodeError) as exc:
         message = f"no se pudo leer el archivo de contraseña ({type(exc).__name__})"
     action = f"indique la contraseña de la llave con --password-file o la variable {PASSWORD_ENV}"
-    return None, error("contrasena", message, action, Area.USAGE)
+    return None, error("contrasena", message, action, area)
 
 
 def _exit_code(findings: list[Finding]) -> int:
