@@ -268,13 +268,14 @@ def issue_fiel(
 
     Solo sirve contra el emulador: la llave de su AC es pública.
     """
+    from satdescarga.cli.password import read_password_file
     from satdescarga.emulator.security.ca import TEST_PASSWORD, FielIssueError
     from satdescarga.emulator.security.ca import issue_fiel as issue
 
     output = Output(as_json)
     password = TEST_PASSWORD
     if password_file is not None:
-        password = password_file.read_text(encoding="utf-8").strip()
+        password = read_password_file(password_file)
     try:
         cer, key, secret = issue(rfc, out, name=name, password=password)
     except FielIssueError as exc:
