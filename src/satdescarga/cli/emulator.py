@@ -271,6 +271,7 @@ def issue_fiel(
     from satdescarga.cli.password import read_password_file
     from satdescarga.emulator.security.ca import TEST_PASSWORD, FielIssueError
     from satdescarga.emulator.security.ca import issue_fiel as issue
+    from satdescarga.rfc import check_digit, check_digit_matches
 
     output = Output(as_json)
     password = TEST_PASSWORD
@@ -281,6 +282,11 @@ def issue_fiel(
     except FielIssueError as exc:
         output.error(str(exc), EXIT_USAGE)
         raise SystemExit(EXIT_USAGE) from None
+    if not check_digit_matches(cer.stem):
+        output.note(
+            f"el dígito verificador de {cer.stem} no es el que calcula el SAT "
+            f"({check_digit(cer.stem)}); hay RFC así en uso, se emite de todos modos"
+        )
     output.result(
         {"rfc": cer.stem, "cer": str(cer), "key": str(key), "password_file": str(secret)},
         f"e.firma de prueba para {cer.stem} (emitida por la AC del emulador):\n"
