@@ -249,3 +249,34 @@ def test_the_readme_example_downloads_and_reads_a_month(
         f"{i}.zip" for i in verification.package_ids
     }
     assert timedelta(0) < timedelta(seconds=sum(time.sleeps)) < timedelta(hours=12)
+
+
+# -- the sync keeps recording SAT's refusals ------------------------------------------------------
+def test_the_sync_records_a_refused_query_in_its_ledger_and_splits(
+    fiel: Fiel, tmp_path: Path
+) -> None:
+    """QueryRefused is how the library says 5005 now: the sync still records SAT's answer
+    (code, message, outcome `refused`) and acts on it (new criteria), sending no Verifica for
+    a request that has no id."""
+    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.plan import Job
+    from satdescarga.sync.states import RequestOutcome, WindowState
+    from satdescarga.vocabulary import DownloadType
+
+    from ..sync.conftest import run
+
+    job = Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.METADATA)
+    with emulator(accept_delay=3600) as sat:
+        client(fiel, sat).query(job.query(*MONTH))  # SAT holds these criteria, still active
+        run(fiel, sat, tmp_path, jobs=[job], windows=[MONTH], wait=False)
+    ledger = SqliteLedger(tmp_path / ".satdescarga" / "ledger.sqlite")
+    try:
+        requests = ledger.requests()
+        refused = [r for r in requests if r.outcome is RequestOutcome.REFUSED]
+        assert [(r.request_id, r.cod_estatus) for r in refused] == [(None, "5005")]
+        assert refused[0].mensaje == SatCode.SOLICITUD_DUPLICADA.message
+        assert ledger.window_by_id(refused[0].window_id).state is WindowState.SPLIT
+        halves = [r for r in requests if r.outcome is RequestOutcome.POLLING]
+        assert len(halves) == 2 and all(r.request_id for r in halves)
+    finally:
+        ledger.close()
