@@ -204,6 +204,9 @@ def test_polling_delay_is_half_the_time_waited_bounded_with_jitter() -> None:
         assert 3.75 <= polling.delay(0) <= 6.25
         assert 75 <= polling.delay(200) <= 125
         assert 225 <= polling.delay(10**6) <= 375
+    for initial, cap in ((0, 10), (20, 10), (-1, 5)):
+        with pytest.raises(ValueError, match="initial <= cap"):
+            Polling(initial, cap)  # never a loop that hammers SAT
 
 
 # -- the README's example ------------------------------------------------------------------------

@@ -263,14 +263,14 @@ def run_sync(
 @click.option(
     "--poll",
     "poll_initial",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=5.0,
     show_default=True,
     help="Segundos antes de la primera verificación.",
 )
 @click.option(
     "--poll-cap",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=300.0,
     show_default=True,
     help="Espera máxima entre verificaciones (s).",

@@ -63,6 +63,10 @@ class Polling:
     clock: Callable[[], datetime] = wall_clock
     sleep: Callable[[float], object] = time.sleep
 
+    def __post_init__(self) -> None:
+        if not 0 < self.initial <= self.cap:
+            raise ValueError("Polling: se requiere 0 < initial <= cap (segundos)")
+
     def delay(self, waited: float) -> float:
         """Seconds until the next verification of a request already waited on `waited` s."""
         base = min(self.cap, max(self.initial, waited / 2))

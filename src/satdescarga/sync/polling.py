@@ -164,7 +164,7 @@ class Polls:
         """The library's polling rule (`Polling.delay`, as `SatClient.wait` uses it): about
         half the time waited so far, bounded, with jitter."""
         options = self._run.options
-        polling = Polling(options.poll_initial, options.poll_cap)
+        polling = Polling(min(options.poll_initial, options.poll_cap), options.poll_cap)
         return timedelta(seconds=polling.delay(elapsed.total_seconds()))
 
 
