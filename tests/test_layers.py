@@ -9,7 +9,7 @@ from pathlib import Path
 import satdescarga
 
 ROOT = Path(satdescarga.__file__).parent
-LEAVES = {"_version", "vocabulary", "errors", "lazy", "codes", "xmlsafe", "clock"}
+LEAVES = {"_version", "vocabulary", "errors", "lazy", "codes", "xmlsafe", "clock", "rfc"}
 # part -> the parts it may import (besides itself and the leaves)
 ALLOWED: dict[str, set[str]] = {
     "generated": {"binding"},

@@ -199,7 +199,7 @@ def test_invalid_query_lists_every_problem_and_sends_nothing(
         end=datetime(today.year - 7, 1, 1),
         download_type=DownloadType.RECEIVED,
         request_type=RequestType.XML,
-        counterparts=("AAA010101AAA", "BBB010101BBB"),
+        counterparts=("AAA010101AAA", "BBB010101BB1"),
         rfc_on_behalf="not-an-rfc",
         complement=g.ComplementoRetenciones.DIVIDENDOS,
     )

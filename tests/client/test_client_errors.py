@@ -120,7 +120,7 @@ def test_unreachable_host_is_a_network_error(fiel: Fiel) -> None:
 def zip_bytes() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as package:
-        package.writestr("a.xml", "<x/>" * 1000)
+        package.writestr(zipfile.ZipInfo("a.xml", date_time=(2025, 1, 1, 0, 0, 0)), "<x/>" * 1000)
     return buffer.getvalue()
 
 

@@ -39,7 +39,8 @@ def trickle(body: bytes, step: float = STEP, fast: int = 0) -> Callable[[], Iter
 def zip_of(size: int) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("a.xml", bytes(range(256)) * (size // 256))
+        entry = zipfile.ZipInfo("a.xml", date_time=(2025, 1, 1, 0, 0, 0))
+        archive.writestr(entry, bytes(range(256)) * (size // 256))
     return buffer.getvalue()
 
 

@@ -35,9 +35,11 @@ ENVELOPE = (
 
 
 def package() -> bytes:
+    """The same bytes on every call: the entry's timestamp is fixed (a ZIP keeps the time in
+    2-second DOS units, so two calls a moment apart could differ)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("a.xml", "<x/>" * 1000)
+        archive.writestr(zipfile.ZipInfo("a.xml", date_time=(2025, 1, 1, 0, 0, 0)), "<x/>" * 1000)
     return buffer.getvalue()
 
 
@@ -144,6 +146,13 @@ def test_a_complete_body_with_close_framing_still_works(
     stub.queue("Descargar", Reply(body, close_delimited=True))
     result = client_for(fiel, base).download("p_01", tmp_path / "p.zip")
     assert result.path is not None and result.path.read_bytes() == package()
+
+
+def test_the_package_builder_gives_the_same_bytes_at_any_moment() -> None:
+    """The test above compares a download with a second `package()`: were the entry stamped
+    with the current time, two calls straddling a 2-second DOS tick would differ."""
+    with zipfile.ZipFile(io.BytesIO(package())) as archive:
+        assert [i.date_time for i in archive.infolist()] == [(2025, 1, 1, 0, 0, 0)]
 
 
 def test_an_empty_body_is_a_response_error(

@@ -257,7 +257,38 @@ def test_the_cli_refuses_a_bad_rfc(tmp_path: Path) -> None:
     code, output = _cli("--rfc", "NO-ES-RFC", "--out", str(tmp_path / "fiel"))
     assert code == 2
     assert output.strip().splitlines() == [
-        "Error: el RFC 'NO-ES-RFC' no es válido: debe tener 12 caracteres (persona moral) o 13 "
-        "(persona física), p. ej. EKU9003173C9"
+        "Error: el RFC 'NO-ES-RFC' no es válido: tiene 9 caracteres; debe tener 12 (persona "
+        "moral) o 13 (persona física) (p. ej. EKU9003173C9)"
     ]
     assert not (tmp_path / "fiel").exists()
+
+
+@pytest.mark.parametrize(
+    ("rfc", "problem"),
+    [
+        ("BBB020202BBB", "el dígito verificador (el último carácter) debe ser un número o A"),
+        ("BBB02020BB1", "tiene 11 caracteres"),
+        ("1BB020202BB1", "sus primeros 3 caracteres deben ser letras (A-Z, Ñ, &), no «1BB»"),
+        ("BBBB02A202BB1", "la fecha AAMMDD en números, no «02A202»"),
+        ("BBB021302BB1", "«021302» no es una fecha AAMMDD"),
+        ("BBB020202B-1", "la homoclave «B-» debe ser de letras (A-Z) o números"),
+    ],
+)
+def test_a_bad_rfc_is_refused_naming_the_real_problem(
+    rfc: str, problem: str, tmp_path: Path
+) -> None:
+    code, output = _cli("--rfc", rfc, "--out", str(tmp_path / "fiel"))
+    assert code == 2 and problem in output, output
+    assert "12 o 13" not in output and not (tmp_path / "fiel").exists()
+
+
+def test_a_check_digit_sat_would_not_compute_is_issued_with_a_warning(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["emulator", "issue-fiel", "--rfc", "ACE900319JT9", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output  # in use at SAT with a "wrong" check digit
+    assert "dígito verificador de ACE900319JT9 no es el que calcula el SAT (3)" in result.stderr
+    quiet = CliRunner().invoke(
+        main, ["emulator", "issue-fiel", "--rfc", "XIA190128J61", "--out", str(tmp_path / "b")]
+    )
+    assert quiet.exit_code == 0 and "Aviso" not in quiet.stderr

@@ -17,6 +17,7 @@ from satdescarga import (
     Fiel,
     NetworkError,
     Query,
+    QueryRefused,
     RequestState,
     RequestType,
     SatClient,
@@ -66,7 +67,6 @@ def until_done(sat_client: SatClient, request_id: str) -> VerifyResult:
 def fetch_all(sat_client: SatClient, query: Query, folder: Path) -> tuple[VerifyResult, list[Path]]:
     asked = sat_client.query(query)
     assert asked.status.accepted, asked.status
-    assert asked.request_id is not None
     result = until_done(sat_client, asked.request_id)
     paths = []
     for package_id in result.package_ids:
@@ -125,27 +125,30 @@ def test_retenciones_family(fiel: Fiel, strict: Emulator, tmp_path: Path) -> Non
     assert strict.stats()["rfcs"][RFC]["tokens_issued"]["retenciones"] >= 1
 
 
-def test_sat_limits_come_back_as_typed_statuses(fiel: Fiel, tmp_path: Path) -> None:
+def test_sat_limits_come_back_as_typed_errors(fiel: Fiel, tmp_path: Path) -> None:
     with emulator(xml_cap=10, accept_delay=60) as sat:
         sat_client = client(fiel, sat)
         xml = Query(start=MONTH[0], end=MONTH[1], request_type=RequestType.XML)
         first = sat_client.query(xml)
-        duplicate = sat_client.query(xml)  # the first one is still active
-        assert duplicate.status.sat_code is SatCode.SOLICITUD_DUPLICADA
+        with pytest.raises(QueryRefused) as duplicate:  # the first one is still active
+            sat_client.query(xml)
+        assert duplicate.value.sat_code is SatCode.SOLICITUD_DUPLICADA
+        assert "5005" in str(duplicate.value)
         sat.advance(seconds=61)
-        assert until_done(sat_client, first.request_id or "").request_status.sat_code is (
+        assert until_done(sat_client, first.request_id).request_status.sat_code is (
             SatCode.TOPE_MAXIMO
         )
         second = sat_client.query(xml)
         assert second.status.accepted
         sat.advance(seconds=61)
-        until_done(sat_client, second.request_id or "")
-        third = sat_client.query(xml)
-        assert third.status.sat_code is SatCode.SOLICITUDES_AGOTADAS
+        until_done(sat_client, second.request_id)
+        with pytest.raises(QueryRefused) as third:
+            sat_client.query(xml)
+        assert third.value.sat_code is SatCode.SOLICITUDES_AGOTADAS
         instant = datetime(SINCE.year, 1, 1)
         empty = sat_client.query(Query(start=instant, end=instant.replace(second=1)))
         sat.advance(seconds=61)
-        rejected = until_done(sat_client, empty.request_id or "")
+        rejected = until_done(sat_client, empty.request_id)
         assert rejected.request_status.sat_code is SatCode.NO_ENCONTRADA
 
 
@@ -153,18 +156,18 @@ def test_download_limits_and_expiry(fiel: Fiel, tmp_path: Path) -> None:
     with emulator() as sat:
         sat_client = client(fiel, sat)
         asked = sat_client.query(Query(start=MONTH[0], end=MONTH[1]))
-        package_id = until_done(sat_client, asked.request_id or "").package_ids[0]
+        package_id = until_done(sat_client, asked.request_id).package_ids[0]
         assert sat_client.download(package_id, tmp_path / "a.zip").status.accepted
         assert sat_client.download(package_id, tmp_path / "b.zip").status.accepted
         third = sat_client.download(package_id, tmp_path / "c.zip")
         assert third.status.sat_code is SatCode.MAXIMO_DE_DESCARGAS and third.path is None
         received = Query(start=MONTH[0], end=MONTH[1], download_type=DownloadType.RECEIVED)
         other = sat_client.query(received)
-        fresh = until_done(sat_client, other.request_id or "").package_ids[0]
+        fresh = until_done(sat_client, other.request_id).package_ids[0]
         sat.advance(hours=73)
         expired = sat_client.download(fresh, tmp_path / "d.zip")  # the token expired too
         assert expired.status.sat_code is SatCode.PAQUETE_NO_EXISTE and expired.path is None
-        assert sat_client.verify(other.request_id or "").state is RequestState.EXPIRED
+        assert sat_client.verify(other.request_id).state is RequestState.EXPIRED
 
 
 def test_token_expiry_mid_run_is_transparent(fiel: Fiel) -> None:
@@ -172,7 +175,7 @@ def test_token_expiry_mid_run_is_transparent(fiel: Fiel) -> None:
         sat_client = client(fiel, sat)
         asked = sat_client.query(Query(start=MONTH[0], end=MONTH[1]))
         sat.advance(minutes=10)  # the emulated SAT now considers the token expired
-        assert sat_client.verify(asked.request_id or "").status.accepted
+        assert sat_client.verify(asked.request_id).status.accepted
         assert sat.stats()["rfcs"][RFC]["tokens_issued"]["cfdi"] == 2
 
 
@@ -191,13 +194,13 @@ def test_faults_become_typed_errors(
     with emulator() as sat:
         sat_client = client(fiel, sat, timeout=(2.0, 0.3), retries=1)
         asked = sat_client.query(Query(start=MONTH[0], end=MONTH[1]))
-        package_id = until_done(sat_client, asked.request_id or "").package_ids[0]
+        package_id = until_done(sat_client, asked.request_id).package_ids[0]
         sat.set_faults(spec)
         with pytest.raises(expected):
             if spec.startswith("descargar"):
                 sat_client.download(package_id, tmp_path / "p.zip")
             else:
-                sat_client.verify(asked.request_id or "")
+                sat_client.verify(asked.request_id)
         assert not list(tmp_path.iterdir())
 
 
@@ -205,8 +208,8 @@ def test_transient_faults_are_retried_where_safe(fiel: Fiel) -> None:
     with emulator(faults="verifica=http500*2; verifica=error404*1") as sat:
         sat_client = client(fiel, sat, retries=4)
         asked = sat_client.query(Query(start=MONTH[0], end=MONTH[1]))
-        assert sat_client.verify(asked.request_id or "").status.accepted  # 500, 500, 404, ok
+        assert sat_client.verify(asked.request_id).status.accepted  # 500, 500, 404, ok
         assert sum(sat.stats()["faults_injected"].values()) == 3
         sat.set_faults("verifica=error404")
-        unhandled = client(fiel, sat, retries=2).verify(asked.request_id or "")
+        unhandled = client(fiel, sat, retries=2).verify(asked.request_id)
         assert unhandled.status.sat_code is SatCode.ERROR_NO_CONTROLADO  # kept, not crashed on

@@ -28,8 +28,9 @@ from satdescarga.cli.options import (
     wait_option,
 )
 from satdescarga.client.query import Query, RequestType
+from satdescarga.client.results import Status
 from satdescarga.codes import RequestState
-from satdescarga.errors import InvalidQuery
+from satdescarga.errors import InvalidQuery, QueryRefused
 from satdescarga.sync.lock import LedgerLock
 from satdescarga.vocabulary import DownloadType
 
@@ -122,17 +123,22 @@ def query(
     problems = request.validate(sat.family)  # before the e.firma's password is asked for
     if problems:
         raise InvalidQuery(problems)
-    result = sat.client(sat.fiel()).query(request)
+    try:
+        result = sat.client(sat.fiel()).query(request)
+    except QueryRefused as refusal:  # SAT's answer, shown like an acceptance: exit 1
+        request_id, status = None, Status(refusal.code, refusal.sat_message)
+    else:
+        request_id, status = result.request_id, result.status
     output.result(
         {
-            "id_solicitud": result.request_id,
-            "cod_estatus": result.status.code,
-            "mensaje": result.status.message,
-            "aceptada": result.status.accepted,
+            "id_solicitud": request_id,
+            "cod_estatus": status.code,
+            "mensaje": status.message,
+            "aceptada": status.accepted,
         },
-        f"IdSolicitud: {result.request_id or '-'}\nEstatus: {result.status}",
+        f"IdSolicitud: {request_id or '-'}\nEstatus: {status}",
     )
-    if not result.status.accepted:
+    if not status.accepted:
         raise SystemExit(EXIT_REFUSED)
 
 

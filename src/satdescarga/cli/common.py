@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from satdescarga.cli.password import read_password_file
 from satdescarga.client.endpoints import Endpoints
 from satdescarga.clock import ClockSpecError
 from satdescarga.errors import (
@@ -244,7 +245,7 @@ def read_password(password_file: Path | None, password_option: str | None) -> st
         )
         return password_option
     if password_file is not None:
-        return password_file.read_text(encoding="utf-8").strip()
+        return read_password_file(password_file)
     if PASSWORD_ENV in os.environ:
         return os.environ[PASSWORD_ENV]
     if not sys.stdin.isatty():

@@ -268,18 +268,25 @@ def issue_fiel(
 
     Solo sirve contra el emulador: la llave de su AC es pública.
     """
+    from satdescarga.cli.password import read_password_file
     from satdescarga.emulator.security.ca import TEST_PASSWORD, FielIssueError
     from satdescarga.emulator.security.ca import issue_fiel as issue
+    from satdescarga.rfc import check_digit, check_digit_matches
 
     output = Output(as_json)
     password = TEST_PASSWORD
     if password_file is not None:
-        password = password_file.read_text(encoding="utf-8").strip()
+        password = read_password_file(password_file)
     try:
         cer, key, secret = issue(rfc, out, name=name, password=password)
     except FielIssueError as exc:
         output.error(str(exc), EXIT_USAGE)
         raise SystemExit(EXIT_USAGE) from None
+    if not check_digit_matches(cer.stem):
+        output.note(
+            f"el dígito verificador de {cer.stem} no es el que calcula el SAT "
+            f"({check_digit(cer.stem)}); hay RFC así en uso, se emite de todos modos"
+        )
     output.result(
         {"rfc": cer.stem, "cer": str(cer), "key": str(key), "password_file": str(secret)},
         f"e.firma de prueba para {cer.stem} (emitida por la AC del emulador):\n"

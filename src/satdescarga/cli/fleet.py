@@ -108,15 +108,14 @@ def add(
     debug: bool,
 ) -> None:
     """Agrega un contribuyente con su e.firma (se revisa y se guarda cifrada)."""
+    from satdescarga.cli.password import read_password_file
     from satdescarga.fleet import taxpayers
     from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.policy import Policy
     from satdescarga.fleet.vault import FielFiles, MasterKey
 
     vault = MasterKey.load(master_key_file)
-    files = FielFiles(
-        cer.read_bytes(), key.read_bytes(), password_file.read_text(encoding="utf-8").strip()
-    )
+    files = FielFiles(cer.read_bytes(), key.read_bytes(), read_password_file(password_file))
     engine = engine_for(db)
     try:
         added = taxpayers.add(engine, vault, files, Policy(since=since), name)

@@ -29,6 +29,7 @@ from satdescarga.cli.options import (
     received_xml_status_problem,
     wait_option,
 )
+from satdescarga.cli.until import already_covered, future_until, notice
 from satdescarga.client.query import MEXICO, Query, RequestType
 from satdescarga.clock import ENV, Clock, business_clock, to_local, wall_clock
 from satdescarga.errors import InvalidQuery
@@ -262,14 +263,14 @@ def run_sync(
 @click.option(
     "--poll",
     "poll_initial",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=5.0,
     show_default=True,
     help="Segundos antes de la primera verificación.",
 )
 @click.option(
     "--poll-cap",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=300.0,
     show_default=True,
     help="Espera máxima entre verificaciones (s).",
@@ -348,6 +349,7 @@ def sync(
     if clock is not wall_clock:
         output.note(f"reloj emulado ({ENV}): solo para el emulador")
     now = to_local(clock()).replace(microsecond=0)
+    capped = future_until(until, now)
     # Everything is checked before the password is asked, anything is created or sent.
     # Without --since the period starts where the ledger left it: the filters are checked on
     # a one-day period ending at --until.
@@ -376,7 +378,10 @@ def sync(
     options = SyncOptions(
         out, jobs, poll_initial, poll_cap, timedelta(hours=horizon), wait=not no_wait
     )
+    if capped:
+        notice(output, capped)
     with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
+        idle = already_covered(ledger_file, plan, job_list, now)
         summary = run_sync(
             lambda on_token: sat.client(fiel, on_token, retries=1),
             job_list,
@@ -389,6 +394,8 @@ def sync(
         )
         for kind in exports:
             OutputStore(out).export(kind)
+    if idle:
+        notice(output, idle)
     if notify_url or notify_command:
         from satdescarga.sync.engine import summary_fields
         from satdescarga.sync.notify import Notifier, after_run

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from satdescarga.client.results import (
         VerifyResult as VerifyResult,
     )
+    from satdescarga.client.waiting import Polling as Polling
     from satdescarga.vocabulary import DownloadType as DownloadType
     from satdescarga.vocabulary import ServiceFamily as ServiceFamily
 
@@ -59,6 +60,7 @@ _LAZY = {
     "Status": "satdescarga.client.results",
     "Token": "satdescarga.client.results",
     "VerifyResult": "satdescarga.client.results",
+    "Polling": "satdescarga.client.waiting",
 }
 
 __all__ = sorted(_LAZY)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,7 +22,7 @@ import requests
 from satdescarga import generated as g
 from satdescarga._version import __version__
 from satdescarga.binding import ServiceDescriptor
-from satdescarga.client import translate
+from satdescarga.client import translate, waiting
 from satdescarga.client.auth import TokenCache
 from satdescarga.client.deadline import TimeLimits, mount
 from satdescarga.client.download import receive_package
@@ -31,6 +31,7 @@ from satdescarga.client.policy import TokenRejectedError, checked, retrying
 from satdescarga.client.query import MEXICO, Query
 from satdescarga.client.results import DownloadResult, QueryResult, Token, VerifyResult
 from satdescarga.client.soap_transport import PREFIXES, SoapTransport
+from satdescarga.client.waiting import DEFAULT_WAIT, Polling
 from satdescarga.codes import SatCode
 from satdescarga.errors import InvalidQuery
 from satdescarga.fiel import Signer
@@ -87,6 +88,9 @@ class SatClient:
 
     `on_token` is told of every token obtained (e.g. to record its validity window); it runs
     outside the token cache's lock, so it may call the client.
+
+    `polling` is how `wait` verifies a request SAT is preparing (backoff with jitter, and the
+    clock and sleep that measure it: see `Polling`).
     """
 
     def __init__(
@@ -106,8 +110,10 @@ class SatClient:
         download_min_rate: float = 50_000.0,
         download_rate_window: float = 120.0,
         on_token: Callable[[Token], None] | None = None,
+        polling: Polling | None = None,
     ) -> None:
         self.fiel = fiel
+        self.polling = polling or Polling()
         self.endpoints = endpoints or Endpoints.cfdi()
         self._clock = clock
         self._retries = max(1, retries)
@@ -194,8 +200,11 @@ class SatClient:
         return self._auth.get(force)
 
     def query(self, query: Query) -> QueryResult:
-        """Ask SAT for a download. Never retried blindly: each request may count against SAT's
-        lifetime limit of two identical requests."""
+        """Ask SAT for a download; the result carries the request's id. Never retried
+        blindly: each request may count against SAT's lifetime limit of two identical requests.
+
+        Raises InvalidQuery (before anything is sent) and QueryRefused when SAT does not accept
+        it (5002, 5003, 5005...: its `sat_code` says which)."""
         problems = query.validate(self.endpoints.service, today=self._today())
         if problems:
             raise InvalidQuery(problems)
@@ -212,7 +221,7 @@ class SatClient:
             return stub.solicita_descarga_recibidos(received, token=token)
 
         reply = self._signed(operation.name, send, lambda r: r.cod_estatus)
-        return translate.query_result(reply)
+        return translate.query_result(reply, operation.name)
 
     def verify(self, request_id: str) -> VerifyResult:
         """The state of a request and, when finished, its package ids. Safe to retry."""
@@ -252,3 +261,45 @@ class SatClient:
 
         attempts = 1 + (self._download_retries if retries is None else max(0, retries))
         return retrying(attempts, self._retry_wait, once)
+
+    # -- the whole conversation ----------------------------------------------------------------
+    def wait(
+        self,
+        request_id: str,
+        *,
+        timeout: float | timedelta = DEFAULT_WAIT,
+        polling: Polling | None = None,
+        on_poll: Callable[[VerifyResult], None] | None = None,
+    ) -> VerifyResult:
+        """Verify `request_id` until SAT has finished it, and return that verification (its
+        `package_ids`; none when nothing matched). Polls with backoff and jitter (`polling`,
+        else the client's), tells `on_poll` of every answer, and gives up after `timeout`
+        (seconds or a timedelta; 72 h by default).
+
+        Raises RequestFailed when the request ended without packages (Error, Rechazada,
+        Vencida) or SAT does not know it, and WaitTimeout when SAT is still preparing it at the
+        deadline (the request goes on: wait again later with the same id)."""
+        return waiting.wait(self.verify, request_id, timeout, polling or self.polling, on_poll)
+
+    def download_all(
+        self, verification: VerifyResult, folder: str | Path, *, force: bool = False
+    ) -> list[Path]:
+        """Download every package of a finished request into `folder` (created if needed) as
+        `<IdPaquete>.zip`, and return their paths in SAT's order. A valid ZIP already there is
+        kept, not downloaded again (SAT allows two downloads per package), unless `force`.
+        Raises DownloadRefused when SAT refuses a package (5007 expired, 5008 used up)."""
+        return waiting.download_all(self.download, verification, folder, force)
+
+    def fetch(
+        self,
+        query: Query,
+        folder: str | Path,
+        *,
+        timeout: float | timedelta = DEFAULT_WAIT,
+        polling: Polling | None = None,
+    ) -> list[Path]:
+        """`query`, `wait` and `download_all` in one call: the packages of `query` in
+        `folder`. Raises what each of them raises (QueryRefused, RequestFailed, WaitTimeout,
+        DownloadRefused...)."""
+        verification = self.wait(self.query(query).request_id, timeout=timeout, polling=polling)
+        return self.download_all(verification, folder)

@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 from satdescarga import generated as g
 from satdescarga.errors import InvalidQuery
+from satdescarga.rfc import normalize_rfc as normalize_rfc
+from satdescarga.rfc import rfc_problem
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 MEXICO = ZoneInfo("America/Mexico_City")
-RFC_PATTERN = re.compile(r"^[A-ZÑ&]{3,4}\d{6}[A-Z\d]{3}$")
 UUID_PATTERN = re.compile(
     r"^[\dA-Fa-f]{8}-[\dA-Fa-f]{4}-[\dA-Fa-f]{4}-[\dA-Fa-f]{4}-[\dA-Fa-f]{12}$"
 )
@@ -45,14 +46,6 @@ class DocumentStatus(Enum):
     ACTIVE = g.EstadoComprobante.VIGENTE
     CANCELLED = g.EstadoComprobante.CANCELADO
     ALL = g.EstadoComprobante.TODOS
-
-
-def normalize_rfc(rfc: str) -> str:
-    return rfc.strip().upper()
-
-
-def valid_rfc(rfc: str) -> bool:
-    return bool(RFC_PATTERN.match(normalize_rfc(rfc)))
 
 
 def sat_local(moment: datetime) -> datetime:
@@ -290,8 +283,8 @@ class Query:
                 f"{len(self.counterparts)}"
             )
         for rfc in (*self.counterparts, *filter(None, [self.rfc_on_behalf])):
-            if not valid_rfc(rfc):
-                problems.append(f"el RFC {rfc!r} no es válido")
+            if problem := rfc_problem(rfc):
+                problems.append(f"el RFC {rfc!r} no es válido: {problem}")
         if self.complement is not None:
             expected = (
                 g.ComplementoCfdi if service == ServiceFamily.CFDI else g.ComplementoRetenciones

@@ -53,13 +53,19 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
-    request_id: str | None
+    """A request SAT accepted (CodEstatus 5000): `request_id` is its IdSolicitud. A request
+    SAT refuses raises `QueryRefused` instead."""
+
+    request_id: str
     status: Status
     rfc_solicitante: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
+    """What Verifica answered: the request's `state` (EstadoSolicitud) and `request_status`
+    (CodigoEstadoSolicitud), its packages once finished, and the call's own `status`."""
+
     state: RequestState
     state_code: int
     request_status: Status

@@ -16,7 +16,7 @@ from satdescarga.client.query import Query, normalize_rfc, sat_local
 from satdescarga.client.results import QueryResult, Status, Token, VerifyResult
 from satdescarga.clock import as_utc
 from satdescarga.codes import RequestState
-from satdescarga.errors import ResponseError
+from satdescarga.errors import QueryRefused, ResponseError
 from satdescarga.vocabulary import DownloadType
 
 MAX_TOKEN_LIFE = timedelta(days=1)
@@ -143,9 +143,18 @@ def token(output: g.AutenticaOutput, now: datetime) -> Token:
     return Token(output.autentica_result, now, now + span, as_utc(created))
 
 
-def query_result(reply: g.RespuestaSolicitudDescMasTercero) -> QueryResult:
+def query_result(reply: g.RespuestaSolicitudDescMasTercero, operation: str) -> QueryResult:
+    """The accepted request; a refusal (any CodEstatus but 5000) raises QueryRefused, and an
+    acceptance without IdSolicitud is a malformed answer."""
     status = Status(reply.cod_estatus or "", reply.mensaje or "")
-    return QueryResult(reply.id_solicitud, status, reply.rfc_solicitante)
+    if not status.accepted:
+        raise QueryRefused(status.code.strip(), status.message, operation=operation)
+    request_id = reply.id_solicitud or ""
+    if not request_id.strip():
+        raise ResponseError(
+            "el SAT aceptó la solicitud pero no devolvió su IdSolicitud", operation=operation
+        )
+    return QueryResult(request_id, status, reply.rfc_solicitante)
 
 
 def verify_result(reply: g.RespuestaVerificaSolicitudDescMasTercero) -> VerifyResult:

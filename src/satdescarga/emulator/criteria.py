@@ -18,9 +18,9 @@ from satdescarga import generated as g
 from satdescarga.clock import to_local
 from satdescarga.codes import SatCode
 from satdescarga.emulator.model import Query
+from satdescarga.rfc import is_rfc, normalize_rfc
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
-RFC = re.compile(r"^[A-ZÑ&]{3,4}[0-9]{6}[A-Z0-9]{3}$")
 UUID = re.compile(r"^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$")
 RECEIVED_XML_CANCELLED = (
     "XML Mal Formado:La solicitud de descarga no es válida. No se permite la descarga de xml "
@@ -57,10 +57,9 @@ def _rfc(value: str | None, what: str, *, required: bool = True) -> str | None:
         if required:
             raise malformed(f"Falta {what}.")
         return None
-    normalized = value.strip().upper()
-    if not RFC.match(normalized):
+    if not is_rfc(value):
         raise malformed(f"{what} no es un RFC válido: {value}")
-    return normalized
+    return normalize_rfc(value)
 
 
 def _local(moment: datetime) -> datetime:

@@ -7,13 +7,12 @@ given up (`stuck`) past the horizon. A request SAT is done with is handed to `Wi
 
 from __future__ import annotations
 
-import random
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from satdescarga.client import VerifyResult
+from satdescarga.client import Polling, VerifyResult
 from satdescarga.codes import RequestState, SatCode
 from satdescarga.errors import FielError
 from satdescarga.sync.records import Request
@@ -162,10 +161,11 @@ class Polls:
         self._run.events.emit("warning", request_id=request.request_id, message=str(error))
 
     def _backoff(self, elapsed: timedelta) -> timedelta:
-        """Exponential-ish backoff with jitter: about half the time waited so far, bounded."""
+        """The library's polling rule (`Polling.delay`, as `SatClient.wait` uses it): about
+        half the time waited so far, bounded, with jitter."""
         options = self._run.options
-        base = min(options.poll_cap, max(options.poll_initial, elapsed.total_seconds() / 2))
-        return timedelta(seconds=base * random.uniform(0.75, 1.25))
+        polling = Polling(min(options.poll_initial, options.poll_cap), options.poll_cap)
+        return timedelta(seconds=polling.delay(elapsed.total_seconds()))
 
 
 def _outcome(state: RequestState) -> RequestOutcome:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 import time
 
+from satdescarga.client import Status
 from satdescarga.clock import next_mexico_day
 from satdescarga.codes import SatCode
-from satdescarga.errors import FielError, InvalidQuery, SatError
+from satdescarga.errors import FielError, InvalidQuery, QueryRefused, SatError
 from satdescarga.sync.plan import Job, criteria_key, halves
 from satdescarga.sync.records import Request, Window
 from satdescarga.sync.run import (
@@ -125,6 +126,9 @@ class Queries:
             self._ledger.set_outcome(row, RequestOutcome.UNSENT)
             self._windows.fail(window, str(exc))
             return
+        except QueryRefused as refusal:  # SAT answered: recorded, then acted on
+            self._answered(window, job, row, key, refusal.code, refusal.sat_message, None)
+            return
         except FielError:
             self._ledger.set_outcome(row, RequestOutcome.UNSENT)
             raise
@@ -139,24 +143,39 @@ class Queries:
             self._errors += 1
             self._defer(window, f"la solicitud no obtuvo respuesta ({exc}); se reintentará")
             return
-        self._errors = 0
         status = result.status
+        self._answered(window, job, row, key, status.code, status.message, result.request_id)
+
+    def _answered(
+        self,
+        window: Window,
+        job: Job,
+        row: int,
+        key: str,
+        code: str,
+        message: str,
+        request_id: str | None,
+    ) -> None:
+        """Record SAT's answer to a request (accepted with `request_id`, or refused with
+        `code`), then act on it."""
+        self._errors = 0
+        status = Status(code, message)
         if status.sat_code in (SatCode.ERROR_NO_CONTROLADO, SatCode.ERROR_INTERNO):
             self._run.sat_failed()
         else:
             self._run.sat_answered()
         self._run.summary.requests_sent += 1
-        outcome = RequestOutcome.POLLING if status.accepted else RequestOutcome.REFUSED
-        self._ledger.answer_request(row, result.request_id, status.code, status.message, outcome)
+        outcome = RequestOutcome.POLLING if request_id else RequestOutcome.REFUSED
+        self._ledger.answer_request(row, request_id, status.code, status.message, outcome)
         self._run.events.emit(
             "query",
             window=label(window),
             job=job.label,
             code=status.code,
             message=status.message,
-            request_id=result.request_id,
+            request_id=request_id,
         )
-        if status.accepted:
+        if request_id:
             self._ledger.set_window(window.id, WindowState.REQUESTED)
             return
         self._refused(window, key, status.sat_code, str(status))

@@ -9,7 +9,6 @@ the emulator trusts is in `trust.py`.
 from __future__ import annotations
 
 import functools
-import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from satdescarga.certificate import UNIQUE_ID
 from satdescarga.errors import SatError
+from satdescarga.rfc import normalize_rfc as rfc_text
+from satdescarga.rfc import rfc_problem
 
 CA_DIR = Path(__file__).resolve().parent / "ca"
 CA_CERTIFICATE = CA_DIR / "emulador-ca.cer"
@@ -35,8 +36,6 @@ CA_SUBJECT = x509.Name(
 TEST_PASSWORD = "12345678a"  # default password of issued e.firmas (the same as SAT's test one)
 DEFAULT_VALID_FROM = datetime(2024, 1, 1, tzinfo=UTC)
 DEFAULT_VALID_UNTIL = datetime(2030, 1, 1, tzinfo=UTC)
-# SAT's RFC: 3 letters (persona moral) or 4 (física), a valid YYMMDD date, a 3-character homoclave.
-RFC_PATTERN = re.compile(r"[A-ZÑ&]{3,4}\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])[A-Z\d]{2}[\dA]")
 NAME = ObjectIdentifier("2.5.4.41")
 
 
@@ -114,13 +113,11 @@ def sign_with_ca(builder: x509.CertificateBuilder) -> x509.Certificate:
 
 
 def normalize_rfc(rfc: str) -> str:
-    text = rfc.strip().upper()
-    if not RFC_PATTERN.fullmatch(text):
-        raise FielIssueError(
-            f"el RFC {rfc!r} no es válido: debe tener 12 caracteres (persona moral) o 13 "
-            "(persona física), p. ej. EKU9003173C9"
-        )
-    return text
+    """The RFC an e.firma is issued for (satdescarga.rfc's rule), or FielIssueError naming
+    what is wrong with it."""
+    if problem := rfc_problem(rfc):
+        raise FielIssueError(f"el RFC {rfc!r} no es válido: {problem} (p. ej. EKU9003173C9)")
+    return rfc_text(rfc)
 
 
 def fiel_certificate(

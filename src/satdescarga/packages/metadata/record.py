@@ -15,9 +15,10 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import NamedTuple
 
+from satdescarga.rfc import is_rfc
+
 UUID_PATTERN = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
 """A UUID as records hold it (upper case)."""
-RFC_PATTERN = re.compile(r"[A-ZÑ&]{3,4}[0-9]{6}[A-Z0-9]{3}", re.IGNORECASE)
 
 
 class Estatus(StrEnum):
@@ -89,7 +90,7 @@ def parse_estatus(text: str) -> Estatus | None:
 
 def rfc_ok(text: str) -> bool:
     """Whether a value can be an RFC (empty counts: RFCs may be missing, not misplaced)."""
-    return not text or RFC_PATTERN.fullmatch(text.strip()) is not None
+    return not text or is_rfc(text)
 
 
 class MetadataRecord(NamedTuple):
