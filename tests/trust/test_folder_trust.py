@@ -265,3 +265,17 @@ def test_status_check_walks_everything_and_exits_1_on_damage(synced: Path) -> No
     repaired = CliRunner().invoke(main, ["status", "--out", str(synced), "--check", "--repair"])
     assert repaired.exit_code == 0, repaired.output
     assert victim.stat().st_size > 0
+
+
+def test_a_database_from_an_earlier_release_is_adopted_not_rebuilt(
+    sat: Emulator, synced: Path
+) -> None:
+    with sqlite3.connect(synced / "satdescarga.sqlite") as db:  # as an earlier release wrote it
+        db.execute("DROP TABLE read_packages")
+        db.execute("DROP TABLE xml_files")
+    before = traffic(sat)
+    for _ in range(2):
+        result = sync(sat, synced)
+        assert result.exit_code == 0, result.output
+        assert summary(result)["rebuilt"] == []
+    assert traffic(sat)[1:] == before[1:]

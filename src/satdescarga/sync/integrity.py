@@ -85,6 +85,7 @@ class Damage:
 
     reread: dict[str, str] = field(default_factory=dict)  # package id -> why (outputs missing)
     broken: str = ""  # why the database cannot be read (it is set aside and rebuilt)
+    adopt: bool = False  # a database from before `read_packages`: its packages taken as read
     gone: dict[str, str] = field(default_factory=dict)  # package id -> why (its ZIP is gone)
     damaged_xml: list[str] = field(default_factory=list)  # full check: files missing or empty
 
@@ -135,12 +136,13 @@ def _check_database(
                 raise sqlite3.DatabaseError(str(verdict[0] if verdict else "sin respuesta"))
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if READ_TABLE not in tables:
-            return  # written before this record existed: adopted as it is (see module doc)
+            damage.adopt = True  # written before this record existed (see the module's doc)
+            return
         marked = dict(db.execute(f"SELECT package_id, table_name FROM {READ_TABLE}").fetchall())
         for package in read:
             if package.package_id not in marked:
                 damage.reread.setdefault(package.package_id, f"{database.name} no tiene sus filas")
-        for table in set(marked.values()):
+        for table in set(marked.values()) - {""}:  # "": adopted, its table unknown
             empty = (
                 table not in tables
                 or db.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is None
@@ -200,6 +202,22 @@ def job_of(key: str) -> Job:
     return Job(str(fields["rfc"]), str(fields["service"]), DownloadType(fields["direction"]), kind)
 
 
+def adopt(database: Path, read: Sequence[Package]) -> None:
+    """Record as read every package of a database written before `read_packages` existed
+    (their rows as the ledger counted them; their XML files unknown)."""
+    db = sqlite3.connect(database)
+    try:
+        with db:
+            for statement in SCHEMA:
+                db.execute(statement)
+            db.executemany(
+                f"INSERT OR IGNORE INTO {READ_TABLE} VALUES (?, '', ?)",
+                [(p.package_id, p.documents or 0) for p in read],
+            )
+    finally:
+        db.close()
+
+
 def restore(
     ledger: Ledger, store: PackageStore, out: Path, database: Path, full: bool = False
 ) -> list[str]:
@@ -212,6 +230,8 @@ def restore(
     read = ledger.packages(state=PackageState.READ)
     damage = check(out, database, read, full)
     done: list[str] = []
+    if damage.adopt:
+        adopt(database, read)
     if damage.broken:  # kept for whoever wants to look at it; a new one is built
         aside = database.with_name(f"{database.name}.dañada")
         for suffix in ("", "-wal", "-shm"):
