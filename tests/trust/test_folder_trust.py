@@ -279,3 +279,51 @@ def test_a_database_from_an_earlier_release_is_adopted_not_rebuilt(
         assert result.exit_code == 0, result.output
         assert summary(result)["rebuilt"] == []
     assert traffic(sat)[1:] == before[1:]
+
+
+def test_a_damaged_database_is_set_aside_and_rebuilt(sat: Emulator, synced: Path) -> None:
+    metadata = rows(synced, "metadata")
+    database = synced / "satdescarga.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    database.write_bytes(b"basura" * 1000)
+    before = traffic(sat)
+    result = sync(sat, synced)
+    assert result.exit_code == 0, result.output
+    assert rows(synced, "metadata") == metadata
+    assert (synced / "satdescarga.sqlite.dañada").read_bytes() == b"basura" * 1000
+    assert any("apartada" in line for line in summary(result)["rebuilt"])  # type: ignore[attr-defined]
+    assert traffic(sat)[1:] == before[1:]
+
+
+def test_a_deleted_package_without_downloads_left_has_its_period_asked_again(
+    sat: Emulator, synced: Path
+) -> None:
+    ledger = synced / ".satdescarga" / "ledger.sqlite"
+    with sqlite3.connect(ledger) as db:
+        (package,) = db.execute(
+            "SELECT p.package_id FROM packages p JOIN requests r ON r.id = p.request_row "
+            "JOIN windows w ON w.id = r.window_id WHERE w.job LIKE '%Metadata%' "
+            "AND w.job LIKE '%emitidos%'"
+        ).fetchone()
+        db.execute("UPDATE packages SET attempts = 2 WHERE package_id = ?", (package,))
+    (synced / "paquetes" / f"{package}.zip").unlink()
+    _, requests, downloads = traffic(sat)
+    result = sync(sat, synced)
+    assert result.exit_code == 0, result.output
+    assert traffic(sat)[1] > requests  # its period asked for again (new criteria)
+    assert any("su periodo se pide de nuevo" in line for line in summary(result)["rebuilt"])  # type: ignore[attr-defined]
+    assert summary(result)["recovered"]
+    check = CliRunner().invoke(main, ["status", "--out", str(synced), "--check"])
+    assert check.exit_code == 0, check.output
+
+
+def test_repair_marks_a_deleted_package_for_the_next_sync(sat: Emulator, synced: Path) -> None:
+    package = sorted((synced / "paquetes").glob("*.zip"))[0]
+    package.unlink()
+    before = traffic(sat)
+    repaired = CliRunner().invoke(main, ["status", "--out", str(synced), "--check", "--repair"])
+    assert repaired.exit_code == 5, repaired.output
+    assert "por descargar de nuevo" in repaired.output
+    assert traffic(sat) == before
+    assert sync(sat, synced).exit_code == 0 and package.is_file()
