@@ -327,3 +327,34 @@ def test_repair_marks_a_deleted_package_for_the_next_sync(sat: Emulator, synced:
     assert "por descargar de nuevo" in repaired.output
     assert traffic(sat) == before
     assert sync(sat, synced).exit_code == 0 and package.is_file()
+
+
+def test_a_folder_an_earlier_release_mixed_is_refused_naming_both(
+    sat: Emulator, synced: Path
+) -> None:
+    ledger = synced / ".satdescarga" / "ledger.sqlite"
+    with sqlite3.connect(ledger) as db:
+        db.execute("DELETE FROM meta WHERE key LIKE 'folder_%'")
+        (job,) = db.execute("SELECT job FROM windows LIMIT 1").fetchone()
+        db.execute(
+            'INSERT INTO windows (job, start, "end", state, created_at, updated_at) '
+            "VALUES (?, '2020-01-01', '2020-01-31', 'done', '', '')",
+            (job.replace(RFC, OTHER),),
+        )
+    before = traffic(sat)
+    result = sync(sat, synced)
+    assert result.exit_code == 2, result.output
+    assert f"mezcla los datos de los RFC {RFC}, {OTHER}" in result.output
+    assert traffic(sat) == before
+
+
+def test_a_ledger_that_cannot_be_read_is_refused(sat: Emulator, synced: Path) -> None:
+    ledger = synced / ".satdescarga" / "ledger.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+    ledger.mkdir()  # what the operating system will not read as a file
+    before = traffic(sat)
+    result = sync(sat, synced)
+    assert result.exit_code == 2, result.output
+    assert "no se puede leer el ledger" in result.output and "permisos" in result.output
+    assert traffic(sat) == before
