@@ -308,10 +308,12 @@ def test_a_deleted_package_without_downloads_left_has_its_period_asked_again(
         ).fetchone()
         db.execute("UPDATE packages SET attempts = 2 WHERE package_id = ?", (package,))
     (synced / "paquetes" / f"{package}.zip").unlink()
-    _, requests, downloads = traffic(sat)
+    _, requests, _ = traffic(sat)
     result = sync(sat, synced)
     assert result.exit_code == 0, result.output
     assert traffic(sat)[1] > requests  # its period asked for again (new criteria)
+    stats = sat.stats()["rfcs"][RFC]["requests"]
+    assert [p["downloads"] for r in stats for p in r["packages"] if p["id"] == package] == [1]
     assert any("su periodo se pide de nuevo" in line for line in summary(result)["rebuilt"])  # type: ignore[attr-defined]
     assert summary(result)["recovered"]
     check = CliRunner().invoke(main, ["status", "--out", str(synced), "--check"])
