@@ -97,7 +97,7 @@ def test_states_of_another_kind_never_match() -> None:
     assert not allowed(RequestOutcome.FAILED, WindowState.SPLIT)
     # The ledger's one-statement moves match a row only in the states it may leave (by kind):
     assert sources(RequestOutcome.POLLING) == {"sending", "pending", "stuck"}
-    assert sources(PackageState.TO_DOWNLOAD) == {"downloaded"}
+    assert sources(PackageState.TO_DOWNLOAD) == {"downloaded", "read"}  # read: its ZIP gone
     for kind, states in ALL.items():
         for new in states:
             assert sources(new) == {old.value for old in kind if allowed(old, new)}

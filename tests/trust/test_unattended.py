@@ -162,8 +162,9 @@ def test_xml_missing_from_the_outputs_is_fetched_by_uuid(tmp_path: Path) -> None
         db = sqlite3.connect(tmp_path / "satdescarga.sqlite")
         try:
             (uuid,) = db.execute("SELECT uuid FROM cfdi ORDER BY uuid LIMIT 1").fetchone()
-            db.execute("DELETE FROM cfdi WHERE uuid = ?", (uuid,))
-            db.commit()
+            # report counts the XML on disk, whatever the database says (issue 20, item 5)
+            (xml_file,) = (tmp_path / RFC / "emitidos").rglob(f"{uuid}.xml")
+            xml_file.unlink()
         finally:
             db.close()
         requests = len(sent(sat))
@@ -219,8 +220,9 @@ def test_sat_s_daily_limit_per_uuid_waits_for_the_next_day(tmp_path: Path) -> No
         db = sqlite3.connect(tmp_path / "satdescarga.sqlite")
         try:
             (uuid,) = db.execute("SELECT uuid FROM cfdi ORDER BY uuid LIMIT 1").fetchone()
-            db.execute("DELETE FROM cfdi WHERE uuid = ?", (uuid,))
-            db.commit()
+            # report counts the XML on disk, whatever the database says (issue 20, item 5)
+            (xml_file,) = (tmp_path / RFC / "emitidos").rglob(f"{uuid}.xml")
+            xml_file.unlink()
         finally:
             db.close()
         # Someone spent today's one request for this UUID by hand.
@@ -252,15 +254,17 @@ def test_report_reconciles_each_month_and_direction(tmp_path: Path) -> None:
             (uuid,) = db.execute(
                 "SELECT uuid FROM cfdi WHERE rfc_emisor = ? ORDER BY uuid LIMIT 1", (RFC,)
             ).fetchone()
-            db.execute("DELETE FROM cfdi WHERE uuid = ?", (uuid,))
-            db.commit()
+            # report counts the XML on disk, whatever the database says (issue 20, item 5)
+            (xml_file,) = (tmp_path / RFC / "emitidos").rglob(f"{uuid}.xml")
+            xml_file.unlink()
             issued = db.execute(
                 "SELECT count(*) FROM metadata WHERE rfc_emisor = ?", (RFC,)
             ).fetchone()[0]
             cancelled_with_xml = db.execute(
                 "SELECT count(*) FROM metadata m WHERE m.rfc_emisor = ? AND m.estatus = "
-                "'Cancelado' AND EXISTS (SELECT 1 FROM cfdi c WHERE c.uuid = m.uuid)",
-                (RFC,),
+                "'Cancelado' AND EXISTS (SELECT 1 FROM cfdi c WHERE c.uuid = m.uuid) "
+                "AND m.uuid != ?",
+                (RFC, uuid),
             ).fetchone()[0]
         finally:
             db.close()

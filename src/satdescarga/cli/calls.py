@@ -227,7 +227,12 @@ def download(
     from satdescarga.client.download import is_whole_zip
 
     output = Output(as_json)
-    ledger_file = sync_ledger_for(out) or download_lock_path(out)
+    sync_ledger = sync_ledger_for(out)
+    if sync_ledger is not None:  # a sync's folder: its taxpayer's, with a usable ledger
+        from satdescarga.sync.folder import certificate_rfc, check_folder
+
+        check_folder(sync_ledger.parent.parent, sync_ledger, certificate_rfc(sat.cer), sat.service)
+    ledger_file = sync_ledger or download_lock_path(out)
     with ExitStack() as stack:
         ledger = None
         stack.enter_context(LedgerLock(ledger_file, "download", wait=wait, on_wait=output.note))

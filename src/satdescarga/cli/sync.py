@@ -154,6 +154,7 @@ def run_sync(
     from rich.console import Console
 
     from satdescarga.sync.engine import SyncEngine
+    from satdescarga.sync.integrity import restore
     from satdescarga.sync.ledger import SqliteLedger
     from satdescarga.sync.progress import JsonEvents, RichProgress, summary_table
     from satdescarga.sync.run import token_recorder
@@ -162,15 +163,20 @@ def run_sync(
     ledger = SqliteLedger(ledger_file)
     store = OutputStore(options.out, clock)
     try:
+        ledger.record_folder(jobs[0].rfc, jobs[0].service)
         if fiel_valid_until is not None:
             ledger.record_fiel_expiry(fiel_valid_until)
         client = make_client(token_recorder(ledger, jobs[0].service))
+        rebuilt = restore(ledger, store, options.out, store.database)  # no SAT traffic
         if as_json:
             events = JsonEvents()
-            return SyncEngine(client, ledger, store, jobs, windows, options, events, clock).run()
+            engine = SyncEngine(client, ledger, store, jobs, windows, options, events, clock)
+            engine.summary.rebuilt += rebuilt
+            return engine.run()
         console = Console(stderr=True)
         with RichProgress(console) as progress:
             engine = SyncEngine(client, ledger, store, jobs, windows, options, progress, clock)
+            engine.summary.rebuilt += rebuilt
             summary = engine.run()
         console.print(summary_table(summary, str(options.out)))
         return summary
@@ -368,6 +374,9 @@ def sync(
         recheck_horizon=timedelta(days=recheck_days),
     )
     ledger_file = ledger_path(out, state)
+    from satdescarga.sync.folder import certificate_rfc, check_folder
+
+    check_folder(out, ledger_file, certificate_rfc(sat.cer), sat.service)  # before the password
     fiel = sat.fiel()
     job_list = build_jobs(fiel.rfc, sat.service, pairs, filters)
     if since is None and (missing := without_history(ledger_file, job_list)):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from satdescarga.cli.check import check_options, check_outputs
 from satdescarga.cli.common import Output, common_options, handle_errors
 from satdescarga.cli.options import START, ledger_path
 from satdescarga.sync.states import ISSUE_KINDS, PackageState, WindowState, shown
@@ -30,10 +31,19 @@ OUT_OPTION = click.option(
 @click.option(
     "--state", type=click.Path(dir_okay=False, path_type=Path), help="Ledger, si no está en OUT."
 )
+@check_options
 @common_options
 @handle_errors
-def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
-    """Muestra lo que el ledger sabe: ventanas, solicitudes y paquetes."""
+def status(
+    out: Path,
+    state: Path | None,
+    full_check: bool,
+    repair: bool,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Muestra lo que el ledger sabe: ventanas, solicitudes y paquetes. Con --check revisa cada
+    paquete y cada XML contra el ledger (0 todo concuerda, 1 falta o está dañado algo)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -44,6 +54,10 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         raise click.UsageError(
             f"no hay ledger en {path}: ¿ya corrió `satdescarga sync --out {out}`?"
         )
+    if repair and not full_check:
+        raise click.UsageError("--repair va con --check")
+    if full_check:
+        raise SystemExit(check_outputs(out, path, repair, Output(as_json)))
     ledger = SqliteLedger(path)
     try:
         all_windows = ledger.windows()

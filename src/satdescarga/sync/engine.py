@@ -107,6 +107,11 @@ class SyncEngine:
         self._polls = Polls(self._run, self._windows)
         self._idle = 0  # rounds in a row in which something was due but nothing could start
 
+    @property
+    def summary(self) -> SyncSummary:
+        """The summary this run builds (what happened before it may be added: `rebuilt`)."""
+        return self._run.summary
+
     def run(self) -> SyncSummary:
         started = time.monotonic()
         run = self._run
@@ -301,5 +306,6 @@ def summary_fields(summary: SyncSummary) -> dict[str, Any]:
         "notes": summary.notes,
         "waiting": summary.waiting,
         "outage": summary.outage,
+        "rebuilt": summary.rebuilt,
         "complete": summary.complete,
     }

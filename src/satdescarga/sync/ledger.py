@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from satdescarga.sync import schema
+from satdescarga.sync.folder import RFC_KEY, SERVICE_KEY
 from satdescarga.sync.ledger_rows import new_id, now_text, package_of, request_of, where
 from satdescarga.sync.ledger_windows import WindowLedger, remembered
 from satdescarga.sync.migrate import sqlite_engine
@@ -295,6 +296,21 @@ class SqlLedger(WindowLedger):
         meta = schema.meta
         rows = self._all(select(meta.c.value).where(meta.c.key == "fiel_valid_until"))
         return datetime.fromisoformat(rows[0][0]) if rows else None
+
+    # -- the folder's taxpayer (one folder, one RFC and service family: sync/folder.py) ----
+    def record_folder(self, rfc: str, service: str) -> None:
+        """Record the folder's taxpayer and service family, once (the first run's)."""
+        meta = schema.meta
+        with self._write(meta) as db:
+            known = db.execute(select(meta.c.key).where(meta.c.key == RFC_KEY)).first()
+            if known is None:
+                db.execute(
+                    insert(meta),
+                    [
+                        {"key": RFC_KEY, "value": rfc},
+                        {"key": SERVICE_KEY, "value": str(service)},
+                    ],
+                )
 
     # -- tokens ----------------------------------------------------------------------------
     def record_token(self, service: str, created: datetime, expires: datetime) -> None:

@@ -123,6 +123,7 @@ def summary_table(summary: SyncSummary, out: str) -> Table:
     ]
     rows += [("nota", note) for note in summary.notes]
     rows += [("lectura", f"{ISSUE_KINDS.get(k, k)}: {n:,}") for k, n in summary.issues.items()]
+    rows += [("reconstruido", item) for item in summary.rebuilt]
     rows += [("recuperada", item) for item in summary.recovered]
     rows += [("pendiente", item) for item in summary.pending]
     rows += [("perdido", item) for item in summary.lost]

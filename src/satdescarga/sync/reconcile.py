@@ -1,16 +1,18 @@
 """Reconciliation: per month (of the document's date) and direction, what SAT's metadata lists
 against what the outputs hold, and what was lost. The answer to "is anything missing?".
 
-Read from OUT/satdescarga.sqlite (`metadata`, `cfdi`) and the ledger (lost packages whose
-window was not asked for again; folio requests SAT had no XML for), for the taxpayer of each
-job in the ledger.
+Read from OUT/satdescarga.sqlite (`metadata`, `cfdi`), the XML files on disk (what `xml`,
+`active_without_xml` and `cancelled_after_download` count: a file deleted by hand is missing,
+whatever the database says) and the ledger (lost packages whose window was not asked for
+again; folio requests SAT had no XML for), for the taxpayer of each job in the ledger.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,7 @@ class MonthLine:
     month: str  # YYYY-MM of the documents' date
     direction: str  # emitidos / recibidos
     metadata: int = 0  # documents in the metadata
-    xml: int = 0  # XML in the outputs
+    xml: int = 0  # XML files on disk (OUT/<rfc>/<direction>/<YYYY>/<MM>/)
     active_without_xml: int = 0
     xml_without_metadata: int = 0
     cancelled_after_download: int = 0  # XML in the outputs, cancelled in the metadata now
@@ -49,17 +51,15 @@ REPORT_TABLE = Table(
 _QUERIES = {
     "metadata": "SELECT substr(fecha_emision, 1, 7), count(*) FROM metadata WHERE {party} = ? "
     "GROUP BY 1",
-    "xml": "SELECT substr(fecha, 1, 7), count(*) FROM cfdi WHERE {party} = ? GROUP BY 1",
-    "active_without_xml": "SELECT substr(m.fecha_emision, 1, 7), count(*) FROM metadata m "
-    "WHERE m.{party} = ? AND m.estatus = 'Vigente' "
-    "AND NOT EXISTS (SELECT 1 FROM cfdi c WHERE c.uuid = m.uuid) GROUP BY 1",
     "xml_without_metadata": "SELECT substr(c.fecha, 1, 7), count(*) FROM cfdi c "
     "WHERE c.{party} = ? AND NOT EXISTS (SELECT 1 FROM metadata m WHERE m.uuid = c.uuid) "
     "GROUP BY 1",
-    "cancelled_after_download": "SELECT substr(m.fecha_emision, 1, 7), count(*) FROM metadata m "
-    "WHERE m.{party} = ? AND m.estatus = 'Cancelado' "
-    "AND EXISTS (SELECT 1 FROM cfdi c WHERE c.uuid = m.uuid) GROUP BY 1",
 }
+ON_DISK = (
+    "SELECT substr(fecha_emision, 1, 7), upper(uuid), estatus FROM metadata WHERE {party} = ? "
+)
+"ORDER BY 1"
+"""The metadata compared with the XML files on disk, one month at a time (bounded memory)."""
 
 
 def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[MonthLine]:
@@ -79,23 +79,66 @@ def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[
         try:
             for rfc, direction in parties:
                 for field, sql in _QUERIES.items():
-                    needed = {"metadata", "cfdi"} if "c." in sql and "m." in sql else set()
-                    needed.add("cfdi" if field == "xml" else "metadata")
-                    if not needed <= tables:
+                    if not {"metadata", "cfdi"} <= tables:
                         continue
                     query = sql.format(party=PARTY[direction])
                     for when, count in db.execute(query, (rfc,)):
                         if when:
                             item = line(when, direction)
                             setattr(item, field, getattr(item, field) + count)
+                if "metadata" in tables:
+                    _against_disk(db, database.parent, rfc, direction, line)
         finally:
             db.close()
+    for rfc, direction in parties:  # XML the database may not know (or no database at all)
+        for when, names in _xml_on_disk(database.parent, rfc, direction):
+            line(when, direction).xml = len(names)
     for when, direction, why in _losses(ledger):
         item = line(when, direction)
         item.lost += 1
         item.lost_why = item.lost_why or why
     chosen = [v for k, v in sorted(lines.items()) if month is None or k[0] == month]
     return chosen
+
+
+def _xml_on_disk(out: Path, rfc: str, direction: DownloadType) -> Iterable[tuple[str, set[str]]]:
+    """(YYYY-MM, UUIDs) of the XML files in OUT/<rfc>/<direction>/<YYYY>/<MM>/, month by month."""
+    root = out / rfc / direction.value
+    if not root.is_dir():
+        return
+    for year in sorted(p for p in root.iterdir() if p.is_dir()):
+        for month in sorted(p for p in year.iterdir() if p.is_dir()):
+            names = {n[:-4].upper() for n in os.listdir(month) if n.endswith(".xml")}
+            if names:
+                yield f"{year.name}-{month.name}", names
+
+
+def _against_disk(
+    db: sqlite3.Connection,
+    out: Path,
+    rfc: str,
+    direction: DownloadType,
+    line: Callable[[str, DownloadType], MonthLine],
+) -> None:
+    """Active documents of the metadata without their XML file on disk, and cancelled ones
+    whose XML is on disk, month by month (each month's folder listed once)."""
+    root = out / rfc / direction.value
+    month, names = "", set[str]()
+    for when, uuid, status in db.execute(ON_DISK.format(party=PARTY[direction]), (rfc,)):
+        if not when:
+            continue
+        if when != month:
+            month = when
+            folder = root / when[:4] / when[5:7]
+            names = (
+                {n[:-4].upper() for n in os.listdir(folder) if n.endswith(".xml")}
+                if folder.is_dir()
+                else set()
+            )
+        if status == "Vigente" and uuid not in names:
+            line(when, direction).active_without_xml += 1
+        elif status == "Cancelado" and uuid in names:
+            line(when, direction).cancelled_after_download += 1
 
 
 def _tables(database: Path) -> set[str]:

@@ -101,6 +101,7 @@ class SyncSummary:
     notes: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # with SAT or due later: run again later
     outage: str = ""  # why the run stopped early: SAT unavailable
+    rebuilt: list[str] = field(default_factory=list)  # outputs rebuilt from paquetes/ (integrity)
 
     @property
     def complete(self) -> bool:

@@ -47,7 +47,10 @@ Transitions (`None` is "not in the ledger yet"; the ledger refuses any other wit
     package  None       -> pending
              pending    -> downloaded | lost
              downloaded -> read | pending (unreadable, downloaded again) | lost | downloaded
-             read, lost -> downloaded   (`satdescarga download` into a sync's folder: read again)
+             read, lost -> downloaded   (`satdescarga download` into a sync's folder: read again;
+                                         its outputs gone: read again from paquetes/)
+             read       -> pending | lost   (its ZIP gone from paquetes/: downloaded again while
+                                         SAT allows it, else lost and its window recovered)
 """
 
 from __future__ import annotations
@@ -180,7 +183,7 @@ TRANSITIONS: dict[type[State], dict[State | None, frozenset[State]]] = {
         None: frozenset({P.TO_DOWNLOAD}),
         P.TO_DOWNLOAD: frozenset({P.DOWNLOADED, P.LOST}),
         P.DOWNLOADED: frozenset({P.READ, P.TO_DOWNLOAD, P.LOST, P.DOWNLOADED}),
-        P.READ: frozenset({P.DOWNLOADED}),
+        P.READ: frozenset({P.DOWNLOADED, P.TO_DOWNLOAD, P.LOST}),
         P.LOST: frozenset({P.DOWNLOADED}),
     },
 }

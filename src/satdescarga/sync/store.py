@@ -39,7 +39,7 @@ from satdescarga.packages import (
     package_rows,
     table_for,
 )
-from satdescarga.sync import documents
+from satdescarga.sync import documents, integrity
 from satdescarga.sync.plan import Job
 
 DATABASE = "satdescarga.sqlite"
@@ -100,8 +100,8 @@ class OutputStore:
                 if table is METADATA_TABLE:  # its history is recorded as rows come and change
                     documents.prepare(self.database, to_local(self._now()))
                 count = self._write(table, rows)
-                if extractor is not None:
-                    extractor.publish()
+                placed = extractor.publish() if extractor is not None else []
+                integrity.record_read(self.database, package_id, table.name, count, placed)
                 stats, issues = opened.stats, opened.issues
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -176,11 +176,16 @@ class _StagedExtractor(XmlExtractor):
         self.written += 1
         return path
 
-    def publish(self) -> None:
+    def publish(self) -> list[str]:
+        """Move the staged files into place; their paths relative to OUT ('/'-separated)."""
+        placed = []
         for path in self._staged:
-            target = self._out / path.relative_to(self.directory)
+            relative = path.relative_to(self.directory)
+            target = self._out / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
+            placed.append(relative.as_posix())
+        return placed
 
 
 def _typed(table: Table, row: tuple[Any, ...]) -> list[Any]:
