@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from satdescarga.client.query import valid_rfc
 from satdescarga.errors import ConfigurationError
+from satdescarga.rfc import is_rfc
 from satdescarga.sync.migrate import MIGRATIONS, PRE_ALEMBIC
 
 RFC_KEY = "folder_rfc"
@@ -127,9 +127,7 @@ def outputs_in(out: Path) -> list[str]:
     if packages.is_dir() and any(packages.iterdir()):
         found.append("paquetes/")
     found += [
-        f"{entry.name}/"
-        for entry in sorted(out.iterdir())
-        if entry.is_dir() and valid_rfc(entry.name)
+        f"{entry.name}/" for entry in sorted(out.iterdir()) if entry.is_dir() and is_rfc(entry.name)
     ]
     return found
 
