@@ -65,7 +65,7 @@ def test_an_until_the_ledger_already_covers_says_there_was_nothing_to_ask(
     again = sync(sat, out, "--until", earlier, "--json")
     assert again.exit_code == 0, again.output
     [said] = notices(again)
-    assert f"nada que pedir: --until {earlier} 23:59:59 es anterior" in said
+    assert f"nada que pedir hasta --until {earlier} 23:59:59: el ledger" in said
     assert f"hasta {MONTH[1]} 23:59:59" in said
     human = sync(sat, out, "--until", earlier)
     assert human.exit_code == 0 and "Aviso: nada que pedir" in human.stderr

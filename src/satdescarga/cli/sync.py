@@ -391,6 +391,8 @@ def sync(
         notice(output, capped)
     with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
         idle = already_covered(ledger_file, plan, job_list, now)
+        if idle:
+            notice(output, idle)
         summary = run_sync(
             lambda on_token: sat.client(fiel, on_token, retries=1),
             job_list,
@@ -403,8 +405,6 @@ def sync(
         )
         for kind in exports:
             OutputStore(out).export(kind)
-    if idle:
-        notice(output, idle)
     if notify_url or notify_command:
         from satdescarga.sync.engine import summary_fields
         from satdescarga.sync.notify import Notifier, after_run

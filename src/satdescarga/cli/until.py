@@ -2,7 +2,8 @@
 
 A future `--until` is taken as now (SAT has nothing later): said once, before anything runs.
 An `--until` the ledger already covers asks SAT for nothing: said after the run, with how far
-the ledger goes, instead of a silent `complete: true`. Both are notices (standard error, or a
+the ledger goes, before the run (which still finishes what is pending), instead of a silent
+`complete: true`. Both are notices (standard error, or a
 `{"event": "notice", "message": ...}` line with --json), never errors: the run is still right.
 """
 
@@ -70,6 +71,6 @@ def already_covered(
     if until > covered:
         return None
     return (
-        f"nada que pedir: --until {until:{MOMENT}} es anterior a donde continúa el ledger "
-        f"(ya tiene el periodo hasta {covered:{MOMENT}}); sin --until sigue hasta ahora"
+        f"nada que pedir hasta --until {until:{MOMENT}}: el ledger ya tiene el periodo hasta "
+        f"{covered:{MOMENT}} (solo se revisa lo pendiente); sin --until sigue hasta ahora"
     )
