@@ -401,6 +401,8 @@ def sync(
     code = exit_code(summary)
     if code == EXIT_NETWORK:
         output.error(summary.outage, code)
+    elif code == EXIT_REFUSED and summary.stale and not summary.needs_attention:
+        output.error(stale_message(summary), code)
     elif code == EXIT_PENDING:
         output.note(
             f"queda trabajo pendiente ({len(summary.waiting) + len(summary.pending)}); "
@@ -410,12 +412,23 @@ def sync(
 
 
 def exit_code(summary: SyncSummary) -> int:
-    """0 complete; 1 something lost or failed for good; 4 SAT unavailable (the run stopped
+    """0 complete; 1 something lost or failed for good, or a job's newest complete view is
+    older than its limit (stale: a person should look); 4 SAT unavailable (the run stopped
     early); 5 work pending: run again later (normal with --no-wait)."""
     if summary.needs_attention:
         return EXIT_REFUSED
     if summary.outage:
         return EXIT_NETWORK
+    if summary.stale:
+        return EXIT_REFUSED
     if not summary.complete:
         return EXIT_PENDING
     return EXIT_OK
+
+
+def stale_message(summary: SyncSummary) -> str:
+    """One sentence for the stale views of a run."""
+    return (
+        "; ".join(f"{view.label}: {view.text()}" for view in summary.stale)
+        + "; revise `satdescarga status`"
+    )

@@ -37,6 +37,8 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from satdescarga.clock import business_clock, to_local
+    from satdescarga.sync.freshness import views
     from satdescarga.sync.ledger import SqliteLedger
 
     path = ledger_path(out, state)
@@ -67,6 +69,7 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
             for w in all_windows
             if w.state is WindowState.FAILED
         ]
+        current = views(ledger, to_local(business_clock()()))
     finally:
         ledger.close()
     data: dict[str, object] = {
@@ -77,6 +80,7 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         "perdidos": lost,
         "fallidas": failed,
         "avisos_de_lectura": {shown(ISSUE_KINDS, k): v for k, v in issues.items()},
+        "vistas": [view.fields() for view in current],
     }
     from satdescarga.sync.notify import expiry_warning
 
@@ -97,6 +101,8 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         table.add_row("fallida", item)
     for item in lost:
         table.add_row("perdido", item)
+    for view in current:
+        table.add_row(f"vista {view.label}", view.text())
     Console().print(table)
 
 

@@ -79,7 +79,9 @@ class FaultRule:
         if self.kind not in TIMED and self.seconds is not None:
             raise FaultSpecError(f"{self.kind} takes no seconds")
         if self.kind == "hold" and not TARGETS[self.target] <= TARGETS["solicita"]:
-            raise FaultSpecError("hold applies to Solicita only (solicita, emitidos, recibidos, folio)")
+            raise FaultSpecError(
+                "hold applies to Solicita only (solicita, emitidos, recibidos, folio)"
+            )
         if self.count is not None and self.count < 1:
             raise FaultSpecError("a fault count must be at least 1")
         if self.percent is not None and not 0 <= self.percent <= 100:
