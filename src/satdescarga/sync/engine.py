@@ -186,7 +186,8 @@ class SyncEngine:
                 run.ledger.record_start(key, given)
             if rules is not None:
                 xml = job.kind is RequestType.XML
-                run.ledger.record_view_rules(key, rules.to_json(job.label, xml))
+                named = job.label if job.service == "cfdi" else f"{job.label} ({job.service})"
+                run.ledger.record_view_rules(key, rules.to_json(named, xml))
             known, begins = run.ledger.windows([key]), run.ledger.start_of(key)
             for start, end, purpose in self._plan_source.windows(job, known, now, begins):
                 run.ledger.window(key, start, end, purpose=purpose)

@@ -178,8 +178,8 @@ def view_of(
         current, stale = True, False  # nothing to have yet (the period has not settled)
     elif complete is not None:
         # Current: everything asked for so far is here (a newer view needs a newer request).
-        current = complete >= min(expected, max(asked, default=expected))
         stale = expected - complete > limit
+        current = not stale and complete >= min(expected, max(asked, default=expected))
     else:
         current, stale = False, now - rules.first > limit
     return View(
