@@ -220,7 +220,8 @@ def run_sync(
     type=click.FloatRange(0),
     default=6.0,
     show_default=True,
-    help="Horas entre barridos de metadata de los días sin asentar.",
+    help="Horas entre barridos de metadata de los días sin asentar (uno lento no detiene al "
+    "siguiente; hasta 3 con el SAT a la vez).",
 )
 @click.option(
     "--recheck-every",
@@ -279,7 +280,8 @@ def run_sync(
     type=float,
     default=72.0,
     show_default=True,
-    help="Horas antes de dar por atorada una solicitud.",
+    help="Horas antes de dar por atorada una solicitud; una vista más vieja que "
+    "2 × --sweep-every + --horizon se marca atrasada (código 1).",
 )
 @filter_options
 @click.option(
