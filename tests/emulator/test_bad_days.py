@@ -14,7 +14,7 @@ from satdescarga import Endpoints, Fiel, Query, SatClient
 from satdescarga.cli import main
 from satdescarga.clock import to_local
 from satdescarga.codes import RequestState
-from satdescarga.emulator import Emulator
+from satdescarga.emulator import Emulator, FaultSpecError, parse_faults
 from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.emulator.timeline import realistic
 from satdescarga.errors import HttpError
@@ -150,3 +150,19 @@ def test_the_emulator_command_takes_the_bad_days(tmp_path: Path) -> None:
     help_text = CliRunner().invoke(main, ["emulator", "serve", "--help"]).output
     for option in ("--latency", "--certification-lag", "--outage", "--last-document", "--start"):
         assert option in help_text
+
+
+def test_a_held_request_stays_accepted_for_its_hold_then_finishes(fiel: Fiel) -> None:
+    with Emulator(start=START, accept_delay=0, process_delay=0, daily_documents=5) as sat:
+        client = SatClient(fiel, Endpoints.local(sat.base_url))
+        sat.set_faults("emitidos=hold:172800*1")  # the next one: two days
+        held = query(client, "2025-02-01", "2025-02-01T23:59:59")
+        other = query(client, "2025-02-02", "2025-02-02T23:59:59")
+        assert client.verify(other).state is RequestState.FINISHED
+        sat.advance(days=1, hours=23)
+        assert client.verify(held).state is RequestState.ACCEPTED
+        sat.advance(hours=2)
+        assert client.verify(held).state is RequestState.FINISHED
+    for bad in ("verifica=hold:10", "emitidos=hold", "solicita=hold:-1"):
+        with pytest.raises(FaultSpecError):
+            parse_faults(bad)

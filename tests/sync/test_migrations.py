@@ -173,7 +173,9 @@ def test_status_reads_an_upgraded_ledger_as_the_last_pre_alembic_release_did(
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 0, result.output
     expected = json.loads((FIXTURES / f"status-v{version}.json").read_text(encoding="utf-8"))
-    assert json.loads(result.output) == expected
+    shown = json.loads(result.output)
+    assert shown.pop("vistas") == []  # no run of this release recorded how current jobs are
+    assert shown == expected
 
 
 def test_a_pre_alembic_upgrade_cut_short_is_finished(tmp_path: Path) -> None:

@@ -227,7 +227,8 @@ def run_sync(
     type=click.FloatRange(0),
     default=6.0,
     show_default=True,
-    help="Horas entre barridos de metadata de los días sin asentar.",
+    help="Horas entre barridos de metadata de los días sin asentar (uno lento no detiene al "
+    "siguiente; hasta 3 con el SAT a la vez).",
 )
 @click.option(
     "--recheck-every",
@@ -286,7 +287,8 @@ def run_sync(
     type=float,
     default=72.0,
     show_default=True,
-    help="Horas antes de dar por atorada una solicitud.",
+    help="Horas antes de dar por atorada una solicitud; una vista más vieja que "
+    "2 × --sweep-every + --horizon se marca atrasada (código 1).",
 )
 @filter_options
 @click.option(
@@ -417,6 +419,8 @@ def sync(
     code = exit_code(summary)
     if code == EXIT_NETWORK:
         output.error(summary.outage, code)
+    elif code == EXIT_REFUSED and summary.stale and not summary.needs_attention:
+        output.error(stale_message(summary), code)
     elif code == EXIT_PENDING:
         output.note(
             f"queda trabajo pendiente ({len(summary.waiting) + len(summary.pending)}); "
@@ -426,12 +430,23 @@ def sync(
 
 
 def exit_code(summary: SyncSummary) -> int:
-    """0 complete; 1 something lost or failed for good; 4 SAT unavailable (the run stopped
+    """0 complete; 1 something lost or failed for good, or a job's newest complete view is
+    older than its limit (stale: a person should look); 4 SAT unavailable (the run stopped
     early); 5 work pending: run again later (normal with --no-wait)."""
     if summary.needs_attention:
         return EXIT_REFUSED
     if summary.outage:
         return EXIT_NETWORK
+    if summary.stale:
+        return EXIT_REFUSED
     if not summary.complete:
         return EXIT_PENDING
     return EXIT_OK
+
+
+def stale_message(summary: SyncSummary) -> str:
+    """One sentence for the stale views of a run."""
+    return (
+        "; ".join(f"{view.label}: {view.text()}" for view in summary.stale)
+        + "; revise `satdescarga status`"
+    )

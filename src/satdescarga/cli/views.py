@@ -47,6 +47,8 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
+    from satdescarga.clock import business_clock, to_local
+    from satdescarga.sync.freshness import views
     from satdescarga.sync.ledger import SqliteLedger
 
     path = ledger_path(out, state)
@@ -81,6 +83,7 @@ def status(
             for w in all_windows
             if w.state is WindowState.FAILED
         ]
+        current = views(ledger, to_local(business_clock()()))
     finally:
         ledger.close()
     data: dict[str, object] = {
@@ -91,6 +94,7 @@ def status(
         "perdidos": lost,
         "fallidas": failed,
         "avisos_de_lectura": {shown(ISSUE_KINDS, k): v for k, v in issues.items()},
+        "vistas": [view.fields() for view in current],
     }
     from satdescarga.sync.notify import expiry_warning
 
@@ -111,6 +115,8 @@ def status(
         table.add_row("fallida", item)
     for item in lost:
         table.add_row("perdido", item)
+    for view in current:
+        table.add_row(f"vista {view.label}", view.text())
     Console().print(table)
 
 

@@ -8,7 +8,9 @@ Spec: rules separated by `;` or `,`; each rule is `TARGET=KIND[:SECONDS][*COUNT]
 - KIND: `http500` (IIS error page), `http503` (service unavailable), `error404` (SAT's
   CodEstatus 404 "Error no controlado", HTTP 200), `soapfault` (WCF InternalServiceFault, HTTP
   500), `slow:SECONDS` (answer normally after a real delay), `disconnect` (the connection is
-  closed halfway through the response), `truncate` (a well-framed response whose body is cut).
+  closed halfway through the response), `truncate` (a well-framed response whose body is cut),
+  `hold:SECONDS` (Solicita only: the request is accepted as usual but stays Aceptada SECONDS
+  longer, in emulated time: a request SAT sits on for days).
 - `*COUNT`: only the next COUNT matching calls (default: every call).
 - `%PERCENT`: each matching call fails with this probability (seeded, so reproducible).
 
@@ -27,7 +29,10 @@ from typing import Any
 from satdescarga.emulator.model import OPERATIONS
 from satdescarga.vocabulary import ServiceFamily
 
-KINDS = ("http500", "http503", "error404", "soapfault", "slow", "disconnect", "truncate")
+KINDS = (
+    "http500", "http503", "error404", "soapfault", "slow", "disconnect", "truncate", "hold"
+)  # fmt: skip
+TIMED = ("slow", "hold")  # the kinds that take SECONDS
 TARGETS: dict[str, frozenset[str]] = {
     "*": frozenset(OPERATIONS),
     "autentica": frozenset({"Autentica"}),
@@ -69,10 +74,14 @@ class FaultRule:
             raise FaultSpecError(f"unknown fault target {self.target!r}")
         if self.kind not in KINDS:
             raise FaultSpecError(f"unknown fault kind {self.kind!r} (use {', '.join(KINDS)})")
-        if self.kind == "slow" and (self.seconds is None or self.seconds < 0):
-            raise FaultSpecError("slow needs its delay in seconds: slow:2.5")
-        if self.kind != "slow" and self.seconds is not None:
+        if self.kind in TIMED and (self.seconds is None or self.seconds < 0):
+            raise FaultSpecError(f"{self.kind} needs its delay in seconds: {self.kind}:2.5")
+        if self.kind not in TIMED and self.seconds is not None:
             raise FaultSpecError(f"{self.kind} takes no seconds")
+        if self.kind == "hold" and not TARGETS[self.target] <= TARGETS["solicita"]:
+            raise FaultSpecError(
+                "hold applies to Solicita only (solicita, emitidos, recibidos, folio)"
+            )
         if self.count is not None and self.count < 1:
             raise FaultSpecError("a fault count must be at least 1")
         if self.percent is not None and not 0 <= self.percent <= 100:

@@ -63,7 +63,9 @@ class SignedOperations:
         operation: OperationDescriptor,
         environ: dict[str, Any],
         envelope: etree._Element,
+        hold: float = 0.0,
     ) -> Response:
+        """`hold`: extra emulated seconds an accepted Solicita stays Aceptada (a fault)."""
         name = operation.name
         now = self.clock.now()
         header = str(environ.get("HTTP_AUTHORIZATION", ""))
@@ -115,7 +117,7 @@ class SignedOperations:
         solicitante = getattr(inner, "rfc_solicitante", None)
         try:
             if name.startswith("SolicitaDescarga"):
-                return self._solicita(family, name, inner, certificate.rfc)
+                return self._solicita(family, name, inner, certificate.rfc, hold)
             if solicitante is None or solicitante.strip().upper() != certificate.rfc:
                 raise signer_mismatch(name)
             if name == "VerificaSolicitudDescarga":
@@ -126,10 +128,12 @@ class SignedOperations:
             log.info("%s %s rfc=%s: %s", family, name, certificate.rfc, exc)
             return code_response(name, exc.code, exc.message, solicitante)
 
-    def _solicita(self, family: ServiceFamily, name: str, solicitud: Any, rfc: str) -> Response:
+    def _solicita(
+        self, family: ServiceFamily, name: str, solicitud: Any, rfc: str, hold: float = 0.0
+    ) -> Response:
         query = self.service.build_query(family, name, solicitud, rfc)
         try:
-            request_id = self.service.solicita(query)
+            request_id = self.service.solicita(query, hold)
         except RuleError as exc:
             self.service.record_rejection(
                 rfc, family, name, exc.code, exc.message, criteria=query.to_json()

@@ -45,6 +45,8 @@ class DownloadRequest:
     """Mexico City time the documents are taken at."""
     future: Future[MatchSet]
     folio_limit: bool = False
+    hold: float = 0.0
+    """Emulated seconds it stays Aceptada on top of its delays (the `hold` fault)."""
     matches: MatchSet | None = None
     packages: list[Package] = field(default_factory=list)
 

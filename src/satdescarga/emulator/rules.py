@@ -110,8 +110,9 @@ class Service:
         """Validate one Solicita request (301 and 303) and normalize its criteria."""
         return criteria.build_query(family, operation, solicitud, signer, self.clock.local_now())
 
-    def solicita(self, query: Query) -> str:
-        """Accept `query` (returning its IdSolicitud) or raise the RuleError SAT answers."""
+    def solicita(self, query: Query, hold: float = 0.0) -> str:
+        """Accept `query` (returning its IdSolicitud) or raise the RuleError SAT answers.
+        `hold`: emulated seconds it stays Aceptada on top of its delays (the `hold` fault)."""
         now = self.clock.now()
         as_of = to_local(now)
         with self._lock:
@@ -127,7 +128,7 @@ class Service:
             request_id = str(uuid.uuid4())
             cap = self.config.xml_cap if query.is_xml else self.config.metadata_cap
             future = self._executor.submit(self.corpus.find, query, as_of, cap)
-            request = DownloadRequest(request_id, query, now, as_of, future, folio_limit)
+            request = DownloadRequest(request_id, query, now, as_of, future, folio_limit, hold)
             self.requests[request_id] = request
             self._same.setdefault(query, []).append(request)
             return request_id

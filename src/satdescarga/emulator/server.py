@@ -157,7 +157,7 @@ class EmulatorApp:
             log.info("%s %s: caída del SAT (emulada)", family, operation.name)
             return Response(503, IIS_503, content_type=HTML)
         fault = self.faults.draw(family, operation.name)
-        cut = None
+        cut, hold = None, 0.0
         if fault is not None:
             log.info("falla inyectada en %s %s: %s", family, operation.name, fault.spec)
             early = self._early_fault(fault, operation)
@@ -165,6 +165,8 @@ class EmulatorApp:
                 return early
             if fault.kind == "slow":
                 time.sleep(fault.seconds or 0)
+            elif fault.kind == "hold":
+                hold = fault.seconds or 0.0
             else:
                 cut = fault.kind
         try:
@@ -174,7 +176,7 @@ class EmulatorApp:
         if operation.name == "Autentica":
             response = self.autentica(family, envelope)
         else:
-            response = self.operations(family, operation, environ, envelope)
+            response = self.operations(family, operation, environ, envelope, hold)
         response.cut = cut
         return response
 

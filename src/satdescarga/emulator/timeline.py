@@ -53,9 +53,14 @@ class Timeline:
         self.config = config
 
     def delays(self, request: DownloadRequest) -> Delays:
+        """Its drawn or configured waits; a held request (fault `hold`) stays Aceptada longer."""
         if self.config.latency == "realistic":
-            return realistic(self.config.seed, repr(request.query))
-        return Delays(self.config.accept_delay, self.config.process_delay)
+            drawn = realistic(self.config.seed, repr(request.query))
+        else:
+            drawn = Delays(self.config.accept_delay, self.config.process_delay)
+        if request.hold:
+            return Delays(drawn.accept + request.hold, drawn.process, drawn.rejected)
+        return drawn
 
     def waiting(self, request: DownloadRequest, now: datetime) -> RequestState | None:
         """ACCEPTED or IN_PROGRESS while the request's delays run at `now`; None after them."""

@@ -12,6 +12,10 @@ days are not final yet. The calendar splits a job's period in two at the *settle
 - metadata of the last `recheck_horizon` is asked for again every `recheck_every` (a
   `recheck`, counted from the first sweep), because invoices are cancelled weeks after their
   date. A period wholly in the past (an explicit `until` older than `settle`) gets neither;
+- sweeps and rechecks (*rounds*) never wait for each other: a round SAT sits on for days does
+  not stop the next one `sweep_every` later (a newer snapshot). At most `ROUNDS_IN_FLIGHT` of a
+  job are with SAT at once; at that bound no new round is sent and the summary says so
+  (`notes`). A round not even sent yet (SAT failing) is sent before any new one is planned;
 - XML still missing after that (a document active in the metadata, not in the outputs) is
   asked for by UUID (`folio`), see `engine.SyncEngine`.
 
@@ -27,6 +31,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from satdescarga.client.query import RequestType
+from satdescarga.sync.freshness import (
+    ROUNDS,
+    ViewRules,
+    rounds_in_flight,
+    settled_until,
+    since_text,
+)
 from satdescarga.sync.plan import SECOND, Job, day_windows, month_windows
 from satdescarga.sync.records import Window
 from satdescarga.sync.states import WindowPurpose, WindowState
@@ -51,8 +62,13 @@ class Plan(Protocol):
         ledger recorded it (None: never given)."""
         ...
 
-    def notes(self, job: Job, now: datetime) -> list[str]:
-        """What the summary should say about this plan (e.g. XML left for later)."""
+    def notes(self, job: Job, known: Sequence[Window], now: datetime) -> list[str]:
+        """What the summary should say about this plan (e.g. XML left for later, no new sweep
+        because too many are still with SAT); `known`: the job's windows before planning."""
+        ...
+
+    def rules(self, horizon: timedelta, now: datetime) -> ViewRules | None:
+        """How current each job's view should be under this plan (None: no such promise)."""
         ...
 
 
@@ -68,8 +84,11 @@ class FixedWindows:
     ) -> list[Planned]:
         return [(begin, end, WindowPurpose.PERIOD) for begin, end in self.spans]
 
-    def notes(self, job: Job, now: datetime) -> list[str]:
+    def notes(self, job: Job, known: Sequence[Window], now: datetime) -> list[str]:
         return []
+
+    def rules(self, horizon: timedelta, now: datetime) -> ViewRules | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -103,22 +122,32 @@ class Calendar:
             planned += self._metadata_rounds(known, since, settled, until, now)
         return planned
 
-    def notes(self, job: Job, now: datetime) -> list[str]:
+    def notes(self, job: Job, known: Sequence[Window], now: datetime) -> list[str]:
         until = min(self.until or now, now)
         settled = self.settled_until(now, until)
-        if job.kind is not RequestType.XML or settled >= until:
+        if job.kind is RequestType.METADATA:
+            busy = rounds_in_flight(known)
+            if len(busy) < ROUNDS_IN_FLIGHT:
+                return []
+            oldest = busy[0].end
+            return [
+                f"{job.label}: {len(busy)} barridos siguen con el SAT (el límite); no se pide "
+                f"otro hasta que termine uno (el más antiguo es del {oldest:%Y-%m-%d %H:%M}, "
+                f"hace {since_text(now - oldest)})"
+            ]
+        if settled >= until:
             return []
         return [
             f"{job.label}: del {settled + SECOND:%Y-%m-%d} en adelante se pide cuando asiente "
             f"(el SAT recibe CFDI hasta {self.settle.days} días tarde)"
         ]
 
+    def rules(self, horizon: timedelta, now: datetime) -> ViewRules | None:
+        return ViewRules(self.settle, self.sweep_every, horizon, self.until, now)
+
     def settled_until(self, now: datetime, until: datetime) -> datetime:
         """The last second of the settled days (`until` when it is older)."""
-        if self.settle <= timedelta(0):
-            return until
-        boundary = (now - self.settle).replace(hour=0, minute=0, second=0, microsecond=0)
-        return min(until, boundary - SECOND)
+        return settled_until(now, until, self.settle)
 
     def _aligned(self, start: datetime, end: datetime) -> list[Span]:
         if self.window_days:
@@ -135,9 +164,11 @@ class Calendar:
     ) -> list[Planned]:
         """A recheck when one is due (it covers the unsettled days too), else a sweep."""
         now = now.replace(microsecond=0)
-        rounds = [w for w in known if w.purpose in (WindowPurpose.SWEEP, WindowPurpose.RECHECK)]
-        if any(w.state in UNFINISHED for w in rounds):
-            return []  # the last round is still with SAT: no new one on top of it
+        rounds = [w for w in known if w.purpose in ROUNDS]
+        if any(w.state is WindowState.PLANNED for w in rounds):
+            return []  # the last round was not even sent (SAT failing): it goes first
+        if len(rounds_in_flight(known)) >= ROUNDS_IN_FLIGHT:
+            return []  # SAT holds as many as allowed: the next waits for one (see `notes`)
         # The first sweep (the first run that reached the unsettled days) starts the count.
         checks = [w.end for w in rounds if w.purpose is WindowPurpose.RECHECK]
         last_check = max(checks, default=min((w.end for w in rounds), default=None))
@@ -156,7 +187,9 @@ class Calendar:
         return [(start, until, WindowPurpose.SWEEP)]
 
 
-UNFINISHED = (WindowState.PLANNED, WindowState.REQUESTED)
+ROUNDS_IN_FLIGHT = 3
+"""Rounds (sweeps, rechecks) of one job unfinished at once, at most: a slow one never stops
+the next, and a SAT that finishes none is not sent more and more of them."""
 
 
 def gaps(since: datetime, until: datetime, covered: Sequence[Span]) -> list[Span]:

@@ -17,6 +17,7 @@ from satdescarga.client.query import RequestType
 from satdescarga.clock import to_local
 from satdescarga.sync.calendar import FixedWindows, Plan, Span
 from satdescarga.sync.downloads import Downloads
+from satdescarga.sync.freshness import views
 from satdescarga.sync.plan import Job
 from satdescarga.sync.polling import Polls
 from satdescarga.sync.querying import Queries
@@ -184,13 +185,18 @@ class SyncEngine:
         run = self._run
         now = to_local(run.now()).replace(microsecond=0)
         given = self._plan_source.since
+        rules = self._plan_source.rules(run.options.horizon, now)
         for key, job in run.jobs.items():
             if given is not None:
                 run.ledger.record_start(key, given)
+            if rules is not None:
+                xml = job.kind is RequestType.XML
+                named = job.label if job.service == "cfdi" else f"{job.label} ({job.service})"
+                run.ledger.record_view_rules(key, rules.to_json(named, xml))
             known, begins = run.ledger.windows([key]), run.ledger.start_of(key)
             for start, end, purpose in self._plan_source.windows(job, known, now, begins):
                 run.ledger.window(key, start, end, purpose=purpose)
-            run.summary.notes += self._plan_source.notes(job, now)
+            run.summary.notes += self._plan_source.notes(job, known, now)
         windows = self._run.windows()
         finished = [w for w in windows if w.state in (W.SPLIT, W.EMPTY, W.DONE, W.FAILED)]
         self._run.events.emit("plan", windows=len(windows), done=len(finished))
@@ -275,6 +281,7 @@ class SyncEngine:
             for kind, count in package.issue_counts.items():
                 summary.issues[kind] = summary.issues.get(kind, 0) + count
         summary.documents = sum(w.documents for w in windows if w.state is W.DONE)
+        summary.views = views(run.ledger, to_local(run.now()), list(run.jobs))
         summary.seconds = seconds
 
 
@@ -307,5 +314,6 @@ def summary_fields(summary: SyncSummary) -> dict[str, Any]:
         "waiting": summary.waiting,
         "outage": summary.outage,
         "rebuilt": summary.rebuilt,
+        "views": [view.fields() for view in summary.views],
         "complete": summary.complete,
     }

@@ -7,6 +7,7 @@ the periods asked for, their purposes and states, and where each job's period st
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from satdescarga.sync.states import (
 )
 
 W, META = schema.windows, schema.meta
+VIEW_KEY = "view:"  # meta rows "view:<job>": the rules the job's view is judged by
 _STATE_COLUMN = {WindowState: "state", RequestOutcome: "outcome", PackageState: "state"}
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -294,6 +296,29 @@ class WindowLedger:
         meta = schema.meta
         rows = self._all(select(meta.c.value).where(meta.c.key == f"start:{job}"))
         return datetime.fromisoformat(rows[0][0]) if rows else None
+
+    # -- the rules each job's view is judged by (sync.freshness) ----------------------------
+    def record_view_rules(self, job: str, rules: dict[str, Any]) -> None:
+        """Remember the rules `job` last ran under (`first`: kept from the first record)."""
+        key, meta = f"{VIEW_KEY}{job}", schema.meta
+        known = self.view_rules([job]).get(job)
+        if known is not None:
+            rules = {**rules, "first": known.get("first", rules.get("first"))}
+            if known == rules:
+                return  # nothing to write (the usual case: every run gives the same rules)
+        with self._write(META) as db:
+            db.execute(meta.delete().where(meta.c.key == key))
+            db.execute(insert(meta).values(key=key, value=json.dumps(rules, sort_keys=True)))
+
+    @remembered(META)
+    def view_rules(self, jobs: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Job -> the rules its last run recorded (every job that has some, without `jobs`)."""
+        meta = schema.meta
+        query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(VIEW_KEY))
+        if jobs is not None:
+            query = query.where(meta.c.key.in_([f"{VIEW_KEY}{job}" for job in jobs]))
+        rows = self._all(query)
+        return {str(row.key).removeprefix(VIEW_KEY): json.loads(row.value) for row in rows}
 
     @remembered(W, META)
     def start_of(self, job: str) -> datetime | None:

@@ -130,6 +130,7 @@ def summary_table(summary: SyncSummary, out: str) -> Table:
     rows += [("falló", item) for item in summary.failed]
     rows += [("atorada", item) for item in summary.stuck]
     rows += [("en espera", item) for item in summary.waiting]
+    rows += [(f"vista {view.label}", view.text()) for view in summary.views]
     if summary.outage:
         rows.append(("SAT", summary.outage))
     for name, value in rows:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from satdescarga.codes import SatCode
 from satdescarga.errors import HttpError, NetworkError, SatError, SatTimeoutError
+from satdescarga.sync.freshness import View
 from satdescarga.sync.plan import Job
 from satdescarga.sync.records import Ledger, Package, Request, Window
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
@@ -102,6 +103,12 @@ class SyncSummary:
     waiting: list[str] = field(default_factory=list)  # with SAT or due later: run again later
     outage: str = ""  # why the run stopped early: SAT unavailable
     rebuilt: list[str] = field(default_factory=list)  # outputs rebuilt from paquetes/ (integrity)
+    views: list[View] = field(default_factory=list)  # how current each job's view is, at the end
+
+    @property
+    def stale(self) -> list[View]:
+        """The jobs whose newest complete view is older than it should be (`sync.freshness`)."""
+        return [view for view in self.views if view.stale]
 
     @property
     def complete(self) -> bool:
