@@ -155,6 +155,20 @@ def test_cancellations_found_by_a_recheck_are_listed_by_changes(tmp_path: Path) 
         assert since.exit_code == 0 and "sin cambios" in since.output
 
 
+def never_delivered(out: Path, uuid: str) -> None:
+    """Make the outputs look as if SAT's XML package had not carried `uuid`: no row, no file,
+    and no record of the file (a file deleted by hand is rebuilt from `paquetes/` instead)."""
+    (xml_file,) = (out / RFC / "emitidos").rglob(f"{uuid}.xml")
+    xml_file.unlink()
+    db = sqlite3.connect(out / "satdescarga.sqlite")
+    try:
+        db.execute("DELETE FROM cfdi WHERE uuid = ?", (uuid,))
+        db.execute("DELETE FROM xml_files WHERE name = ?", (xml_file.name,))
+        db.commit()
+    finally:
+        db.close()
+
+
 def test_xml_missing_from_the_outputs_is_fetched_by_uuid(tmp_path: Path) -> None:
     with emulator(start=START) as sat:
         args = ("--issued", "--until", "2025-02-28")
@@ -162,11 +176,9 @@ def test_xml_missing_from_the_outputs_is_fetched_by_uuid(tmp_path: Path) -> None
         db = sqlite3.connect(tmp_path / "satdescarga.sqlite")
         try:
             (uuid,) = db.execute("SELECT uuid FROM cfdi ORDER BY uuid LIMIT 1").fetchone()
-            # report counts the XML on disk, whatever the database says (issue 20, item 5)
-            (xml_file,) = (tmp_path / RFC / "emitidos").rglob(f"{uuid}.xml")
-            xml_file.unlink()
         finally:
             db.close()
+        never_delivered(tmp_path, uuid)
         requests = len(sent(sat))
         again = sync(sat, tmp_path, *args)
         assert again.exit_code == 0, again.output
@@ -220,11 +232,9 @@ def test_sat_s_daily_limit_per_uuid_waits_for_the_next_day(tmp_path: Path) -> No
         db = sqlite3.connect(tmp_path / "satdescarga.sqlite")
         try:
             (uuid,) = db.execute("SELECT uuid FROM cfdi ORDER BY uuid LIMIT 1").fetchone()
-            # report counts the XML on disk, whatever the database says (issue 20, item 5)
-            (xml_file,) = (tmp_path / RFC / "emitidos").rglob(f"{uuid}.xml")
-            xml_file.unlink()
         finally:
             db.close()
+        never_delivered(tmp_path, uuid)
         # Someone spent today's one request for this UUID by hand.
         assert sat.app is not None
         credentials = [
