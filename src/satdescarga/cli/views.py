@@ -44,7 +44,7 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         raise click.UsageError(
             f"no hay ledger en {path}: ¿ya corrió `satdescarga sync --out {out}`?"
         )
-    ledger = SqliteLedger(path)
+    ledger = SqliteLedger(path, read_only=True)  # also in a folder it may not write
     try:
         all_windows = ledger.windows()
         windows = Counter(w.state.label for w in all_windows)
@@ -259,7 +259,7 @@ def report(
         raise click.UsageError(
             f"no hay ledger en {path}: ¿ya corrió `satdescarga sync --out {out}`?"
         )
-    ledger = SqliteLedger(path)
+    ledger = SqliteLedger(path, read_only=True)  # also in a folder it may not write
     try:
         lines = reconcile(out / DATABASE, ledger, month)
     finally:

@@ -7,8 +7,11 @@ Spec: rules separated by `;` or `,`; each rule is `TARGET=KIND[:SECONDS][*COUNT]
   `retenciones/*`.
 - KIND: `http500` (IIS error page), `http503` (service unavailable), `error404` (SAT's
   CodEstatus 404 "Error no controlado", HTTP 200), `soapfault` (WCF InternalServiceFault, HTTP
-  500), `slow:SECONDS` (answer normally after a real delay), `disconnect` (the connection is
-  closed halfway through the response), `truncate` (a well-framed response whose body is cut).
+  500), `slow:SECONDS` (answer normally after a real delay), `late:SECONDS` (the call reaches
+  SAT SECONDS of emulated time after it was sent: the emulated clock moves on that much first,
+  so a call that waited past its token's 5 minutes gets 300 Usuario No Válido, deterministically
+  and without waiting), `disconnect` (the connection is closed halfway through the response),
+  `truncate` (a well-framed response whose body is cut).
 - `*COUNT`: only the next COUNT matching calls (default: every call).
 - `%PERCENT`: each matching call fails with this probability (seeded, so reproducible).
 
@@ -27,7 +30,9 @@ from typing import Any
 from satdescarga.emulator.model import OPERATIONS
 from satdescarga.vocabulary import ServiceFamily
 
-KINDS = ("http500", "http503", "error404", "soapfault", "slow", "disconnect", "truncate")
+KINDS = ("http500", "http503", "error404", "soapfault", "slow", "late", "disconnect", "truncate")
+TIMED = ("slow", "late")
+"""Kinds that take their SECONDS."""
 TARGETS: dict[str, frozenset[str]] = {
     "*": frozenset(OPERATIONS),
     "autentica": frozenset({"Autentica"}),
@@ -69,9 +74,9 @@ class FaultRule:
             raise FaultSpecError(f"unknown fault target {self.target!r}")
         if self.kind not in KINDS:
             raise FaultSpecError(f"unknown fault kind {self.kind!r} (use {', '.join(KINDS)})")
-        if self.kind == "slow" and (self.seconds is None or self.seconds < 0):
-            raise FaultSpecError("slow needs its delay in seconds: slow:2.5")
-        if self.kind != "slow" and self.seconds is not None:
+        if self.kind in TIMED and (self.seconds is None or self.seconds < 0):
+            raise FaultSpecError(f"{self.kind} needs its delay in seconds: {self.kind}:2.5")
+        if self.kind not in TIMED and self.seconds is not None:
             raise FaultSpecError(f"{self.kind} takes no seconds")
         if self.count is not None and self.count < 1:
             raise FaultSpecError("a fault count must be at least 1")

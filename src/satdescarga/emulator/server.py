@@ -165,6 +165,8 @@ class EmulatorApp:
                 return early
             if fault.kind == "slow":
                 time.sleep(fault.seconds or 0)
+            elif fault.kind == "late":  # the call took this long to arrive (emulated time)
+                self.clock.advance(timedelta(seconds=fault.seconds or 0))
             else:
                 cut = fault.kind
         try:
