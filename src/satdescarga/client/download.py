@@ -274,6 +274,7 @@ def receive_package(
     except OSError as exc:
         raise _local_error(dest, exc, expected_size) from exc
     tmp = Path(tmp_name)
+    sink: _Base64Sink | None = None
     try:
         with os.fdopen(fd, "wb") as out:
             writer = _Writer(out)
@@ -299,7 +300,9 @@ def receive_package(
         return DownloadResult(package_id, status, dest, sink.size, writer.sha256.hexdigest())
     except OSError as exc:  # the local disk: full, read-only, removed...
         tmp.unlink(missing_ok=True)
-        raise _local_error(dest, exc, expected_size) from exc
+        # The writer fails after the whole response was parsed: the sink counted every byte.
+        needed = expected_size or (sink.size if sink is not None else None) or None
+        raise _local_error(dest, exc, needed) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
