@@ -275,6 +275,11 @@ def _fault(
     elif number in (errnos.EACCES, errnos.EPERM):
         what = f"no hay permiso para usar {where}"
         todo = "revise los permisos de la carpeta"
+    elif number is None and path is not None and _unreadable(Path(where)):
+        what, todo = f"no hay permiso para leer {where}", "revise los permisos del archivo"
+    elif number is None and path is not None and _unwritable_folder(Path(where)):
+        what = f"no se puede escribir en {Path(where).parent}: es de solo lectura o no hay permiso"
+        todo = "use una carpeta con permiso de escritura"
     elif number is None:
         what = f"no se pudo abrir {where} (la carpeta no existe o no hay permiso)"
         todo = "revise la carpeta y sus permisos"
@@ -289,6 +294,16 @@ def _fault(
         needed=needed,
         available=available,
     )
+
+
+def _unreadable(path: Path) -> bool:
+    """`path` exists and this process may not read it."""
+    return path.exists() and not os.access(path, os.R_OK)
+
+
+def _unwritable_folder(path: Path) -> bool:
+    """The folder of `path` exists and this process may not write it (read-only, permissions)."""
+    return path.parent.is_dir() and not os.access(path.parent, os.W_OK)
 
 
 def free_space(path: str | os.PathLike[str]) -> int | None:

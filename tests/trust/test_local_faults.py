@@ -170,6 +170,19 @@ def test_packages_folder_that_cannot_be_written_stops_the_sync_with_exit_6(
     assert [state for _, state, _, _ in ledger_packages(out)] == [PackageState.READ]
 
 
+def test_a_ledger_folder_that_cannot_be_made_stops_before_anything_is_sent(
+    sat: Emulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".satdescarga").write_text("no soy una carpeta")
+    result = invoke(*sync_args(sat, out, "--issued", "--metadata"))
+    assert result.exit_code == EXIT_LOCAL, result.output
+    sentence = f"Error: falla local, no del SAT: no se pudo usar {out / '.satdescarga'}"
+    assert sentence in result.output
+    assert sat.stats()["tokens_issued"] == 0  # nothing was sent
+
+
 def test_outputs_database_that_cannot_be_opened_keeps_the_package(
     sat: Emulator, tmp_path: Path
 ) -> None:

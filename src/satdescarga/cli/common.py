@@ -70,7 +70,8 @@ def fail(output: Output, exc: BaseException, debug: bool) -> int:
     """One clear sentence (plus the SAT code) and the documented exit code; no traceback."""
     if debug:
         logging.getLogger("satdescarga").exception("detalle del error")
-    exc = local_fault(exc, getattr(exc, "path", None)) or exc  # e.g. an export to a full disk
+    if not isinstance(exc, FielError):  # e.g. an export to a full disk (a .key: still exit 3)
+        exc = local_fault(exc, getattr(exc, "path", None)) or exc
     if isinstance(exc, LocalFaultError):
         code = EXIT_LOCAL
     elif isinstance(exc, FielError):

@@ -411,7 +411,8 @@ def sync(
 
 def exit_code(summary: SyncSummary) -> int:
     """0 complete; 1 something lost or failed for good; 4 SAT unavailable (the run stopped
-    early); 5 work pending: run again later (normal with --no-wait)."""
+    early); 5 work pending: run again later (normal with --no-wait). A local fault (disk full,
+    read-only...) does not get here: it stops the run as `LocalFaultError`, exit 6."""
     if summary.needs_attention:
         return EXIT_REFUSED
     if summary.outage:
