@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from satdescarga import Fiel
-from satdescarga.client import RequestType
+import pytest
+
+from satdescarga import Endpoints, Fiel, Query, SatClient
+from satdescarga.client import RequestType, TokenRejectedError
 from satdescarga.emulator import Emulator
+from satdescarga.emulator.faults import FaultSpecError, parse_faults
 from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.plan import Job
@@ -83,3 +86,33 @@ def expected_uuids_march(sat: Emulator) -> set[str]:
     now = sat.now().replace(tzinfo=None)
     matches = sat.app.corpus.find(query, now, 10**9)
     return {doc.uuid for doc in sat.app.corpus.documents(matches, 0, matches.count, now)}
+
+
+def test_the_client_renews_a_refused_token_unless_the_caller_counts_attempts(
+    fiel: Fiel, tmp_path: Path
+) -> None:
+    """The library's default: one renewal, unnoticed. `renew_token=False` (what the sync uses):
+    the refusal is the caller's to count and retry."""
+    (start, end) = MARCH[0]
+    with emulator(faults=f"descargar=late:{LATE}*1") as sat:
+        client = SatClient(fiel, Endpoints.local(sat.base_url), retry_wait=(0.01, 0.05))
+        asked = client.query(Query(start=start, end=end))
+        package_id = ""
+        for _ in range(200):
+            verified = client.verify(asked.request_id or "")
+            if verified.package_ids:
+                package_id = verified.package_ids[0]
+                break
+        assert package_id
+        assert client.download(package_id, tmp_path / "a.zip").path == tmp_path / "a.zip"
+        assert refused(sat) == 1
+        sat.set_faults(f"descargar=late:{LATE}*1")
+        with pytest.raises(TokenRejectedError, match="300"):
+            client.download(package_id, tmp_path / "b.zip", renew_token=False)
+        assert not (tmp_path / "b.zip").exists() and sum(downloads(sat).values()) == 1
+
+
+def test_late_needs_its_seconds() -> None:
+    assert parse_faults("descargar=late:400*2")[0].spec == "descargar=late:400*2"
+    with pytest.raises(FaultSpecError, match="late needs its delay"):
+        parse_faults("descargar=late")
