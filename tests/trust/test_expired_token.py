@@ -88,6 +88,17 @@ def expected_uuids_march(sat: Emulator) -> set[str]:
     return {doc.uuid for doc in sat.app.corpus.documents(matches, 0, matches.count, now)}
 
 
+def test_sat_failing_on_a_download_is_retried_not_a_lost_package(
+    fiel: Fiel, tmp_path: Path
+) -> None:
+    """CodEstatus 404 "Error no controlado" on Descargar is SAT failing, not the package gone."""
+    with emulator(faults="descargar=error404*1") as sat:
+        summary = run(fiel, sat, tmp_path, ISSUED_METADATA, MARCH, poll_initial=0.01)
+        assert summary.complete and not summary.recovered, summary
+        assert [state for state, _ in ledger_packages(tmp_path).values()] == [PackageState.READ]
+        assert len(sat.stats()["rfcs"][RFC]["requests"]) == 1  # its window not asked again
+
+
 def test_the_client_renews_a_refused_token_unless_the_caller_counts_attempts(
     fiel: Fiel, tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ from satdescarga.client import DownloadResult
 from satdescarga.client.download import is_whole_zip
 from satdescarga.client.policy import TokenRejectedError
 from satdescarga.codes import SatCode
-from satdescarga.errors import FielError, HttpError, LocalFaultError
+from satdescarga.errors import FielError, LocalFaultError, SatError
 from satdescarga.packages import PackageError
 from satdescarga.sync.records import Package
 from satdescarga.sync.run import (
@@ -138,8 +138,10 @@ class Downloads:
         if result.path is None and code is SatCode.USUARIO_NO_VALIDO:
             self._failed(package, TokenRejectedError(str(result.status), operation="Descargar"))
             return
-        if result.path is None and code in SAT_FAILING:
-            self._failed(package, HttpError(500, str(result.status), operation="Descargar"))
+        if result.path is None and code in SAT_FAILING:  # SAT failing, not the package gone
+            self._run.sat_failed()
+            error = SatError(f"el SAT falló al entregarlo: {result.status}", operation="Descargar")
+            self._failed(package, error)
             return
         self._run.sat_answered()
         if result.path is None:
