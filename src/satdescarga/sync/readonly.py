@@ -3,7 +3,9 @@ on a folder this user may not write (a read-only copy, a backup, a read-only mou
 
 SQLite opens a WAL database read-only only if it can create its shared-memory file beside it;
 in a folder nobody may write, the database is then opened `immutable` (read as a plain file:
-only right while nothing writes it, which holds for a folder no one can write).
+only right while nothing writes it, which holds for a folder no one can write). An immutable
+open does not read a `-wal` file: a read-only copy taken while a sync was writing shows the
+database as of its last checkpoint.
 """
 
 from __future__ import annotations
