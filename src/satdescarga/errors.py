@@ -21,6 +21,8 @@ never include a secret (key, password, token); foreign details stay in `__cause_
     ├── WaitTimeout                  a request SAT had not finished when the wait ran out
     ├── ResponseError                malformed, unsafe or unexpected answer (exit 1)
     ├── PackageError                 a package that cannot be read (satdescarga.packages.errors)
+    ├── LocalFaultError              this computer cannot write or read its own files: disk
+    │                                full or quota, read-only, permissions, disk I/O (exit 6)
     ├── LedgerBusy                   another run holds the ledger (satdescarga.sync.lock; exit 1)
     ├── LedgerError                  the sync's ledger (satdescarga.sync.states)
     │   ├── IllegalTransition        a state change the transition table forbids
@@ -43,7 +45,12 @@ tests/test_error_tree.py keeps it so: every exception the library defines is a S
 
 from __future__ import annotations
 
+import errno as errnos
+import os
 import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 from satdescarga.codes import RequestState, SatCode
 
@@ -225,3 +232,184 @@ class WaitTimeout(SatError):  # noqa: N818 (like SatTimeoutError, but SAT did an
             f"{waited:,.0f} s; el SAT la sigue preparando: verifíquela más tarde",
             operation="VerificaSolicitudDescarga",
         )
+
+
+class LocalFaultError(SatError):
+    """This computer could not write (or read) its own files: a full disk or quota, a read-only
+    file system, missing permissions, a failing disk. Never SAT's fault, never a package's: a
+    sync stops at once and keeps what is on disk; the same command continues once it is fixed
+    (CLI exit 6). `path` is the file or folder involved; `errno` the system's error number when
+    known; `needed` and `available` (bytes) when space ran out and they are known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str],
+        errno: int | None = None,
+        needed: int | None = None,
+        available: int | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.errno = errno
+        self.needed = needed
+        self.available = available
+        super().__init__(message)
+
+
+NO_SPACE = frozenset({errnos.ENOSPC, errnos.EDQUOT, errnos.EFBIG})
+LOCAL_ERRNOS = NO_SPACE | {errnos.EROFS, errnos.EACCES, errnos.EPERM, errnos.EIO}
+"""System errors that are this computer's, whatever was being done."""
+_SQLITE_ERRNO = {
+    13: errnos.ENOSPC,  # SQLITE_FULL: "database or disk is full"
+    8: errnos.EROFS,  # SQLITE_READONLY: "attempt to write a readonly database"
+    14: None,  # SQLITE_CANTOPEN: "unable to open database file"
+    10: errnos.EIO,  # SQLITE_IOERR: "disk I/O error"
+    3: errnos.EACCES,  # SQLITE_PERM
+}
+"""SQLite's primary result codes that are local faults, and the errno each amounts to."""
+_SQLITE_TEXT = {
+    "database or disk is full": 13,
+    "readonly database": 8,
+    "unable to open database": 14,
+    "disk i/o error": 10,
+}
+
+
+def local_fault(
+    exc: BaseException,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    needed: int | None = None,
+    any_os_error: bool = False,
+    path_first: bool = False,
+) -> LocalFaultError | None:
+    """The `LocalFaultError` that `exc` (or what caused it) amounts to, or None when it is not a
+    local fault. Local faults are a system error in `LOCAL_ERRNOS` (any `OSError` with
+    `any_os_error`: the caller was only writing its own files) and SQLite's "full", "read-only",
+    "cannot open" and "I/O" errors, raised directly or wrapped (SQLAlchemy, PackageError). The
+    path named is the error's own file, else `path` (`path` first with `path_first`: the error's
+    file is a temporary one); a network failure is never one."""
+    for cause in _causes(exc):
+        if isinstance(cause, LocalFaultError):
+            return cause
+        if isinstance(cause, OSError) and cause.errno is not None:
+            if cause.errno in LOCAL_ERRNOS or any_os_error:
+                where = path if path_first and path is not None else cause.filename or path
+                return _fault(cause.errno, where, needed, cause.strerror)
+            continue
+        code = _sqlite_code(cause)
+        if code is not None:
+            return _fault(_SQLITE_ERRNO[code], path, needed, None, sqlite=True)
+    return None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what it wraps (`__cause__`, SQLAlchemy's `orig`), never through a network
+    failure (a refused connection is not a disk)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, NetworkError | HttpError):
+            return
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+
+
+def _sqlite_code(exc: BaseException) -> int | None:
+    """SQLite's primary result code of `exc` when it is one of `_SQLITE_ERRNO`."""
+    if type(exc).__module__ != "sqlite3" or not isinstance(exc, Exception):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _SQLITE_ERRNO:
+        return code & 0xFF
+    text = str(exc).lower()
+    return next((c for words, c in _SQLITE_TEXT.items() if words in text), None)
+
+
+def _fault(
+    number: int | None,
+    path: str | os.PathLike[str] | None,
+    needed: int | None,
+    detail: str | None,
+    *,
+    sqlite: bool = False,
+) -> LocalFaultError:
+    where = str(path) if path is not None else "un archivo local"
+    available = None
+    if number == errnos.ENOSPC:
+        available = free_space(where) if path is not None else None
+        amounts = [f"se necesitan unos {_size(needed)}"] if needed else []
+        if available is not None:
+            amounts.append(f"hay {_size(available)} libres")
+        what = f"no hay espacio en el disco para escribir {where}"
+        what += f" ({'; '.join(amounts)})" if amounts else ""
+        todo = "libere espacio"
+    elif number == errnos.EDQUOT:
+        what, todo = f"se agotó la cuota de disco al escribir {where}", "libere espacio"
+    elif number == errnos.EFBIG:
+        what = f"{where} excede el tamaño de archivo que el sistema permite"
+        todo = "revise el límite de tamaño de archivos (ulimit -f)"
+    elif number == errnos.EROFS:
+        what = f"no se puede escribir en {where}: " + (
+            "la base de datos o su carpeta es de solo lectura"
+            if sqlite
+            else "el sistema de archivos es de solo lectura"
+        )
+        todo = "use una carpeta con permiso de escritura"
+    elif number in (errnos.EACCES, errnos.EPERM):
+        what = f"no hay permiso para usar {where}"
+        todo = "revise los permisos de la carpeta"
+    elif number is None and path is not None and _unreadable(Path(where)):
+        what, todo = f"no hay permiso para leer {where}", "revise los permisos del archivo"
+    elif number is None and path is not None and _unwritable_folder(Path(where)):
+        what = f"no se puede escribir en {Path(where).parent}: es de solo lectura o no hay permiso"
+        todo = "use una carpeta con permiso de escritura"
+    elif number is None:
+        what = f"no se pudo abrir {where} (la carpeta no existe o no hay permiso)"
+        todo = "revise la carpeta y sus permisos"
+    else:
+        reason = detail or os.strerror(number)
+        what = f"no se pudo usar {where} ({reason})"
+        todo = "revise el disco y la carpeta"
+    return LocalFaultError(
+        f"falla local, no del SAT: {what}; {todo} y vuelva a ejecutar el mismo comando",
+        path=where,
+        errno=number,
+        needed=needed,
+        available=available,
+    )
+
+
+def _unreadable(path: Path) -> bool:
+    """`path` exists and this process may not read it."""
+    return path.exists() and not os.access(path, os.R_OK)
+
+
+def _unwritable_folder(path: Path) -> bool:
+    """The folder of `path` exists and this process may not write it (read-only, permissions)."""
+    return path.parent.is_dir() and not os.access(path.parent, os.W_OK)
+
+
+def free_space(path: str | os.PathLike[str]) -> int | None:
+    """Bytes free on the file system holding `path` (its nearest existing folder)."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count:,} bytes"
+    amount = float(count)
+    for unit in ("KB", "MB", "GB"):
+        amount /= 1024
+        if amount < 1024 or unit == "GB":
+            break
+    return f"{amount:,.1f} {unit}"

@@ -1,6 +1,7 @@
 """What every command shares: credentials, service options, JSON output, errors → exit codes.
 
-Exit codes: 0 ok, 1 SAT refused (or something was lost), 2 usage, 3 FIEL problem, 4 network.
+Exit codes: 0 ok, 1 SAT refused (or something was lost), 2 usage, 3 FIEL problem, 4 network,
+5 (sync) work pending, 6 a local fault (this computer's disk or permissions, never SAT's).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from satdescarga.errors import (
     FielError,
     HttpError,
     InvalidQuery,
+    LocalFaultError,
     NetworkError,
     SatError,
+    local_fault,
 )
 from satdescarga.vocabulary import ServiceFamily
 
@@ -38,6 +41,7 @@ if TYPE_CHECKING:  # imported when used: `--help` must not load zeep, requests, 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FIEL, EXIT_NETWORK = 0, 1, 2, 3, 4
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE
 EXIT_PENDING = 5  # sync: nothing wrong, work left for a later run (SAT still preparing...)
+EXIT_LOCAL = 6  # this computer's disk or permissions (full, read-only...): a person must act
 PASSWORD_ENV = "SATDESCARGA_PASSWORD"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,7 +71,11 @@ def fail(output: Output, exc: BaseException, debug: bool) -> int:
     """One clear sentence (plus the SAT code) and the documented exit code; no traceback."""
     if debug:
         logging.getLogger("satdescarga").exception("detalle del error")
-    if isinstance(exc, FielError):
+    if not isinstance(exc, FielError):  # e.g. an export to a full disk (a .key: still exit 3)
+        exc = local_fault(exc, getattr(exc, "path", None)) or exc
+    if isinstance(exc, LocalFaultError):
+        code = EXIT_LOCAL
+    elif isinstance(exc, FielError):
         code = EXIT_FIEL
     elif isinstance(exc, InvalidQuery | ClockSpecError | ConfigurationError):
         code = EXIT_USAGE
@@ -107,6 +115,9 @@ def handle_errors(func: F) -> F:
         except (click.ClickException, click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:  # a bug or an environment problem: one line, details on --debug
+            fault = local_fault(exc)  # a disk full or read-only where no part said which file
+            if fault is not None:
+                ctx.exit(fail(output, fault, debug))
             if debug:
                 raise
             output.error(f"error inesperado ({type(exc).__name__}: {exc}); use --debug", 1)

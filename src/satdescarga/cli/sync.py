@@ -432,7 +432,8 @@ def sync(
 def exit_code(summary: SyncSummary) -> int:
     """0 complete; 1 something lost or failed for good, or a job's newest complete view is
     older than its limit (stale: a person should look); 4 SAT unavailable (the run stopped
-    early); 5 work pending: run again later (normal with --no-wait)."""
+    early); 5 work pending: run again later (normal with --no-wait). A local fault (disk full,
+    read-only...) does not get here: it stops the run as `LocalFaultError`, exit 6."""
     if summary.needs_attention:
         return EXIT_REFUSED
     if summary.outage:

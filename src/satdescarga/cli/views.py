@@ -60,7 +60,7 @@ def status(
         raise click.UsageError("--repair va con --check")
     if full_check:
         raise SystemExit(check_outputs(out, path, repair, Output(as_json)))
-    ledger = SqliteLedger(path)
+    ledger = SqliteLedger(path, read_only=True)  # also in a folder it may not write
     try:
         all_windows = ledger.windows()
         windows = Counter(w.state.label for w in all_windows)
@@ -279,7 +279,7 @@ def report(
         raise click.UsageError(
             f"no hay ledger en {path}: ¿ya corrió `satdescarga sync --out {out}`?"
         )
-    ledger = SqliteLedger(path)
+    ledger = SqliteLedger(path, read_only=True)  # also in a folder it may not write
     try:
         lines = reconcile(out / DATABASE, ledger, month)
     finally:

@@ -178,11 +178,15 @@ class SatClient:
         return self._clock().astimezone(MEXICO).date()
 
     def _signed(
-        self, operation: str, send: Callable[[str], T], code_of: Callable[[T], str | None]
+        self,
+        operation: str,
+        send: Callable[[str], T],
+        code_of: Callable[[T], str | None],
+        renew: bool = True,
     ) -> T:
         """Run a call that carries the token, obtained first and passed to `send`. If SAT
         refuses it (HTTP 401/403, a security fault, or CodEstatus 300), authenticate again and
-        run the call once more."""
+        run the call once more; without `renew`, raise `TokenRejectedError` instead."""
         token = self._auth.get().value
         try:
             result = checked(operation, lambda: send(token))
@@ -190,6 +194,8 @@ class SatClient:
                 raise TokenRejectedError("el SAT no reconoció el token (300)", operation=operation)
             return result
         except TokenRejectedError:
+            if not renew:
+                raise
             log.info("%s: el SAT rechazó el token; se vuelve a autenticar", operation)
             renewed = self._auth.get(force=True).value
             return checked(operation, lambda: send(renewed))
@@ -242,22 +248,33 @@ class SatClient:
         return translate.verify_result(reply)
 
     def download(
-        self, package_id: str, dest_path: str | Path, *, retries: int | None = None
+        self,
+        package_id: str,
+        dest_path: str | Path,
+        *,
+        retries: int | None = None,
+        renew_token: bool = True,
     ) -> DownloadResult:
         """Download one package to `dest_path`, streaming; the file appears only when complete.
 
         Each attempt may count as one of SAT's two downloads per package, so retries are off
-        unless asked for (`retries`, or `download_retries` on the client)."""
+        unless asked for (`retries`, or `download_retries` on the client). A refused token
+        (expired, say, while the call waited) is renewed and the download made once more;
+        with `renew_token=False` it raises `TokenRejectedError` instead, for a caller that
+        counts every attempt itself (the sync). A file that cannot be written here is a
+        `LocalFaultError`."""
         dest = Path(dest_path)
         request = translate.download_request(package_id, self.fiel.rfc)
         stub = self._download_stub
 
         def attempt(token: str) -> DownloadResult:
             with stub.descargar_stream(request, token=token) as reply:
-                return receive_package(package_id, reply.chunks(DOWNLOAD_CHUNK), dest)
+                return receive_package(
+                    package_id, reply.chunks(DOWNLOAD_CHUNK), dest, _package_size(reply)
+                )
 
         def once() -> DownloadResult:
-            return self._signed(g.DESCARGAR.name, attempt, lambda r: r.status.code)
+            return self._signed(g.DESCARGAR.name, attempt, lambda r: r.status.code, renew_token)
 
         attempts = 1 + (self._download_retries if retries is None else max(0, retries))
         return retrying(attempts, self._retry_wait, once)
@@ -303,3 +320,11 @@ class SatClient:
         DownloadRefused...)."""
         verification = self.wait(self.query(query).request_id, timeout=timeout, polling=polling)
         return self.download_all(verification, folder)
+
+
+def _package_size(reply: object) -> int | None:
+    """About how many bytes the package of a Descargar reply holds: its base64 is most of the
+    body, so three quarters of the body's Content-Length (None when not sent)."""
+    headers = getattr(getattr(reply, "response", None), "headers", None)
+    length = headers.get("Content-Length") if headers is not None else None
+    return int(length) * 3 // 4 if length and str(length).isdigit() else None

@@ -33,7 +33,7 @@ from satdescarga.binding import BindingError, EnvelopeError, reply_from_envelope
 from satdescarga.client.replies import raise_fault
 from satdescarga.client.results import DownloadResult, Status
 from satdescarga.client.translate import download_status
-from satdescarga.errors import IncompleteResponseError, ResponseError, SatError
+from satdescarga.errors import IncompleteResponseError, LocalFaultError, ResponseError, local_fault
 from satdescarga.packages.errors import PackageError
 from satdescarga.packages.export.base import fsync_dir
 from satdescarga.packages.zipguard import PackageLimits, PackageZip
@@ -260,16 +260,21 @@ def _parse(chunks: Iterable[bytes], target: _Target, sink: _Base64Sink) -> etree
     return root
 
 
-def receive_package(package_id: str, chunks: Iterable[bytes], dest: Path) -> DownloadResult:
+def receive_package(
+    package_id: str, chunks: Iterable[bytes], dest: Path, expected_size: int | None = None
+) -> DownloadResult:
     """Stream one HTTP 200 Descargar response into `dest`; the file appears only if the package
-    is accepted, complete and a ZIP."""
+    is accepted, complete and a ZIP. A local file that cannot be written (a full disk, a
+    read-only folder...) is a `LocalFaultError`, never the package's fault; `expected_size`
+    (bytes, when known) is what the package needs on disk."""
     operation = g.DESCARGAR.name
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as exc:
-        raise _local_error(dest, exc) from exc
+        raise _local_error(dest, exc, expected_size) from exc
     tmp = Path(tmp_name)
+    sink: _Base64Sink | None = None
     try:
         with os.fdopen(fd, "wb") as out:
             writer = _Writer(out)
@@ -295,17 +300,23 @@ def receive_package(package_id: str, chunks: Iterable[bytes], dest: Path) -> Dow
         return DownloadResult(package_id, status, dest, sink.size, writer.sha256.hexdigest())
     except OSError as exc:  # the local disk: full, read-only, removed...
         tmp.unlink(missing_ok=True)
-        raise _local_error(dest, exc) from exc
+        # The writer fails after the whole response was parsed: the sink counted every byte.
+        needed = expected_size or (sink.size if sink is not None else None) or None
+        raise _local_error(dest, exc, needed) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _local_error(dest: Path, exc: OSError) -> SatError:
-    return SatError(
-        f"no se pudo guardar el paquete en {dest} ({exc.strerror or 'error de escritura'})",
-        operation=g.DESCARGAR.name,
-    )
+def _local_error(dest: Path, exc: OSError, needed: int | None) -> LocalFaultError:
+    """Writing the package failed here, on this computer: the folder is named (not the
+    temporary file), with the space the package needs when it is known."""
+    fault = local_fault(exc, dest, needed=needed, any_os_error=True, path_first=True)
+    if fault is None:  # an OSError without errno: still this computer's
+        fault = LocalFaultError(
+            f"falla local, no del SAT: no se pudo guardar {dest} ({exc})", path=dest
+        )
+    return fault
 
 
 def _status(operation: str, root: etree._Element) -> Status:

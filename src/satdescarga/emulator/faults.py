@@ -7,10 +7,13 @@ Spec: rules separated by `;` or `,`; each rule is `TARGET=KIND[:SECONDS][*COUNT]
   `retenciones/*`.
 - KIND: `http500` (IIS error page), `http503` (service unavailable), `error404` (SAT's
   CodEstatus 404 "Error no controlado", HTTP 200), `soapfault` (WCF InternalServiceFault, HTTP
-  500), `slow:SECONDS` (answer normally after a real delay), `disconnect` (the connection is
-  closed halfway through the response), `truncate` (a well-framed response whose body is cut),
-  `hold:SECONDS` (Solicita only: the request is accepted as usual but stays Aceptada SECONDS
-  longer, in emulated time: a request SAT sits on for days).
+  500), `slow:SECONDS` (answer normally after a real delay), `late:SECONDS` (the call reaches
+  SAT SECONDS of emulated time after it was sent: the emulated clock moves on that much first,
+  so a call that waited past its token's 5 minutes gets 300 Usuario No Válido, deterministically
+  and without waiting), `disconnect` (the connection is closed halfway through the response),
+  `truncate` (a well-framed response whose body is cut), `hold:SECONDS` (Solicita only: the
+  request is accepted as usual but stays Aceptada SECONDS longer, in emulated time: a request
+  SAT sits on for days).
 - `*COUNT`: only the next COUNT matching calls (default: every call).
 - `%PERCENT`: each matching call fails with this probability (seeded, so reproducible).
 
@@ -30,9 +33,11 @@ from satdescarga.emulator.model import OPERATIONS
 from satdescarga.vocabulary import ServiceFamily
 
 KINDS = (
-    "http500", "http503", "error404", "soapfault", "slow", "disconnect", "truncate", "hold"
+    "http500", "http503", "error404", "soapfault", "slow", "late", "disconnect", "truncate",
+    "hold",
 )  # fmt: skip
-TIMED = ("slow", "hold")  # the kinds that take SECONDS
+TIMED = ("slow", "late", "hold")
+"""Kinds that take their SECONDS."""
 TARGETS: dict[str, frozenset[str]] = {
     "*": frozenset(OPERATIONS),
     "autentica": frozenset({"Autentica"}),

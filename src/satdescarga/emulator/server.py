@@ -167,6 +167,8 @@ class EmulatorApp:
                 time.sleep(fault.seconds or 0)
             elif fault.kind == "hold":
                 hold = fault.seconds or 0.0
+            elif fault.kind == "late":  # the call took this long to arrive (emulated time)
+                self.clock.advance(timedelta(seconds=fault.seconds or 0))
             else:
                 cut = fault.kind
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from satdescarga.packages import METADATA_TABLE, Column, ColumnType, SqliteWriter, Table
+from satdescarga.sync.readonly import connect_read_only
 from satdescarga.vocabulary import DownloadType
 
 APPEARED, CANCELLED, REACTIVATED = "aparecio", "cancelado", "reactivado"
@@ -79,7 +80,7 @@ def prepare(database: Path, discovered_at: datetime) -> None:
 def _has_table(database: Path, name: str) -> bool:
     if not database.exists():
         return False
-    db = sqlite3.connect(database)
+    db = connect_read_only(database)
     try:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return db.execute(query, (name,)).fetchone() is not None
@@ -132,7 +133,7 @@ def changes(
     if kinds:
         query += f" AND change IN ({', '.join('?' for _ in kinds)})"
         values += list(kinds)
-    db = sqlite3.connect(database)
+    db = connect_read_only(database)  # also in a folder this user may not write
     try:
         rows = db.execute(query + " ORDER BY rowid", values).fetchall()
     finally:

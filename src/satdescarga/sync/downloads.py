@@ -5,13 +5,17 @@
          +--(SAT will not hand it out)--+--(unreadable, both downloads spent)--> lost
 
 A package is downloaded at most twice (SAT's limit), each attempt counted in the ledger before it
-is made; it counts as read only once its outputs are on disk.
+is made; it counts as read only once its outputs are on disk. Only SAT loses a package (5007,
+5008, a package it does not have, or one unreadable after its downloads): a refused token is
+renewed and the download made again (another counted attempt), and a file this computer cannot
+write (`LocalFaultError`) stops the run with the package kept as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -20,7 +24,9 @@ from typing import Any
 
 from satdescarga.client import DownloadResult
 from satdescarga.client.download import is_whole_zip
-from satdescarga.errors import FielError
+from satdescarga.client.policy import TokenRejectedError
+from satdescarga.codes import SatCode
+from satdescarga.errors import FielError, LocalFaultError, SatError
 from satdescarga.packages import PackageError
 from satdescarga.sync.records import Package
 from satdescarga.sync.run import (
@@ -36,6 +42,8 @@ from satdescarga.sync.states import PackageState
 
 SAT_DOWNLOADS = 2  # SAT: two downloads per package
 DOWNLOAD_TRIES = 2  # failed downloads of one package in one run before it waits for the next
+SAT_FAILING = {SatCode.ERROR_NO_CONTROLADO, SatCode.ERROR_INTERNO}
+"""Answers without a package that say SAT is failing, not that the package is gone: retried."""
 
 
 class Downloads:
@@ -46,6 +54,9 @@ class Downloads:
         self._ledger = run.ledger
         self._failures: dict[str, int] = {}  # package id -> failed downloads in this run
         self._retry_at: dict[str, float] = {}  # package id -> monotonic time of its next try
+        self._refused_at = 0.0  # monotonic time SAT last refused a token (0: never)
+        self._renewed_at = 0.0  # monotonic time a token was last renewed for that reason
+        self._renewing = threading.Lock()
 
     def schedule(self, pool: ThreadPoolExecutor, inflight: Inflight) -> None:
         """Start downloads of the packages due, while the pool has room."""
@@ -65,9 +76,21 @@ class Downloads:
             # Counted before it is made, so the ledger never counts fewer downloads than SAT.
             # Past two, SAT itself answers 5008 (the package is then lost): asking costs nothing.
             self._ledger.begin_download(package.package_id)
-            future = pool.submit(self._run.client.download, package.package_id, dest)
+            future = pool.submit(self._fetch, package.package_id, dest, self._refused_at)
             inflight[future] = Task(package.package_id, partial(self._finish, package))
             self._run.events.emit("download_start", package=package.package_id)
+
+    def _fetch(self, package_id: str, dest: Path, refused_at: float) -> DownloadResult:
+        """One download attempt (on the pool). After SAT refused a token (at `refused_at`), the
+        attempt goes with a token obtained since (one renewal for every download waiting on
+        it). A refused token raises `TokenRejectedError`: the client makes no hidden second
+        attempt, since every attempt is counted in the ledger first."""
+        if refused_at > self._renewed_at:
+            with self._renewing:
+                if refused_at > self._renewed_at:
+                    self._run.client.authenticate(force=True)
+                    self._renewed_at = time.monotonic()
+        return self._run.client.download(package_id, dest, renew_token=False)
 
     def _already_on_disk(self, package: Package, dest: Path) -> bool:
         """A run killed between a download's rename into place and the ledger's record left
@@ -111,6 +134,15 @@ class Downloads:
             self._downloaded(package, future.result())
 
     def _downloaded(self, package: Package, result: DownloadResult) -> None:
+        code = result.status.sat_code
+        if result.path is None and code is SatCode.USUARIO_NO_VALIDO:
+            self._failed(package, TokenRejectedError(str(result.status), operation="Descargar"))
+            return
+        if result.path is None and code in SAT_FAILING:  # SAT failing, not the package gone
+            self._run.sat_failed()
+            error = SatError(f"el SAT falló al entregarlo: {result.status}", operation="Descargar")
+            self._failed(package, error)
+            return
         self._run.sat_answered()
         if result.path is None:
             self.lose(package, f"el SAT no lo entregó: {result.status}")
@@ -122,8 +154,8 @@ class Downloads:
         self._run.events.emit("download", package=package.package_id, bytes=result.size)
 
     def _failed(self, package: Package, error: BaseException) -> None:
-        if isinstance(error, FielError):
-            raise error
+        if isinstance(error, FielError | LocalFaultError):
+            raise error  # the e.firma, or this computer's disk: nothing more is asked of SAT
         if outage_like(error):
             self._run.sat_failed()
         if never_reached_sat(error):  # SAT spent nothing: neither do we
@@ -134,8 +166,12 @@ class Downloads:
         options = self._run.options
         delay = min(options.poll_cap, options.poll_initial * 2 ** (failures - 1))
         delay *= random.uniform(0.75, 1.25)
+        if isinstance(error, TokenRejectedError):  # expired while it waited: a new one, now
+            self._refused_at, delay = time.monotonic(), 0.0
         self._retry_at[package.package_id] = time.monotonic() + delay
-        if failures < DOWNLOAD_TRIES:
+        if isinstance(error, TokenRejectedError) and failures < DOWNLOAD_TRIES:
+            note = "se renueva el token y se descarga de nuevo"
+        elif failures < DOWNLOAD_TRIES:
             note = f"se reintentará en {delay:.0f} s"
         else:
             note = "queda pendiente para la próxima ejecución"

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from satdescarga.client.query import RequestType
 from satdescarga.clock import to_local
+from satdescarga.errors import LocalFaultError, local_fault
 from satdescarga.sync.calendar import FixedWindows, Plan, Span
 from satdescarga.sync.downloads import Downloads
 from satdescarga.sync.freshness import views
@@ -116,7 +119,8 @@ class SyncEngine:
     def run(self) -> SyncSummary:
         started = time.monotonic()
         run = self._run
-        with run.ledger.remembering():  # this run is the ledger's one writer (its lock)
+        # this run is the ledger's one writer (its lock); a local fault stops it at once
+        with run.ledger.remembering(), local_faults(run.options.out):
             self._clean_partial_files()
             self._polls.reopen_stuck()
             self._plan()
@@ -283,6 +287,21 @@ class SyncEngine:
         summary.documents = sum(w.documents for w in windows if w.state is W.DONE)
         summary.views = views(run.ledger, to_local(run.now()), list(run.jobs))
         summary.seconds = seconds
+
+
+@contextmanager
+def local_faults(out: Path) -> Iterator[None]:
+    """A local fault that no part named more precisely (a disk full, a read-only folder under
+    `out`) stops the run as a `LocalFaultError`; anything else goes on as it was."""
+    try:
+        yield
+    except LocalFaultError:
+        raise
+    except Exception as exc:
+        fault = local_fault(exc, out)
+        if fault is None:
+            raise
+        raise fault from exc
 
 
 def _soonest(moments: list[Due]) -> Due | None:

@@ -11,24 +11,31 @@ written). Secrets are never stored (tokens: only their validity window).
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Engine,
+    Row,
+    Select,
+    Table,
     func,
     insert,
     literal_column,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 
+from satdescarga.errors import LocalFaultError, local_fault
 from satdescarga.sync import schema
 from satdescarga.sync.folder import RFC_KEY, SERVICE_KEY
 from satdescarga.sync.ledger_rows import new_id, now_text, package_of, request_of, where
 from satdescarga.sync.ledger_windows import WindowLedger, remembered
-from satdescarga.sync.migrate import sqlite_engine
+from satdescarga.sync.migrate import HEAD, current_revision, sqlite_engine
 from satdescarga.sync.records import Package, PackageIssue, Request
 from satdescarga.sync.states import (
     LedgerError,
@@ -325,14 +332,58 @@ class SqlLedger(WindowLedger):
 
 
 class SqliteLedger(SqlLedger):
-    """`Ledger` on one SQLite file (WAL, synchronous=FULL: a commit survives power loss)."""
+    """`Ledger` on one SQLite file (WAL, synchronous=FULL: a commit survives power loss).
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    A file this computer cannot write or read (a full disk, a read-only folder, no permission:
+    SQLite's "database or disk is full", "readonly database", "unable to open") raises
+    `LocalFaultError` naming the file, on opening and on every read and write. `read_only`:
+    for commands that only read (`status`, `report`), which then work in a folder this user
+    cannot write; a ledger from an older release is still brought up to date (that writes)."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        engine = sqlite_engine(path)
+        with self._local_faults():
+            if read_only and _current(path):
+                self._open(sqlite_engine(path, read_only=True), migrate=False)
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._open(sqlite_engine(path), migrate=True)
+
+    def _open(self, engine: Engine, migrate: bool) -> None:
         try:
-            super().__init__(engine)
+            super().__init__(engine, migrate=migrate)
         except BaseException:
             engine.dispose()
             raise
+
+    @contextmanager
+    def _local_faults(self) -> Iterator[None]:
+        """SQLite's and the system's local faults, as `LocalFaultError` naming the ledger."""
+        try:
+            yield
+        except LocalFaultError:
+            raise
+        except (OSError, DBAPIError) as exc:
+            fault = local_fault(exc, self.path)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    @contextmanager
+    def _write(self, *tables: Table) -> Iterator[Connection]:
+        with self._local_faults(), super()._write(*tables) as connection:
+            yield connection
+
+    def _all(self, query: Select[Any]) -> Sequence[Row[Any]]:
+        with self._local_faults():
+            return super()._all(query)
+
+
+def _current(path: Path) -> bool:
+    """Whether the ledger at `path` is at the latest revision (read without writing)."""
+    engine = sqlite_engine(path, read_only=True)
+    try:
+        with engine.connect() as connection:
+            return current_revision(connection) == HEAD
+    finally:
+        engine.dispose()

@@ -20,7 +20,7 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from satdescarga.errors import SatError
+from satdescarga.errors import LocalFaultError, SatError, local_fault
 
 
 class LedgerBusy(SatError):  # noqa: N818 (reads as a state, like InvalidQuery)
@@ -61,6 +61,15 @@ class LedgerLock:
             return "otro proceso"
 
     def __enter__(self) -> LedgerLock:
+        """Take the lock (`LedgerBusy` if held); a folder where the lock cannot be written (full,
+        read-only, no permission) is a `LocalFaultError` naming it."""
+        try:
+            self._enter()
+        except OSError as exc:
+            raise _local(exc, self.ledger) from exc
+        return self
+
+    def _enter(self) -> None:
         self.ledger.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=0)
@@ -80,8 +89,11 @@ class LedgerLock:
             "since": datetime.now().astimezone().isoformat(timespec="seconds"),
             "python": sys.version.split()[0],
         }
-        self.owner_file.write_text(json.dumps(owner), encoding="utf-8")
-        return self
+        try:
+            self.owner_file.write_text(json.dumps(owner), encoding="utf-8")
+        except OSError:
+            self._lock.release()
+            raise
 
     def __exit__(
         self,
@@ -91,3 +103,10 @@ class LedgerLock:
     ) -> None:
         self.owner_file.unlink(missing_ok=True)
         self._lock.release()
+
+
+def _local(exc: OSError, ledger: Path) -> LocalFaultError:
+    fault = local_fault(exc, ledger.parent, any_os_error=True)
+    return fault or LocalFaultError(
+        f"falla local, no del SAT: no se pudo usar {ledger.parent} ({exc})", path=ledger.parent
+    )

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from satdescarga.sync import schema
+from satdescarga.sync.readonly import connect_read_only
 from satdescarga.sync.states import LedgerError
 
 if TYPE_CHECKING:
@@ -48,15 +49,23 @@ class LedgerVersionError(LedgerError):
     """The ledger was written by a newer satdescarga (or is not a ledger at all)."""
 
 
-def sqlite_engine(path: Path) -> Engine:
+def sqlite_engine(path: Path, read_only: bool = False) -> Engine:
     """An engine on the SQLite file `path`: WAL, synchronous=FULL (a commit survives power loss)
     and foreign keys on every connection; transactions are begun by us (BEGIN, or BEGIN
-    IMMEDIATE with the `WRITE` option; none with `READ`), so DDL is transactional too."""
-    engine = create_engine(URL.create("sqlite+pysqlite", database=str(path)))
+    IMMEDIATE with the `WRITE` option; none with `READ`), so DDL is transactional too.
+    `read_only`: connections that never write (`readonly.connect_read_only`), for commands
+    that only read, even in a folder this user cannot write."""
+    url = URL.create("sqlite+pysqlite", database=str(path))
+    if read_only:
+        engine = create_engine(url, creator=lambda: connect_read_only(path))
+    else:
+        engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
+        if read_only:
+            return  # nothing to set: the journal mode is the file's, and nothing is written
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")

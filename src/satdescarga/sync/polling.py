@@ -14,7 +14,7 @@ from typing import Any
 
 from satdescarga.client import Polling, VerifyResult
 from satdescarga.codes import RequestState, SatCode
-from satdescarga.errors import FielError
+from satdescarga.errors import FielError, LocalFaultError
 from satdescarga.sync.records import Request
 from satdescarga.sync.run import (
     FATAL_CODES,
@@ -143,7 +143,7 @@ class Polls:
         self._windows.decide(window, self._ledger.request(request.id))
 
     def _failed(self, request: Request, error: BaseException) -> None:
-        if isinstance(error, FielError):
+        if isinstance(error, FielError | LocalFaultError):
             raise error
         if outage_like(error):
             self._run.sat_failed()

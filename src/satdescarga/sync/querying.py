@@ -8,13 +8,20 @@ knows under the same criteria is adopted rather than repeated.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 
 from satdescarga.client import Status
 from satdescarga.clock import next_mexico_day
 from satdescarga.codes import SatCode
-from satdescarga.errors import FielError, InvalidQuery, QueryRefused, SatError
+from satdescarga.errors import (
+    FielError,
+    InvalidQuery,
+    LocalFaultError,
+    QueryRefused,
+    SatError,
+)
 from satdescarga.sync.plan import Job, criteria_key, halves
 from satdescarga.sync.records import Request, Window
 from satdescarga.sync.run import (
@@ -132,6 +139,10 @@ class Queries:
         except FielError:
             self._ledger.set_outcome(row, RequestOutcome.UNSENT)
             raise
+        except LocalFaultError:  # recording the new token failed, before the request went out
+            with contextlib.suppress(LocalFaultError):
+                self._ledger.set_outcome(row, RequestOutcome.UNSENT)
+            raise
         except SatError as exc:  # network or server trouble
             # Counted as a possible send (SAT may hold it) unless it surely never arrived.
             unsent = never_reached_sat(exc)
@@ -185,7 +196,7 @@ class Queries:
         it costs none of SAT's limits and the window is only deferred."""
         try:
             self._run.client.authenticate()
-        except FielError:
+        except (FielError, LocalFaultError):
             raise
         except SatError as exc:
             if outage_like(exc):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from satdescarga.packages import Column, ColumnType, Table
+from satdescarga.sync.readonly import connect_read_only
 from satdescarga.sync.records import Ledger
 from satdescarga.sync.states import PackageState, WindowPurpose, WindowState
 from satdescarga.vocabulary import DownloadType
@@ -75,7 +76,7 @@ def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[
     parties = _parties(ledger)
     tables = _tables(database)
     if tables:
-        db = sqlite3.connect(database)
+        db = connect_read_only(database)
         try:
             for rfc, direction in parties:
                 for field, sql in _QUERIES.items():
@@ -144,7 +145,7 @@ def _against_disk(
 def _tables(database: Path) -> set[str]:
     if not database.exists():
         return set()
-    db = sqlite3.connect(database)
+    db = connect_read_only(database)
     try:
         return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:

@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from satdescarga.clock import Clock, to_local, wall_clock
+from satdescarga.errors import LocalFaultError, local_fault
 from satdescarga.packages import (
     CFDI_TABLE,
     METADATA_TABLE,
     CfdiDocument,
     ColumnType,
+    ExportError,
     IssueKind,
+    PackageError,
     PackageKind,
     SqliteWriter,
     Table,
@@ -86,7 +89,28 @@ class OutputStore:
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def read(self, package: Path, job: Job, package_id: str) -> ReadReport:
-        """Read `package` into the outputs (raises PackageError, leaving nothing behind)."""
+        """Read `package` into the outputs (raises PackageError, leaving nothing behind). An
+        output this computer cannot write (a full disk, a read-only folder, no permission)
+        raises `LocalFaultError` instead: the package is not to blame, and stays as it is."""
+        try:
+            return self._read(package, job, package_id)
+        except (PackageError, OSError, sqlite3.Error) as exc:
+            fault = self._local_fault(exc)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _local_fault(self, exc: BaseException) -> LocalFaultError | None:
+        """What `exc` amounts to when it is this computer's fault (None: it is not)."""
+        if isinstance(exc, ExportError):  # writing an output: any system error is local
+            return local_fault(exc, exc.path, any_os_error=True)
+        if isinstance(exc, PackageError):  # reading the ZIP: only a disk or permission fault
+            return local_fault(exc, exc.path)
+        if isinstance(exc, sqlite3.Error):
+            return local_fault(exc, self.database)
+        return local_fault(exc, self.out, any_os_error=True)
+
+    def _read(self, package: Path, job: Job, package_id: str) -> ReadReport:
         self.out.mkdir(parents=True, exist_ok=True)
         staging = self.staging / package_id
         shutil.rmtree(staging, ignore_errors=True)
