@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from satdescarga.errors import ConfigurationError
+from satdescarga.errors import ConfigurationError, local_fault
 from satdescarga.rfc import is_rfc
 from satdescarga.sync.migrate import MIGRATIONS, PRE_ALEMBIC
+from satdescarga.sync.readonly import connect_read_only
 
 RFC_KEY = "folder_rfc"
 SERVICE_KEY = "folder_service"
@@ -69,13 +70,16 @@ def look(ledger_file: Path) -> LedgerLook:
         with ledger_file.open("rb") as stream:
             header = stream.read(len(SQLITE_HEADER))
     except OSError as exc:
+        fault = local_fault(exc, ledger_file)  # no permission, failing disk: this computer's
+        if fault is not None:
+            raise fault from exc
         return LedgerLook(LedgerHealth.UNREADABLE, exc.strerror or str(exc))
     if not header:
         return LedgerLook(LedgerHealth.EMPTY, "0 bytes")
     if header != SQLITE_HEADER:
         return LedgerLook(LedgerHealth.FOREIGN, "no es una base SQLite")
     try:
-        db = sqlite3.connect(f"{ledger_file.resolve().as_uri()}?mode=ro", uri=True)
+        db = connect_read_only(ledger_file)  # also in a folder this user may not write
     except sqlite3.Error as exc:
         return LedgerLook(LedgerHealth.UNREADABLE, str(exc))
     try:
@@ -122,7 +126,7 @@ def outputs_in(out: Path) -> list[str]:
         return []
     found = []
     packages = out / "paquetes"
-    if (out / "satdescarga.sqlite").exists():
+    if (out / "satdescarga.sqlite").is_file():  # a folder there is a local fault, not outputs
         found.append("satdescarga.sqlite")
     if packages.is_dir() and any(packages.iterdir()):
         found.append("paquetes/")
