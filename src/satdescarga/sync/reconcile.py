@@ -9,17 +9,15 @@ job in the ledger.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from satdescarga.packages import Column, ColumnType, Table
+from satdescarga.sync import listings
 from satdescarga.sync.records import Ledger
 from satdescarga.sync.states import PackageState, WindowPurpose, WindowState
 from satdescarga.vocabulary import DownloadType
-
-PARTY = {DownloadType.ISSUED: "rfc_emisor", DownloadType.RECEIVED: "rfc_receptor"}
 
 
 @dataclass
@@ -35,35 +33,36 @@ class MonthLine:
     lost_why: str = ""
 
 
+REPORT_LABELS = {
+    "month": "mes",
+    "direction": "dirección",
+    "metadata": "en metadata",
+    "xml": "XML",
+    "active_without_xml": "vigentes sin XML",
+    "xml_without_metadata": "XML sin metadata",
+    "cancelled_after_download": "cancelados con XML",
+    "lost": "perdidos",
+    "lost_why": "por qué",
+}
+"""What people read for each field: the terminal table's and the files' (CSV, Excel) headers."""
+
+
 REPORT_TABLE = Table(
     "conciliacion",
     tuple(
         Column(
             name,
             ColumnType.TEXT if name in ("month", "direction", "lost_why") else ColumnType.INTEGER,
+            REPORT_LABELS[name],
         )
         for name in MonthLine.__dataclass_fields__
     ),
 )
 
-_QUERIES = {
-    "metadata": "SELECT substr(fecha_emision, 1, 7), count(*) FROM metadata WHERE {party} = ? "
-    "GROUP BY 1",
-    "xml": "SELECT substr(fecha, 1, 7), count(*) FROM cfdi WHERE {party} = ? GROUP BY 1",
-    "active_without_xml": "SELECT substr(m.fecha_emision, 1, 7), count(*) FROM metadata m "
-    "WHERE m.{party} = ? AND m.estatus = 'Vigente' "
-    "AND NOT EXISTS (SELECT 1 FROM cfdi c WHERE c.uuid = m.uuid) GROUP BY 1",
-    "xml_without_metadata": "SELECT substr(c.fecha, 1, 7), count(*) FROM cfdi c "
-    "WHERE c.{party} = ? AND NOT EXISTS (SELECT 1 FROM metadata m WHERE m.uuid = c.uuid) "
-    "GROUP BY 1",
-    "cancelled_after_download": "SELECT substr(m.fecha_emision, 1, 7), count(*) FROM metadata m "
-    "WHERE m.{party} = ? AND m.estatus = 'Cancelado' "
-    "AND EXISTS (SELECT 1 FROM cfdi c WHERE c.uuid = m.uuid) GROUP BY 1",
-}
-
 
 def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[MonthLine]:
-    """One line per month and direction with documents or losses, oldest first."""
+    """One line per month and direction with documents or losses, oldest first (counted by
+    SQLite: see `listings.month_counts`)."""
     lines: dict[tuple[str, str], MonthLine] = {}
 
     def line(when: str, direction: DownloadType) -> MonthLine:
@@ -72,40 +71,18 @@ def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[
             lines[key] = MonthLine(when, direction.value)
         return lines[key]
 
-    parties = _parties(ledger)
-    tables = _tables(database)
-    if tables:
-        db = sqlite3.connect(database)
-        try:
-            for rfc, direction in parties:
-                for field, sql in _QUERIES.items():
-                    needed = {"metadata", "cfdi"} if "c." in sql and "m." in sql else set()
-                    needed.add("cfdi" if field == "xml" else "metadata")
-                    if not needed <= tables:
-                        continue
-                    query = sql.format(party=PARTY[direction])
-                    for when, count in db.execute(query, (rfc,)):
-                        if when:
-                            item = line(when, direction)
-                            setattr(item, field, getattr(item, field) + count)
-        finally:
-            db.close()
+    if database.exists():
+        listings.ensure_indexes(database)  # folders of an earlier release: once
+        for rfc, direction in _parties(ledger):
+            for when, field, count in listings.month_counts(database, rfc, direction):
+                if month is None or when == month:
+                    item = line(when, direction)
+                    setattr(item, field, getattr(item, field) + count)
     for when, direction, why in _losses(ledger):
         item = line(when, direction)
         item.lost += 1
         item.lost_why = item.lost_why or why
-    chosen = [v for k, v in sorted(lines.items()) if month is None or k[0] == month]
-    return chosen
-
-
-def _tables(database: Path) -> set[str]:
-    if not database.exists():
-        return set()
-    db = sqlite3.connect(database)
-    try:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    finally:
-        db.close()
+    return [v for k, v in sorted(lines.items()) if month is None or k[0] == month]
 
 
 def _parties(ledger: Ledger) -> list[tuple[str, DownloadType]]:

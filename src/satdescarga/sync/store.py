@@ -29,6 +29,7 @@ from satdescarga.packages import (
     METADATA_TABLE,
     CfdiDocument,
     ColumnType,
+    CsvWriter,
     IssueKind,
     PackageKind,
     SqliteWriter,
@@ -39,7 +40,7 @@ from satdescarga.packages import (
     package_rows,
     table_for,
 )
-from satdescarga.sync import documents
+from satdescarga.sync import documents, listings
 from satdescarga.sync.plan import Job
 
 DATABASE = "satdescarga.sqlite"
@@ -100,6 +101,7 @@ class OutputStore:
                 if table is METADATA_TABLE:  # its history is recorded as rows come and change
                     documents.prepare(self.database, to_local(self._now()))
                 count = self._write(table, rows)
+                listings.ensure_indexes(self.database)  # what `report` and `changes` read
                 if extractor is not None:
                     extractor.publish()
                 stats, issues = opened.stats, opened.issues
@@ -120,8 +122,9 @@ class OutputStore:
         writer.close()
         return count
 
-    def export(self, kind: str) -> list[Path]:
-        """Copy the `metadata` and `cfdi` tables to OUT/<table>.<kind> (csv or parquet)."""
+    def export(self, kind: str, bom: bool | None = None) -> list[Path]:
+        """Copy the `metadata` and `cfdi` tables to OUT/<table>.<kind> (csv, parquet or xlsx),
+        row by row; `bom`: whether a CSV starts with a BOM (by default it does)."""
         written: list[Path] = []
         if not self.database.exists():
             return written
@@ -134,7 +137,11 @@ class OutputStore:
                 if not exists:
                     continue
                 target = self.out / f"{table.name}.{kind}"
-                writer = open_writer(kind, table, target)
+                writer = (
+                    CsvWriter(table, target, bom=bom)
+                    if kind == "csv"
+                    else open_writer(kind, table, target)
+                )
                 columns = ", ".join(f'"{name}"' for name in table.names)
                 cursor = db.execute(f'SELECT {columns} FROM "{table.name}" ORDER BY rowid')
                 writer.write_rows(_typed(table, row) for row in cursor)
