@@ -242,5 +242,5 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> N
     result = subprocess.run(
         ["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True, text=True, check=False
     )
-    assert result.stdout.startswith("uuid,change")
+    assert result.stdout.startswith("Uuid,Cambio")
     assert result.stderr == "" and result.returncode == 141
