@@ -169,8 +169,16 @@ def test_an_earlier_release_s_folder_gets_the_listing_indexes(tmp_path: Path) ->
     finally:
         db.close()
     assert sorted(listings.missing_indexes(database)) == sorted(listings.LISTING_INDEXES)
-    assert invoke("report", "--out", str(out), "--json").exit_code == 0
+    changes = invoke("changes", "--out", str(out), "--json")
+    assert changes.exit_code == 0 and "preparando los índices" in changes.stderr
+    assert listings.missing_indexes(database) == [  # only what `changes` needs
+        name for name in listings.LISTING_INDEXES if name != "document_changes_kind"
+    ]
+    report = invoke("report", "--out", str(out), "--json")
+    assert report.exit_code == 0 and "preparando los índices" in report.stderr
     assert listings.missing_indexes(database) == []
+    again = invoke("report", "--out", str(out), "--json")
+    assert again.exit_code == 0 and again.stderr == ""
     db = sqlite3.connect(database)
     try:
         plan = " ".join(

@@ -183,7 +183,8 @@ def changes(
         raise click.UsageError(
             f"no hay resultados en {database}: ¿ya corrió `satdescarga sync --out {out}`?"
         )
-    listings.ensure_indexes(database)  # folders of an earlier release: once
+    # Folders of an earlier release: once.
+    listings.ensure_indexes(database, ("document_changes",), Output(as_json).note)
     kinds = CHANGE_KINDS[kind]
     if as_json:
         names = documents.CHANGES_TABLE.names
@@ -307,7 +308,7 @@ def report(
         )
     ledger = SqliteLedger(path)
     try:
-        lines = reconcile(out / DATABASE, ledger, month)
+        lines = reconcile(out / DATABASE, ledger, month, Output(as_json).note)
     finally:
         ledger.close()
     if as_json:

@@ -10,7 +10,7 @@ writable; on a read-only copy the listings still work, more slowly).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -61,8 +61,8 @@ def tables(database: Path) -> set[str]:
         return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def missing_indexes(database: Path) -> list[str]:
-    """The listing indexes whose table exists but which do not."""
+def missing_indexes(database: Path, of: Collection[str] | None = None) -> list[str]:
+    """The listing indexes (on the tables `of`, or all) whose table exists but which do not."""
     if not database.exists():
         return []
     with closing(connect(database)) as db:
@@ -70,16 +70,23 @@ def missing_indexes(database: Path) -> list[str]:
     return [
         name
         for name, (table, _) in LISTING_INDEXES.items()
-        if names.get(table) == "table" and name not in names
+        if names.get(table) == "table" and name not in names and (of is None or table in of)
     ]
 
 
-def ensure_indexes(database: Path) -> bool:
-    """Create the listing indexes that are missing (once per folder; a few seconds per
-    million rows). False when the folder cannot be written (the listings still work)."""
-    missing = missing_indexes(database)
+def ensure_indexes(
+    database: Path,
+    of: Collection[str] | None = None,
+    on_build: Callable[[str], None] | None = None,
+) -> bool:
+    """Create the listing indexes on the tables `of` (or all) that are missing: once per
+    folder, a few seconds per million rows (`on_build` is told first). False when the folder
+    cannot be written (the listings still work, more slowly)."""
+    missing = missing_indexes(database, of)
     if not missing:
         return True
+    if on_build is not None:
+        on_build(f"preparando los índices de {database.name} (una sola vez)")
     try:
         with closing(sqlite3.connect(database, isolation_level=None)) as db:
             db.execute("PRAGMA threads=2")

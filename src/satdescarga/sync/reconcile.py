@@ -9,7 +9,7 @@ job in the ledger.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +60,12 @@ REPORT_TABLE = Table(
 )
 
 
-def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[MonthLine]:
+def reconcile(
+    database: Path,
+    ledger: Ledger,
+    month: str | None = None,
+    on_build: Callable[[str], None] | None = None,
+) -> list[MonthLine]:
     """One line per month and direction with documents or losses, oldest first (counted by
     SQLite: see `listings.month_counts`)."""
     lines: dict[tuple[str, str], MonthLine] = {}
@@ -72,7 +77,8 @@ def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[
         return lines[key]
 
     if database.exists():
-        listings.ensure_indexes(database)  # folders of an earlier release: once
+        # Folders of an earlier release: once (`on_build` is told).
+        listings.ensure_indexes(database, ("metadata", "cfdi"), on_build)
         for rfc, direction in _parties(ledger):
             for when, field, count in listings.month_counts(database, rfc, direction):
                 if month is None or when == month:
