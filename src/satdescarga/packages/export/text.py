@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
+import operator
 import sys
 from abc import abstractmethod
 from collections.abc import Iterable
@@ -104,15 +106,18 @@ class CsvWriter(_TextFileWriter):
         self._lists = [i for i, c in enumerate(self.table.columns) if c.type is ColumnType.LIST]
 
     def _write(self, rows: Iterable[Row]) -> int:
+        if not self._lists:  # the whole loop in C: a million rows in a few seconds
+            counter = itertools.count()
+            self._csv.writerows(map(operator.itemgetter(0), zip(rows, counter)))
+            return next(counter)
         count = 0
         lists = self._lists
         writerow = self._csv.writerow
         for row in rows:
-            if lists:
-                row = list(row)
-                for i in lists:
-                    value = row[i]
-                    row[i] = "|".join(value) if isinstance(value, tuple) else value
+            row = list(row)
+            for i in lists:
+                value = row[i]
+                row[i] = "|".join(value) if isinstance(value, tuple) else value
             writerow(row)
             count += 1
         return count
