@@ -108,7 +108,8 @@ class CsvWriter(_TextFileWriter):
     def _write(self, rows: Iterable[Row]) -> int:
         if not self._lists:  # the whole loop in C: a million rows in a few seconds
             counter = itertools.count()
-            self._csv.writerows(map(operator.itemgetter(0), zip(rows, counter)))
+            rows_counted = zip(rows, counter, strict=False)  # the counter is endless
+            self._csv.writerows(map(operator.itemgetter(0), rows_counted))
             return next(counter)
         count = 0
         lists = self._lists
