@@ -209,3 +209,29 @@ def test_csv_files_of_read_have_a_bom_and_sat_s_names(tmp_path: Path) -> None:
     assert bare.read_bytes().startswith(b"Uuid,")
     stdout = CliRunner().invoke(main, ["read", str(package)])
     assert stdout.stdout.startswith("Uuid,")
+
+
+def test_a_terminal_narrower_than_a_uuid_still_gets_it_whole(tmp_path: Path) -> None:
+    out = build_folder(tmp_path)
+    narrow = CliRunner(env={"COLUMNS": "40"}).invoke(main, ["changes", "--out", str(out)])
+    assert narrow.exit_code == 0, narrow.output
+    assert uuid(DOCUMENTS - 1) in narrow.output and "…" not in narrow.output
+    assert "(sin cancelado el, emisor, receptor por el ancho de la terminal" in narrow.output
+
+
+def test_a_report_without_xml_counts_every_active_document_as_missing_its_xml(
+    tmp_path: Path,
+) -> None:
+    out = build_folder(tmp_path)
+    db = sqlite3.connect(out / DATABASE)
+    try:
+        db.execute("DROP TABLE cfdi")
+        db.commit()
+    finally:
+        db.close()
+    result = invoke("report", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sum(line["metadata"] for line in lines) == DOCUMENTS
+    assert sum(line["active_without_xml"] for line in lines) == DOCUMENTS - CANCELLED
+    assert sum(line["xml"] + line["cancelled_after_download"] for line in lines) == 0

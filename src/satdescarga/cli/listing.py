@@ -106,7 +106,7 @@ def fitted_table(
 def print_table(console: Console, table: Any) -> None:
     """Print `table`; on a terminal too narrow even for its essential columns, wider (the
     terminal wraps the lines) rather than cut a value."""
-    needed = console.measure(table).maximum
+    needed = sum((column.width or 0) + 2 for column in table.columns)
     if needed > console.width:
         from rich.console import Console as RichConsole
 
