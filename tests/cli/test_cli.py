@@ -165,9 +165,10 @@ def test_sync_json_events_then_status(sat: Emulator, tmp_path: Path) -> None:
 
     import pyarrow.parquet as pq
 
-    with (out / "metadata.csv").open(encoding="utf-8", newline="") as exported:
+    assert (out / "metadata.csv").read_bytes().startswith("\ufeffUuid,RfcEmisor,".encode())
+    with (out / "metadata.csv").open(encoding="utf-8-sig", newline="") as exported:
         rows = list(csv.reader(exported))
-    assert rows[0][0] == "uuid" and len(rows) == summary["documents"] + 1
+    assert rows[0][0] == "Uuid" and len(rows) == summary["documents"] + 1
 
     assert pq.read_table(out / "metadata.parquet").num_rows == summary["documents"]
     status = CliRunner().invoke(main, ["status", "--out", str(out), "--json"])

@@ -222,7 +222,7 @@ def _fields(text: str) -> set[str]:
 
 def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
     """`satdescarga ... | head`: no traceback, no "error inesperado", the SIGPIPE status."""
-    from satdescarga.sync import documents
+    from satdescarga.sync import documents, listings
     from satdescarga.sync.store import DATABASE
 
     out = tmp_path / "facturas"
@@ -237,10 +237,11 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> N
         db.commit()
     finally:
         db.close()
+    listings.ensure_indexes(out / DATABASE)  # as a sync leaves the folder
     command = [sys.executable, "-m", "satdescarga", "changes", "--out", str(out), "--format", "csv"]
     shell = " ".join(f"'{part}'" for part in command) + " | head -1"
     result = subprocess.run(
         ["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True, text=True, check=False
     )
-    assert result.stdout.startswith("uuid,change")
+    assert result.stdout.startswith("Uuid,Cambio")
     assert result.stderr == "" and result.returncode == 141

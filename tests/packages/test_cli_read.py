@@ -34,8 +34,8 @@ def test_csv_to_standard_output_with_a_summary_on_stderr() -> None:
     result = run(METADATA, TERCEROS, "--format", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
-    assert [r["uuid"][-1] for r in rows] == ["F", "E", "1", "2", "3", "4", "5"]
-    assert rows[3]["rfc_a_cuenta_terceros"] == "AAAA010101AA1"
+    assert [r["Uuid"][-1] for r in rows] == ["F", "E", "1", "2", "3", "4", "5"]
+    assert rows[3]["RfcACuentaTerceros"] == "AAAA010101AA1"
     assert summary(result) == (
         "Resumen: 2 paquete(s), 7 registros de metadatos, 0 CFDI, 5 entradas omitidas, "
         "0 duplicado(s), 0 fila(s) reparada(s), 0 error(es)."
@@ -46,7 +46,7 @@ def test_without_out_nor_format_the_rows_go_to_standard_output_as_csv() -> None:
     result = run(METADATA)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
-    assert sorted(r["uuid"] for r in rows) == [
+    assert sorted(r["Uuid"] for r in rows) == [
         "129C4D12-1415-4ACE-BE12-34E71C4EAB4E",
         "E7215E3B-2DC5-4A40-AB10-C902FF9258DF",
     ]
@@ -58,7 +58,7 @@ def test_without_out_nor_format_the_rows_go_to_standard_output_as_csv() -> None:
     documents = run(CFDI)
     assert documents.exit_code == 0, documents.output
     (document,) = csv.DictReader(io.StringIO(documents.stdout, newline=""))
-    assert document["uuid"] == "11111111-2222-3333-4444-000000000001"
+    assert document["Uuid"] == "11111111-2222-3333-4444-000000000001"
 
 
 def test_jsonl_without_out_goes_to_standard_output() -> None:
@@ -187,7 +187,7 @@ def test_the_installed_command_prints_csv_without_out() -> None:
     )
     assert done.returncode == 0, done.stderr
     header, row_ = done.stdout.splitlines()
-    assert header.startswith("uuid,") and row_.startswith("90DEE481-A3DD-45EF-9486-006943CBEB22,")
+    assert header.startswith("Uuid,") and row_.startswith("90DEE481-A3DD-45EF-9486-006943CBEB22,")
     assert "Resumen: 1 paquete(s)" in done.stderr and "Resumen" not in done.stdout
 
 
@@ -241,7 +241,7 @@ def test_read_to_excel_by_suffix(tmp_path: Path) -> None:
     result = run(METADATA, "--out", str(target))
     assert result.exit_code == 0, result.output
     sheet = openpyxl.load_workbook(target).worksheets[0]
-    assert sheet.cell(1, 1).value == "uuid" and sheet.max_row > 1
+    assert sheet.cell(1, 1).value == "Uuid" and sheet.max_row > 1
     as_csv = list(csv.reader(io.StringIO(run(METADATA, "--format", "csv").stdout)))
     assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == [
         r[0] for r in as_csv[1:]

@@ -62,11 +62,11 @@ def test_csv_is_rfc4180_utf8_with_header(tmp_path: Path) -> None:
     with open_writer("csv", METADATA_TABLE, out) as writer:
         writer.write_rows([("X", *[None] * 14, None, "p.zip", TRICKY, 7)])
     data = out.read_bytes()
-    assert data.startswith(b"uuid,rfc_emisor,")
+    assert data.startswith("\ufeffUuid,RfcEmisor,".encode())  # a file: a BOM for Excel
     assert data.count(b"\r\n") == 2  # header and row end in CRLF; the LF inside is quoted
     assert b'"Coma, ""comillas"" y\nsalto"' in data
-    parsed = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-    assert parsed[0] == list(METADATA_TABLE.names)
+    parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert parsed[0] == list(METADATA_TABLE.titles)
     assert parsed[1][17:] == [TRICKY, "7"]
 
 
@@ -77,7 +77,8 @@ def test_csv_of_a_package_round_trips(tmp_path: Path) -> None:
         open_writer("csv", METADATA_TABLE, out) as writer,
     ):
         assert export_package(package, writer) == 2
-    header, first, second = csv.reader(io.StringIO(out.read_text("utf-8"), newline=""))
+    header, first, second = csv.reader(io.StringIO(out.read_text("utf-8-sig"), newline=""))
+    header = list(METADATA_TABLE.names)  # the file's titles are SAT's: Uuid, NombreReceptor...
     record = dict(zip(header, first, strict=True))
     assert record["nombre_receptor"] == 'Coma, "comillas" y'
     assert record["estatus"] == "Cancelado"

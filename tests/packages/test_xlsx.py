@@ -33,7 +33,7 @@ def test_cells_are_typed_and_the_header_is_frozen_with_a_filter(tmp_path: Path) 
     book = openpyxl.load_workbook(target)
     (sheet,) = book.worksheets
     names = METADATA_TABLE.names
-    assert [c.value for c in sheet[1]] == list(names)
+    assert [c.value for c in sheet[1]] == list(METADATA_TABLE.titles)
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref.startswith("A1:")
     second = [c.value for c in sheet[3]]
     assert second[names.index("fecha_emision")] == datetime(2025, 3, 2, 10, 11, 12)

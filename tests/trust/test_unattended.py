@@ -220,9 +220,9 @@ def test_sync_exports_excel_with_typed_cells(tmp_path: Path) -> None:
         header = [c.value for c in sheet[1]]
         rows = list(sheet.iter_rows(min_row=2, values_only=True))
         assert {r[0] for r in rows} == table_uuids(tmp_path, "metadata")
-        issued = header.index("fecha_emision")
+        issued = header.index("FechaEmision")  # SAT's names, as in its metadata files
         assert all(isinstance(r[issued], datetime) for r in rows)
-        assert all(isinstance(r[header.index("monto")], float | int) for r in rows)
+        assert all(isinstance(r[header.index("Monto")], float | int) for r in rows)
 
 
 def test_sat_s_daily_limit_per_uuid_waits_for_the_next_day(tmp_path: Path) -> None:

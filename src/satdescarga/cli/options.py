@@ -128,3 +128,15 @@ def wait_option(func: F) -> F:
         is_flag=True,
         help="Si otra ejecución usa el mismo ledger, espera a que termine (si no: sale con 1).",
     )(func)
+
+
+def bom_option(func: F) -> F:
+    """--bom/--no-bom: whether a CSV starts with a UTF-8 BOM (what Excel needs to read it as
+    UTF-8). Unset: yes in files, no on standard output (`CsvWriter`)."""
+    return click.option(
+        "--bom/--no-bom",
+        "bom",
+        default=None,
+        help="CSV con BOM UTF-8 (para que Excel lea bien los acentos y la Ñ). Por omisión: "
+        "sí en archivos, no en la salida estándar.",
+    )(func)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from satdescarga.cli.options import bom_option
 from satdescarga.packages import (
     CFDI_TABLE,
     DEFAULT_LIMITS,
@@ -185,7 +186,7 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
     show_default=True,
     help="Codificación de los archivos de metadatos.",
 )
-@click.option("--bom", is_flag=True, help="CSV con BOM UTF-8 (para abrirlo en Excel).")
+@bom_option
 @click.option(
     "--max-entries",
     type=click.IntRange(min=1),
@@ -264,7 +265,7 @@ def _run(
     out: Path | None,
     extract_xml: Path | None,
     encoding: str,
-    bom: bool,
+    bom: bool | None,
     max_entries: int,
     max_entry_size: int,
     max_total_size: int,
@@ -356,7 +357,7 @@ def _run(
     sys.exit(EXIT_LOST if totals.failed or totals.errors else EXIT_OK)
 
 
-def _open(fmt: ExportFormat, table: Table, target: Path | None, bom: bool) -> TableWriter:
+def _open(fmt: ExportFormat, table: Table, target: Path | None, bom: bool | None) -> TableWriter:
     if fmt is ExportFormat.CSV:
         return CsvWriter(table, target, bom=bom)
     return open_writer(fmt, table, target)

@@ -24,6 +24,7 @@ from satdescarga.cli.common import (
 from satdescarga.cli.options import (
     END,
     START,
+    bom_option,
     filter_options,
     ledger_path,
     received_xml_status_problem,
@@ -298,6 +299,7 @@ def run_sync(
     multiple=True,
     help="Exporta además a CSV, Parquet o Excel (xlsx).",
 )
+@bom_option
 @wait_option
 @common_options
 @handle_errors
@@ -330,6 +332,7 @@ def sync(
     rfc_on_behalf: str | None,
     counterparts: tuple[str, ...],
     exports: tuple[str, ...],
+    bom: bool | None,
     wait: bool,
     as_json: bool,
     debug: bool,
@@ -406,7 +409,7 @@ def sync(
             fiel.valid_until,
         )
         for kind in exports:
-            OutputStore(out).export(kind)
+            OutputStore(out).export(kind, bom=bom)
     if notify_url or notify_command:
         from satdescarga.sync.engine import summary_fields
         from satdescarga.sync.notify import Notifier, after_run

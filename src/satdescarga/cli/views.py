@@ -4,18 +4,29 @@ status, from the outputs' `document_changes`)."""
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections import Counter
-from dataclasses import asdict
+from collections.abc import Iterable
+from dataclasses import asdict, astuple
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from satdescarga.cli.check import check_options, check_outputs
 from satdescarga.cli.common import Output, common_options, handle_errors
-from satdescarga.cli.options import START, ledger_path
+from satdescarga.cli.listing import (
+    SHOWN,
+    Field,
+    checked_target,
+    fitted_table,
+    print_table,
+    stdout_console,
+    write_csv,
+    write_json_lines,
+    write_xlsx,
+)
+from satdescarga.cli.options import START, bom_option, ledger_path
 from satdescarga.sync.states import ISSUE_KINDS, PackageState, WindowState, shown
 
 OUT_OPTION = click.option(
@@ -106,6 +117,8 @@ def status(
         Output(True).result(data, "")
         return
     table = Table(title=f"Ledger {path}", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # package ids and dates are folded, never cut
     for name, counts in (("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)):
         table.add_row(name, ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
     table.add_row("documentos", f"{documents:,}")
@@ -121,6 +134,20 @@ def status(
 
 
 CHANGE_KINDS = {"cancelados": ("cancelado",), "nuevos": ("aparecio",), "todos": ()}
+FORMAT_OPTION = click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["table", "csv", "xlsx"]),
+    default="table",
+    show_default=True,
+    help="Tabla en pantalla, CSV (en --file o la salida estándar) o Excel (en --file).",
+)
+FILE_OPTION = click.option(
+    "--file",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archivo de salida de --format csv o xlsx (obligatorio con xlsx).",
+)
 
 
 @click.command()
@@ -137,20 +164,17 @@ CHANGE_KINDS = {"cancelados": ("cancelado",), "nuevos": ("aparecio",), "todos": 
     show_default=True,
     help="Cancelaciones, documentos nuevos o todo (también reactivaciones).",
 )
+@FORMAT_OPTION
+@FILE_OPTION
+@bom_option
 @click.option(
-    "--format",
-    "file_format",
-    type=click.Choice(["table", "csv", "xlsx"]),
-    default="table",
+    "--limit",
+    type=click.IntRange(1),
+    default=SHOWN,
     show_default=True,
-    help="Tabla en pantalla, CSV en la salida estándar, o Excel en --file.",
+    help="En pantalla: cuántos de los cambios más recientes mostrar.",
 )
-@click.option(
-    "--file",
-    "target",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Archivo de salida (obligatorio con --format xlsx).",
-)
+@click.option("--all", "show_all", is_flag=True, help="En pantalla: todos los cambios.")
 @common_options
 @handle_errors
 def changes(
@@ -159,95 +183,118 @@ def changes(
     kind: str,
     file_format: str,
     target: Path | None,
+    bom: bool | None,
+    limit: int,
+    show_all: bool,
     as_json: bool,
     debug: bool,
 ) -> None:
-    """Lista lo cancelado, reactivado o aparecido desde una fecha (lo que vio `sync`)."""
-    from satdescarga.sync import documents
+    """Lista lo cancelado, reactivado o aparecido desde una fecha (lo que vio `sync`).
+
+    En pantalla muestra los más recientes (--limit, --all) y cuántos hay; --json, --format csv
+    y --format xlsx dan todos, sin cargarlos en memoria.
+    """
+    from satdescarga.sync import documents, listings
     from satdescarga.sync.store import DATABASE
 
-    if file_format == "xlsx" and target is None:
-        raise click.UsageError("--format xlsx necesita --file ARCHIVO.xlsx")
+    checked_target(file_format, target)
     database = out / DATABASE
     if not database.exists():
         raise click.UsageError(
             f"no hay resultados en {database}: ¿ya corrió `satdescarga sync --out {out}`?"
         )
-    found = documents.changes(database, since, CHANGE_KINDS[kind])
+    # Folders of an earlier release: once.
+    listings.ensure_indexes(database, ("document_changes",), Output(as_json).note)
+    kinds = CHANGE_KINDS[kind]
     if as_json:
-        output = Output(True)
-        for change in found:
-            output.result(asdict(change), "")
+        names = documents.CHANGES_TABLE.names
+        rows = listings.change_rows(database, since, kinds)
+        write_json_lines(dict(zip(names, row, strict=True)) for row in rows)
         return
-    if file_format == "xlsx" and target is not None:
-        from satdescarga.packages import open_writer
-
-        with open_writer("xlsx", documents.CHANGES_TABLE, target) as book:
-            book.write_rows(tuple(asdict(change).values()) for change in found)
-        click.echo(f"{len(found):,} cambios en {target}")
+    if file_format != "table":
+        rows = listings.change_rows(database, since, kinds)
+        if file_format == "xlsx" and target is not None:
+            written = write_xlsx(documents.CHANGES_TABLE, rows, target)
+        else:
+            written = write_csv(documents.CHANGES_TABLE, rows, target, bom)
+        if target is not None:
+            click.echo(f"{written:,} cambios en {target}", err=True)
         return
-    if file_format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(list(documents.Change.__dataclass_fields__))
-        writer.writerows(list(asdict(change).values()) for change in found)
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Cambios en {out}" + (f" desde {since:%Y-%m-%d}" if since else ""))
-    for header in ("descubierto", "cambio", "UUID", "fecha", "emisor", "receptor", "cancelado el"):
-        table.add_column(header)
-    for change in found:
-        table.add_row(
-            change.discovered_at,
-            documents.CHANGE_WORDS[change.change],
-            change.uuid,
-            (change.issued or "")[:10],
-            change.issuer or "",
-            change.receiver or "",
-            (change.cancelled_on or "")[:10],
+    counts = listings.change_counts(database, since, kinds)
+    total = sum(counts.values())
+    if show_all:
+        shown: Iterable[documents.Change] = listings.changes(database, since, kinds)
+    else:
+        shown = listings.newest_changes(database, limit, since, kinds)
+    title = f"Cambios en {out}" + (f" desde {since:%Y-%m-%d}" if since else "")
+    print_changes(title, shown)
+    summary = ", ".join(
+        f"{documents.CHANGE_WORDS.get(k, k)}: {v:,}" for k, v in sorted(counts.items())
+    )
+    click.echo(summary or "sin cambios")
+    if not show_all and total > limit:
+        click.echo(
+            f"Se muestran los {limit:,} más recientes de {total:,} cambios: --all los muestra "
+            "todos; --format csv --file ARCHIVO.csv (o xlsx) los guarda para Excel."
         )
-    Console().print(table)
-    counts = Counter(documents.CHANGE_WORDS[c.change] for c in found)
-    click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "sin cambios")
 
 
-REPORT_HEADERS = {
-    "month": "mes",
-    "direction": "dirección",
-    "metadata": "en metadata",
-    "xml": "XML",
-    "active_without_xml": "vigentes sin XML",
-    "xml_without_metadata": "XML sin metadata",
-    "cancelled_after_download": "cancelados con XML",
-    "lost": "perdidos",
-    "lost_why": "por qué",
-}
+CHANGE_FIELDS = (
+    Field("descubierto"),
+    Field("cambio"),
+    Field("UUID"),
+    Field("fecha"),
+    Field("cancelado el", essential=False),
+    Field("emisor", essential=False),
+    Field("receptor", essential=False),
+)
+
+
+def print_changes(title: str, changes: Iterable[Any], chunk: int = 1000) -> None:
+    """The changes as tables of at most `chunk` rows (a long listing never builds one table
+    of everything), their columns never cut."""
+    from satdescarga.sync.documents import CHANGE_WORDS
+
+    console = stdout_console()
+    batch: list[list[str]] = []
+    for change in changes:
+        batch.append(
+            [
+                change.discovered_at.replace("T", " ")[:16],
+                CHANGE_WORDS.get(change.change, change.change),
+                change.uuid,
+                (change.issued or "")[:10],
+                (change.cancelled_on or "")[:10],
+                change.issuer or "",
+                change.receiver or "",
+            ]
+        )
+        if len(batch) == chunk:
+            _print_batch(console, title, batch)
+            title, batch = "", []
+    if batch:
+        _print_batch(console, title, batch)
+
+
+def _print_batch(console: Any, title: str, rows: list[list[str]]) -> None:
+    table, left_out = fitted_table(title, CHANGE_FIELDS, rows, console.width)
+    print_table(console, table)
+    if left_out and title:
+        click.echo(f"(sin {', '.join(left_out)} por el ancho de la terminal: --format csv)")
 
 
 @click.command()
 @OUT_OPTION
 @click.option("--month", help="Solo un mes: AAAA-MM.")
-@click.option(
-    "--format",
-    "file_format",
-    type=click.Choice(["table", "csv", "xlsx"]),
-    default="table",
-    show_default=True,
-    help="Tabla en pantalla, CSV en la salida estándar, o Excel en --file.",
-)
-@click.option(
-    "--file",
-    "target",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Archivo de salida (obligatorio con --format xlsx).",
-)
+@FORMAT_OPTION
+@FILE_OPTION
 @click.option(
     "--xlsx",
     "xlsx_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Lo mismo que --format xlsx --file ARCHIVO.",
 )
+@bom_option
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), help="Ledger.")
 @common_options
 @handle_errors
@@ -257,6 +304,7 @@ def report(
     file_format: str,
     target: Path | None,
     xlsx_file: Path | None,
+    bom: bool | None,
     state: Path | None,
     as_json: bool,
     debug: bool,
@@ -272,8 +320,7 @@ def report(
         file_format, target = "xlsx", xlsx_file
     if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise click.BadParameter(f"{month!r} no es un mes: use AAAA-MM", param_hint="--month")
-    if file_format == "xlsx" and target is None:
-        raise click.UsageError("--format xlsx necesita --file ARCHIVO.xlsx")
+    checked_target(file_format, target)
     path = ledger_path(out, state)
     if not path.exists():
         raise click.UsageError(
@@ -281,35 +328,29 @@ def report(
         )
     ledger = SqliteLedger(path, read_only=True)  # also in a folder it may not write
     try:
-        lines = reconcile(out / DATABASE, ledger, month)
+        lines = reconcile(out / DATABASE, ledger, month, Output(as_json).note)
     finally:
         ledger.close()
-    rows = [list(asdict(line).values()) for line in lines]
     if as_json:
-        output = Output(True)
-        for line in lines:
-            output.result(asdict(line), "")
+        write_json_lines(asdict(line) for line in lines)
         return
-    if file_format == "xlsx" and target is not None:
-        from satdescarga.packages import open_writer
-
-        with open_writer("xlsx", REPORT_TABLE, target) as book:
-            book.write_rows(rows)
-        click.echo(f"{len(rows):,} renglones en {target}")
+    rows = [astuple(line) for line in lines]
+    if file_format != "table":
+        if file_format == "xlsx" and target is not None:
+            write_xlsx(REPORT_TABLE, rows, target)
+        else:
+            write_csv(REPORT_TABLE, rows, target, bom)
+        if target is not None:
+            click.echo(f"{len(rows):,} renglones en {target}", err=True)
         return
-    if file_format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(list(REPORT_HEADERS))
-        writer.writerows(rows)
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Conciliación de {out}" + (f" ({month})" if month else ""))
-    for header in REPORT_HEADERS.values():
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
-    Console().print(table)
+    title = f"Conciliación de {out}" + (f" ({month})" if month else "")
+    fields = [Field(c.title, justify="right") for c in REPORT_TABLE.columns[2:-1]]
+    cells = [[str(v) if isinstance(v, str) else f"{v:,}" for v in row[:-1]] for row in rows]
+    console = stdout_console()
+    table, _ = fitted_table(title, [Field("mes"), Field("dirección"), *fields], cells, 10**6)
+    print_table(console, table)
+    for line in lines:
+        if line.lost:
+            click.echo(f"perdidos en {line.month} ({line.direction}): {line.lost_why}")
     if not rows:
         click.echo("sin documentos" + (f" en {month}" if month else ""))

@@ -91,20 +91,21 @@ def _has_table(database: Path, name: str) -> bool:
 CHANGES_TABLE = Table(
     "cambios",
     (
-        Column("uuid"),
-        Column("change"),
-        Column("previous"),
-        Column("status"),
-        Column("cancelled_on", ColumnType.DATETIME),
-        Column("issued", ColumnType.DATETIME),
-        Column("issuer"),
-        Column("receiver"),
-        Column("amount", ColumnType.DECIMAL),
-        Column("package"),
-        Column("discovered_at", ColumnType.DATETIME),
+        Column("uuid", label="Uuid"),
+        Column("change", label="Cambio"),
+        Column("previous", label="EstatusAnterior"),
+        Column("status", label="Estatus"),
+        Column("cancelled_on", ColumnType.DATETIME, "FechaCancelacion"),
+        Column("issued", ColumnType.DATETIME, "FechaEmision"),
+        Column("issuer", label="RfcEmisor"),
+        Column("receiver", label="RfcReceptor"),
+        Column("amount", ColumnType.DECIMAL, "Monto"),
+        Column("package", label="Paquete"),
+        Column("discovered_at", ColumnType.DATETIME, "FechaDescubrimiento"),
     ),
 )
-"""A change as an export row (the fields of `Change`, in order): `changes --format xlsx`."""
+"""A change as an export row (the fields of `Change`, in order; `--json` keys): `changes
+--format csv|xlsx` (headers: SAT's names)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from satdescarga.packages import Column, ColumnType, Table
+from satdescarga.sync import listings
 from satdescarga.sync.readonly import connect_read_only
 from satdescarga.sync.records import Ledger
 from satdescarga.sync.states import PackageState, WindowPurpose, WindowState
 from satdescarga.vocabulary import DownloadType
-
-PARTY = {DownloadType.ISSUED: "rfc_emisor", DownloadType.RECEIVED: "rfc_receptor"}
 
 
 @dataclass
@@ -38,33 +36,47 @@ class MonthLine:
     lost_why: str = ""
 
 
+REPORT_LABELS = {
+    "month": "mes",
+    "direction": "dirección",
+    "metadata": "en metadata",
+    "xml": "XML",
+    "active_without_xml": "vigentes sin XML",
+    "xml_without_metadata": "XML sin metadata",
+    "cancelled_after_download": "cancelados con XML",
+    "lost": "perdidos",
+    "lost_why": "por qué",
+}
+"""What people read for each field: the terminal table's and the files' (CSV, Excel) headers."""
+
+
 REPORT_TABLE = Table(
     "conciliacion",
     tuple(
         Column(
             name,
             ColumnType.TEXT if name in ("month", "direction", "lost_why") else ColumnType.INTEGER,
+            REPORT_LABELS[name],
         )
         for name in MonthLine.__dataclass_fields__
     ),
 )
 
-_QUERIES = {
-    "metadata": "SELECT substr(fecha_emision, 1, 7), count(*) FROM metadata WHERE {party} = ? "
-    "GROUP BY 1",
-    "xml_without_metadata": "SELECT substr(c.fecha, 1, 7), count(*) FROM cfdi c "
-    "WHERE c.{party} = ? AND NOT EXISTS (SELECT 1 FROM metadata m WHERE m.uuid = c.uuid) "
-    "GROUP BY 1",
-}
 ON_DISK = (
-    "SELECT substr(fecha_emision, 1, 7), upper(uuid), estatus FROM metadata WHERE {party} = ? "
+    "SELECT upper(uuid), estatus FROM metadata WHERE {party} = ? AND fecha_emision >= ? "
+    "AND fecha_emision < ?"
 )
-"ORDER BY 1"
-"""The metadata compared with the XML files on disk, one month at a time (bounded memory)."""
+"""One month of the metadata, compared with the XML files on disk when they disagree."""
 
 
-def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[MonthLine]:
-    """One line per month and direction with documents or losses, oldest first."""
+def reconcile(
+    database: Path,
+    ledger: Ledger,
+    month: str | None = None,
+    on_build: Callable[[str], None] | None = None,
+) -> list[MonthLine]:
+    """One line per month and direction with documents or losses, oldest first (counted by
+    SQLite: see `listings.month_counts`)."""
     lines: dict[tuple[str, str], MonthLine] = {}
 
     def line(when: str, direction: DownloadType) -> MonthLine:
@@ -74,36 +86,35 @@ def reconcile(database: Path, ledger: Ledger, month: str | None = None) -> list[
         return lines[key]
 
     parties = _parties(ledger)
-    tables = _tables(database)
-    if tables:
-        db = connect_read_only(database)
-        try:
-            for rfc, direction in parties:
-                for field, sql in _QUERIES.items():
-                    if not {"metadata", "cfdi"} <= tables:
-                        continue
-                    query = sql.format(party=PARTY[direction])
-                    for when, count in db.execute(query, (rfc,)):
-                        if when:
-                            item = line(when, direction)
-                            setattr(item, field, getattr(item, field) + count)
-                if "metadata" in tables:
-                    _against_disk(db, database.parent, rfc, direction, line)
-        finally:
-            db.close()
-    for rfc, direction in parties:  # XML the database may not know (or no database at all)
-        for when, names in _xml_on_disk(database.parent, rfc, direction):
-            line(when, direction).xml = len(names)
+    if database.exists():
+        # Folders of an earlier release: once (`on_build` is told).
+        listings.ensure_indexes(database, ("metadata", "cfdi"), on_build)
+        for rfc, direction in parties:
+            for when, field, count in listings.month_counts(database, rfc, direction):
+                if month is None or when == month:
+                    item = line(when, direction)
+                    setattr(item, field, getattr(item, field) + count)
+    for rfc, direction in parties:  # the XML files on disk, whatever the database says
+        on_disk = dict(_xml_on_disk(database.parent, rfc, direction))
+        months = {k[0] for k, v in lines.items() if k[1] == direction.value and v.xml}
+        for when in sorted(months | set(on_disk)):
+            if month is not None and when != month:
+                continue
+            item = line(when, direction)
+            names = on_disk.get(when, set())
+            if item.xml != len(names):  # a file deleted (or added) by hand: count this month
+                item.xml = len(names)
+                _against_disk(database, rfc, direction, item, names)
     for when, direction, why in _losses(ledger):
         item = line(when, direction)
         item.lost += 1
         item.lost_why = item.lost_why or why
-    chosen = [v for k, v in sorted(lines.items()) if month is None or k[0] == month]
-    return chosen
+    return [v for k, v in sorted(lines.items()) if month is None or k[0] == month]
 
 
 def _xml_on_disk(out: Path, rfc: str, direction: DownloadType) -> Iterable[tuple[str, set[str]]]:
-    """(YYYY-MM, UUIDs) of the XML files in OUT/<rfc>/<direction>/<YYYY>/<MM>/, month by month."""
+    """(YYYY-MM, UUIDs) of the XML files in OUT/<rfc>/<direction>/<YYYY>/<MM>/, month by month
+    (one listing per month folder)."""
     root = out / rfc / direction.value
     if not root.is_dir():
         return
@@ -115,39 +126,23 @@ def _xml_on_disk(out: Path, rfc: str, direction: DownloadType) -> Iterable[tuple
 
 
 def _against_disk(
-    db: sqlite3.Connection,
-    out: Path,
-    rfc: str,
-    direction: DownloadType,
-    line: Callable[[str, DownloadType], MonthLine],
+    database: Path, rfc: str, direction: DownloadType, item: MonthLine, names: set[str]
 ) -> None:
-    """Active documents of the metadata without their XML file on disk, and cancelled ones
-    whose XML is on disk, month by month (each month's folder listed once)."""
-    root = out / rfc / direction.value
-    month, names = "", set[str]()
-    for when, uuid, status in db.execute(ON_DISK.format(party=PARTY[direction]), (rfc,)):
-        if not when:
-            continue
-        if when != month:
-            month = when
-            folder = root / when[:4] / when[5:7]
-            names = (
-                {n[:-4].upper() for n in os.listdir(folder) if n.endswith(".xml")}
-                if folder.is_dir()
-                else set()
-            )
-        if status == "Vigente" and uuid not in names:
-            line(when, direction).active_without_xml += 1
-        elif status == "Cancelado" and uuid in names:
-            line(when, direction).cancelled_after_download += 1
-
-
-def _tables(database: Path) -> set[str]:
-    if not database.exists():
-        return set()
+    """Recount one month whose folder disagrees with the database: active documents of the
+    metadata without their XML file, and cancelled ones whose XML is on disk."""
+    if "metadata" not in listings.tables(database):
+        return
+    year, number = int(item.month[:4]), int(item.month[5:7])
+    after = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+    item.active_without_xml = item.cancelled_after_download = 0
     db = connect_read_only(database)
     try:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        query = ON_DISK.format(party=listings.PARTY[direction])
+        for uuid, status in db.execute(query, (rfc, item.month, after)):
+            if status == "Vigente" and uuid not in names:
+                item.active_without_xml += 1
+            elif status == "Cancelado" and uuid in names:
+                item.cancelled_after_download += 1
     finally:
         db.close()
 

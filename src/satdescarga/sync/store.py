@@ -30,6 +30,7 @@ from satdescarga.packages import (
     METADATA_TABLE,
     CfdiDocument,
     ColumnType,
+    CsvWriter,
     ExportError,
     IssueKind,
     PackageError,
@@ -42,7 +43,7 @@ from satdescarga.packages import (
     package_rows,
     table_for,
 )
-from satdescarga.sync import documents, integrity
+from satdescarga.sync import documents, integrity, listings
 from satdescarga.sync.plan import Job
 
 DATABASE = "satdescarga.sqlite"
@@ -124,6 +125,7 @@ class OutputStore:
                 if table is METADATA_TABLE:  # its history is recorded as rows come and change
                     documents.prepare(self.database, to_local(self._now()))
                 count = self._write(table, rows)
+                listings.ensure_indexes(self.database)  # what `report` and `changes` read
                 placed = extractor.publish() if extractor is not None else []
                 integrity.record_read(self.database, package_id, table.name, count, placed)
                 stats, issues = opened.stats, opened.issues
@@ -144,8 +146,9 @@ class OutputStore:
         writer.close()
         return count
 
-    def export(self, kind: str) -> list[Path]:
-        """Copy the `metadata` and `cfdi` tables to OUT/<table>.<kind> (csv or parquet)."""
+    def export(self, kind: str, bom: bool | None = None) -> list[Path]:
+        """Copy the `metadata` and `cfdi` tables to OUT/<table>.<kind> (csv, parquet or xlsx),
+        row by row; `bom`: whether a CSV starts with a BOM (by default it does)."""
         written: list[Path] = []
         if not self.database.exists():
             return written
@@ -158,7 +161,11 @@ class OutputStore:
                 if not exists:
                     continue
                 target = self.out / f"{table.name}.{kind}"
-                writer = open_writer(kind, table, target)
+                writer = (
+                    CsvWriter(table, target, bom=bom)
+                    if kind == "csv"
+                    else open_writer(kind, table, target)
+                )
                 columns = ", ".join(f'"{name}"' for name in table.names)
                 cursor = db.execute(f'SELECT {columns} FROM "{table.name}" ORDER BY rowid')
                 writer.write_rows(_typed(table, row) for row in cursor)

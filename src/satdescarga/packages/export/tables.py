@@ -27,7 +27,15 @@ class ColumnType(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
+    """The machine name: SQLite, Parquet and JSON Lines columns, JSON keys."""
     type: ColumnType = ColumnType.TEXT
+    label: str = ""
+    """What people read in the header of a CSV or Excel file (SAT's name for SAT's fields,
+    as in its metadata files: `Uuid`, `RfcEmisor`...); the name when empty."""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,31 +50,36 @@ class Table:
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    @property
+    def titles(self) -> tuple[str, ...]:
+        """The headers of the files people open (CSV, Excel)."""
+        return tuple(c.title for c in self.columns)
+
 
 _D, _N, _I, _L = ColumnType.DATETIME, ColumnType.DECIMAL, ColumnType.INTEGER, ColumnType.LIST
 
 METADATA_TABLE = Table(
     "metadata",
     (
-        Column("uuid"),
-        Column("rfc_emisor"),
-        Column("nombre_emisor"),
-        Column("rfc_receptor"),
-        Column("nombre_receptor"),
-        Column("rfc_pac"),
-        Column("fecha_emision", _D),
-        Column("fecha_certificacion_sat", _D),
-        Column("monto", _N),
-        Column("monto_retenido", _N),
-        Column("efecto_comprobante"),
-        Column("estatus"),
-        Column("fecha_cancelacion", _D),
-        Column("rfc_a_cuenta_terceros"),
-        Column("nombre_a_cuenta_terceros"),
-        Column("columnas_extra"),
-        Column("paquete"),
-        Column("archivo"),
-        Column("linea", _I),
+        Column("uuid", label="Uuid"),
+        Column("rfc_emisor", label="RfcEmisor"),
+        Column("nombre_emisor", label="NombreEmisor"),
+        Column("rfc_receptor", label="RfcReceptor"),
+        Column("nombre_receptor", label="NombreReceptor"),
+        Column("rfc_pac", label="RfcPac"),
+        Column("fecha_emision", _D, "FechaEmision"),
+        Column("fecha_certificacion_sat", _D, "FechaCertificacionSat"),
+        Column("monto", _N, "Monto"),
+        Column("monto_retenido", _N, "MontoRet"),
+        Column("efecto_comprobante", label="EfectoComprobante"),
+        Column("estatus", label="Estatus"),
+        Column("fecha_cancelacion", _D, "FechaCancelacion"),
+        Column("rfc_a_cuenta_terceros", label="RfcACuentaTerceros"),
+        Column("nombre_a_cuenta_terceros", label="NombreACuentaTerceros"),
+        Column("columnas_extra", label="ColumnasExtra"),
+        Column("paquete", label="Paquete"),
+        Column("archivo", label="Archivo"),
+        Column("linea", _I, "Linea"),
     ),
     indexes=("fecha_emision", "fecha_certificacion_sat", "rfc_emisor", "rfc_receptor"),
 )
@@ -74,32 +87,32 @@ METADATA_TABLE = Table(
 CFDI_TABLE = Table(
     "cfdi",
     (
-        Column("uuid"),
-        Column("tipo_documento"),
-        Column("version"),
-        Column("tipo_comprobante"),
-        Column("serie"),
-        Column("folio"),
-        Column("fecha", _D),
-        Column("fecha_timbrado", _D),
-        Column("rfc_emisor"),
-        Column("nombre_emisor"),
-        Column("rfc_receptor"),
-        Column("nombre_receptor"),
-        Column("rfc_pac"),
-        Column("subtotal", _N),
-        Column("descuento", _N),
-        Column("total", _N),
-        Column("total_retenido", _N),
-        Column("moneda"),
-        Column("tipo_cambio", _N),
-        Column("metodo_pago"),
-        Column("forma_pago"),
-        Column("uso_cfdi"),
-        Column("clave_retencion"),
-        Column("complementos", _L),
-        Column("paquete"),
-        Column("archivo"),
+        Column("uuid", label="Uuid"),
+        Column("tipo_documento", label="TipoDocumento"),
+        Column("version", label="Version"),
+        Column("tipo_comprobante", label="TipoDeComprobante"),
+        Column("serie", label="Serie"),
+        Column("folio", label="Folio"),
+        Column("fecha", _D, "Fecha"),
+        Column("fecha_timbrado", _D, "FechaTimbrado"),
+        Column("rfc_emisor", label="RfcEmisor"),
+        Column("nombre_emisor", label="NombreEmisor"),
+        Column("rfc_receptor", label="RfcReceptor"),
+        Column("nombre_receptor", label="NombreReceptor"),
+        Column("rfc_pac", label="RfcProvCertif"),
+        Column("subtotal", _N, "SubTotal"),
+        Column("descuento", _N, "Descuento"),
+        Column("total", _N, "Total"),
+        Column("total_retenido", _N, "TotalImpuestosRetenidos"),
+        Column("moneda", label="Moneda"),
+        Column("tipo_cambio", _N, "TipoCambio"),
+        Column("metodo_pago", label="MetodoPago"),
+        Column("forma_pago", label="FormaPago"),
+        Column("uso_cfdi", label="UsoCFDI"),
+        Column("clave_retencion", label="CveRetenc"),
+        Column("complementos", _L, "Complementos"),
+        Column("paquete", label="Paquete"),
+        Column("archivo", label="Archivo"),
     ),
     indexes=("fecha", "rfc_emisor", "rfc_receptor"),
 )

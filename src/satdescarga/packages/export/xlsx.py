@@ -63,7 +63,7 @@ class XlsxWriter(TableWriter):
         self._sheet = self._book.add_worksheet(name[:31])
         for i, column in enumerate(self.table.columns):
             self._sheet.set_column(i, i, _WIDTHS.get(column.type, 16))
-            self._sheet.write_string(0, i, column.name, self._header)
+            self._sheet.write_string(0, i, column.title, self._header)
         self._sheet.freeze_panes(1, 0)
         self._row = 0
 
