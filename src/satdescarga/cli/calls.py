@@ -51,20 +51,21 @@ def auth(
     output = Output(as_json)
     facts = {
         "rfc": fiel.rfc,
-        "nombre": fiel.legal_name,
-        "certificado": fiel.serial_number,
-        "tipo": "e.firma" if fiel.is_fiel else "CSD",
-        "desde": fiel.valid_from.isoformat(),
-        "hasta": fiel.valid_until.isoformat(),
+        "name": fiel.legal_name,
+        "serial_number": fiel.serial_number,
+        "certificate_type": "e.firma" if fiel.is_fiel else "CSD",
+        "valid_from": fiel.valid_from.isoformat(),
+        "valid_until": fiel.valid_until.isoformat(),
     }
     token = sat.client(fiel).authenticate()  # checks the e.firma first (CSD, validity)
     from satdescarga.sync.notify import expiry_warning
 
     if warning := expiry_warning(fiel.valid_until, datetime.now(UTC)):
         output.note(warning)
-        facts["aviso"] = warning
-    facts["token_vence"] = token.expires.isoformat()
+        facts["warning"] = warning
+    facts["token_expires"] = token.expires.isoformat()
     output.result(
+        "auth",
         facts,
         f"RFC {fiel.rfc} ({fiel.legal_name})\ne.firma {fiel.serial_number}, vigente del "
         f"{fiel.valid_from:%Y-%m-%d} al {fiel.valid_until:%Y-%m-%d}\n"
@@ -124,11 +125,12 @@ def query(
         raise InvalidQuery(problems)
     result = sat.client(sat.fiel()).query(request)
     output.result(
+        "query",
         {
-            "id_solicitud": result.request_id,
-            "cod_estatus": result.status.code,
-            "mensaje": result.status.message,
-            "aceptada": result.status.accepted,
+            "request_id": result.request_id,
+            "sat_code": result.status.code,
+            "sat_message": result.status.message,
+            "accepted": result.status.accepted,
         },
         f"IdSolicitud: {result.request_id or '-'}\nEstatus: {result.status}",
     )
@@ -156,15 +158,16 @@ def verify(
     result = sat.client(sat.fiel()).verify(request_id)
     state_text = result.state.label if result.state_code in STATE_CODES else "desconocido"
     Output(as_json).result(
+        "verify",
         {
-            "id_solicitud": request_id,
-            "cod_estatus": result.status.code,
-            "mensaje": result.status.message,
-            "estado_solicitud": result.state_code,
-            "estado_texto": state_text,
-            "codigo_estado_solicitud": result.request_status.code,
-            "numero_cfdis": result.cfdi_count,
-            "paquetes": list(result.package_ids),
+            "request_id": request_id,
+            "sat_code": result.status.code,
+            "sat_message": result.status.message,
+            "state": result.state_code,
+            "state_label": state_text,
+            "request_status_code": result.request_status.code,
+            "cfdi_count": result.cfdi_count,
+            "package_ids": list(result.package_ids),
         },
         f"CodEstatus: {str(result.status) or '-'}\n"
         f"EstadoSolicitud: {result.state_code} ({state_text})\n"
@@ -236,7 +239,8 @@ def download(
             if is_whole_zip(dest):
                 if not force:
                     output.result(
-                        {"paquete": package_id, "archivo": str(dest), "ya_en_disco": True},
+                        "download",
+                        {"package": package_id, "file": str(dest), "on_disk": True},
                         f"{package_id}: ya está en disco ({dest}); no se descarga de nuevo "
                         "(--force lo descarga otra vez)",
                     )
@@ -255,11 +259,12 @@ def download(
                 ledger.downloaded(package_id, result.size, result.sha256 or "", str(result.path))
             refused |= not result.status.accepted
             output.result(
+                "download",
                 {
-                    "paquete": package_id,
-                    "cod_estatus": result.status.code,
-                    "mensaje": result.status.message,
-                    "archivo": str(result.path) if result.path else None,
+                    "package": package_id,
+                    "sat_code": result.status.code,
+                    "sat_message": result.status.message,
+                    "file": str(result.path) if result.path else None,
                     "bytes": result.size,
                     "sha256": result.sha256,
                 },

@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 SAT refused (or something was lost), 2 usage, 3 FIEL problem
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from satdescarga.cli import jsonout
 from satdescarga.client.endpoints import Endpoints
 from satdescarga.clock import ClockSpecError
 from satdescarga.errors import (
@@ -43,29 +43,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class Output:
-    """Prints for people or, with --json, one JSON object per line for machines."""
+    """Prints for people or, with --json, one JSON event per line for machines (the events
+    and their keys are declared in `jsonout`)."""
 
     json: bool = False
 
-    def result(self, data: dict[str, Any], human: str) -> None:
-        click.echo(json.dumps(data, ensure_ascii=False, default=str) if self.json else human)
+    def result(self, event: str, data: dict[str, Any], human: str) -> None:
+        if self.json:
+            jsonout.emit(event, **data)
+        else:
+            click.echo(human)
 
     def note(self, message: str) -> None:
         """A warning for people, on standard error (standard output stays for results)."""
         click.secho(f"Aviso: {message}", fg="yellow", err=True)
 
-    def error(self, message: str, code: int, **fields: Any) -> None:
+    def error(self, message: str, code: int, kind: str | None = None, **fields: Any) -> None:
         if self.json:
-            payload = {"error": message, "exit_code": code, **fields}
-            click.echo(json.dumps(payload, ensure_ascii=False, default=str))
+            jsonout.error(message, code, kind, **fields)
         else:
             click.secho(f"Error: {message}", fg="red", err=True)
 
 
 def fail(output: Output, exc: BaseException, debug: bool) -> int:
     """One clear sentence (plus the SAT code) and the documented exit code; no traceback."""
+    from satdescarga.sync.lock import LedgerBusy
+
     if debug:
         logging.getLogger("satdescarga").exception("detalle del error")
+    kind = None
     if isinstance(exc, FielError):
         code = EXIT_FIEL
     elif isinstance(exc, InvalidQuery | ClockSpecError | ConfigurationError):
@@ -74,7 +80,8 @@ def fail(output: Output, exc: BaseException, debug: bool) -> int:
         code = EXIT_NETWORK
     else:  # SOAP faults, SAT codes, malformed answers
         code = EXIT_REFUSED
-    output.error(str(exc), code, kind=type(exc).__name__)
+        kind = "locked" if isinstance(exc, LedgerBusy) else None
+    output.error(str(exc), code, kind, error_type=type(exc).__name__)
     return code
 
 
@@ -108,7 +115,8 @@ def handle_errors(func: F) -> F:
         except Exception as exc:  # a bug or an environment problem: one line, details on --debug
             if debug:
                 raise
-            output.error(f"error inesperado ({type(exc).__name__}: {exc}); use --debug", 1)
+            message = f"error inesperado ({type(exc).__name__}: {exc}); use --debug"
+            output.error(message, EXIT_REFUSED, "unexpected")
             ctx.exit(EXIT_REFUSED)
 
     return wrapper  # type: ignore[return-value]

@@ -152,9 +152,10 @@ def run_sync(
     `make_client` builds the client with the observer that records its tokens in the ledger."""
     from rich.console import Console
 
+    from satdescarga.cli.jsonout import JsonEvents
     from satdescarga.sync.engine import SyncEngine
     from satdescarga.sync.ledger import SqliteLedger
-    from satdescarga.sync.progress import JsonEvents, RichProgress, summary_table
+    from satdescarga.sync.progress import RichProgress, summary_table
     from satdescarga.sync.run import token_recorder
     from satdescarga.sync.store import OutputStore
 

@@ -10,12 +10,16 @@ from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from satdescarga.cli.common import Output, common_options, handle_errors
 from satdescarga.cli.options import START, ledger_path
 from satdescarga.sync.states import ISSUE_KINDS, PackageState, WindowState, shown
+
+if TYPE_CHECKING:
+    from satdescarga.sync.documents import DocumentTotals
 
 OUT_OPTION = click.option(
     "--out",
@@ -37,7 +41,10 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from satdescarga.sync.documents import totals
     from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.run import issue_fields
+    from satdescarga.sync.store import DATABASE
 
     path = ledger_path(out, state)
     if not path.exists():
@@ -60,7 +67,6 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         issues: Counter[str] = Counter()
         for package in ledger.packages(state=PackageState.READ):
             issues.update(package.issue_counts)
-        documents = sum(w.documents for w in all_windows if w.state is WindowState.DONE)
         expiry = ledger.fiel_expiry()
         failed = [
             f"{w.start:%Y-%m-%d}..{w.end:%Y-%m-%d}: {w.note}"
@@ -69,28 +75,30 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         ]
     finally:
         ledger.close()
-    data: dict[str, object] = {
-        "ventanas": dict(windows),
-        "solicitudes": dict(requests),
-        "paquetes": dict(packages),
-        "documentos": documents,
-        "perdidos": lost,
-        "fallidas": failed,
-        "avisos_de_lectura": {shown(ISSUE_KINDS, k): v for k, v in issues.items()},
+    documents = totals(out / DATABASE)
+    total: dict[str, object] = {
+        "windows": dict(windows),
+        "requests": dict(requests),
+        "packages": dict(packages),
+        "documents": documents.documents,
+        "documents_with_metadata": documents.with_metadata,
+        "documents_with_xml": documents.with_xml,
+        "read_issues": issue_fields(issues),
     }
+    data: dict[str, object] = {"total": total, "lost": lost, "failed": failed}
     from satdescarga.sync.notify import expiry_warning
 
     warning = expiry and expiry_warning(expiry, datetime.now(UTC))
     if warning:
-        data["aviso"] = warning
+        data["warning"] = warning
         Output(as_json).note(warning)
     if as_json:
-        Output(True).result(data, "")
+        Output(True).result("status", data, "")
         return
-    table = Table(title=f"Ledger {path}", show_header=False)
+    table = Table(title=f"Ledger {path} (en total)", show_header=False)
     for name, counts in (("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)):
         table.add_row(name, ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
-    table.add_row("documentos", f"{documents:,}")
+    table.add_row("documentos", documents_text(documents))
     for kind, count in sorted(issues.items()):
         table.add_row("lectura", f"{shown(ISSUE_KINDS, kind)}: {count:,}")
     for item in failed:
@@ -98,6 +106,14 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     for item in lost:
         table.add_row("perdido", item)
     Console().print(table)
+
+
+def documents_text(documents: DocumentTotals) -> str:
+    """Distinct documents (UUIDs) as a person reads them: how many, with metadata, with XML."""
+    return (
+        f"{documents.documents:,} distintos (UUID): {documents.with_metadata:,} con metadata, "
+        f"{documents.with_xml:,} con XML"
+    )
 
 
 CHANGE_KINDS = {"cancelados": ("cancelado",), "nuevos": ("aparecio",), "todos": ()}
@@ -157,7 +173,7 @@ def changes(
     if as_json:
         output = Output(True)
         for change in found:
-            output.result(asdict(change), "")
+            output.result("change", asdict(change), "")
         return
     if file_format == "xlsx" and target is not None:
         from satdescarga.packages import open_writer
@@ -268,7 +284,7 @@ def report(
     if as_json:
         output = Output(True)
         for line in lines:
-            output.result(asdict(line), "")
+            output.result("report_line", asdict(line), "")
         return
     if file_format == "xlsx" and target is not None:
         from satdescarga.packages import open_writer

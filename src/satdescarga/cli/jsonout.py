@@ -1,0 +1,439 @@
+"""The `--json` contract: every line a command writes on standard output is one JSON object
+with an `"event"` key, and every event is declared here (its fields, in Spanish words for the
+documentation). The emitters build their lines through `line`/`emit`, which refuse an event or
+a key not declared, and docs/json.md is generated from `EVENTS` (a test checks it is current):
+what a program may read and what is documented cannot drift apart.
+
+One key rule: keys are English snake_case, everywhere. SAT's own words are values: `sat_code`
+holds CodEstatus (or CodigoEstadoSolicitud), `sat_message` SAT's Mensaje, `request_id` the
+IdSolicitud, `package` / `package_ids` the IdPaquete; `message` is always satdescarga's own
+sentence in Spanish. Standard error keeps human text (warnings, progress).
+
+Errors are events too, usage errors raised by click included (`SpanishGroup.main` routes them
+here when `--json` is among the arguments): {"event": "error", "code": ..., "exit_code": ...,
+"message": ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "refused": (1, "el SAT rechazó algo, o algo se perdió o falló para siempre"),
+    "unexpected": (1, "error inesperado (un defecto o un problema del entorno); use --debug"),
+    "locked": (1, "otra ejecución usa el ledger"),
+    "usage": (2, "uso incorrecto: opción, fecha, archivo o carpeta; consulta inválida"),
+    "fiel": (3, "problema con la e.firma"),
+    "network": (4, "la red o el SAT no están disponibles"),
+    "interrupted": (130, "interrumpido (Ctrl-C)"),
+}
+"""`code` of an error event → (its exit code, what it means)."""
+
+CODE_OF_EXIT = {1: "refused", 2: "usage", 3: "fiel", 4: "network", 130: "interrupted"}
+
+_SYNC_RUN = {
+    "requests_sent": "solicitudes enviadas al SAT en esta ejecución",
+    "requests_reused": "solicitudes ya conocidas (del ledger) que esta ejecución siguió",
+    "packages_read": "paquetes leídos en esta ejecución",
+    "rows_read": "filas leídas de esos paquetes (metadata y XML; un documento barrido dos "
+    "veces cuenta dos)",
+    "bytes": "bytes descargados en esta ejecución",
+    "seconds": "duración de la ejecución",
+}
+_SYNC_TOTAL = {
+    "windows": "ventanas del periodo (en total, según el ledger)",
+    "windows_empty": "ventanas sin datos",
+    "windows_split": "ventanas divididas",
+    "packages": "paquetes leídos o perdidos (en total)",
+    "documents": "documentos distintos (UUID únicos) en las salidas",
+    "documents_with_metadata": "UUID con renglón de metadata",
+    "documents_with_xml": "UUID con XML",
+    "read_issues": "avisos de lectura por tipo (skipped, duplicates, repaired, errors), "
+    "de todos los paquetes leídos",
+}
+_STATUS_TOTAL = {
+    "windows": "ventanas por estado (en español, sync/states.py)",
+    "requests": "solicitudes por resultado",
+    "packages": "paquetes por estado",
+    "documents": "documentos distintos (UUID únicos) en las salidas",
+    "documents_with_metadata": "UUID con renglón de metadata",
+    "documents_with_xml": "UUID con XML",
+    "read_issues": "avisos de lectura por tipo (skipped, duplicates, repaired, errors)",
+}
+_FLEET_TOTALS = {
+    "taxpayers": "contribuyentes",
+    "by_result": "contribuyentes por resultado de su último paso",
+    "pending_requests": "solicitudes que el SAT aún prepara",
+    "stuck": "solicitudes atoradas",
+    "lost_packages": "paquetes perdidos",
+    "documents": "renglones de metadata",
+    "xml": "XML guardados",
+    "queue": "trabajos de la cola por estado",
+    "sat_paused": "la flota está en pausa porque el SAT falla",
+    "pauses": "pausas de la flota",
+}
+NESTED: dict[tuple[str, str], dict[str, str]] = {
+    ("summary", "run"): _SYNC_RUN,
+    ("summary", "total"): _SYNC_TOTAL,
+    ("status", "total"): _STATUS_TOTAL,
+    ("fleet_status", "totals"): _FLEET_TOTALS,
+}
+"""(event, key) → the keys of the object that key holds."""
+
+_W = "la ventana: AAAA-MM-DD HH:MM:SS..AAAA-MM-DD HH:MM:SS, o UUID <folio>"
+_READ_ISSUES = {
+    "skipped": "entradas omitidas",
+    "duplicates": "UUID repetidos",
+    "repaired": "filas reparadas",
+    "errors": "filas o documentos que no se pudieron leer",
+}
+
+EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "error": (
+        "todos",
+        "el comando no pudo hacer lo pedido; siempre es la última línea",
+        {
+            "code": "qué clase de error (ver la tabla de códigos)",
+            "exit_code": "el código de salida del proceso",
+            "message": "una oración en español",
+            "error_type": "el tipo de error de satdescarga, si lo hay",
+        },
+    ),
+    "auth": (
+        "auth",
+        "la e.firma y el token obtenido",
+        {
+            "rfc": "RFC del titular",
+            "name": "nombre del titular",
+            "serial_number": "número de serie del certificado",
+            "certificate_type": "e.firma o CSD",
+            "valid_from": "inicio de vigencia",
+            "valid_until": "fin de vigencia",
+            "token_expires": "cuándo vence el token (UTC)",
+            "warning": "aviso de vencimiento de la e.firma, si aplica",
+        },
+    ),
+    "query": (
+        "query, sync",
+        "una solicitud enviada (SolicitaDescarga)",
+        {
+            "request_id": "IdSolicitud (vacío si el SAT no la aceptó)",
+            "sat_code": "CodEstatus",
+            "sat_message": "Mensaje del SAT",
+            "accepted": "el SAT la aceptó (query)",
+            "window": _W + " (sync)",
+            "job": "qué se pide: RFC, dirección, tipo (sync)",
+        },
+    ),
+    "verify": (
+        "verify, sync",
+        "una verificación (VerificaSolicitudDescarga)",
+        {
+            "request_id": "IdSolicitud (verify)",
+            "sat_code": "CodEstatus (verify)",
+            "sat_message": "Mensaje del SAT (verify)",
+            "state": "EstadoSolicitud, número (verify)",
+            "state_label": "EstadoSolicitud en español",
+            "request_status_code": "CodigoEstadoSolicitud",
+            "cfdi_count": "NumeroCFDIs (verify)",
+            "package_ids": "IdsPaquetes (verify)",
+            "package_count": "cuántos paquetes (sync)",
+            "window": _W + " (sync)",
+        },
+    ),
+    "download": (
+        "download, sync",
+        "un paquete descargado (Descargar), o ya en disco",
+        {
+            "package": "IdPaquete",
+            "sat_code": "CodEstatus (download)",
+            "sat_message": "Mensaje del SAT (download)",
+            "file": "dónde quedó el ZIP (download)",
+            "bytes": "tamaño",
+            "sha256": "SHA-256 del ZIP (download)",
+            "on_disk": "ya estaba en disco: no se descargó de nuevo",
+        },
+    ),
+    "plan": ("sync", "ventanas planeadas", {"windows": "ventanas", "done": "ya terminadas"}),
+    "split": ("sync", "una ventana dividida en dos", {"window": _W, "reason": "por qué"}),
+    "empty": ("sync", "una ventana sin documentos", {"window": _W}),
+    "failed": ("sync", "una ventana fallida para siempre", {"window": _W, "reason": "por qué"}),
+    "warning": (
+        "sync",
+        "un aviso (se reintenta o se sigue)",
+        {"window": _W, "package": "IdPaquete", "request_id": "IdSolicitud", "message": "aviso"},
+    ),
+    "recover": (
+        "sync",
+        "una ventana que se pide de nuevo con criterios nuevos",
+        {"window": _W, "reason": "por qué", "parts": "en cuántas partes"},
+    ),
+    "window_done": (
+        "sync",
+        "una ventana completa",
+        {"window": _W, "documents": "filas leídas de sus paquetes"},
+    ),
+    "download_start": ("sync", "empieza una descarga", {"package": "IdPaquete"}),
+    "lost": ("sync", "un paquete perdido", {"package": "IdPaquete", "reason": "por qué"}),
+    "read": (
+        "sync",
+        "un paquete leído a las salidas",
+        {"package": "IdPaquete", "documents": "filas leídas", **_READ_ISSUES},
+    ),
+    "reuse": (
+        "sync",
+        "una ventana sigue una solicitud ya conocida",
+        {"window": _W, "request_id": "IdSolicitud"},
+    ),
+    "stuck": (
+        "sync",
+        "una solicitud que el SAT no terminó en --horizon",
+        {"window": _W, "request_id": "IdSolicitud"},
+    ),
+    "packages": (
+        "sync",
+        "paquetes que el SAT preparó para una ventana",
+        {"window": _W, "count": "cuántos"},
+    ),
+    "folios": ("sync", "XML faltantes pedidos por UUID", {"count": "cuántos"}),
+    "waiting": (
+        "sync",
+        "espera hasta lo siguiente",
+        {"seconds": "segundos", "reason": "qué se espera"},
+    ),
+    "summary": (
+        "sync, demo",
+        "el resumen de la ejecución: `run` cuenta solo esta ejecución, `total` todo el ledger "
+        "y las salidas",
+        {
+            "complete": "todo lo pedido está en las salidas",
+            "run": "contadores de esta ejecución (ver abajo)",
+            "total": "contadores en total (ver abajo)",
+            "failed": "ventanas fallidas, con su motivo",
+            "stuck": "solicitudes atoradas",
+            "lost": "paquetes perdidos para siempre, con su motivo",
+            "recovered": "ventanas pedidas de nuevo, con su motivo",
+            "pending": "lo que queda para la próxima ejecución",
+            "waiting": "lo que el SAT aún prepara o se pide más tarde",
+            "notes": "notas",
+            "outage": "por qué se detuvo antes: el SAT no está disponible",
+        },
+    ),
+    "status": (
+        "status",
+        "lo que sabe el ledger (todo en total)",
+        {
+            "total": "contadores en total (ver abajo)",
+            "lost": "paquetes perdidos, por qué y si se pidieron de nuevo",
+            "failed": "ventanas fallidas y por qué",
+            "warning": "aviso de vencimiento de la e.firma, si aplica",
+        },
+    ),
+    "change": (
+        "changes",
+        "un documento que apareció o cambió de estatus",
+        {
+            "uuid": "UUID",
+            "change": "aparecio, cancelado o reactivado",
+            "previous": "estatus anterior",
+            "status": "estatus",
+            "cancelled_on": "FechaCancelacion",
+            "issued": "FechaEmision",
+            "issuer": "RfcEmisor",
+            "receiver": "RfcReceptor",
+            "amount": "Monto",
+            "package": "IdPaquete de donde vino",
+            "discovered_at": "cuándo se descubrió",
+        },
+    ),
+    "report_line": (
+        "report",
+        "un renglón de la conciliación (mes y dirección)",
+        {
+            "month": "AAAA-MM",
+            "direction": "emitidos o recibidos",
+            "metadata": "documentos en la metadata",
+            "xml": "XML en las salidas",
+            "active_without_xml": "vigentes sin XML",
+            "xml_without_metadata": "XML sin metadata",
+            "cancelled_after_download": "cancelados con XML",
+            "lost": "perdidos",
+            "lost_why": "por qué",
+        },
+    ),
+    "read_summary": (
+        "read",
+        "el resumen de la lectura (con --json las tablas van a --out, no a la salida estándar)",
+        {
+            "packages": "paquetes",
+            "failed": "paquetes que no se pudieron leer",
+            "records": "registros de metadata",
+            "documents": "CFDI",
+            **_READ_ISSUES,
+            "extracted": "XML extraídos",
+            "outputs": "archivos escritos",
+        },
+    ),
+    "operation": (
+        "selfcheck",
+        "una operación revisada contra el contrato",
+        {
+            "service": "servicio",
+            "operation": "operación",
+            "soap_action": "SOAPAction",
+            "ok": "concuerda",
+            "problems": "problemas",
+        },
+    ),
+    "selfcheck": ("selfcheck", "el veredicto", {"ok": "todo concuerda", "failures": "fallas"}),
+    "listening": (
+        "emulator serve",
+        "el emulador escucha",
+        {
+            "base_url": "URL base",
+            "port": "puerto",
+            "signature_check": "revisión de firmas",
+            "urls": "URL de cada servicio",
+            "admin": "URL de administración",
+            "clock": "reloj emulado",
+        },
+    ),
+    "stopped": ("emulator serve", "el emulador se detuvo", {}),
+    "fiel_issued": (
+        "emulator issue-fiel",
+        "una e.firma de prueba emitida",
+        {"rfc": "RFC", "cer": "certificado", "key": "llave", "password_file": "contraseña"},
+    ),
+    "fleet_init": ("fleet init", "la base de la flota está lista", {"xml_dir": "carpeta XML"}),
+    "master_key": (
+        "fleet new-key",
+        "una llave maestra nueva",
+        {"key_id": "id de la llave", "file": "archivo"},
+    ),
+    "taxpayer_added": (
+        "fleet add",
+        "un contribuyente agregado",
+        {"rfc": "RFC", "name": "nombre", "fiel_valid_until": "vigencia de la e.firma"},
+    ),
+    "taxpayers": (
+        "fleet list",
+        "los contribuyentes",
+        {"taxpayers": "lista: rfc, name, fiel_valid_until, policy"},
+    ),
+    "taxpayer_removed": ("fleet remove", "un contribuyente quitado", {"rfc": "RFC"}),
+    "policy": ("fleet policy", "la política de un RFC", {"rfc": "RFC", "policy": "política"}),
+    "key_rotated": (
+        "fleet rotate-key",
+        "e.firmas selladas con otra llave",
+        {"resealed": "cuántas", "key_id": "id de la llave nueva"},
+    ),
+    "fleet_status": (
+        "fleet status, fleet demo",
+        "el estado de la flota",
+        {"taxpayers": "un objeto por contribuyente", "totals": "totales (ver abajo)"},
+    ),
+}
+"""event → (commands that write it, what it says, {key: what it holds})."""
+
+
+def line(event: str, **fields: Any) -> str:
+    """One line of the contract; an event or a key not declared in EVENTS is a programming
+    error (the tests run every command through here)."""
+    declared = EVENTS.get(event)
+    if declared is None:
+        raise ValueError(f"evento JSON no declarado: {event}")
+    unknown = set(fields) - set(declared[2])
+    for key, value in fields.items():
+        nested = NESTED.get((event, key))
+        if nested is not None and isinstance(value, dict):
+            unknown |= {f"{key}.{k}" for k in set(value) - set(nested)}
+    if unknown:
+        raise ValueError(f"claves JSON no declaradas en {event}: {sorted(unknown)}")
+    return json.dumps({"event": event, **fields}, ensure_ascii=False, default=str)
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Write one event on standard output (on standard error if standard output is gone)."""
+    text = line(event, **fields)
+    try:
+        click.echo(text)
+    except (OSError, ValueError):  # standard output closed (`>&-`): still say it somewhere
+        click.echo(text, err=True)
+
+
+def error(message: str, exit_code: int, code: str | None = None, **fields: Any) -> None:
+    emit(
+        "error",
+        code=code or CODE_OF_EXIT.get(exit_code, "refused"),
+        exit_code=exit_code,
+        message=message,
+        **fields,
+    )
+
+
+class JsonEvents:
+    """The sync engine's events (`sync.run.Events`) as lines of this contract."""
+
+    def emit(self, event: str, **fields: Any) -> None:
+        emit(event, **fields)
+        sys.stdout.flush()
+
+
+def wants_json(args: list[str]) -> bool:
+    """`--json` among the arguments of a command line (before a `--`)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
+
+
+def usage_error(exc: click.ClickException) -> int:
+    """A click error (bad option, date, path; a missing password or folder) as an event."""
+    code = "usage" if exc.exit_code == 2 else CODE_OF_EXIT.get(exc.exit_code, "refused")
+    error(exc.format_message(), exc.exit_code, code)
+    return exc.exit_code
+
+
+def markdown() -> str:
+    """docs/json.md, from EVENTS (the test in tests/cli/test_json_contract.py keeps it)."""
+    out = [
+        "# Salida `--json`",
+        "",
+        "<!-- Generado por satdescarga.cli.jsonout.markdown(); no se edita a mano. -->",
+        "",
+        "Con `--json`, cada línea de la salida estándar es un objeto JSON con la clave",
+        '`"event"`; los errores también (los de uso de click incluidos). La salida de errores',
+        "sigue en texto para personas (avisos, progreso).",
+        "",
+        "Regla de las claves: inglés en snake_case, siempre. Los nombres y valores del SAT van",
+        "como valores: `sat_code` es CodEstatus, `sat_message` el Mensaje del SAT, `request_id`",
+        "el IdSolicitud, `package` el IdPaquete; `message` es siempre una oración de",
+        "satdescarga en español. Una clave que no aplica a un evento no aparece.",
+        "",
+        "## Errores",
+        "",
+        '`{"event": "error", "code": ..., "exit_code": ..., "message": ...}`',
+        "",
+        "| code | exit_code | qué significa |",
+        "|---|---|---|",
+    ]
+    out += [f"| `{c}` | {n} | {what} |" for c, (n, what) in ERROR_CODES.items()]
+    out += ["", "## Eventos", ""]
+    for event, (commands, what, fields) in EVENTS.items():
+        out += [f"### `{event}`", "", f"{what} (comandos: {commands}).", ""]
+        if fields:
+            out += ["| clave | contenido |", "|---|---|"]
+            out += [f"| `{key}` | {text} |" for key, text in fields.items()]
+            out.append("")
+        for (owner, key), nested in NESTED.items():
+            if owner == event:
+                out += [f"`{key}`:", "", "| clave | contenido |", "|---|---|"]
+                out += [f"| `{k}` | {text} |" for k, text in nested.items()]
+                out.append("")
+    return "\n".join(out)
