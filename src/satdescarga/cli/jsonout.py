@@ -359,9 +359,14 @@ def line(event: str, **fields: Any) -> str:
 def emit(event: str, **fields: Any) -> None:
     """Write one event on standard output (on standard error if standard output is gone)."""
     text = line(event, **fields)
+    if sys.stdout is None:  # started with standard output closed (`>&-`, as cron may)
+        click.echo(text, err=True)
+        return
     try:
         click.echo(text)
-    except (OSError, ValueError):  # standard output closed (`>&-`): still say it somewhere
+    except BrokenPipeError:  # the reader left (`| head`): the commands stop quietly
+        raise
+    except (OSError, ValueError):  # standard output unusable: still say it somewhere
         click.echo(text, err=True)
 
 
