@@ -140,3 +140,60 @@ def test_a_closed_standard_output_still_gets_the_error_said(tmp_path: Path) -> N
     )
     assert closed.returncode == 2
     assert json.loads(closed.stderr)["code"] == "usage"
+
+
+def _emitted() -> Iterator[tuple[str, str, set[str]]]:
+    """(where, event, keys) of every event the source writes by name: `emit("event", k=...)`
+    (the engine's events and jsonout's) and `Output.result("event", {...}, ...)`."""
+    import ast
+
+    for path in sorted((ROOT / "src" / "satdescarga").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            first = node.args[0] if node.args else None
+            if name not in ("emit", "result") or not isinstance(first, ast.Constant):
+                continue
+            if not isinstance(first.value, str):
+                continue
+            keys = {k.arg for k in node.keywords if k.arg is not None}
+            if name == "result" and len(node.args) > 1 and isinstance(node.args[1], ast.Dict):
+                keys |= {k.value for k in node.args[1].keys if isinstance(k, ast.Constant)}
+            yield f"{path.name}:{node.lineno}", first.value, keys
+
+
+def test_every_event_the_source_writes_is_declared() -> None:
+    found = list(_emitted())
+    assert len(found) > 40
+    for where, event, keys in found:
+        assert event in jsonout.EVENTS, where
+        assert keys <= set(jsonout.EVENTS[event][2]), (where, keys - set(jsonout.EVENTS[event][2]))
+
+
+def test_computed_keys_are_declared() -> None:
+    """Keys built from tables rather than written out: read issues, the summary's run and
+    total counters."""
+    from satdescarga.packages import IssueKind
+    from satdescarga.sync.run import ISSUE_KEYS, RUN_COUNTERS, TOTAL_COUNTERS
+
+    assert {kind.value for kind in IssueKind} <= set(ISSUE_KEYS)
+    assert set(ISSUE_KEYS.values()) <= set(jsonout.EVENTS["read"][2])
+    assert set(ISSUE_KEYS.values()) <= set(jsonout.EVENTS["read_summary"][2])
+    assert set(RUN_COUNTERS.values()) == set(jsonout.NESTED["summary", "run"])
+    total = {*TOTAL_COUNTERS.values(), "read_issues"}
+    assert total == set(jsonout.NESTED["summary", "total"])
+
+
+def test_a_refusal_of_sat_ends_with_an_error_event() -> None:
+    """`verify` of a request SAT does not know: its answer, then the error that closes it."""
+    from ..sync.conftest import emulator
+
+    with emulator() as sat:
+        args = ["verify", "--cer", CER, "--key", KEY, *PASSWORD, "--endpoint-base", sat.base_url]
+        result = invoke([*args, "00000000-0000-0000-0000-000000000000", "--json"])
+    answer, error = events(result)
+    assert answer["event"] == "verify" and answer["sat_code"] == "5004"
+    assert error["event"] == "error" and error["code"] == "refused"
+    assert error["exit_code"] == result.exit_code == 1

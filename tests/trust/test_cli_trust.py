@@ -132,7 +132,8 @@ def test_verify_an_unknown_request_shows_5004_and_exits_1(sat: Emulator) -> None
     result = run(sat, "verify", "00000000-0000-0000-0000-000000000000")
     assert result.exit_code == 1, result.output
     assert "CodEstatus: 5004" in result.output and "EstadoSolicitud: 0" in result.output
-    data = json.loads(run(sat, "verify", "00000000-0000-0000-0000-000000000000", "--json").output)
+    as_json = run(sat, "verify", "00000000-0000-0000-0000-000000000000", "--json").stdout
+    data = json.loads(as_json.splitlines()[0])
     assert data["sat_code"] == "5004" and data["sat_message"]
 
 

@@ -135,6 +135,7 @@ def query(
         f"IdSolicitud: {result.request_id or '-'}\nEstatus: {result.status}",
     )
     if not result.status.accepted:
+        output.refused(f"el SAT no aceptó la solicitud ({result.status})")
         raise SystemExit(EXIT_REFUSED)
 
 
@@ -155,9 +156,10 @@ def verify(
     en proceso o terminada; con 1 ante cualquier otra respuesta (solicitud desconocida, error,
     rechazada, vencida).
     """
+    output = Output(as_json)
     result = sat.client(sat.fiel()).verify(request_id)
     state_text = result.state.label if result.state_code in STATE_CODES else "desconocido"
-    Output(as_json).result(
+    output.result(
         "verify",
         {
             "request_id": request_id,
@@ -175,7 +177,11 @@ def verify(
         f"NumeroCFDIs: {result.cfdi_count}\n"
         f"Paquetes: {', '.join(result.package_ids) or '-'}",
     )
-    if not result.status.accepted or result.state not in GOOD_STATES:
+    if not result.status.accepted:
+        output.refused(f"el SAT no aceptó la consulta ({result.status})")
+        raise SystemExit(EXIT_REFUSED)
+    if result.state not in GOOD_STATES:
+        output.refused(f"la solicitud {request_id} quedó en estado {state_text.lower()}")
         raise SystemExit(EXIT_REFUSED)
 
 
@@ -272,6 +278,7 @@ def download(
                 + (f" -> {result.path} ({result.size} bytes)" if result.path else ""),
             )
     if refused:
+        output.refused("el SAT no entregó algún paquete (ver su CodEstatus)")
         raise SystemExit(EXIT_REFUSED)
 
 

@@ -58,6 +58,12 @@ class Output:
         """A warning for people, on standard error (standard output stays for results)."""
         click.secho(f"Aviso: {message}", fg="yellow", err=True)
 
+    def refused(self, message: str, code: int = EXIT_REFUSED) -> None:
+        """The end of a command whose answer (already shown) is a refusal: with --json, the
+        closing error event; for people the answer shown already says it."""
+        if self.json:
+            jsonout.error(message, code)
+
     def error(self, message: str, code: int, kind: str | None = None, **fields: Any) -> None:
         if self.json:
             jsonout.error(message, code, kind, **fields)

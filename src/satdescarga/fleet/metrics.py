@@ -37,9 +37,11 @@ class Metrics:
     def emit(self, event: str, **fields: Any) -> None:
         """`sync.run.Events`: what the engine reports, counted."""
         if event == "query":
-            self.calls.labels("SolicitaDescarga", str(fields.get("code", ""))).inc()
+            self.calls.labels("SolicitaDescarga", str(fields.get("sat_code", ""))).inc()
         elif event == "verify":
-            self.calls.labels("VerificaSolicitudDescarga", str(fields.get("code", ""))).inc()
+            self.calls.labels(
+                "VerificaSolicitudDescarga", str(fields.get("request_status_code", ""))
+            ).inc()
         elif event == "download":
             if not fields.get("on_disk"):
                 self.downloads.inc()
