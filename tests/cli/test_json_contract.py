@@ -160,7 +160,7 @@ def _emitted() -> Iterator[tuple[str, str, set[str]]]:
                 continue
             keys = {k.arg for k in node.keywords if k.arg is not None}
             if name == "result" and len(node.args) > 1 and isinstance(node.args[1], ast.Dict):
-                keys |= {k.value for k in node.args[1].keys if isinstance(k, ast.Constant)}
+                keys |= {str(k.value) for k in node.args[1].keys if isinstance(k, ast.Constant)}
             yield f"{path.name}:{node.lineno}", first.value, keys
 
 
