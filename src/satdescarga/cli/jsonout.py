@@ -175,14 +175,14 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
     "window_done": (
         "sync",
         "una ventana completa",
-        {"window": _W, "documents": "filas leídas de sus paquetes"},
+        {"window": _W, "rows": "filas leídas de sus paquetes (metadata o XML)"},
     ),
     "download_start": ("sync", "empieza una descarga", {"package": "IdPaquete"}),
     "lost": ("sync", "un paquete perdido", {"package": "IdPaquete", "reason": "por qué"}),
     "read": (
         "sync",
         "un paquete leído a las salidas",
-        {"package": "IdPaquete", "documents": "filas leídas", **_READ_ISSUES},
+        {"package": "IdPaquete", "rows": "filas leídas (metadata o XML)", **_READ_ISSUES},
     ),
     "reuse": (
         "sync",

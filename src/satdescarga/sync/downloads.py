@@ -168,7 +168,7 @@ class Downloads:
             self._run.events.emit(
                 "read",
                 package=package.package_id,
-                documents=report.documents,
+                rows=report.documents,
                 **issue_fields(report.counts),
             )
             self._run.touched.add(window.id)

@@ -38,11 +38,11 @@ class RichProgress:
         add = self._progress.add_task
         self._windows = add("ventanas", total=0, shown="0/0")
         self._packages = add("paquetes", total=0, shown="0/0")
-        self._documents = add("documentos", total=None, shown="0")
+        self._rows = add("filas", total=None, shown="0")
         self._bytes = add("descargado", total=None, shown="0 B")
         self._waiting = add("", total=None, shown="", visible=False)
         self._counts: dict[TaskID, list[float]] = {
-            task: [0, 0] for task in (self._windows, self._packages, self._documents, self._bytes)
+            task: [0, 0] for task in (self._windows, self._packages, self._rows, self._bytes)
         }
 
     def __enter__(self) -> RichProgress:
@@ -58,7 +58,7 @@ class RichProgress:
         counts[1] += total
         if task == self._bytes:
             shown = filesize.decimal(int(counts[0]))
-        elif task == self._documents:
+        elif task == self._rows:
             shown = f"{int(counts[0]):,}"
         else:
             shown = f"{int(counts[0])}/{int(counts[1])}"
@@ -80,7 +80,7 @@ class RichProgress:
         elif event in ("read", "lost"):
             self._move(self._packages, done=1)
             if event == "read":
-                self._move(self._documents, done=fields["documents"])
+                self._move(self._rows, done=fields["rows"])
         elif event == "download":
             self._move(self._bytes, done=fields["bytes"])
         if event == "waiting":
