@@ -441,4 +441,11 @@ def markdown() -> str:
                 out += [f"`{key}`:", "", "| clave | contenido |", "|---|---|"]
                 out += [f"| `{k}` | {text} |" for k, text in nested.items()]
                 out.append("")
+    out += [
+        "## Avisos (`--notify`, `--notify-command`)",
+        "",
+        "El cuerpo es el objeto del evento `summary` (sin `event`) más `news` (las novedades,",
+        "una oración cada una), `cancellations` (UUID cancelados descubiertos en la ejecución)",
+        "y `fiel_valid_until`; en la flota, también `rfc` y `name`.",
+    ]
     return "\n".join(out)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -131,7 +130,3 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
             "pauses": health.pauses,
         },
     }
-
-
-def dumps(status: dict[str, Any]) -> str:  # pretty, for people reading a file
-    return json.dumps(status, ensure_ascii=False, indent=2, default=str)
