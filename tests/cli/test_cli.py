@@ -174,7 +174,7 @@ def test_sync_json_events_then_status(sat: Emulator, tmp_path: Path) -> None:
     assert pq.read_table(out / "metadata.parquet").num_rows == summary["total"]["documents"]
     status = CliRunner().invoke(main, ["status", "--out", str(out), "--json"])
     data = json.loads(status.output)
-    assert data["total"]["windows"] == {"completa": 1}
+    assert data["total"]["windows"] == {"done": 1}
     assert data["total"]["documents"] == summary["total"]["documents"]
 
 

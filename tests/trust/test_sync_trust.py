@@ -78,7 +78,7 @@ def test_an_expired_package_is_asked_for_again_and_nothing_is_missing(
         status = CliRunner().invoke(main, ["status", "--out", str(tmp_path), "--json"])
         data = json.loads(status.output)
         assert len(data["lost"]) == 1 and "pedido de nuevo" in data["lost"][0]
-        assert data["total"]["windows"]["recuperada"] == 1
+        assert data["total"]["windows"]["recovered"] == 1
         human = CliRunner().invoke(main, ["status", "--out", str(tmp_path)])
         assert "perdido" in human.output and "5007" in human.output
 

@@ -56,9 +56,10 @@ _SYNC_TOTAL = {
     "de todos los paquetes leídos",
 }
 _STATUS_TOTAL = {
-    "windows": "ventanas por estado (en español, sync/states.py)",
-    "requests": "solicitudes por resultado",
-    "packages": "paquetes por estado",
+    "windows": "ventanas por estado (planned, requested, split, recovered, empty, done, failed)",
+    "requests": "solicitudes por resultado (sending, uncertain, unsent, pending, finished, "
+    "refused, failed, expired, stuck)",
+    "packages": "paquetes por estado (pending, downloaded, read, lost)",
     "documents": "documentos distintos (UUID únicos) en las salidas",
     "documents_with_metadata": "UUID con renglón de metadata",
     "documents_with_xml": "UUID con XML",
@@ -334,7 +335,12 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
     "fleet_status": (
         "fleet status, fleet demo",
         "el estado de la flota",
-        {"taxpayers": "un objeto por contribuyente", "totals": "totales (ver abajo)"},
+        {
+            "taxpayers": "un objeto por contribuyente: rfc, name, result, complete_until, "
+            "pending, stuck, lost, failed_windows, documents, xml, last_run_at, next_run_at, "
+            "last_error, fiel_valid_until, fiel_expires_soon",
+            "totals": "totales (ver abajo)",
+        },
     ),
 }
 """event → (commands that write it, what it says, {key: what it holds})."""
@@ -419,7 +425,9 @@ def markdown() -> str:
         "Regla de las claves: inglés en snake_case, siempre. Los nombres y valores del SAT van",
         "como valores: `sat_code` es CodEstatus, `sat_message` el Mensaje del SAT, `request_id`",
         "el IdSolicitud, `package` el IdPaquete; `message` es siempre una oración de",
-        "satdescarga en español. Una clave que no aplica a un evento no aparece.",
+        "satdescarga en español. Una clave que no aplica a un evento no aparece. Un objeto",
+        "que cuenta por valor (ventanas por estado, contribuyentes por resultado) usa como",
+        "clave el valor tal como se guarda (`sync/states.py`, `fleet/step.py`).",
         "",
         "## Errores",
         "",

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -54,9 +54,9 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     ledger = SqliteLedger(path)
     try:
         all_windows = ledger.windows()
-        windows = Counter(w.state.label for w in all_windows)
-        requests = Counter(r.outcome.label for r in ledger.requests())
-        packages = Counter(p.state.label for p in ledger.packages())
+        windows = Counter(w.state for w in all_windows)  # by state, as the ledger keeps it
+        requests = Counter(r.outcome for r in ledger.requests())
+        packages = Counter(p.state for p in ledger.packages())
         by_window = {w.id: w for w in all_windows}
         lost = []
         for package in ledger.packages(state=PackageState.LOST):
@@ -77,9 +77,9 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         ledger.close()
     documents = totals(out / DATABASE)
     total: dict[str, object] = {
-        "windows": dict(windows),
-        "requests": dict(requests),
-        "packages": dict(packages),
+        "windows": {str(state): n for state, n in windows.items()},
+        "requests": {str(outcome): n for outcome, n in requests.items()},
+        "packages": {str(state): n for state, n in packages.items()},
         "documents": documents.documents,
         "documents_with_metadata": documents.with_metadata,
         "documents_with_xml": documents.with_xml,
@@ -96,8 +96,12 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
         Output(True).result("status", data, "")
         return
     table = Table(title=f"Ledger {path} (en total)", show_header=False)
-    for name, counts in (("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)):
-        table.add_row(name, ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
+    rows: tuple[tuple[str, Counter[Any]], ...] = (
+        ("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)
+    )  # fmt: skip
+    for name, counts in rows:
+        shown_counts = sorted((k.label, v) for k, v in counts.items())
+        table.add_row(name, ", ".join(f"{k}: {v}" for k, v in shown_counts) or "-")
     table.add_row("documentos", documents_text(documents))
     for kind, count in sorted(issues.items()):
         table.add_row("lectura", f"{shown(ISSUE_KINDS, kind)}: {count:,}")
