@@ -84,3 +84,20 @@ def test_run_and_total_are_apart_and_documents_are_distinct_uuids(
     assert f"{documents:,} distintos (UUID) en total" in " ".join(human.stderr.split())
     shown = CliRunner().invoke(main, ["status", "--out", str(out)])
     assert f"{documents:,} distintos (UUID)" in " ".join(shown.stdout.split())
+
+
+def test_a_document_is_counted_once_whatever_it_has(tmp_path: Path) -> None:
+    """Metadata only, XML only, or both: one document each."""
+    from satdescarga.sync.documents import DocumentTotals, totals
+
+    database = tmp_path / "satdescarga.sqlite"
+    assert totals(database) == DocumentTotals()  # no outputs yet: nothing, and nothing made
+    assert not database.exists()
+    db = sqlite3.connect(database)
+    db.execute("CREATE TABLE metadata (uuid TEXT PRIMARY KEY)")
+    db.execute("CREATE TABLE cfdi (uuid TEXT PRIMARY KEY)")
+    db.executemany("INSERT INTO metadata VALUES (?)", [("A",), ("B",)])
+    db.executemany("INSERT INTO cfdi VALUES (?)", [("B",), ("C",)])
+    db.commit()
+    db.close()
+    assert totals(database) == DocumentTotals(documents=3, with_metadata=2, with_xml=2)
