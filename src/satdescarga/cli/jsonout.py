@@ -390,8 +390,7 @@ class JsonEvents:
     """The sync engine's events (`sync.run.Events`) as lines of this contract."""
 
     def emit(self, event: str, **fields: Any) -> None:
-        emit(event, **fields)
-        sys.stdout.flush()
+        emit(event, **fields)  # click.echo flushes: each line is out as it happens
 
 
 def wants_json(args: list[str]) -> bool:
