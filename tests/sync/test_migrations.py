@@ -185,7 +185,7 @@ def in_todays_json(old: dict[str, Any]) -> dict[str, Any]:
         for state in enum
     }  # fmt: skip
     issues = {"filas reparadas": "repaired", "entradas omitidas": "skipped"}
-    total = {
+    total: dict[str, Any] = {
         new: {values[label]: n for label, n in old[key].items()}
         for key, new in (("ventanas", "windows"), ("solicitudes", "requests"),
                          ("paquetes", "packages"))
