@@ -400,7 +400,13 @@ def sync(
         for problem in after_run(notifier, fields, out / DATABASE, now, fiel.valid_until, clock()):
             output.note(problem)
     code = exit_code(summary)
-    if code == EXIT_NETWORK:
+    if code == EXIT_REFUSED:
+        lost = len(summary.lost) + len(summary.failed)
+        output.refused(
+            f"{lost} paquete(s) o ventana(s) perdidos o fallidos para siempre: revise "
+            f"`satdescarga status --out {out}`"
+        )
+    elif code == EXIT_NETWORK:
         output.error(summary.outage, code)
     elif code == EXIT_PENDING:
         output.note(
