@@ -80,7 +80,7 @@ def _sync(base: str, kind: str, out: str, queue: Any) -> None:
     wall = time.perf_counter() - start
     used = resource.getrusage(resource.RUSAGE_SELF)
     busy = (used.ru_utime - cpu.ru_utime) + (used.ru_stime - cpu.ru_stime)
-    queue.put((wall, busy, summary.documents, summary.windows, summary.complete, peak_rss_mb()))
+    queue.put((wall, busy, summary.rows_read, summary.windows, summary.complete, peak_rss_mb()))
 
 
 def run_phase(kind: str, target: int) -> list[object]:

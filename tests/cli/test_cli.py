@@ -46,7 +46,7 @@ def test_auth_prints_the_fiel_and_authenticates(sat: Emulator) -> None:
     assert result.exit_code == 0, result.output
     assert f"RFC {RFC}" in result.output and "Autenticado en cfdi" in result.output
     data = json.loads(with_password(sat, "auth", "--json").output)
-    assert data["rfc"] == RFC and data["tipo"] == "e.firma" and data["certificado"]
+    assert data["rfc"] == RFC and data["certificate_type"] == "e.firma" and data["serial_number"]
 
 
 def test_password_from_the_environment_and_wrong_password_exit_3(sat: Emulator) -> None:
@@ -102,17 +102,17 @@ def test_missing_password_without_a_terminal_is_a_usage_error(sat: Emulator) -> 
 def test_query_verify_download(sat: Emulator, tmp_path: Path) -> None:
     queried = with_password(sat, "query", "--since", MONTH[0], "--until", MONTH[1], "--json")
     assert queried.exit_code == 0, queried.output
-    request_id = json.loads(queried.output)["id_solicitud"]
+    request_id = json.loads(queried.output)["request_id"]
     verified = json.loads(with_password(sat, "verify", request_id, "--json").output)
-    assert verified["estado_solicitud"] == 3 and verified["paquetes"]
+    assert verified["state"] == 3 and verified["package_ids"]
     downloaded = with_password(
-        sat, "download", *verified["paquetes"], "--out", str(tmp_path), "--json"
+        sat, "download", *verified["package_ids"], "--out", str(tmp_path), "--json"
     )
     assert downloaded.exit_code == 0, downloaded.output
     rows = [json.loads(line) for line in downloaded.output.splitlines()]
-    assert [Path(r["archivo"]).name for r in rows] == [f"{p}.zip" for p in verified["paquetes"]]
-    again = with_password(sat, "download", verified["paquetes"][0], "--out", str(tmp_path / "b"))
-    third = with_password(sat, "download", verified["paquetes"][0], "--out", str(tmp_path / "c"))
+    assert [Path(r["file"]).name for r in rows] == [f"{p}.zip" for p in verified["package_ids"]]
+    again = with_password(sat, "download", verified["package_ids"][0], "--out", str(tmp_path / "b"))
+    third = with_password(sat, "download", verified["package_ids"][0], "--out", str(tmp_path / "c"))
     assert again.exit_code == 0 and third.exit_code == 1 and "5008" in third.output
 
 
@@ -159,7 +159,9 @@ def test_sync_json_events_then_status(sat: Emulator, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.output.splitlines()]
     summary = events[-1]
-    assert summary["event"] == "summary" and summary["complete"] and summary["documents"] > 0
+    assert (
+        summary["event"] == "summary" and summary["complete"] and summary["total"]["documents"] > 0
+    )
     assert {"plan", "query", "verify", "download", "read"} <= {e["event"] for e in events}
     import csv
 
@@ -168,12 +170,13 @@ def test_sync_json_events_then_status(sat: Emulator, tmp_path: Path) -> None:
     assert (out / "metadata.csv").read_bytes().startswith("\ufeffUuid,RfcEmisor,".encode())
     with (out / "metadata.csv").open(encoding="utf-8-sig", newline="") as exported:
         rows = list(csv.reader(exported))
-    assert rows[0][0] == "Uuid" and len(rows) == summary["documents"] + 1
+    assert rows[0][0] == "Uuid" and len(rows) == summary["total"]["documents"] + 1
 
-    assert pq.read_table(out / "metadata.parquet").num_rows == summary["documents"]
+    assert pq.read_table(out / "metadata.parquet").num_rows == summary["total"]["documents"]
     status = CliRunner().invoke(main, ["status", "--out", str(out), "--json"])
     data = json.loads(status.output)
-    assert data["ventanas"] == {"completa": 1} and data["documentos"] == summary["documents"]
+    assert data["total"]["windows"] == {"done": 1}
+    assert data["total"]["documents"] == summary["total"]["documents"]
 
 
 def test_status_without_a_ledger_is_a_usage_error(tmp_path: Path) -> None:
@@ -187,7 +190,7 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output[-2000:]
     summary = json.loads(result.output.splitlines()[-1])
-    assert summary["complete"] and summary["windows"] == 48
+    assert summary["complete"] and summary["total"]["windows"] == 48
     assert list((tmp_path / "demo" / RFC / "emitidos").rglob("*.xml"))
     refused = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])  # not a demo folder
     assert refused.exit_code == 2
@@ -214,9 +217,9 @@ def test_selfcheck_json() -> None:
     result = CliRunner().invoke(main, ["selfcheck", "--json", "--debug"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert lines[-1] == {"ok": True, "fallas": 0}
-    assert {line["operacion"] for line in lines[:-1]} >= {"Autentica", "Descargar"}
-    assert all(line["ok"] and line["problemas"] == [] for line in lines[:-1])
+    assert lines[-1] == {"event": "selfcheck", "ok": True, "failures": 0}
+    assert {line["operation"] for line in lines[:-1]} >= {"Autentica", "Descargar"}
+    assert all(line["ok"] and line["problems"] == [] for line in lines[:-1])
 
 
 def test_read_json_summary(tmp_path: Path) -> None:
@@ -227,7 +230,8 @@ def test_read_json_summary(tmp_path: Path) -> None:
         main, ["read", str(package), "--out", str(tmp_path / "m.csv"), "--json"]
     )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["event"] == "read_summary"
     assert summary["records"] == 2 and summary["packages"] == 1
 
 

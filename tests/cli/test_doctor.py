@@ -51,11 +51,11 @@ def doctor(
 def findings(result: Result) -> dict[str, dict[str, Any]]:
     """The --json lines by check (every line of stdout is JSON)."""
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    return {line["revision"]: line for line in lines}
+    return {line.get("check", "resumen"): line for line in lines}
 
 
 def states(result: Result) -> dict[str, str]:
-    return {name: line["estado"] for name, line in findings(result).items()}
+    return {name: line["verdict"] for name, line in findings(result).items()}
 
 
 def issued(folder: Path, **validity: datetime) -> tuple[Path, Path, Path]:
@@ -93,17 +93,17 @@ def test_the_fiel_against_the_emulator_is_all_good(sat: Emulator) -> None:
         "resumen": "bien",
     }
     found = findings(as_json)
-    assert found["certificado"]["rfc"] == RFC and found["tipo"]["tipo"] == "e.firma"
-    assert abs(found["reloj"]["desfase_segundos"]) < 5
-    assert found["reloj"]["fuente"].startswith("Timestamp")
-    assert found["firma"]["cod_estatus"] == "5004"  # the signature passed; nothing was asked
+    assert found["certificado"]["rfc"] == RFC and found["tipo"]["kind"] == "e.firma"
+    assert abs(found["reloj"]["skew_seconds"]) < 5
+    assert found["reloj"]["source"].startswith("Timestamp")
+    assert found["firma"]["sat_code"] == "5004"  # the signature passed; nothing was asked
     assert found["resumen"] == {
-        "revision": "resumen",
-        "estado": "bien",
-        "bien": 13,
-        "avisos": 0,
-        "errores": 0,
-        "codigo_salida": 0,
+        "event": "doctor_summary",
+        "verdict": "bien",
+        "good": 13,
+        "warnings": 0,
+        "errors": 0,
+        "exit_code": 0,
     }
 
 
@@ -119,10 +119,10 @@ def test_a_csd_is_named_and_says_what_to_do(sat: Emulator) -> None:
     assert "es un CSD (sello digital), no una e.firma" in result.output
     assert "305" in result.output and "use el .cer y el .key de su e.firma (FIEL)" in result.output
     found = findings(doctor("--endpoint-base", sat.base_url, "--json", cer=CSD_DIR / CER))
-    assert found["tipo"]["estado"] == "error" and found["tipo"]["tipo"] == "CSD"
-    assert "FIEL" in found["tipo"]["que_hacer"]
-    assert found["autenticacion"]["estado"] == "aviso"  # never sent with a CSD
-    assert found["resumen"]["codigo_salida"] == 3
+    assert found["tipo"]["verdict"] == "error" and found["tipo"]["kind"] == "CSD"
+    assert "FIEL" in found["tipo"]["action"]
+    assert found["autenticacion"]["verdict"] == "aviso"  # never sent with a CSD
+    assert found["resumen"]["exit_code"] == 3
 
 
 def test_a_wrong_password_still_checks_the_certificate(sat: Emulator) -> None:
@@ -139,21 +139,21 @@ def test_a_wrong_password_still_checks_the_certificate(sat: Emulator) -> None:
         "autenticacion": "aviso",
         "resumen": "",
     }
-    assert "CIEC" in findings(result)["contrasena"]["que_hacer"]
+    assert "CIEC" in findings(result)["contrasena"]["action"]
 
 
 def test_a_missing_key_or_password_still_checks_the_certificate(tmp_path: Path) -> None:
     missing = doctor("--offline", "--json", key=tmp_path / "no-existe.key")
     assert missing.exit_code == 3
     found = findings(missing)
-    assert found["tipo"]["estado"] == "bien" and found["llave"]["estado"] == "error"
-    assert "no-existe.key" in found["llave"]["mensaje"]
+    assert found["tipo"]["verdict"] == "bien" and found["llave"]["verdict"] == "error"
+    assert "no-existe.key" in found["llave"]["message"]
     no_password = doctor(
         "--offline", "--json", password_file=None, env={"SATDESCARGA_PASSWORD": None}
     )
     assert no_password.exit_code == 2
-    assert findings(no_password)["contrasena"]["estado"] == "error"
-    assert findings(no_password)["vigencia"]["estado"] == "bien"
+    assert findings(no_password)["contrasena"]["verdict"] == "error"
+    assert findings(no_password)["vigencia"]["verdict"] == "bien"
 
 
 def test_a_key_of_another_certificate_is_named(sat: Emulator) -> None:
@@ -177,14 +177,14 @@ def test_expired_not_yet_valid_and_expiring_soon(sat: Emulator, tmp_path: Path) 
             "--endpoint-base", sat.base_url, "--json", cer=cer, key=key, password_file=secret
         )
     expired = findings(results["vencida"])["vigencia"]
-    assert results["vencida"].exit_code == 3 and expired["estado"] == "error"
-    assert "venció" in expired["mensaje"] and "renueve" in expired["que_hacer"]
+    assert results["vencida"].exit_code == 3 and expired["verdict"] == "error"
+    assert "venció" in expired["message"] and "renueve" in expired["action"]
     future = findings(results["futura"])["vigencia"]
-    assert results["futura"].exit_code == 3 and "aún no es válida" in future["mensaje"]
+    assert results["futura"].exit_code == 3 and "aún no es válida" in future["message"]
     soon = findings(results["por-vencer"])
     assert results["por-vencer"].exit_code == 0  # a warning: it still works today
-    assert soon["vigencia"]["estado"] == "aviso" and "en 11 días" in soon["vigencia"]["mensaje"]
-    assert soon["autenticacion"]["estado"] == "bien" and soon["emisor"]["estado"] == "bien"
+    assert soon["vigencia"]["verdict"] == "aviso" and "en 11 días" in soon["vigencia"]["message"]
+    assert soon["autenticacion"]["verdict"] == "bien" and soon["emisor"]["verdict"] == "bien"
 
 
 def reissue(cer: Path, issuer: x509.Name) -> None:
@@ -229,13 +229,13 @@ def test_an_issuer_that_is_not_sat(tmp_path: Path) -> None:
             password_file=secret,
         )
     )
-    assert local["emisor"]["estado"] == "error" and "AC Desconocida" in local["emisor"]["mensaje"]
-    assert local["resumen"]["codigo_salida"] == 3
+    assert local["emisor"]["verdict"] == "error" and "AC Desconocida" in local["emisor"]["message"]
+    assert local["resumen"]["exit_code"] == 3
     # The emulator's own e.firmas are for the emulator only: SAT itself refuses them.
     cer2, key2, secret2 = issued(tmp_path / "emulador")
     production = findings(doctor("--offline", "--json", cer=cer2, key=key2, password_file=secret2))
-    assert production["emisor"]["estado"] == "error"
-    assert "de pruebas" in production["emisor"]["mensaje"]
+    assert production["emisor"]["verdict"] == "error"
+    assert "de pruebas" in production["emisor"]["message"]
 
 
 def test_sat_refusing_an_efirma_that_passes_every_offline_check(
@@ -255,11 +255,11 @@ def test_sat_refusing_an_efirma_that_passes_every_offline_check(
     )
     assert result.exit_code == 3, result.output
     found = findings(result)
-    assert found["emisor"]["estado"] == "bien" and found["emisor"]["tipo_emisor"] == "sat"
-    assert found["llave"]["estado"] == "bien" and found["reloj"]["estado"] == "bien"
-    assert found["autenticacion"]["estado"] == "error"
-    assert "el SAT rechazó la autenticación" in found["autenticacion"]["mensaje"]
-    assert "revocada" in found["autenticacion"]["que_hacer"]
+    assert found["emisor"]["verdict"] == "bien" and found["emisor"]["issuer_kind"] == "sat"
+    assert found["llave"]["verdict"] == "bien" and found["reloj"]["verdict"] == "bien"
+    assert found["autenticacion"]["verdict"] == "error"
+    assert "el SAT rechazó la autenticación" in found["autenticacion"]["message"]
+    assert "revocada" in found["autenticacion"]["action"]
 
 
 def test_sat_unavailable_at_autentica_exits_4() -> None:
@@ -267,9 +267,9 @@ def test_sat_unavailable_at_autentica_exits_4() -> None:
         result = doctor("--endpoint-base", down.base_url, "--json")
     assert result.exit_code == 4, result.output
     found = findings(result)
-    assert found["conexion_autenticacion"]["estado"] == "bien"
-    assert found["autenticacion"]["estado"] == "error"
-    assert "intente más tarde" in found["autenticacion"]["que_hacer"]
+    assert found["conexion_autenticacion"]["verdict"] == "bien"
+    assert found["autenticacion"]["verdict"] == "error"
+    assert "intente más tarde" in found["autenticacion"]["action"]
 
 
 def test_an_inconclusive_signed_check_is_a_warning() -> None:
@@ -277,16 +277,16 @@ def test_an_inconclusive_signed_check_is_a_warning() -> None:
         result = doctor("--endpoint-base", flaky.base_url, "--json")
     assert result.exit_code == 0, result.output  # the e.firma authenticated: it works
     found = findings(result)
-    assert found["firma"]["estado"] == "aviso" and found["firma"]["cod_estatus"] == "404"
-    assert found["resumen"]["avisos"] == 1
+    assert found["firma"]["verdict"] == "aviso" and found["firma"]["sat_code"] == "404"
+    assert found["resumen"]["warnings"] == 1
 
 
 def test_a_wrong_endpoint_base_is_named(sat: Emulator) -> None:
     result = doctor("--endpoint-base", sat.base_url + "/otra", "--json")
     assert result.exit_code == 4
     found = findings(result)
-    assert "HTTP 404" in found["conexion_solicitud"]["mensaje"]
-    assert "--endpoint-base" in found["conexion_solicitud"]["que_hacer"]
+    assert "HTTP 404" in found["conexion_solicitud"]["message"]
+    assert "--endpoint-base" in found["conexion_solicitud"]["action"]
 
 
 def test_an_unreachable_endpoint_exits_4() -> None:
@@ -294,11 +294,11 @@ def test_an_unreachable_endpoint_exits_4() -> None:
     result = doctor("--endpoint-base", base, "--json", "--timeout", "5")
     assert result.exit_code == 4, result.output
     found = findings(result)
-    assert found["conexion_autenticacion"]["estado"] == "error"
-    assert "conexión rechazada" in found["conexion_autenticacion"]["mensaje"]
-    assert "emulator serve" in found["conexion_autenticacion"]["que_hacer"]
-    assert found["autenticacion"]["estado"] == "aviso" and found["reloj"]["estado"] == "aviso"
-    assert found["tipo"]["estado"] == "bien"
+    assert found["conexion_autenticacion"]["verdict"] == "error"
+    assert "conexión rechazada" in found["conexion_autenticacion"]["message"]
+    assert "emulator serve" in found["conexion_autenticacion"]["action"]
+    assert found["autenticacion"]["verdict"] == "aviso" and found["reloj"]["verdict"] == "aviso"
+    assert found["tipo"]["verdict"] == "bien"
     offline = doctor("--endpoint-base", base, "--offline")
     assert offline.exit_code == 0, offline.output  # nothing was sent
 
@@ -313,19 +313,19 @@ def test_a_skewed_clock_is_an_error_with_what_to_do() -> None:
     assert result.exit_code == 3, result.output
     clock = findings(result)["reloj"]
     # 600 s, plus however long the emulator took to start after `start` was taken
-    assert clock["estado"] == "error" and 595 <= clock["desfase_segundos"] <= 700
-    assert "timedatectl" in clock["que_hacer"]
+    assert clock["verdict"] == "error" and 595 <= clock["skew_seconds"] <= 700
+    assert "timedatectl" in clock["action"]
     assert " min adelantado respecto del SAT" in human.output
-    assert findings(result)["autenticacion"]["estado"] == "bien"
+    assert findings(result)["autenticacion"]["verdict"] == "bien"
 
 
 def test_json_lines_are_one_schema() -> None:
     result = doctor("--offline", "--json")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert all({"revision", "estado"} <= line.keys() for line in lines)
-    assert all({"mensaje", "que_hacer"} <= line.keys() for line in lines[:-1])
-    assert lines[-1]["revision"] == "resumen" and lines[-1]["codigo_salida"] == result.exit_code
-    assert {line["estado"] for line in lines} <= {"bien", "aviso", "error"}
+    assert all({"event", "verdict"} <= line.keys() for line in lines)
+    assert all({"message", "action"} <= line.keys() for line in lines[:-1])
+    assert lines[-1]["event"] == "doctor_summary" and lines[-1]["exit_code"] == result.exit_code
+    assert {line["verdict"] for line in lines} <= {"bien", "aviso", "error"}
 
 
 def test_the_retenciones_family_is_checked_at_its_own_addresses(sat: Emulator) -> None:
@@ -336,7 +336,7 @@ def test_the_retenciones_family_is_checked_at_its_own_addresses(sat: Emulator) -
         "/retenciones/" in found[f"conexion_{name}"]["url"]
         for name in ("autenticacion", "solicitud", "verificacion", "descarga")
     )
-    assert found["autenticacion"]["estado"] == "bien"
+    assert found["autenticacion"]["verdict"] == "bien"
 
 
 def test_a_cer_that_is_not_a_certificate_still_checks_the_key(tmp_path: Path) -> None:
@@ -345,8 +345,8 @@ def test_a_cer_that_is_not_a_certificate_still_checks_the_key(tmp_path: Path) ->
     result = doctor("--offline", "--json", cer=junk)
     assert result.exit_code == 3
     found = findings(result)
-    assert found["certificado"]["estado"] == "error" and "X.509" in found["certificado"]["mensaje"]
-    assert found["contrasena"]["estado"] == "bien" and found["llave"]["estado"] == "aviso"
+    assert found["certificado"]["verdict"] == "error" and "X.509" in found["certificado"]["message"]
+    assert found["contrasena"]["verdict"] == "bien" and found["llave"]["verdict"] == "aviso"
     assert "tipo" not in found
 
 

@@ -89,7 +89,7 @@ def test_a_file_without_a_password_says_so_with_exit_2(
     assert "no es correcta" not in result.output and "inesperado" not in result.output
     as_json = auth(sat, secret, "--json")
     assert as_json.exit_code == 2
-    assert sentence in json.loads(as_json.output.splitlines()[-1])["error"]
+    assert sentence in json.loads(as_json.output.splitlines()[-1])["message"]
 
 
 def test_issue_fiel_and_fleet_add_read_the_password_file_the_same_way(tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ def test_taxpayers_four_workers_thirty_days_kills_and_an_outage(
         )
         assert status.exit_code == 0, status.output
         data = json.loads(status.stdout)
-        assert {row["result"] for row in data["contribuyentes"]} == {"al_dia"}
-        assert data["totales"]["paquetes_perdidos"] == 0
-        assert data["totales"]["solicitudes_pendientes"] == 0
+        assert {row["result"] for row in data["taxpayers"]} == {"al_dia"}
+        assert data["totals"]["lost_packages"] == 0
+        assert data["totals"]["pending_requests"] == 0
     engine.dispose()

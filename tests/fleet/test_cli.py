@@ -56,7 +56,7 @@ def test_fleet_commands_refuse_mistakes_in_spanish(fleet_db: str, tmp_path: Path
     code, output = run(["add", *fiel_args(SAT_CSD)], env)
     assert code == 3 and "CSD" in output
     code, output = run(["list", "--json"], env)
-    assert code == 0 and json.loads(output)["contribuyentes"] == []
+    assert code == 0 and json.loads(output)["taxpayers"] == []
     code, output = run(["add", *fiel_args(SAT_FIEL), "--since", "2025-01-01"], env)
     assert code == 0 and EKU in output
     code, output = run(["add", *fiel_args(SAT_FIEL)], env)
@@ -120,7 +120,7 @@ def test_a_worker_keeps_a_taxpayer_current_shows_metrics_and_stops_on_sigterm(
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 code, output = run(["status", "--json"], env)
-                rows = json.loads(output)["contribuyentes"] if code == 0 else []
+                rows = json.loads(output)["taxpayers"] if code == 0 else []
                 if rows and rows[0]["result"] == "al_dia":
                     break
                 time.sleep(0.5)

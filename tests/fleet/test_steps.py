@@ -135,10 +135,8 @@ def test_each_taxpayer_of_the_fleet_gets_its_own_corpus(
                 assert appeared == len(truth)
         assert not seen[rfcs[0]] & seen[rfcs[1]]  # two RFCs, two corpora
         status = fleet_status(worker.engine, now)
-        assert [row["result"] for row in status["contribuyentes"]] == ["al_dia", "al_dia"]
-        assert status["totales"]["documentos"] == sum(
-            row["documents"] for row in status["contribuyentes"]
-        )
+        assert [row["result"] for row in status["taxpayers"]] == ["al_dia", "al_dia"]
+        assert status["totals"]["documents"] == sum(row["documents"] for row in status["taxpayers"])
         worker.engine.dispose()
 
 

@@ -211,9 +211,12 @@ def test_unexpected_errors_show_a_traceback_only_with_debug() -> None:
     debug = _closed_stdout(METADATA, "--debug")
     assert debug.returncode == 1
     assert debug.stderr.startswith("Traceback (most recent call last):")
+    # With --json standard output carries only JSON: tables to it are refused (and, with it
+    # closed, the error event is said on standard error).
     as_json = _closed_stdout(METADATA, "--json")
     error = json.loads(as_json.stderr)
-    assert error["exit_code"] == 1 and error["error"].startswith("error inesperado (")
+    assert as_json.returncode == error["exit_code"] == 2 and error["code"] == "usage"
+    assert error["event"] == "error" and "--out" in error["message"]
 
 
 def test_an_unknown_encoding_is_a_usage_error() -> None:

@@ -37,7 +37,12 @@ def test_a_year_of_everything_equals_the_corpus(fiel: Fiel, sat: Emulator, tmp_p
     assert table_uuids(tmp_path, "cfdi") == issued_xml | received_xml
     assert xml_files(tmp_path, "emitidos") == issued_xml
     assert xml_files(tmp_path, "recibidos") == received_xml
-    assert summary.documents == len(issued_meta | received_meta) + len(issued_xml | received_xml)
+    # Counters say what they count: documents are distinct UUIDs in the outputs (a document
+    # with metadata and XML is one), rows read count both (this run read every package).
+    meta, xml = issued_meta | received_meta, issued_xml | received_xml
+    assert summary.documents == len(meta | xml)
+    assert (summary.documents_with_metadata, summary.documents_with_xml) == (len(meta), len(xml))
+    assert summary.rows_read == len(meta) + len(xml) and summary.packages_read == summary.packages
     assert summary.requests_sent == 48 and summary.windows == 48
     assert any("solo vigentes" in note for note in summary.notes)
     assert set(requests_by_criteria(sat).values()) == {1}
@@ -55,6 +60,9 @@ def test_rerun_asks_and_downloads_nothing_again(fiel: Fiel, sat: Emulator, tmp_p
     before = (requests_by_criteria(sat), downloads(sat))
     again = run(fiel, sat, tmp_path)
     assert again.complete and again.requests_sent == 0
+    # This run read nothing; the totals are the ledger's and the outputs' all the same.
+    assert (again.packages_read, again.rows_read, again.bytes) == (0, 0, 0)
+    assert again.documents > 0 and again.packages > 0
     assert (requests_by_criteria(sat), downloads(sat)) == before
 
 

@@ -132,13 +132,14 @@ def test_verify_an_unknown_request_shows_5004_and_exits_1(sat: Emulator) -> None
     result = run(sat, "verify", "00000000-0000-0000-0000-000000000000")
     assert result.exit_code == 1, result.output
     assert "CodEstatus: 5004" in result.output and "EstadoSolicitud: 0" in result.output
-    data = json.loads(run(sat, "verify", "00000000-0000-0000-0000-000000000000", "--json").output)
-    assert data["cod_estatus"] == "5004" and data["mensaje"]
+    as_json = run(sat, "verify", "00000000-0000-0000-0000-000000000000", "--json").stdout
+    data = json.loads(as_json.splitlines()[0])
+    assert data["sat_code"] == "5004" and data["sat_message"]
 
 
 def test_verify_error_no_controlado_exits_1(sat: Emulator) -> None:
     queried = run(sat, "query", "--since", MARCH[0], "--until", MARCH[1], "--json")
-    request_id = json.loads(queried.output)["id_solicitud"]
+    request_id = json.loads(queried.output)["request_id"]
     sat.set_faults("verifica=error404")
     result = run(sat, "verify", request_id)
     assert result.exit_code == 1, result.output
@@ -147,7 +148,7 @@ def test_verify_error_no_controlado_exits_1(sat: Emulator) -> None:
 
 def test_verify_a_finished_request_exits_0(sat: Emulator) -> None:
     queried = run(sat, "query", "--since", MARCH[0], "--until", MARCH[1], "--json")
-    request_id = json.loads(queried.output)["id_solicitud"]
+    request_id = json.loads(queried.output)["request_id"]
     result = run(sat, "verify", request_id)
     assert result.exit_code == 0, result.output
     assert "CodEstatus: 5000" in result.output and "EstadoSolicitud: 3 (Terminada)" in result.output
@@ -156,8 +157,8 @@ def test_verify_a_finished_request_exits_0(sat: Emulator) -> None:
 # -- 6. download never re-spends a package already on disk ------------------------------------
 def test_download_skips_a_package_on_disk_and_force_warns(sat: Emulator, tmp_path: Path) -> None:
     queried = run(sat, "query", "--since", MARCH[0], "--until", MARCH[1], "--json")
-    request_id = json.loads(queried.output)["id_solicitud"]
-    package = json.loads(run(sat, "verify", request_id, "--json").output)["paquetes"][0]
+    request_id = json.loads(queried.output)["request_id"]
+    package = json.loads(run(sat, "verify", request_id, "--json").output)["package_ids"][0]
     first = run(sat, "download", package, "--out", str(tmp_path))
     assert first.exit_code == 0, first.output
     again = run(sat, "download", package, "--out", str(tmp_path))
@@ -236,8 +237,8 @@ def test_the_lock_owner_file_holds_no_secret(tmp_path: Path) -> None:
 # -- 17. a truncated download is a network problem: exit 4, nothing left on disk ---------------
 def test_a_truncated_download_exits_4(sat: Emulator, tmp_path: Path) -> None:
     queried = run(sat, "query", "--since", MARCH[0], "--until", MARCH[1], "--json")
-    request_id = json.loads(queried.output)["id_solicitud"]
-    package = json.loads(run(sat, "verify", request_id, "--json").output)["paquetes"][0]
+    request_id = json.loads(queried.output)["request_id"]
+    package = json.loads(run(sat, "verify", request_id, "--json").output)["package_ids"][0]
     sat.set_faults("descargar=truncate*1")
     result = run(sat, "download", package, "--out", str(tmp_path))
     assert result.exit_code == 4, result.output

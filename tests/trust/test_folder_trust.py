@@ -79,7 +79,7 @@ def test_another_rfc_is_refused_before_the_password_naming_the_folders_rfc(
     other = credentials(sat, cer, key, wrong_password(tmp_path))
     result = sync(sat, synced, fiel=other)
     assert result.exit_code == 2, result.output
-    message = json.loads(result.output.strip().splitlines()[-1])["error"]
+    message = json.loads(result.output.strip().splitlines()[-1])["message"]
     assert f"es del RFC {RFC}" in message and OTHER in message
     assert "una carpeta (--out) por contribuyente" in message and "fleet" in message
     assert traffic(sat) == before
@@ -176,10 +176,10 @@ def test_outputs_without_a_usable_ledger_are_refused_by_name(
     result = sync(sat, synced, fiel=mine)
     assert result.exit_code == 2, result.output
     error = json.loads(result.output.strip().splitlines()[-1])
-    assert said in error["error"] and str(ledger) in error["error"]
-    assert "no se envió nada" in error["error"] and "inesperado" not in error["error"]
+    assert said in error["message"] and str(ledger) in error["message"]
+    assert "no se envió nada" in error["message"] and "inesperado" not in error["message"]
     if how != "newer":
-        assert "respaldo" in error["error"]
+        assert "respaldo" in error["message"]
     assert traffic(sat) == before
 
 

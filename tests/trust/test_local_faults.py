@@ -191,8 +191,8 @@ def test_outputs_database_that_cannot_be_opened_keeps_the_package(
     first = invoke(*sync_args(sat, out, "--issued", "--metadata", "--json"))
     assert first.exit_code == EXIT_LOCAL, first.output
     error = json.loads(first.output.splitlines()[-1])
-    assert error["exit_code"] == EXIT_LOCAL and error["kind"] == "LocalFaultError"
-    assert str(out / "satdescarga.sqlite") in error["error"]
+    assert error["exit_code"] == EXIT_LOCAL and error["error_type"] == "LocalFaultError"
+    assert str(out / "satdescarga.sqlite") in error["message"]
     ((package_id, state, attempts, _),) = ledger_packages(out)
     assert state is PackageState.DOWNLOADED and attempts == 1  # on disk, not unreadable
     assert (out / "paquetes" / f"{package_id}.zip").is_file()
@@ -392,7 +392,7 @@ def test_status_report_and_changes_work_on_a_read_only_folder(
     for name in ("status", "report", "changes"):
         assert result[name].code == 0, (name, result[name].err)
     status = json.loads(result["status"].out.splitlines()[-1])
-    assert status["paquetes"] and status["documentos"] > 0
+    assert status["total"]["packages"] and status["total"]["documents"] > 0
     assert [json.loads(line)["metadata"] for line in result["report"].out.splitlines()]
     assert [json.loads(line)["change"] for line in result["changes"].out.splitlines()]
     sync = result["sync"]

@@ -136,12 +136,12 @@ def test_a_view_older_than_its_limit_is_said_and_the_run_exits_1(tmp_path: Path)
         bound = sync(sat, tmp_path, *args, "--json")
         assert bound.exit_code == 1, bound.output
         summary = summary_of(bound)
-        assert summary["requests_sent"] == 0
+        assert summary["run"]["requests_sent"] == 0
         assert any("3 barridos siguen con el SAT (el límite)" in n for n in summary["notes"])
         (view,) = summary["views"]
         assert view["stale"] is True and view["age_hours"] == 30 and view["limit_hours"] == 24
         error = json.loads(bound.stdout.splitlines()[-1])
-        assert error["exit_code"] == 1 and "ATRASADA" in error["error"]
+        assert error["exit_code"] == 1 and "ATRASADA" in error["message"]
         text = sync(sat, tmp_path, *args)
         assert text.exit_code == 1
         assert "Error: emitidos metadata: vista completa más reciente: hace 30 h" in text.output
@@ -149,5 +149,5 @@ def test_a_view_older_than_its_limit_is_said_and_the_run_exits_1(tmp_path: Path)
         env = {ENV: sat.app.clock.spec}
         status = CliRunner(env=env).invoke(main, ["status", "--out", str(tmp_path), "--json"])
         assert status.exit_code == 0, status.output
-        (view,) = json.loads(status.stdout)["vistas"]
+        (view,) = json.loads(status.stdout)["views"]
         assert view["stale"] is True and view["rounds_in_flight"] == 3

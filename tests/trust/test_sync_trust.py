@@ -77,8 +77,8 @@ def test_an_expired_package_is_asked_for_again_and_nothing_is_missing(
         # 9. `status` lists the lost package, why, and that it was asked for again.
         status = CliRunner().invoke(main, ["status", "--out", str(tmp_path), "--json"])
         data = json.loads(status.output)
-        assert len(data["perdidos"]) == 1 and "pedido de nuevo" in data["perdidos"][0]
-        assert data["ventanas"]["recuperada"] == 1
+        assert len(data["lost"]) == 1 and "pedido de nuevo" in data["lost"][0]
+        assert data["total"]["windows"]["recovered"] == 1
         human = CliRunner().invoke(main, ["status", "--out", str(tmp_path)])
         assert "perdido" in human.output and "5007" in human.output
 
@@ -179,7 +179,7 @@ def test_repaired_metadata_rows_are_recorded_in_the_ledger_and_the_summary(
     finally:
         ledger.close()
     status = json.loads(CliRunner().invoke(main, ["status", "--out", str(out), "--json"]).output)
-    assert status["avisos_de_lectura"] == {"filas reparadas": 1}
+    assert status["total"]["read_issues"] == {"repaired": 1}
 
 
 def test_sync_reads_packages_like_read_does(fiel: Fiel, tmp_path: Path) -> None:

@@ -361,11 +361,11 @@ def test_status_warns_of_an_e_firma_about_to_expire(tmp_path: Path) -> None:
         args = ("--issued", "--metadata", "--since", SINCE, "--until", "2025-02-28")
         assert sync(sat, tmp_path, *args).exit_code == 0
     quiet = CliRunner().invoke(main, ["status", "--out", str(tmp_path), "--json"])
-    assert quiet.exit_code == 0 and "aviso" not in json.loads(quiet.stdout)  # May 2027: far
+    assert quiet.exit_code == 0 and "warning" not in json.loads(quiet.stdout)  # May 2027: far
     ledger = SqliteLedger(tmp_path / ".satdescarga" / "ledger.sqlite")
     try:
         ledger.record_fiel_expiry(datetime.now(UTC) + timedelta(days=10, hours=1))
     finally:
         ledger.close()
     warned = CliRunner().invoke(main, ["status", "--out", str(tmp_path), "--json"])
-    assert "(en 10 días)" in json.loads(warned.stdout)["aviso"]
+    assert "(en 10 días)" in json.loads(warned.stdout)["warning"]

@@ -6,23 +6,49 @@ Everything it prints is Spanish, click's own messages included (see `spanish`).
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from satdescarga._version import __version__
-from satdescarga.cli import spanish
+from satdescarga.cli import jsonout, spanish
 from satdescarga.cli.common import common_options, handle_errors
 
 spanish.install()
 
 
 class SpanishGroup(click.Group):
-    """A group whose runs (console script, `python -m`, `CliRunner`) speak Spanish."""
+    """A group whose runs (console script, `python -m`, `CliRunner`) speak Spanish; with
+    `--json` among the arguments, click's own errors (a bad option, date or path, a missing
+    password or folder) are JSON events on standard output too (`jsonout`)."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        given = list(sys.argv[1:] if args is None else args)
+        run: Callable[..., Any] = functools.partial(
+            super().main, given, prog_name, complete_var, **extra
+        )
         with spanish.active():
-            return super().main(*args, **kwargs)
+            if not standalone_mode or not jsonout.wants_json(given):
+                return run(standalone_mode=standalone_mode)
+            code: Any
+            try:
+                code = run(standalone_mode=False)
+            except click.ClickException as exc:
+                code = jsonout.usage_error(exc)
+            except click.exceptions.Abort:
+                jsonout.error("interrumpido", 130)
+                code = 130
+            sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(name="satdescarga", cls=SpanishGroup)

@@ -52,20 +52,21 @@ def auth(
     output = Output(as_json)
     facts = {
         "rfc": fiel.rfc,
-        "nombre": fiel.legal_name,
-        "certificado": fiel.serial_number,
-        "tipo": "e.firma" if fiel.is_fiel else "CSD",
-        "desde": fiel.valid_from.isoformat(),
-        "hasta": fiel.valid_until.isoformat(),
+        "name": fiel.legal_name,
+        "serial_number": fiel.serial_number,
+        "certificate_type": "e.firma" if fiel.is_fiel else "CSD",
+        "valid_from": fiel.valid_from.isoformat(),
+        "valid_until": fiel.valid_until.isoformat(),
     }
     token = sat.client(fiel).authenticate()  # checks the e.firma first (CSD, validity)
     from satdescarga.sync.notify import expiry_warning
 
     if warning := expiry_warning(fiel.valid_until, datetime.now(UTC)):
         output.note(warning)
-        facts["aviso"] = warning
-    facts["token_vence"] = token.expires.isoformat()
+        facts["warning"] = warning
+    facts["token_expires"] = token.expires.isoformat()
     output.result(
+        "auth",
         facts,
         f"RFC {fiel.rfc} ({fiel.legal_name})\ne.firma {fiel.serial_number}, vigente del "
         f"{fiel.valid_from:%Y-%m-%d} al {fiel.valid_until:%Y-%m-%d}\n"
@@ -130,15 +131,17 @@ def query(
     else:
         request_id, status = result.request_id, result.status
     output.result(
+        "query",
         {
-            "id_solicitud": request_id,
-            "cod_estatus": status.code,
-            "mensaje": status.message,
-            "aceptada": status.accepted,
+            "request_id": request_id,
+            "sat_code": status.code,
+            "sat_message": status.message,
+            "accepted": status.accepted,
         },
         f"IdSolicitud: {request_id or '-'}\nEstatus: {status}",
     )
     if not status.accepted:
+        output.refused(f"el SAT no aceptó la solicitud ({status})")
         raise SystemExit(EXIT_REFUSED)
 
 
@@ -159,18 +162,20 @@ def verify(
     en proceso o terminada; con 1 ante cualquier otra respuesta (solicitud desconocida, error,
     rechazada, vencida).
     """
+    output = Output(as_json)
     result = sat.client(sat.fiel()).verify(request_id)
     state_text = result.state.label if result.state_code in STATE_CODES else "desconocido"
-    Output(as_json).result(
+    output.result(
+        "verify",
         {
-            "id_solicitud": request_id,
-            "cod_estatus": result.status.code,
-            "mensaje": result.status.message,
-            "estado_solicitud": result.state_code,
-            "estado_texto": state_text,
-            "codigo_estado_solicitud": result.request_status.code,
-            "numero_cfdis": result.cfdi_count,
-            "paquetes": list(result.package_ids),
+            "request_id": request_id,
+            "sat_code": result.status.code,
+            "sat_message": result.status.message,
+            "state": result.state_code,
+            "state_label": state_text,
+            "request_status_code": result.request_status.code,
+            "cfdi_count": result.cfdi_count,
+            "package_ids": list(result.package_ids),
         },
         f"CodEstatus: {str(result.status) or '-'}\n"
         f"EstadoSolicitud: {result.state_code} ({state_text})\n"
@@ -178,7 +183,11 @@ def verify(
         f"NumeroCFDIs: {result.cfdi_count}\n"
         f"Paquetes: {', '.join(result.package_ids) or '-'}",
     )
-    if not result.status.accepted or result.state not in GOOD_STATES:
+    if not result.status.accepted:
+        output.refused(f"el SAT no aceptó la consulta ({result.status})")
+        raise SystemExit(EXIT_REFUSED)
+    if result.state not in GOOD_STATES:
+        output.refused(f"la solicitud {request_id} quedó en estado {state_text.lower()}")
         raise SystemExit(EXIT_REFUSED)
 
 
@@ -247,7 +256,8 @@ def download(
             if is_whole_zip(dest):
                 if not force:
                     output.result(
-                        {"paquete": package_id, "archivo": str(dest), "ya_en_disco": True},
+                        "download",
+                        {"package": package_id, "file": str(dest), "on_disk": True},
                         f"{package_id}: ya está en disco ({dest}); no se descarga de nuevo "
                         "(--force lo descarga otra vez)",
                     )
@@ -266,11 +276,12 @@ def download(
                 ledger.downloaded(package_id, result.size, result.sha256 or "", str(result.path))
             refused |= not result.status.accepted
             output.result(
+                "download",
                 {
-                    "paquete": package_id,
-                    "cod_estatus": result.status.code,
-                    "mensaje": result.status.message,
-                    "archivo": str(result.path) if result.path else None,
+                    "package": package_id,
+                    "sat_code": result.status.code,
+                    "sat_message": result.status.message,
+                    "file": str(result.path) if result.path else None,
                     "bytes": result.size,
                     "sha256": result.sha256,
                 },
@@ -278,6 +289,7 @@ def download(
                 + (f" -> {result.path} ({result.size} bytes)" if result.path else ""),
             )
     if refused:
+        output.refused("el SAT no entregó algún paquete (ver su CodEstatus)")
         raise SystemExit(EXIT_REFUSED)
 
 

@@ -35,9 +35,9 @@ def check_outputs(out: Path, ledger_file: Path, repair: bool, output: Output) ->
             finally:
                 ledger.close()
         for line in done:
-            output.result({"reparado": line}, f"reparado: {line}")
+            output.result("check_repaired", {"item": line}, f"reparado: {line}")
     else:
-        ledger = SqliteLedger(ledger_file)
+        ledger = SqliteLedger(ledger_file, read_only=True)
         try:
             read = ledger.packages(state=PackageState.READ)
         finally:
@@ -47,10 +47,11 @@ def check_outputs(out: Path, ledger_file: Path, repair: bool, output: Output) ->
     problems = [f"{p}: {why}" for p, why in damage.gone.items()]
     problems += [f"{p}: {why}" for p, why in damage.reread.items() if p not in damage.gone]
     for problem in problems:
-        output.result({"problema": problem}, f"problema: {problem}")
+        output.result("check_problem", {"problem": problem}, f"problema: {problem}")
     if problems:
         output.result(
-            {"revision_completa": False, "problemas": len(problems)},
+            "check",
+            {"complete": False, "problems": len(problems)},
             f"{len(problems)} problema(s) en {out}; `satdescarga status --out {out} --check "
             "--repair` reconstruye lo que está en paquetes/ (sin consultar al SAT)",
         )
@@ -58,11 +59,12 @@ def check_outputs(out: Path, ledger_file: Path, repair: bool, output: Output) ->
     checked = f"{len(read):,} paquetes y sus XML concuerdan con el ledger"
     if waiting:
         output.result(
-            {"revision_completa": True, "por_descargar": waiting},
+            "check",
+            {"complete": True, "to_download": waiting},
             f"{checked}; {waiting} paquete(s) por descargar de nuevo: ejecute `satdescarga sync`",
         )
         return EXIT_PENDING
-    output.result({"revision_completa": True, "paquetes": len(read)}, checked)
+    output.result("check", {"complete": True, "packages": len(read)}, checked)
     return EXIT_OK
 
 

@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 SAT refused (or something was lost), 2 usage, 3 FIEL problem
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from satdescarga.cli import jsonout
 from satdescarga.cli.password import read_password_file
 from satdescarga.client.endpoints import Endpoints
 from satdescarga.clock import ClockSpecError
@@ -48,33 +48,45 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class Output:
-    """Prints for people or, with --json, one JSON object per line for machines."""
+    """Prints for people or, with --json, one JSON event per line for machines (the events
+    and their keys are declared in `jsonout`)."""
 
     json: bool = False
 
-    def result(self, data: dict[str, Any], human: str) -> None:
-        click.echo(json.dumps(data, ensure_ascii=False, default=str) if self.json else human)
+    def result(self, event: str, data: dict[str, Any], human: str) -> None:
+        if self.json:
+            jsonout.emit(event, **data)
+        else:
+            click.echo(human)
 
     def note(self, message: str) -> None:
         """A warning for people, on standard error (standard output stays for results)."""
         click.secho(f"Aviso: {message}", fg="yellow", err=True)
 
-    def error(self, message: str, code: int, **fields: Any) -> None:
+    def refused(self, message: str, code: int = EXIT_REFUSED) -> None:
+        """The end of a command whose answer (already shown) is a refusal: with --json, the
+        closing error event; for people the answer shown already says it."""
         if self.json:
-            payload = {"error": message, "exit_code": code, **fields}
-            click.echo(json.dumps(payload, ensure_ascii=False, default=str))
+            jsonout.error(message, code)
+
+    def error(self, message: str, code: int, kind: str | None = None, **fields: Any) -> None:
+        if self.json:
+            jsonout.error(message, code, kind, **fields)
         else:
             click.secho(f"Error: {message}", fg="red", err=True)
 
 
 def fail(output: Output, exc: BaseException, debug: bool) -> int:
     """One clear sentence (plus the SAT code) and the documented exit code; no traceback."""
+    from satdescarga.sync.lock import LedgerBusy
+
     if debug:
         logging.getLogger("satdescarga").exception("detalle del error")
+    kind = None
     if not isinstance(exc, FielError):  # e.g. an export to a full disk (a .key: still exit 3)
         exc = local_fault(exc, getattr(exc, "path", None)) or exc
     if isinstance(exc, LocalFaultError):
-        code = EXIT_LOCAL
+        code, kind = EXIT_LOCAL, "local"
     elif isinstance(exc, FielError):
         code = EXIT_FIEL
     elif isinstance(exc, InvalidQuery | ClockSpecError | ConfigurationError):
@@ -83,7 +95,8 @@ def fail(output: Output, exc: BaseException, debug: bool) -> int:
         code = EXIT_NETWORK
     else:  # SOAP faults, SAT codes, malformed answers
         code = EXIT_REFUSED
-    output.error(str(exc), code, kind=type(exc).__name__)
+        kind = "locked" if isinstance(exc, LedgerBusy) else None
+    output.error(str(exc), code, kind, error_type=type(exc).__name__)
     return code
 
 
@@ -120,7 +133,8 @@ def handle_errors(func: F) -> F:
                 ctx.exit(fail(output, fault, debug))
             if debug:
                 raise
-            output.error(f"error inesperado ({type(exc).__name__}: {exc}); use --debug", 1)
+            message = f"error inesperado ({type(exc).__name__}: {exc}); use --debug"
+            output.error(message, EXIT_REFUSED, "unexpected")
             ctx.exit(EXIT_REFUSED)
 
     return wrapper  # type: ignore[return-value]

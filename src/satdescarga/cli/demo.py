@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from satdescarga.cli import jsonout
 from satdescarga.cli.common import EXIT_REFUSED, common_options, handle_errors
 from satdescarga.cli.options import ledger_path
 from satdescarga.vocabulary import ServiceFamily
@@ -96,4 +97,6 @@ def demo(out: Path, documents_per_day: int, as_json: bool, debug: bool) -> None:
     if not as_json:
         console.print(f"Listo: XML en {out / fiel.rfc}, datos en {out / 'satdescarga.sqlite'}")
     if not summary.complete:
+        if as_json:
+            jsonout.error("la demostración no obtuvo todo (ver el resumen)", EXIT_REFUSED)
         raise SystemExit(EXIT_REFUSED)

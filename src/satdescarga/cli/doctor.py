@@ -156,10 +156,10 @@ def _exit_code(findings: list[Finding]) -> int:
 
 def _print(output: Output, finding: Finding) -> None:
     data = {
-        "revision": finding.check,
-        "estado": finding.verdict.value,
-        "mensaje": finding.message,
-        "que_hacer": finding.action,
+        "check": finding.check,
+        "verdict": finding.verdict.value,
+        "message": finding.message,
+        "action": finding.action,
         **finding.facts,
     }
     verdict = click.style(f"{finding.verdict.value:<5}", fg=COLORS[finding.verdict], bold=True)
@@ -167,7 +167,7 @@ def _print(output: Output, finding: Finding) -> None:
     human = f"  {verdict}  {label:<20} {finding.message}"
     if finding.action:
         human += f"\n  {'':<5}  {'qué hacer:':<20} {finding.action}"
-    output.result(data, human)
+    output.result("finding", data, human)
 
 
 def _summary(output: Output, findings: list[Finding], code: int) -> None:
@@ -181,13 +181,13 @@ def _summary(output: Output, findings: list[Finding], code: int) -> None:
     else:
         human = "Resultado: todo bien"
     output.result(
+        "doctor_summary",
         {
-            "revision": "resumen",
-            "estado": worst.value,
-            "bien": counts[Verdict.GOOD],
-            "avisos": warnings,
-            "errores": errors,
-            "codigo_salida": code,
+            "verdict": worst.value,
+            "good": counts[Verdict.GOOD],
+            "warnings": warnings,
+            "errors": errors,
+            "exit_code": code,
         },
         click.style(human, fg=COLORS[worst], bold=True),
     )

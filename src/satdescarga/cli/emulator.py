@@ -3,7 +3,6 @@ test CA (`issue-fiel`)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -14,6 +13,7 @@ from types import FrameType
 
 import click
 
+from satdescarga.cli import jsonout
 from satdescarga.cli.common import EXIT_USAGE, Output, common_options, handle_errors
 from satdescarga.clock import ENV
 from satdescarga.emulator.config import SIGNATURE_CHECKS, EmulatorConfig
@@ -214,7 +214,6 @@ def serve(
         if as_json:
             urls = {family: sat.urls(family) for family in ServiceFamily}
             started = {
-                "event": "listening",
                 "base_url": sat.base_url,
                 "port": sat.port,
                 "signature_check": signature_check,
@@ -222,7 +221,7 @@ def serve(
                 "admin": admin,
                 "clock": sat.app.clock.spec if sat.app is not None else None,
             }
-            click.echo(json.dumps(started, ensure_ascii=False))
+            jsonout.emit("listening", **started)
         else:
             click.echo(f"Emulador del SAT en {sat.base_url} (firma: {signature_check})")
             if clock_speed != 1.0 or start is not None:
@@ -235,7 +234,7 @@ def serve(
         while not stop.wait(0.5):
             pass
         if as_json:
-            click.echo(json.dumps({"event": "stopped"}))
+            jsonout.emit("stopped")
         else:
             click.echo("Deteniendo el emulador…")
 
@@ -288,6 +287,7 @@ def issue_fiel(
             f"({check_digit(cer.stem)}); hay RFC así en uso, se emite de todos modos"
         )
     output.result(
+        "fiel_issued",
         {"rfc": cer.stem, "cer": str(cer), "key": str(key), "password_file": str(secret)},
         f"e.firma de prueba para {cer.stem} (emitida por la AC del emulador):\n"
         f"  certificado: {cer}\n  llave:       {key}\n  contraseña:  {secret}",

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from satdescarga.cli import jsonout
 from satdescarga.cli.common import EXIT_PENDING, Output, common_options, handle_errors
 
 DB_ENV = "SATDESCARGA_DB"
@@ -52,7 +53,8 @@ def init(db: str, xml_dir: Path | None, as_json: bool, debug: bool) -> None:
     initialize(db, xml_dir)
     where = f" El XML se guarda en {xml_dir}." if xml_dir else ""
     Output(as_json).result(
-        {"ok": True, "xml_dir": str(xml_dir) if xml_dir else None},
+        "fleet_init",
+        {"xml_dir": str(xml_dir) if xml_dir else None},
         f"Base de la flota lista.{where}",
     )
 
@@ -76,6 +78,7 @@ def new_key(out: Path, as_json: bool, debug: bool) -> None:
     out.touch(mode=0o600)
     out.write_text(text + "\n")
     Output(as_json).result(
+        "master_key",
         {"key_id": MasterKey.parse(text).key_id, "file": str(out)},
         f"Llave maestra en {out} (id {MasterKey.parse(text).key_id}); guárdela aparte.",
     )
@@ -122,6 +125,7 @@ def add(
     finally:
         engine.dispose()
     Output(as_json).result(
+        "taxpayer_added",
         {"rfc": added.rfc, "name": added.name, "fiel_valid_until": added.valid_until},
         f"{added.rfc} ({added.name}) agregado; e.firma vigente hasta {added.valid_until:%Y-%m-%d}.",
     )
@@ -147,7 +151,9 @@ def list_(db: str, as_json: bool, debug: bool) -> None:
         for p in people
     ]  # fmt: skip
     human = "\n".join(f"{p.rfc}  {p.name}  e.firma hasta {p.valid_until:%Y-%m-%d}" for p in people)
-    Output(as_json).result({"contribuyentes": data}, human or "La flota no tiene contribuyentes.")
+    Output(as_json).result(
+        "taxpayers", {"taxpayers": data}, human or "La flota no tiene contribuyentes."
+    )
 
 
 @fleet.command()
@@ -165,7 +171,9 @@ def remove(db: str, rfc: str, as_json: bool, debug: bool) -> None:
         taxpayers.remove(engine, rfc)
     finally:
         engine.dispose()
-    Output(as_json).result({"removed": rfc.upper()}, f"{rfc.upper()} ya no está en la flota.")
+    Output(as_json).result(
+        "taxpayer_removed", {"rfc": rfc.upper()}, f"{rfc.upper()} ya no está en la flota."
+    )
 
 
 @fleet.command()
@@ -221,7 +229,9 @@ def policy(
             taxpayers.set_policy(engine, rfc, changed)
     finally:
         engine.dispose()
-    Output(as_json).result({"rfc": rfc.upper(), "policy": changed.to_json()}, changed.to_json())
+    Output(as_json).result(
+        "policy", {"rfc": rfc.upper(), "policy": changed.to_json()}, changed.to_json()
+    )
 
 
 @fleet.command("rotate-key")
@@ -250,6 +260,7 @@ def rotate_key(
     finally:
         engine.dispose()
     Output(as_json).result(
+        "key_rotated",
         {"resealed": count, "key_id": new.key_id},
         f"{count} e.firmas selladas de nuevo con la llave {new.key_id}.",
     )
@@ -346,7 +357,7 @@ def status(db: str, as_json: bool, debug: bool) -> None:
     """Estado de cada contribuyente y de la flota."""
     from satdescarga.clock import business_clock, to_local
     from satdescarga.fleet.database import engine_for
-    from satdescarga.fleet.status import dumps, fleet_status
+    from satdescarga.fleet.status import fleet_status
 
     engine = engine_for(db)
     try:
@@ -354,7 +365,7 @@ def status(db: str, as_json: bool, debug: bool) -> None:
     finally:
         engine.dispose()
     if as_json:
-        click.echo(dumps(data))
+        jsonout.emit("fleet_status", **data)
         return
     show_status(data)
 
@@ -368,16 +379,15 @@ def status(db: str, as_json: bool, debug: bool) -> None:
 def demo(count: int, days: int, workers: int, as_json: bool, debug: bool) -> None:
     """Una flota completa y desechable: PostgreSQL, emulador, e.firmas de prueba, trabajadores."""
     from satdescarga.fleet.demo import run_demo
-    from satdescarga.fleet.status import dumps
 
     data = run_demo(count, days, workers, say=lambda text: click.echo(text, err=True))
     if as_json:
-        click.echo(dumps(data))
+        jsonout.emit("fleet_status", **data)
     else:
         show_status(data)
-    totals = data["totales"]
-    behind = totals["contribuyentes"] - totals["por_resultado"].get("al_dia", 0)
-    if behind or totals["paquetes_perdidos"]:
+    totals = data["totals"]
+    behind = totals["taxpayers"] - totals["by_result"].get("al_dia", 0)
+    if behind or totals["lost_packages"]:
         raise SystemExit(EXIT_PENDING)
 
 
@@ -391,7 +401,7 @@ def show_status(data: dict[str, Any]) -> None:
     for column in ("al día hasta", "pendientes", "perdidos", "docs", "xml", "e.firma hasta",
                    "último error"):  # fmt: skip
         table.add_column(column)
-    for row in data["contribuyentes"]:
+    for row in data["taxpayers"]:
         table.add_row(
             row["rfc"], row["result"] or "-", (row["complete_until"] or "-")[:16],
             str(row["pending"]), str(row["lost"]), str(row["documents"]), str(row["xml"]),
@@ -400,10 +410,10 @@ def show_status(data: dict[str, Any]) -> None:
         )  # fmt: skip
     console = Console()
     console.print(table)
-    totals = data["totales"]
+    totals = data["totals"]
     console.print(
-        f"{totals['contribuyentes']} contribuyentes: "
-        + ", ".join(f"{k}: {v}" for k, v in sorted(totals["por_resultado"].items()))
-        + f"; {totals['documentos']:,} documentos, {totals['xml']:,} XML"
-        + ("; SAT EN PAUSA" if totals["sat_en_pausa"] else "")
+        f"{totals['taxpayers']} contribuyentes: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(totals["by_result"].items()))
+        + f"; {totals['documents']:,} documentos, {totals['xml']:,} XML"
+        + ("; SAT EN PAUSA" if totals["sat_paused"] else "")
     )

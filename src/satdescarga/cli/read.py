@@ -7,7 +7,6 @@ was exported), 2 usage, 130 interrupted (outputs discarded).
 from __future__ import annotations
 
 import codecs
-import json
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from satdescarga.cli import jsonout
 from satdescarga.cli.options import bom_option
 from satdescarga.packages import (
     CFDI_TABLE,
@@ -230,7 +230,7 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
     "--json",
     "as_json",
     is_flag=True,
-    help="Resumen final como JSON (en la salida de errores: la estándar puede llevar datos).",
+    help="Salida JSON, una línea por evento (el resumen); las tablas van a --out.",
 )
 @click.option("--debug", is_flag=True, help="Muestra el detalle técnico de los errores.")
 def read(debug: bool, **options: Any) -> None:
@@ -253,7 +253,7 @@ def read(debug: bool, **options: Any) -> None:
             raise
         message = f"error inesperado ({type(exc).__name__}: {exc}); use --debug"
         if options["as_json"]:
-            click.echo(json.dumps({"error": message, "exit_code": EXIT_LOST}), err=True)
+            jsonout.error(message, EXIT_LOST, "unexpected", error_type=type(exc).__name__)
         else:
             click.secho(f"Error: {message}", fg="red", err=True)
         sys.exit(EXIT_LOST)
@@ -276,6 +276,11 @@ def _run(
     as_json: bool,
 ) -> None:
     export = _resolve_format(fmt, out, extract_xml is not None)
+    if as_json and export is not None and out is None:
+        raise click.UsageError(
+            "con --json la salida estándar lleva solo eventos JSON: indique --out ARCHIVO "
+            "para las tablas (o quite --json)"
+        )
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -349,7 +354,7 @@ def _run(
         totals.extracted = extractor.written
     if as_json:
         summary = {k: v for k, v in asdict(totals).items() if k != "printed"}
-        click.echo(json.dumps(summary, ensure_ascii=False), err=True)
+        jsonout.emit("read_summary", **summary)
     else:
         for output in totals.outputs:
             click.echo(f"Escrito: {output}", err=True)

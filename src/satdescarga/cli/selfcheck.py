@@ -6,13 +6,13 @@ serialized from the generated classes, validated with xmlschema and read back un
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import click
 
 from satdescarga import generated as g
 from satdescarga.binding import XmlObject, from_element, to_element
+from satdescarga.cli import jsonout
 from satdescarga.contract import problems
 
 RFC = "EKU9003173C9"
@@ -80,14 +80,14 @@ def run(*, as_json: bool = False) -> int:
             ok = not found and element.tag == operation.input_element
             failures += not ok
             if as_json:
-                line = {
-                    "servicio": service.name,
-                    "operacion": operation.name,
-                    "soap_action": operation.soap_action,
-                    "ok": ok,
-                    "problemas": found,
-                }
-                click.echo(json.dumps(line, ensure_ascii=False))
+                jsonout.emit(
+                    "operation",
+                    service=service.name,
+                    operation=operation.name,
+                    soap_action=operation.soap_action,
+                    ok=ok,
+                    problems=found,
+                )
                 continue
             mark = click.style("ok", fg="green") if ok else click.style("FALLA", fg="red")
             click.echo(
@@ -96,7 +96,7 @@ def run(*, as_json: bool = False) -> int:
             for problem in found:
                 click.echo(f"{'':15}{problem}")
     if as_json:
-        click.echo(json.dumps({"ok": not failures, "fallas": failures}))
+        jsonout.emit("selfcheck", ok=not failures, failures=failures)
     else:
         click.echo(
             "El contrato y la capa generada concuerdan."

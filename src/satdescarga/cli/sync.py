@@ -154,10 +154,11 @@ def run_sync(
     `make_client` builds the client with the observer that records its tokens in the ledger."""
     from rich.console import Console
 
+    from satdescarga.cli.jsonout import JsonEvents
     from satdescarga.sync.engine import SyncEngine
     from satdescarga.sync.integrity import restore
     from satdescarga.sync.ledger import SqliteLedger
-    from satdescarga.sync.progress import JsonEvents, RichProgress, summary_table
+    from satdescarga.sync.progress import RichProgress, summary_table
     from satdescarga.sync.run import token_recorder
     from satdescarga.sync.store import OutputStore
 
@@ -420,9 +421,15 @@ def sync(
         for problem in after_run(notifier, fields, out / DATABASE, now, fiel.valid_until, clock()):
             output.note(problem)
     code = exit_code(summary)
-    if code == EXIT_NETWORK:
+    if code == EXIT_REFUSED and summary.needs_attention:
+        lost = len(summary.lost) + len(summary.failed)
+        output.refused(
+            f"{lost} paquete(s) o ventana(s) perdidos o fallidos para siempre: revise "
+            f"`satdescarga status --out {out}`"
+        )
+    elif code == EXIT_NETWORK:
         output.error(summary.outage, code)
-    elif code == EXIT_REFUSED and summary.stale and not summary.needs_attention:
+    elif code == EXIT_REFUSED:  # stale: nothing lost, but the view is older than it should be
         output.error(stale_message(summary), code)
     elif code == EXIT_PENDING:
         output.note(

@@ -25,9 +25,7 @@ MOMENT = "%Y-%m-%d %H:%M:%S"
 def notice(output: Output, message: str) -> None:
     """One notice: `Aviso: ...` on standard error, or a JSON event line with --json."""
     if output.json:
-        from satdescarga.sync.progress import JsonEvents
-
-        JsonEvents().emit("notice", message=message)
+        output.result("notice", {"message": message}, "")
     else:
         output.note(message)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, astuple
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,11 +23,13 @@ from satdescarga.cli.listing import (
     print_table,
     stdout_console,
     write_csv,
-    write_json_lines,
     write_xlsx,
 )
 from satdescarga.cli.options import START, bom_option, ledger_path
 from satdescarga.sync.states import ISSUE_KINDS, PackageState, WindowState, shown
+
+if TYPE_CHECKING:
+    from satdescarga.sync.documents import DocumentTotals
 
 OUT_OPTION = click.option(
     "--out",
@@ -59,8 +61,11 @@ def status(
     from rich.table import Table
 
     from satdescarga.clock import business_clock, to_local
+    from satdescarga.sync.documents import totals
     from satdescarga.sync.freshness import views
     from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.run import issue_fields
+    from satdescarga.sync.store import DATABASE
 
     path = ledger_path(out, state)
     if not path.exists():
@@ -74,9 +79,9 @@ def status(
     ledger = SqliteLedger(path, read_only=True)  # also in a folder it may not write
     try:
         all_windows = ledger.windows()
-        windows = Counter(w.state.label for w in all_windows)
-        requests = Counter(r.outcome.label for r in ledger.requests())
-        packages = Counter(p.state.label for p in ledger.packages())
+        windows = Counter(w.state for w in all_windows)  # by state, as the ledger keeps it
+        requests = Counter(r.outcome for r in ledger.requests())
+        packages = Counter(p.state for p in ledger.packages())
         by_window = {w.id: w for w in all_windows}
         lost = []
         for package in ledger.packages(state=PackageState.LOST):
@@ -87,7 +92,6 @@ def status(
         issues: Counter[str] = Counter()
         for package in ledger.packages(state=PackageState.READ):
             issues.update(package.issue_counts)
-        documents = sum(w.documents for w in all_windows if w.state is WindowState.DONE)
         expiry = ledger.fiel_expiry()
         failed = [
             f"{w.start:%Y-%m-%d}..{w.end:%Y-%m-%d}: {w.note}"
@@ -97,31 +101,37 @@ def status(
         current = views(ledger, to_local(business_clock()()))
     finally:
         ledger.close()
-    data: dict[str, object] = {
-        "ventanas": dict(windows),
-        "solicitudes": dict(requests),
-        "paquetes": dict(packages),
-        "documentos": documents,
-        "perdidos": lost,
-        "fallidas": failed,
-        "avisos_de_lectura": {shown(ISSUE_KINDS, k): v for k, v in issues.items()},
-        "vistas": [view.fields() for view in current],
+    documents = totals(out / DATABASE)
+    total: dict[str, object] = {
+        "windows": {str(state): n for state, n in windows.items()},
+        "requests": {str(outcome): n for outcome, n in requests.items()},
+        "packages": {str(state): n for state, n in packages.items()},
+        "documents": documents.documents,
+        "documents_with_metadata": documents.with_metadata,
+        "documents_with_xml": documents.with_xml,
+        "read_issues": issue_fields(issues),
     }
+    data: dict[str, object] = {"total": total, "lost": lost, "failed": failed}
+    data["views"] = [view.fields() for view in current]
     from satdescarga.sync.notify import expiry_warning
 
     warning = expiry and expiry_warning(expiry, datetime.now(UTC))
     if warning:
-        data["aviso"] = warning
+        data["warning"] = warning
         Output(as_json).note(warning)
     if as_json:
-        Output(True).result(data, "")
+        Output(True).result("status", data, "")
         return
-    table = Table(title=f"Ledger {path}", show_header=False)
+    table = Table(title=f"Ledger {path} (en total)", show_header=False)
+    rows: tuple[tuple[str, Counter[Any]], ...] = (
+        ("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)
+    )  # fmt: skip
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")  # package ids and dates are folded, never cut
-    for name, counts in (("ventanas", windows), ("solicitudes", requests), ("paquetes", packages)):
-        table.add_row(name, ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
-    table.add_row("documentos", f"{documents:,}")
+    for name, counts in rows:
+        shown_counts = sorted((k.label, v) for k, v in counts.items())
+        table.add_row(name, ", ".join(f"{k}: {v}" for k, v in shown_counts) or "-")
+    table.add_row("documentos", documents_text(documents))
     for kind, count in sorted(issues.items()):
         table.add_row("lectura", f"{shown(ISSUE_KINDS, kind)}: {count:,}")
     for item in failed:
@@ -131,6 +141,14 @@ def status(
     for view in current:
         table.add_row(f"vista {view.label}", view.text())
     Console().print(table)
+
+
+def documents_text(documents: DocumentTotals) -> str:
+    """Distinct documents (UUIDs) as a person reads them: how many, with metadata, with XML."""
+    return (
+        f"{documents.documents:,} distintos (UUID): {documents.with_metadata:,} con metadata, "
+        f"{documents.with_xml:,} con XML"
+    )
 
 
 CHANGE_KINDS = {"cancelados": ("cancelado",), "nuevos": ("aparecio",), "todos": ()}
@@ -207,9 +225,9 @@ def changes(
     listings.ensure_indexes(database, ("document_changes",), Output(as_json).note)
     kinds = CHANGE_KINDS[kind]
     if as_json:
-        names = documents.CHANGES_TABLE.names
-        rows = listings.change_rows(database, since, kinds)
-        write_json_lines(dict(zip(names, row, strict=True)) for row in rows)
+        output = Output(True)  # streamed: one line per change, never all in memory
+        for change in listings.changes(database, since, kinds):
+            output.result("change", asdict(change), "")
         return
     if file_format != "table":
         rows = listings.change_rows(database, since, kinds)
@@ -332,7 +350,9 @@ def report(
     finally:
         ledger.close()
     if as_json:
-        write_json_lines(asdict(line) for line in lines)
+        output = Output(True)
+        for line in lines:
+            output.result("report_line", asdict(line), "")
         return
     rows = [astuple(line) for line in lines]
     if file_format != "table":

@@ -124,8 +124,8 @@ def _certificate(cer: Path, findings: list[Finding]) -> SatCertificate | None:
             "certificado",
             f"certificado {certificate.serial_number} de {rfc} ({certificate.legal_name})",
             rfc=rfc,
-            nombre=certificate.legal_name,
-            certificado=certificate.serial_number,
+            name=certificate.legal_name,
+            certificate_number=certificate.serial_number,
         )
     )
     return certificate
@@ -135,16 +135,16 @@ def _kind(certificate: SatCertificate) -> Finding:
     try:
         certificate.check_kind()
     except NotFielError as exc:
-        return error("tipo", f"{exc} (responde 305, Certificado Inválido)", CSD_ACTION, tipo="CSD")
-    return good("tipo", "es una e.firma (FIEL), no un CSD", tipo="e.firma")
+        return error("tipo", f"{exc} (responde 305, Certificado Inválido)", CSD_ACTION, kind="CSD")
+    return good("tipo", "es una e.firma (FIEL), no un CSD", kind="e.firma")
 
 
 def _validity(certificate: SatCertificate, now: datetime) -> Finding:
     from satdescarga.sync.notify import expiry_warning  # the one 30-day rule
 
     span = {
-        "desde": certificate.valid_from.isoformat(),
-        "hasta": certificate.valid_until.isoformat(),
+        "valid_from": certificate.valid_from.isoformat(),
+        "valid_until": certificate.valid_until.isoformat(),
     }
     try:
         certificate.check_validity(now)
@@ -174,7 +174,7 @@ def _issuer(
 ) -> Finding:
     issuer = certificate.issuer
     name = certificate.issuer_common_name or certificate.issuer_name
-    facts = {"emisor": name, "tipo_emisor": issuer.value}
+    facts = {"issuer": name, "issuer_kind": issuer.value}
     if issuer is Issuer.SAT:
         return good("emisor", f"lo emitió el SAT ({name})", **facts)
     local = trusted_locally is not None and trusted_locally(certificate)

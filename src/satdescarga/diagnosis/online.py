@@ -172,7 +172,7 @@ def authenticate(
     finding = good(
         "autenticacion",
         f"el SAT aceptó la e.firma: entregó un token válido hasta {token.expires:%H:%M:%S} UTC",
-        token_vence=token.expires.isoformat(),
+        token_expires=token.expires.isoformat(),
     )
     if token.sat_created is None:
         return [finding, signed], None
@@ -182,7 +182,7 @@ def authenticate(
 
 def _signed(status: Status) -> Finding:
     """SAT's answer to a Verifica of an unknown request: 5004 means the signature passed."""
-    facts = {"cod_estatus": status.code, "mensaje_sat": status.message}
+    facts = {"sat_code": status.code, "sat_message": status.message}
     code = status.sat_code
     if code is SatCode.NO_ENCONTRADA:
         return good(
@@ -234,7 +234,7 @@ def clock_finding(reading: Reading | None) -> Finding:
         )
     offset = reading.offset
     seconds = round(offset.total_seconds(), 1)
-    facts = {"desfase_segundos": seconds, "fuente": reading.source}
+    facts = {"skew_seconds": seconds, "source": reading.source}
     if abs(offset) <= CLOCK_WARNING:
         return Finding(
             "reloj",

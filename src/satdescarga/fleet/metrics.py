@@ -30,22 +30,26 @@ class Metrics:
         )
         self.downloads = Counter("satdescarga_downloads", "Paquetes descargados", registry=r)
         self.bytes = Counter("satdescarga_download_bytes", "Bytes descargados", registry=r)
-        self.documents = Counter("satdescarga_documents", "Documentos leídos", registry=r)
+        self.documents = Counter(
+            "satdescarga_documents", "Filas leídas (metadata y XML)", registry=r
+        )
         self.lost = Counter("satdescarga_packages_lost", "Paquetes perdidos", registry=r)
         self.steps = Counter("satdescarga_steps", "Pasos por resultado", ["result"], registry=r)
 
     def emit(self, event: str, **fields: Any) -> None:
         """`sync.run.Events`: what the engine reports, counted."""
         if event == "query":
-            self.calls.labels("SolicitaDescarga", str(fields.get("code", ""))).inc()
+            self.calls.labels("SolicitaDescarga", str(fields.get("sat_code", ""))).inc()
         elif event == "verify":
-            self.calls.labels("VerificaSolicitudDescarga", str(fields.get("code", ""))).inc()
+            self.calls.labels(
+                "VerificaSolicitudDescarga", str(fields.get("request_status_code", ""))
+            ).inc()
         elif event == "download":
             if not fields.get("on_disk"):
                 self.downloads.inc()
                 self.bytes.inc(int(fields.get("bytes", 0)))
         elif event == "window_done":
-            self.documents.inc(int(fields.get("documents", 0)))
+            self.documents.inc(int(fields.get("rows", 0)))
         elif event == "lost":
             self.lost.inc()
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from satdescarga.clock import Clock, to_local, wall_clock
 from satdescarga.fleet.schema import fleet_cfdi, fleet_metadata
@@ -34,7 +34,7 @@ from satdescarga.packages import (
     package_rows,
     table_for,
 )
-from satdescarga.sync.documents import ACTIVE
+from satdescarga.sync.documents import ACTIVE, DocumentTotals
 from satdescarga.sync.plan import Job
 from satdescarga.sync.store import ReadReport
 from satdescarga.vocabulary import DownloadType
@@ -197,6 +197,23 @@ class PgStore:
         with self._engine.begin() as outer, _cursor(outer) as cursor:
             rows = cursor.execute(query, values).fetchall()
         return [(uuid, issued) for uuid, issued in rows if issued]
+
+    def document_totals(self, jobs: Sequence[Job]) -> DocumentTotals:
+        """Distinct UUIDs of the taxpayer in this service: with metadata, with a CFDI, both."""
+        if not jobs:
+            return DocumentTotals()
+        values = {"rfc": jobs[0].rfc, "service": str(jobs[0].service)}
+        query = text(
+            "SELECT (SELECT count(*) FROM fleet_metadata WHERE taxpayer = :rfc "
+            "AND service = :service), "
+            "(SELECT count(*) FROM fleet_cfdi WHERE taxpayer = :rfc AND service = :service), "
+            "(SELECT count(*) FROM fleet_cfdi c WHERE c.taxpayer = :rfc "
+            "AND c.service = :service AND NOT EXISTS (SELECT 1 FROM fleet_metadata m "
+            "WHERE m.taxpayer = c.taxpayer AND m.uuid = c.uuid))"
+        )
+        with self._engine.connect() as db:
+            metadata, xml, only_xml = db.execute(query, values).one()
+        return DocumentTotals(metadata + only_xml, metadata, xml)
 
     def close(self) -> None:
         pass

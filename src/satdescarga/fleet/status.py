@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,21 +116,17 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
     for row in rows:
         results[row.result or "sin_pasos"] = results.get(row.result or "sin_pasos", 0) + 1
     return {
-        "contribuyentes": [asdict(row) for row in rows],
-        "totales": {
-            "contribuyentes": len(rows),
-            "por_resultado": results,
-            "solicitudes_pendientes": sum(row.pending for row in rows),
-            "atoradas": sum(row.stuck for row in rows),
-            "paquetes_perdidos": sum(row.lost for row in rows),
-            "documentos": sum(row.documents for row in rows),
+        "taxpayers": [asdict(row) for row in rows],
+        "totals": {
+            "taxpayers": len(rows),
+            "by_result": results,
+            "pending_requests": sum(row.pending for row in rows),
+            "stuck": sum(row.stuck for row in rows),
+            "lost_packages": sum(row.lost for row in rows),
+            "documents": sum(row.documents for row in rows),
             "xml": sum(row.xml for row in rows),
-            "cola": queue,
-            "sat_en_pausa": bool(health.paused),
-            "pausas": health.pauses,
+            "queue": queue,
+            "sat_paused": bool(health.paused),
+            "pauses": health.pauses,
         },
     }
-
-
-def dumps(status: dict[str, Any]) -> str:
-    return json.dumps(status, ensure_ascii=False, indent=2, default=str)

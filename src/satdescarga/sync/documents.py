@@ -173,3 +173,33 @@ def missing_xml(
     finally:
         db.close()
     return [(uuid, datetime.fromisoformat(issued)) for uuid, issued in rows if issued]
+
+
+@dataclass(frozen=True)
+class DocumentTotals:
+    """Distinct documents (UUIDs) in the outputs: what a person counts as "documentos"."""
+
+    documents: int = 0  # UUIDs with a metadata row, an XML, or both
+    with_metadata: int = 0
+    with_xml: int = 0
+
+
+def totals(database: Path) -> DocumentTotals:
+    """The distinct UUIDs of the outputs' `metadata` and `cfdi` tables (each keyed by UUID)."""
+    has_metadata = _has_table(database, METADATA_TABLE.name)
+    has_cfdi = _has_table(database, "cfdi")
+    if not (has_metadata or has_cfdi):
+        return DocumentTotals()
+    db = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        metadata = db.execute("SELECT count(*) FROM metadata").fetchone()[0] if has_metadata else 0
+        xml = db.execute("SELECT count(*) FROM cfdi").fetchone()[0] if has_cfdi else 0
+        only_xml = xml
+        if has_metadata and has_cfdi:
+            only_xml = db.execute(  # ~0.3 s per 100,000 XML against 1,000,000 metadata
+                "SELECT count(*) FROM cfdi c LEFT JOIN metadata m ON m.uuid = c.uuid "
+                "WHERE m.uuid IS NULL"
+            ).fetchone()[0]
+    finally:
+        db.close()
+    return DocumentTotals(metadata + only_xml, metadata, xml)

@@ -35,6 +35,7 @@ from satdescarga.sync.run import (
     Run,
     Task,
     busy,
+    issue_fields,
     never_reached_sat,
     outage_like,
 )
@@ -198,8 +199,13 @@ class Downloads:
             self._ledger.read_done(
                 package.package_id, report.documents, report.issues, report.counts
             )
+            self._run.summary.packages_read += 1
+            self._run.summary.rows_read += report.documents
             self._run.events.emit(
-                "read", package=package.package_id, documents=report.documents, **report.counts
+                "read",
+                package=package.package_id,
+                rows=report.documents,
+                **issue_fields(report.counts),
             )
             self._run.touched.add(window.id)
 

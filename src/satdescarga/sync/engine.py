@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from satdescarga.client.query import RequestType
 from satdescarga.clock import to_local
@@ -37,6 +37,7 @@ from satdescarga.sync.run import (
     SyncSummary,
     busy,
     label,
+    summary_fields,
 )
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowPurpose, WindowState
 from satdescarga.sync.windows import Windows
@@ -44,7 +45,15 @@ from satdescarga.sync.windows import Windows
 if TYPE_CHECKING:
     from satdescarga.client import SatClient
 
-__all__ = ["Events", "PackageStore", "SyncAborted", "SyncEngine", "SyncOptions", "SyncSummary"]
+__all__ = [
+    "Events",
+    "PackageStore",
+    "SyncAborted",
+    "SyncEngine",
+    "SyncOptions",
+    "SyncSummary",
+    "summary_fields",
+]
 
 log = logging.getLogger("satdescarga.sync")
 
@@ -284,7 +293,10 @@ class SyncEngine:
         for package in run.packages(P.READ):
             for kind, count in package.issue_counts.items():
                 summary.issues[kind] = summary.issues.get(kind, 0) + count
-        summary.documents = sum(w.documents for w in windows if w.state is W.DONE)
+        found = run.store.document_totals(list(run.jobs.values()))
+        summary.documents = found.documents
+        summary.documents_with_metadata = found.with_metadata
+        summary.documents_with_xml = found.with_xml
         summary.views = views(run.ledger, to_local(run.now()), list(run.jobs))
         summary.seconds = seconds
 
@@ -310,29 +322,3 @@ def _soonest(moments: list[Due]) -> Due | None:
         return None
     seconds, reason = min(moments)
     return max(0.0, seconds), reason
-
-
-def summary_fields(summary: SyncSummary) -> dict[str, Any]:
-    return {
-        "windows": summary.windows,
-        "split": summary.split,
-        "empty": summary.empty,
-        "failed": summary.failed,
-        "stuck": summary.stuck,
-        "requests_sent": summary.requests_sent,
-        "requests_reused": summary.requests_reused,
-        "packages": summary.packages,
-        "lost": summary.lost,
-        "recovered": summary.recovered,
-        "pending": summary.pending,
-        "issues": summary.issues,
-        "documents": summary.documents,
-        "bytes": summary.bytes,
-        "seconds": round(summary.seconds, 3),
-        "notes": summary.notes,
-        "waiting": summary.waiting,
-        "outage": summary.outage,
-        "rebuilt": summary.rebuilt,
-        "views": [view.fields() for view in summary.views],
-        "complete": summary.complete,
-    }

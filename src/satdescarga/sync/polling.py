@@ -134,9 +134,9 @@ class Polls:
         self._run.events.emit(
             "verify",
             window=label(window),
-            state=state.label,
-            code=result.request_status.code,
-            packages=len(packages),
+            state_label=state.label,
+            request_status_code=result.request_status.code,
+            package_count=len(packages),
         )
         if packages:
             self._run.events.emit("packages", window=label(window), count=len(packages))

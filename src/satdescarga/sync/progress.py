@@ -1,10 +1,9 @@
-"""How a sync reports itself: rich progress bars on a terminal, or JSON lines for machines."""
+"""How a sync reports itself on a terminal: rich progress bars and the summary table (JSON
+lines for machines: `satdescarga.cli.jsonout`)."""
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Any, TextIO
+from typing import Any
 
 from rich import filesize
 from rich.console import Console
@@ -24,18 +23,6 @@ LABELS = {
 """Events printed as a line of their own, with the Spanish word shown for each."""
 
 
-class JsonEvents:
-    """One JSON object per line and event: {"event": "...", ...}."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stdout
-
-    def emit(self, event: str, **fields: Any) -> None:
-        self._stream.write(json.dumps({"event": event, **fields}, ensure_ascii=False, default=str))
-        self._stream.write("\n")
-        self._stream.flush()
-
-
 class RichProgress:
     """Bars for windows and packages, running counts of documents and bytes; warnings printed."""
 
@@ -51,11 +38,11 @@ class RichProgress:
         add = self._progress.add_task
         self._windows = add("ventanas", total=0, shown="0/0")
         self._packages = add("paquetes", total=0, shown="0/0")
-        self._documents = add("documentos", total=None, shown="0")
+        self._rows = add("filas", total=None, shown="0")
         self._bytes = add("descargado", total=None, shown="0 B")
         self._waiting = add("", total=None, shown="", visible=False)
         self._counts: dict[TaskID, list[float]] = {
-            task: [0, 0] for task in (self._windows, self._packages, self._documents, self._bytes)
+            task: [0, 0] for task in (self._windows, self._packages, self._rows, self._bytes)
         }
 
     def __enter__(self) -> RichProgress:
@@ -71,7 +58,7 @@ class RichProgress:
         counts[1] += total
         if task == self._bytes:
             shown = filesize.decimal(int(counts[0]))
-        elif task == self._documents:
+        elif task == self._rows:
             shown = f"{int(counts[0]):,}"
         else:
             shown = f"{int(counts[0])}/{int(counts[1])}"
@@ -93,7 +80,7 @@ class RichProgress:
         elif event in ("read", "lost"):
             self._move(self._packages, done=1)
             if event == "read":
-                self._move(self._documents, done=fields["documents"])
+                self._move(self._rows, done=fields["rows"])
         elif event == "download":
             self._move(self._bytes, done=fields["bytes"])
         if event == "waiting":
@@ -108,21 +95,33 @@ class RichProgress:
 
 
 def summary_table(summary: SyncSummary, out: str) -> Table:
+    """The summary for people: what this run did ("esta ejecución") apart from what the
+    ledger and the outputs hold ("en total"); documents are distinct UUIDs."""
     table = Table(title="Resumen de la sincronización", show_header=False)
     rows = [
-        ("ventanas", f"{summary.windows} ({summary.empty} sin datos, {summary.split} divididas)"),
         (
-            "solicitudes",
-            f"{summary.requests_sent} enviadas, {summary.requests_reused} reutilizadas",
+            "esta ejecución",
+            f"{summary.requests_sent} solicitudes enviadas, {summary.requests_reused} "
+            f"reutilizadas; {summary.packages_read} paquetes leídos ({summary.rows_read:,} "
+            f"filas); {filesize.decimal(summary.bytes)} descargados; {summary.seconds:.1f} s",
         ),
-        ("paquetes", str(summary.packages)),
-        ("documentos", f"{summary.documents:,}"),
-        ("bytes", f"{summary.bytes:,}"),
-        ("tiempo", f"{summary.seconds:.1f} s"),
+        (
+            "en total",
+            f"{summary.windows} ventanas ({summary.empty} sin datos, {summary.split} "
+            f"divididas); {summary.packages} paquetes",
+        ),
+        (
+            "documentos",
+            f"{summary.documents:,} distintos (UUID) en total: "
+            f"{summary.documents_with_metadata:,} con metadata, "
+            f"{summary.documents_with_xml:,} con XML",
+        ),
         ("archivos", out),
     ]
     rows += [("nota", note) for note in summary.notes]
-    rows += [("lectura", f"{ISSUE_KINDS.get(k, k)}: {n:,}") for k, n in summary.issues.items()]
+    rows += [
+        ("lectura", f"{ISSUE_KINDS.get(k, k)}: {n:,} en total") for k, n in summary.issues.items()
+    ]
     rows += [("reconstruido", item) for item in summary.rebuilt]
     rows += [("recuperada", item) for item in summary.recovered]
     rows += [("pendiente", item) for item in summary.pending]

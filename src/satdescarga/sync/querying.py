@@ -182,8 +182,8 @@ class Queries:
             "query",
             window=label(window),
             job=job.label,
-            code=status.code,
-            message=status.message,
+            sat_code=status.code,
+            sat_message=status.message,
             request_id=request_id,
         )
         if request_id:

@@ -19,6 +19,9 @@ from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 from satdescarga.sync.store import ReadReport
 
 if TYPE_CHECKING:
+    from satdescarga.sync.documents import DocumentTotals
+
+if TYPE_CHECKING:
     from satdescarga.client import SatClient
     from satdescarga.client.results import Token
 
@@ -60,6 +63,10 @@ class PackageStore(Protocol):
         XML the outputs lack (for `job`'s RFC and direction)."""
         ...
 
+    def document_totals(self, jobs: Sequence[Job]) -> DocumentTotals:
+        """The distinct documents (UUIDs) the outputs hold for `jobs`' taxpayer and service."""
+        ...
+
 
 class Events(Protocol):
     def emit(self, event: str, **fields: Any) -> None: ...
@@ -84,19 +91,31 @@ class SyncOptions:
 
 @dataclass
 class SyncSummary:
+    """What a run did and what the ledger and the outputs hold after it. Each counter is one
+    or the other, and is shown with its label: RUN_COUNTERS count this run only ("esta
+    ejecución"), TOTAL_COUNTERS everything so far ("en total")."""
+
+    # in total: the ledger's windows and packages of these jobs, the outputs' documents
     windows: int = 0
     empty: int = 0
     split: int = 0
     failed: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+    # this run
     requests_sent: int = 0
     requests_reused: int = 0
-    packages: int = 0
+    packages_read: int = 0
+    rows_read: int = 0  # metadata rows and XML read (a document swept twice counts twice)
+    # in total
+    packages: int = 0  # read or lost
     lost: list[str] = field(default_factory=list)  # lost for good (recovery exhausted)
     recovered: list[str] = field(default_factory=list)  # windows asked for again, and why
     pending: list[str] = field(default_factory=list)  # packages to retry on the next run
     issues: dict[str, int] = field(default_factory=dict)  # package issues by kind
-    documents: int = 0
+    documents: int = 0  # distinct UUIDs in the outputs (metadata, XML or both)
+    documents_with_metadata: int = 0
+    documents_with_xml: int = 0
+    # this run
     bytes: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -139,6 +158,57 @@ class SyncSummary:
                 else:
                     setattr(total, name, mine + theirs)
         return total
+
+
+RUN_COUNTERS = {
+    "requests_sent": "requests_sent",
+    "requests_reused": "requests_reused",
+    "packages_read": "packages_read",
+    "rows_read": "rows_read",
+    "bytes": "bytes",
+    "seconds": "seconds",
+}
+TOTAL_COUNTERS = {
+    "windows": "windows",
+    "empty": "windows_empty",
+    "split": "windows_split",
+    "packages": "packages",
+    "documents": "documents",
+    "documents_with_metadata": "documents_with_metadata",
+    "documents_with_xml": "documents_with_xml",
+}
+"""SyncSummary attribute → its key in the summary's "run" / "total" object."""
+
+ISSUE_KEYS = {"omitida": "skipped", "duplicado": "duplicates", "reparada": "repaired",
+              "error": "errors"}  # fmt: skip
+"""Read issues (stored by their Spanish names, IssueKind) → the keys of machine output."""
+
+
+def issue_fields(counts: dict[str, int]) -> dict[str, int]:
+    return {ISSUE_KEYS.get(kind, kind): count for kind, count in counts.items()}
+
+
+def summary_fields(summary: SyncSummary) -> dict[str, Any]:
+    """The summary as machine output: {"run": {...}, "total": {...}} and the lists."""
+    run = {key: getattr(summary, name) for name, key in RUN_COUNTERS.items()}
+    run["seconds"] = round(summary.seconds, 3)
+    total: dict[str, Any] = {key: getattr(summary, name) for name, key in TOTAL_COUNTERS.items()}
+    total["read_issues"] = issue_fields(summary.issues)
+    return {
+        "complete": summary.complete,
+        "run": run,
+        "total": total,
+        "failed": summary.failed,
+        "stuck": summary.stuck,
+        "lost": summary.lost,
+        "recovered": summary.recovered,
+        "pending": summary.pending,
+        "waiting": summary.waiting,
+        "notes": summary.notes,
+        "outage": summary.outage,
+        "rebuilt": summary.rebuilt,
+        "views": [view.fields() for view in summary.views],
+    }
 
 
 @dataclass(frozen=True, slots=True)

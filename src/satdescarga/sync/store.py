@@ -180,6 +180,9 @@ class OutputStore:
     ) -> list[tuple[str, datetime]]:
         return documents.missing_xml(self.database, job.rfc, job.direction, spans)
 
+    def document_totals(self, jobs: Sequence[Job]) -> documents.DocumentTotals:
+        return documents.totals(self.database)  # one folder, one taxpayer and service
+
     def close(self) -> None:
         pass
 

@@ -150,7 +150,7 @@ class Windows:
             return
         documents = sum(p.documents or 0 for p in packages)
         self._ledger.set_window(window.id, WindowState.DONE, documents=documents)
-        self._run.events.emit("window_done", window=label(window), documents=documents)
+        self._run.events.emit("window_done", window=label(window), rows=documents)
 
 
 def _lost_reason(lost: list[Package]) -> str:
