@@ -50,7 +50,11 @@ class SyncAborted(SatError):  # noqa: N818
 class PackageStore(Protocol):
     """Reads a downloaded package into the outputs (all or nothing) and reports what it held."""
 
-    def read(self, package: Path, job: Job, package_id: str) -> ReadReport: ...
+    def read(
+        self, package: Path, job: Job, package_id: str, snapshot: datetime | None = None
+    ) -> ReadReport:
+        """`snapshot`: when the package's request was sent (its rows' `fecha_consulta`)."""
+        ...
     def clean(self) -> None: ...
     def missing_xml(
         self, job: Job, spans: Sequence[tuple[datetime, datetime]]

@@ -2,12 +2,15 @@
 
 OUT/<rfc>/<emitidos|recibidos>/<YYYY>/<MM>/<UUID>.xml   the CFDI, by emission date
 OUT/satdescarga.sqlite                                  tables `metadata` and `cfdi` (upserts),
-                                                        `document_changes` (documents.py)
+                                                        `document_changes` (documents.py),
+                                                        `anomalias`
 OUT/paquetes/<IdPaquete>.zip                            the packages as SAT sent them
 OUT/.satdescarga/staging/<IdPaquete>/                   XML of a package being read (transient)
 
 Reading a package twice gives the same outputs (atomic files, upserts), so a crash mid-read is
 repaired by reading again. Everything is flushed to disk before the package counts as read.
+Each row carries the moment of its snapshot (`fecha_consulta`: when the package's request was
+sent); an older snapshot never replaces a newer one (the tables' triggers, `SqliteWriter`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from satdescarga.packages import (
     open_package,
     open_writer,
     package_rows,
+    snapshot_text,
     table_for,
 )
 from satdescarga.sync import documents
@@ -44,6 +48,7 @@ from satdescarga.sync.plan import Job
 
 DATABASE = "satdescarga.sqlite"
 STAGING = Path(".satdescarga") / "staging"
+_ANOMALY = documents.ANOMALY
 
 
 @dataclass
@@ -55,13 +60,17 @@ class ReadReport:
     counts: dict[str, int]  # every issue, by kind
 
     @classmethod
-    def of(cls, documents: int, stats: Any, issues: Sequence[Any]) -> ReadReport:
-        """The report of a package read: its counters and its first issues."""
+    def of(
+        cls, documents: int, stats: Any, issues: Sequence[Any], anomalies: int = 0
+    ) -> ReadReport:
+        """The report of a package read: its counters and its first issues (`anomalies`:
+        documents SAT showed `Vigente` after `Cancelado`, counted as `ANOMALY`)."""
         counts = {
             IssueKind.REPAIRED.value: stats.repaired,
             IssueKind.SKIPPED.value: stats.skipped,
             IssueKind.DUPLICATE.value: stats.duplicates,
             IssueKind.ERROR.value: stats.errors,
+            _ANOMALY: anomalies,
         }
         return cls(
             documents,
@@ -85,8 +94,11 @@ class OutputStore:
         """Drop what an interrupted read left in the staging folder."""
         shutil.rmtree(self.staging, ignore_errors=True)
 
-    def read(self, package: Path, job: Job, package_id: str) -> ReadReport:
-        """Read `package` into the outputs (raises PackageError, leaving nothing behind)."""
+    def read(
+        self, package: Path, job: Job, package_id: str, snapshot: datetime | None = None
+    ) -> ReadReport:
+        """Read `package` into the outputs (raises PackageError, leaving nothing behind);
+        `snapshot`: when its request was sent (the moment of SAT's answer)."""
         self.out.mkdir(parents=True, exist_ok=True)
         staging = self.staging / package_id
         shutil.rmtree(staging, ignore_errors=True)
@@ -95,11 +107,13 @@ class OutputStore:
                 extractor = None
                 if opened.kind is PackageKind.CFDI:
                     extractor = _StagedExtractor(staging, self.out, job)
-                rows = package_rows(opened, extractor, label=package_id)
+                rows = package_rows(
+                    opened, extractor, label=package_id, snapshot=snapshot_of(snapshot)
+                )
                 table = table_for(opened)
                 if table is METADATA_TABLE:  # its history is recorded as rows come and change
                     documents.prepare(self.database, to_local(self._now()))
-                count = self._write(table, rows)
+                count, anomalies = self._write(table, rows)
                 if extractor is not None:
                     extractor.publish()
                 stats, issues = opened.stats, opened.issues
@@ -108,9 +122,9 @@ class OutputStore:
             with contextlib.suppress(OSError):
                 self.staging.rmdir()  # only when empty
         os.sync()  # the ledger marks the package read next: the outputs must be on disk first
-        return ReadReport.of(count, stats, issues)
+        return ReadReport.of(count, stats, issues, anomalies)
 
-    def _write(self, table: Table, rows: Iterable[Any]) -> int:
+    def _write(self, table: Table, rows: Iterable[Any]) -> tuple[int, int]:
         writer = SqliteWriter(table, self.database)
         try:
             count = writer.write_rows(rows)
@@ -118,7 +132,7 @@ class OutputStore:
             writer.abort()
             raise
         writer.close()
-        return count
+        return count, writer.anomalies
 
     def export(self, kind: str) -> list[Path]:
         """Copy the `metadata` and `cfdi` tables to OUT/<table>.<kind> (csv or parquet)."""
@@ -181,6 +195,11 @@ class _StagedExtractor(XmlExtractor):
             target = self._out / path.relative_to(self.directory)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
+
+
+def snapshot_of(sent_at: datetime | None) -> str | None:
+    """The `fecha_consulta` of a request sent at `sent_at` (Mexico City time)."""
+    return None if sent_at is None else snapshot_text(to_local(sent_at))
 
 
 def _typed(table: Table, row: tuple[Any, ...]) -> list[Any]:

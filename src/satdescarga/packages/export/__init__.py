@@ -25,15 +25,17 @@ from satdescarga.packages.export.rows import (
     package_rows,
     table_for,
 )
-from satdescarga.packages.export.sqlite import SqliteWriter
+from satdescarga.packages.export.sqlite import ANOMALIES, SqliteWriter
 from satdescarga.packages.export.tables import (
     CFDI_TABLE,
     METADATA_TABLE,
+    SNAPSHOT,
     Column,
     ColumnType,
     Row,
     Table,
     Value,
+    snapshot_text,
 )
 from satdescarga.packages.export.text import CsvWriter, JsonLinesWriter
 from satdescarga.packages.export.xlsx import XlsxWriter
@@ -57,8 +59,10 @@ def open_writer(
 
 
 __all__ = [
+    "ANOMALIES",
     "CFDI_TABLE",
     "METADATA_TABLE",
+    "SNAPSHOT",
     "AtomicFile",
     "Column",
     "ColumnType",
@@ -81,5 +85,6 @@ __all__ = [
     "metadata_rows",
     "open_writer",
     "package_rows",
+    "snapshot_text",
     "table_for",
 ]

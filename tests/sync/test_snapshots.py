@@ -1,0 +1,116 @@
+"""Newest answer wins: a package is a snapshot of SAT as of its request; the outputs keep, per
+document, the newest snapshot whatever order the packages are read in, and SAT never un-cancels
+(a newer `Vigente` after a `Cancelado` is an anomaly, recorded and reported, not applied)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from satdescarga.cli import main
+from satdescarga.packages import SqliteWriter, Table
+from satdescarga.sync import documents
+from satdescarga.sync.plan import Job
+from satdescarga.sync.store import DATABASE, OutputStore
+from satdescarga.client import DownloadType, RequestType
+
+from ..packages.conftest import HEADER, UUID1, UUID2, metadata_zip, row
+
+RFC = "AAA010101AAA"
+JOB = Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.METADATA)
+SWEEP = datetime(2025, 3, 1, 18, 0, tzinfo=UTC)  # before the cancellation
+RECHECK = SWEEP + timedelta(days=2)  # after it
+CANCELLED = row(UUID1, estatus="0", cancelacion="2025-03-02 10:00:00")
+
+
+def package(tmp_path: Path, name: str, *lines: str) -> Path:
+    return metadata_zip(tmp_path / f"{name}.zip", "\r\n".join([HEADER, *lines]))
+
+
+def statuses(out: Path) -> dict[str, str]:
+    db = sqlite3.connect(out / DATABASE)
+    try:
+        return dict(db.execute("SELECT uuid, estatus FROM metadata").fetchall())
+    finally:
+        db.close()
+
+
+def kinds(out: Path) -> list[tuple[str, str]]:
+    return [(c.uuid, c.change) for c in documents.changes(out / DATABASE)]
+
+
+def test_an_older_sweep_read_after_a_newer_recheck_changes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sweep = package(tmp_path, "sweep", row(UUID1), row(UUID2))
+    recheck = package(tmp_path, "recheck", CANCELLED)
+    store = OutputStore(out)
+    # The recheck (newer snapshot) arrives first, the sweep made before it arrives after.
+    assert store.read(recheck, JOB, "recheck", RECHECK).documents == 1
+    report = store.read(sweep, JOB, "sweep", SWEEP)
+    assert report.documents == 1  # UUID2 only: UUID1's older row is not applied
+    assert statuses(out) == {UUID1: "Cancelado", UUID2: "Vigente"}
+    assert kinds(out) == [(UUID1, documents.APPEARED), (UUID2, documents.APPEARED)]
+    db = sqlite3.connect(out / DATABASE)
+    try:
+        kept = db.execute("SELECT paquete, fecha_consulta FROM metadata WHERE uuid = ?", (UUID1,))
+        assert kept.fetchone() == ("recheck", "2025-03-03 12:00:00.000")  # Mexico City time
+    finally:
+        db.close()
+    # In the order of the snapshots the same packages give the same statuses, and the history.
+    again = tmp_path / "again"
+    store = OutputStore(again)
+    store.read(sweep, JOB, "sweep", SWEEP)
+    store.read(recheck, JOB, "recheck", RECHECK)
+    assert statuses(again) == statuses(out)
+    assert (UUID1, documents.CANCELLED) in kinds(again)
+    assert documents.REACTIVATED not in {kind for _, kind in kinds(out) + kinds(again)}
+
+
+def test_a_newer_active_after_a_cancellation_is_an_anomaly_not_applied(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    store = OutputStore(out)
+    store.read(package(tmp_path, "early", CANCELLED), JOB, "early", SWEEP)
+    report = store.read(package(tmp_path, "late", row(UUID1)), JOB, "late", RECHECK)
+    assert report.counts == {documents.ANOMALY: 1} and report.documents == 0
+    assert statuses(out) == {UUID1: "Cancelado"}
+    assert kinds(out) == [(UUID1, documents.APPEARED), (UUID1, documents.ANOMALY)]
+    # Reading the package again (a crash repaired) records it once.
+    store.read(package(tmp_path, "late", row(UUID1)), JOB, "late", RECHECK)
+    assert kinds(out)[-1:] == [(UUID1, documents.ANOMALY)] and len(kinds(out)) == 2
+    # The same pair seen the other way round (the older cancelled snapshot read last).
+    other = tmp_path / "other"
+    store = OutputStore(other)
+    store.read(package(tmp_path, "late", row(UUID1)), JOB, "late", RECHECK)
+    assert store.read(package(tmp_path, "early", CANCELLED), JOB, "early", SWEEP).counts == {
+        documents.ANOMALY: 1
+    }
+    assert kinds(other) == [(UUID1, documents.APPEARED), (UUID1, documents.ANOMALY)]
+    # `changes` lists it.
+    listed = CliRunner().invoke(main, ["changes", "--out", str(out), "--format", "csv"])
+    assert listed.exit_code == 0, listed.output
+    assert f"{UUID1},{documents.ANOMALY},Cancelado,Vigente" in listed.output
+
+
+def test_outputs_of_an_older_release_gain_the_snapshot_column(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    old = Table("metadata", tuple(c for c in _metadata_columns() if c.name != "fecha_consulta"))
+    SqliteWriter(old, out / DATABASE).close()
+    db = sqlite3.connect(out / DATABASE)
+    try:
+        db.execute("INSERT INTO metadata (uuid, estatus, paquete) VALUES (?, 'Vigente', 'v1')", (UUID1,))
+        db.commit()
+    finally:
+        db.close()
+    store = OutputStore(out)
+    store.read(package(tmp_path, "recheck", CANCELLED), JOB, "recheck", RECHECK)
+    assert statuses(out) == {UUID1: "Cancelado"}  # a row without a snapshot is the oldest
+
+
+def _metadata_columns() -> tuple[object, ...]:
+    from satdescarga.packages import METADATA_TABLE
+
+    return METADATA_TABLE.columns
