@@ -52,7 +52,8 @@ def test_fleet_outputs_keep_the_newest_snapshot_and_record_anomalies(
         again = store.read(later, METADATA, "later", RECHECK + timedelta(days=1))
         assert again.counts == {}  # recorded once
         with engine.connect() as db:
-            statuses = dict(db.execute(text("SELECT uuid, estatus FROM fleet_metadata")).all())
+            found = db.execute(text("SELECT uuid, estatus FROM fleet_metadata")).all()
+            statuses: dict[str, str] = {uuid: status for uuid, status in found}
             total = db.execute(text("SELECT total, paquete FROM fleet_cfdi")).one()
             changes = db.execute(
                 text("SELECT uuid, change, paquete FROM fleet_changes ORDER BY id")

@@ -11,11 +11,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from satdescarga.cli import main
-from satdescarga.packages import SqliteWriter, Table
+from satdescarga.client import DownloadType, RequestType
+from satdescarga.packages import METADATA_TABLE, SNAPSHOT, SqliteWriter, Table
 from satdescarga.sync import documents
 from satdescarga.sync.plan import Job
 from satdescarga.sync.store import DATABASE, OutputStore
-from satdescarga.client import DownloadType, RequestType
 
 from ..packages.conftest import HEADER, UUID1, UUID2, metadata_zip, row
 
@@ -97,20 +97,16 @@ def test_a_newer_active_after_a_cancellation_is_an_anomaly_not_applied(tmp_path:
 def test_outputs_of_an_older_release_gain_the_snapshot_column(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    old = Table("metadata", tuple(c for c in _metadata_columns() if c.name != "fecha_consulta"))
+    old = Table("metadata", tuple(c for c in METADATA_TABLE.columns if c.name != SNAPSHOT))
     SqliteWriter(old, out / DATABASE).close()
     db = sqlite3.connect(out / DATABASE)
     try:
-        db.execute("INSERT INTO metadata (uuid, estatus, paquete) VALUES (?, 'Vigente', 'v1')", (UUID1,))
+        db.execute(
+            "INSERT INTO metadata (uuid, estatus, paquete) VALUES (?, 'Vigente', 'v1')", (UUID1,)
+        )
         db.commit()
     finally:
         db.close()
     store = OutputStore(out)
     store.read(package(tmp_path, "recheck", CANCELLED), JOB, "recheck", RECHECK)
     assert statuses(out) == {UUID1: "Cancelado"}  # a row without a snapshot is the oldest
-
-
-def _metadata_columns() -> tuple[object, ...]:
-    from satdescarga.packages import METADATA_TABLE
-
-    return METADATA_TABLE.columns

@@ -215,10 +215,10 @@ class PgStore:
 
 
 _KEY = ("taxpayer", "uuid")
-_LAST_ANOMALY = (
-    "SELECT COALESCE(MAX(id), 0) FROM fleet_changes WHERE taxpayer = %s AND change = %s"
+_LAST_ANOMALY = "SELECT COALESCE(MAX(id), 0) FROM fleet_changes WHERE taxpayer = %s AND change = %s"
+_NEW_ANOMALIES = (
+    "SELECT count(*) FROM fleet_changes WHERE taxpayer = %s AND change = %s AND id > %s"
 )
-_NEW_ANOMALIES = "SELECT count(*) FROM fleet_changes WHERE taxpayer = %s AND change = %s AND id > %s"
 
 
 def _cursor(connection: Connection) -> Any:

@@ -34,7 +34,6 @@ from satdescarga.packages import (
     SqliteWriter,
     Table,
 )
-
 from satdescarga.vocabulary import DownloadType
 
 APPEARED, CANCELLED, REACTIVATED = "aparecio", "cancelado", "reactivado"
@@ -72,8 +71,8 @@ CREATE TRIGGER IF NOT EXISTS metadata_appeared AFTER INSERT ON metadata BEGIN
 END;
 CREATE TRIGGER IF NOT EXISTS metadata_anomaly AFTER INSERT ON {ANOMALIES} BEGIN
     INSERT INTO document_changes SELECT
-        NEW.uuid, '{ANOMALY}', '{CANCELLED_STATUS}', '{ACTIVE}', m.fecha_cancelacion, m.fecha_emision,
-        m.rfc_emisor, m.rfc_receptor, m.monto, NEW.paquete_vigente,
+        NEW.uuid, '{ANOMALY}', '{CANCELLED_STATUS}', '{ACTIVE}', m.fecha_cancelacion,
+        m.fecha_emision, m.rfc_emisor, m.rfc_receptor, m.monto, NEW.paquete_vigente,
         COALESCE((SELECT at FROM discovery_clock), strftime('%Y-%m-%dT%H:%M:%S', 'now'))
     FROM metadata m WHERE m.uuid = NEW.uuid;
 END;

@@ -55,6 +55,7 @@ class PackageStore(Protocol):
     ) -> ReadReport:
         """`snapshot`: when the package's request was sent (its rows' `fecha_consulta`)."""
         ...
+
     def clean(self) -> None: ...
     def missing_xml(
         self, job: Job, spans: Sequence[tuple[datetime, datetime]]

@@ -16,6 +16,7 @@ from satdescarga.packages.export.base import (
     SqliteForm,
     TableWriter,
 )
+from satdescarga.packages.export.dedup import DedupWriter
 from satdescarga.packages.export.parquet import ParquetWriter
 from satdescarga.packages.export.rows import (
     MetadataRows,
@@ -67,6 +68,7 @@ __all__ = [
     "Column",
     "ColumnType",
     "CsvWriter",
+    "DedupWriter",
     "ExportFormat",
     "JsonLinesWriter",
     "MetadataRows",

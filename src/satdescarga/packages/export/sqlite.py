@@ -205,7 +205,9 @@ class SqliteWriter(TableWriter):
     def _last_anomaly(self) -> int:
         if not self._statuses:
             return 0
-        return int(self.db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {ANOMALIES}").fetchone()[0])
+        return int(
+            self.db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {ANOMALIES}").fetchone()[0]
+        )
 
     def close(self) -> None:
         try:
