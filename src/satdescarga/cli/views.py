@@ -100,7 +100,12 @@ def status(out: Path, state: Path | None, as_json: bool, debug: bool) -> None:
     Console().print(table)
 
 
-CHANGE_KINDS = {"cancelados": ("cancelado",), "nuevos": ("aparecio",), "todos": ()}
+CHANGE_KINDS = {
+    "cancelados": ("cancelado",),
+    "nuevos": ("aparecio",),
+    "anomalias": ("anomalia",),
+    "todos": (),
+}
 
 
 @click.command()
