@@ -149,7 +149,7 @@ class MetadataRows(Iterator[Row]):
 
     def sqlite_form(self, table: Table) -> SqliteForm | None:
         """These rows with "" for NULL and a plain `str` status (see `SqliteForm`)."""
-        if table != METADATA_TABLE:
+        if table.names != METADATA_TABLE.names:  # the columns, whatever their SQL types
             return None
         records = self.take_records()
         if records is None:
