@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 from click.testing import CliRunner
 
@@ -14,7 +15,11 @@ from satdescarga.cli import main
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.packages import METADATA_TABLE, SNAPSHOT, SqliteWriter, Table
 from satdescarga.sync import documents
+from satdescarga.sync.downloads import Downloads
+from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.plan import Job
+from satdescarga.sync.run import NoEvents, Run, SyncOptions
+from satdescarga.sync.states import PackageState, RequestOutcome
 from satdescarga.sync.store import DATABASE, OutputStore
 
 from ..packages.conftest import HEADER, UUID1, UUID2, metadata_zip, row
@@ -110,3 +115,67 @@ def test_outputs_of_an_older_release_gain_the_snapshot_column(tmp_path: Path) ->
     store = OutputStore(out)
     store.read(package(tmp_path, "recheck", CANCELLED), JOB, "recheck", RECHECK)
     assert statuses(out) == {UUID1: "Cancelado"}  # a row without a snapshot is the oldest
+
+
+def _finished(ledger: SqliteLedger, window_id: int, name: str) -> int:
+    row = ledger.begin_request(window_id, name, {"criteria": name})
+    ledger.answer_request(row, f"ID-{name}", "5000", "Solicitud Aceptada", RequestOutcome.POLLING)
+    return row
+
+
+def _downloaded(ledger: SqliteLedger, row: int, package_id: str, path: Path) -> None:
+    ledger.record_verify(
+        row, 3, "5000", 1, "5000", "", RequestOutcome.FINISHED, None, (package_id,)
+    )
+    ledger.begin_download(package_id)
+    ledger.downloaded(package_id, path.stat().st_size, "0" * 64, str(path))
+
+
+def test_a_sync_reading_packages_in_reverse_order_of_their_requests(tmp_path: Path) -> None:
+    """A sweep sent before a cancellation whose package arrives after the newer recheck's:
+    the sync's reader (the ledger's `sent_at` as each row's snapshot) keeps the cancellation;
+    a later answer showing it active is an anomaly that `status` reports."""
+    out = tmp_path / "out"
+    path = out / ".satdescarga" / "ledger.sqlite"
+    ledger = SqliteLedger(path)
+    window = ledger.window(JOB.key, datetime(2025, 3, 1), datetime(2025, 3, 31, 23, 59, 59))
+    rows = {name: _finished(ledger, window.id, name) for name in ("sweep", "recheck", "late")}
+    ledger.close()
+    db = sqlite3.connect(path)  # sent a day apart, in this order
+    for day, row_id in enumerate(rows.values()):
+        sent = (SWEEP + timedelta(days=day)).isoformat(timespec="milliseconds")
+        db.execute("UPDATE requests SET sent_at = ? WHERE id = ?", (sent, row_id))
+    db.commit()
+    db.close()
+    zips = {
+        "recheck": package(tmp_path, "recheck", CANCELLED),
+        "sweep": package(tmp_path, "sweep", row(UUID1), row(UUID2)),
+        "late": package(tmp_path, "late", row(UUID1)),
+    }
+    ledger = SqliteLedger(path)
+    try:
+        run = Run(
+            cast(Any, None),  # reading needs no SAT
+            ledger,
+            OutputStore(out),
+            {JOB.key: JOB},
+            SyncOptions(out),
+            NoEvents(),
+            lambda: datetime.now(UTC),
+        )
+        for name in ("recheck", "sweep"):  # the recheck's package arrives first
+            _downloaded(ledger, rows[name], name.upper(), zips[name])
+            Downloads(run).read_downloaded()
+        assert statuses(out) == {UUID1: "Cancelado", UUID2: "Vigente"}
+        assert kinds(out) == [(UUID1, documents.APPEARED), (UUID2, documents.APPEARED)]
+        _downloaded(ledger, rows["late"], "LATE", zips["late"])
+        Downloads(run).read_downloaded()
+        assert statuses(out)[UUID1] == "Cancelado"
+        assert kinds(out)[-1] == (UUID1, documents.ANOMALY)
+        read = {p.package_id: p.issue_counts for p in ledger.packages(state=PackageState.READ)}
+        assert read == {"RECHECK": {}, "SWEEP": {}, "LATE": {documents.ANOMALY: 1}}
+    finally:
+        ledger.close()
+    shown = CliRunner().invoke(main, ["status", "--out", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert "anomalías (el SAT mostró vigente un CFDI cancelado" in shown.output
