@@ -22,7 +22,7 @@ from satdescarga.sync.run import NoEvents, Run, SyncOptions
 from satdescarga.sync.states import PackageState, RequestOutcome
 from satdescarga.sync.store import DATABASE, OutputStore
 
-from ..packages.conftest import HEADER, UUID1, UUID2, metadata_zip, row
+from ..packages.conftest import HEADER, UUID1, UUID2, cfdi40, make_zip, metadata_zip, row
 
 RFC = "AAA010101AAA"
 JOB = Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.METADATA)
@@ -179,3 +179,19 @@ def test_a_sync_reading_packages_in_reverse_order_of_their_requests(tmp_path: Pa
     shown = CliRunner().invoke(main, ["status", "--out", str(out)])
     assert shown.exit_code == 0, shown.output
     assert "anomalías (el SAT mostró vigente un CFDI cancelado" in shown.output
+
+
+def test_xml_rows_keep_the_newest_snapshot_too(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    job = Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.XML)
+    store = OutputStore(out)
+    newer = make_zip(tmp_path / "x2.zip", [(f"{UUID1}.xml", cfdi40(UUID1, total="2.00"))])
+    older = make_zip(tmp_path / "x1.zip", [(f"{UUID1}.xml", cfdi40(UUID1, total="1.00"))])
+    assert store.read(newer, job, "x2", RECHECK).documents == 1
+    assert store.read(older, job, "x1", SWEEP).documents == 0
+    db = sqlite3.connect(out / DATABASE)
+    try:
+        kept = db.execute("SELECT total, paquete, fecha_consulta FROM cfdi").fetchall()
+    finally:
+        db.close()
+    assert kept == [(2, "x2", "2025-03-03 12:00:00.000")]
