@@ -115,23 +115,28 @@ class Snapshots:
         path = self.out / ".satdescarga" / "ledger.sqlite"
         if not (self.out / "satdescarga.sqlite").exists() or not path.exists():
             return
-        ledger = SqliteLedger(path)
+        read = (  # plain SQL: opening the ledger (its migrations checked) costs more
+            "SELECT p.package_id, p.path, r.sent_at FROM packages p "
+            "JOIN requests r ON r.id = p.request_row WHERE p.state = ?"
+        )
+        db = sqlite3.connect(path)
         try:
-            for package in ledger.packages(state=PackageState.READ):
-                if package.package_id in self.seen or package.path is None:
-                    continue
-                self.seen.add(package.package_id)
-                taken = snapshot_of(ledger.request(package.request_row).sent_at)
-                assert taken is not None
-                with open_package(Path(package.path)) as opened:
-                    if opened.kind is not PackageKind.METADATA:
-                        continue
-                    for row in package_rows(opened):
-                        uuid, status = str(row[0]), row[11]
-                        if uuid not in self.newest or self.newest[uuid][0] <= taken:
-                            self.newest[uuid] = (taken, None if status is None else str(status))
+            packages = db.execute(read, (PackageState.READ.value,)).fetchall()
         finally:
-            ledger.close()
+            db.close()
+        for package_id, package_path, sent_at in packages:
+            if package_id in self.seen or package_path is None:
+                continue
+            self.seen.add(package_id)
+            taken = snapshot_of(datetime.fromisoformat(sent_at))
+            assert taken is not None
+            with open_package(Path(package_path)) as opened:
+                if opened.kind is not PackageKind.METADATA:
+                    continue
+                for row in package_rows(opened):
+                    uuid, status = str(row[0]), row[11]
+                    if uuid not in self.newest or self.newest[uuid][0] <= taken:
+                        self.newest[uuid] = (taken, None if status is None else str(status))
         table = {
             uuid: (status, taken)
             for uuid, status, taken in rows(
