@@ -57,17 +57,24 @@ def make_zip(
     path: Path,
     entries: Iterable[tuple[str, bytes]],
     compression: int = zipfile.ZIP_DEFLATED,
+    when: tuple[int, int, int, int, int, int] = (2024, 1, 1, 0, 0, 0),
 ) -> Path:
-    """A ZIP with the given (name, content) entries, in order; names are taken verbatim."""
+    """A ZIP with the given (name, content) entries, in order; names are taken verbatim;
+    `when`: the entries' timestamp (when SAT wrote the package)."""
     with zipfile.ZipFile(path, "w", compression) as zf:
         for name, data in entries:
-            zf.writestr(zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0)), data, compression)
+            zf.writestr(zipfile.ZipInfo(name, when), data, compression)
     return path
 
 
-def metadata_zip(path: Path, text: str | bytes, name: str = "DATA_01.txt") -> Path:
+def metadata_zip(
+    path: Path,
+    text: str | bytes,
+    name: str = "DATA_01.txt",
+    when: tuple[int, int, int, int, int, int] = (2024, 1, 1, 0, 0, 0),
+) -> Path:
     data = text.encode("utf-8") if isinstance(text, str) else text
-    return make_zip(path, [(name, data)])
+    return make_zip(path, [(name, data)], when=when)
 
 
 def cfdi40(

@@ -13,7 +13,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from satdescarga.cli import main
-from tests.packages.conftest import HEADER, UUID1, ZIPS, make_zip, metadata_zip, row
+from tests.packages.conftest import HEADER, UUID1, UUID2, ZIPS, make_zip, metadata_zip, row
 
 METADATA = str(ZIPS / "metadata.zip")
 TERCEROS = str(ZIPS / "metadata-terceros.zip")
@@ -37,8 +37,9 @@ def test_csv_to_standard_output_with_a_summary_on_stderr() -> None:
     assert [r["Uuid"][-1] for r in rows] == ["F", "E", "1", "2", "3", "4", "5"]
     assert rows[3]["RfcACuentaTerceros"] == "AAAA010101AA1"
     assert summary(result) == (
-        "Resumen: 2 paquete(s), 7 registros de metadatos, 0 CFDI, 5 entradas omitidas, "
-        "0 duplicado(s), 0 fila(s) reparada(s), 0 error(es)."
+        "Resumen: 2 paquete(s), 7 fila(s) leída(s) (7 registros de metadatos, 0 CFDI), "
+        "7 guardada(s) (una por UUID), 0 duplicado(s), 5 entradas omitidas, "
+        "0 fila(s) reparada(s), 0 error(es)."
     )
 
 
@@ -52,8 +53,9 @@ def test_without_out_nor_format_the_rows_go_to_standard_output_as_csv() -> None:
     ]
     assert "Resumen:" not in result.stdout
     assert summary(result) == (
-        "Resumen: 1 paquete(s), 2 registros de metadatos, 0 CFDI, 5 entradas omitidas, "
-        "0 duplicado(s), 0 fila(s) reparada(s), 0 error(es)."
+        "Resumen: 1 paquete(s), 2 fila(s) leída(s) (2 registros de metadatos, 0 CFDI), "
+        "2 guardada(s) (una por UUID), 0 duplicado(s), 5 entradas omitidas, "
+        "0 fila(s) reparada(s), 0 error(es)."
     )
     documents = run(CFDI)
     assert documents.exit_code == 0, documents.output
@@ -66,7 +68,7 @@ def test_jsonl_without_out_goes_to_standard_output() -> None:
     assert result.exit_code == 0, result.output
     (line,) = result.stdout.splitlines()
     assert json.loads(line)["uuid"] == "90DEE481-A3DD-45EF-9486-006943CBEB22"
-    assert summary(result).startswith("Resumen: 1 paquete(s), 0 registros de metadatos, 1 CFDI")
+    assert summary(result).startswith("Resumen: 1 paquete(s), 1 fila(s) leída(s) (0 registros")
 
 
 def test_binary_formats_and_mixed_kinds_need_out() -> None:
@@ -251,3 +253,60 @@ def test_read_to_excel_by_suffix(tmp_path: Path) -> None:
     ]
     to_stdout = run(METADATA, "--format", "xlsx")
     assert to_stdout.exit_code == 2 and "--out ARCHIVO" in to_stdout.output
+
+
+SWEEP, RECHECK = (2025, 3, 1, 12, 0, 0), (2025, 3, 3, 12, 0, 0)  # when SAT wrote each package
+CANCELLED = row(UUID1, estatus="0", cancelacion="2025-03-02 10:00:00")
+
+
+def _packages(tmp_path: Path) -> tuple[str, str]:
+    """A sweep written before a cancellation (2 documents) and a recheck written after it."""
+    sweep = metadata_zip(
+        tmp_path / "sweep.zip", "\r\n".join([HEADER, row(UUID1), row(UUID2)]), when=SWEEP
+    )
+    recheck = metadata_zip(tmp_path / "recheck.zip", f"{HEADER}\r\n{CANCELLED}", when=RECHECK)
+    return str(sweep), str(recheck)
+
+
+def test_read_of_packages_in_reverse_order_keeps_one_row_per_uuid_the_newest(
+    tmp_path: Path,
+) -> None:
+    sweep, recheck = _packages(tmp_path)
+    expected = (
+        "Resumen: 2 paquete(s), 3 fila(s) leída(s) (3 registros de metadatos, 0 CFDI), "
+        "2 guardada(s) (una por UUID), 1 duplicado(s), 0 entradas omitidas, "
+        "0 fila(s) reparada(s), 0 error(es)."
+    )
+    for fmt in ("csv", "jsonl", "sqlite", "parquet", "xlsx"):
+        out = tmp_path / f"datos.{fmt}"
+        result = run(recheck, sweep, "--out", str(out))  # the newer package named first
+        assert result.exit_code == 0, result.output
+        assert summary(result) == expected, fmt
+        assert "(tabla metadata: 2 filas)" in result.stderr, fmt
+        if fmt == "sqlite":
+            db = sqlite3.connect(out)
+            found = dict(db.execute("SELECT uuid, estatus FROM metadata").fetchall())
+            db.close()
+            assert found == {UUID1: "Cancelado", UUID2: "Vigente"}
+    lines = run(recheck, sweep, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(lines.stdout, newline="")))
+    assert {r["uuid"]: (r["estatus"], r["paquete"], r["fecha_consulta"]) for r in rows} == {
+        UUID1: ("Cancelado", "recheck.zip", "2025-03-03 12:00:00.000"),
+        UUID2: ("Vigente", "sweep.zip", "2025-03-01 12:00:00.000"),
+    }
+    jsonl = run(recheck, sweep, "--format", "jsonl", "--json")
+    assert [json.loads(x)["uuid"] for x in jsonl.stdout.splitlines()] == [UUID1, UUID2]
+    totals = json.loads(jsonl.stderr.splitlines()[-1])
+    assert (totals["records"], totals["stored"], totals["duplicates"]) == (3, 2, 1)
+
+
+def test_read_reports_a_document_active_again_after_its_cancellation(tmp_path: Path) -> None:
+    cancelled = metadata_zip(tmp_path / "early.zip", f"{HEADER}\r\n{CANCELLED}", when=SWEEP)
+    active = metadata_zip(tmp_path / "late.zip", f"{HEADER}\r\n{row(UUID1)}", when=RECHECK)
+    result = run(str(active), str(cancelled), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()[1:]
+    assert ",Cancelado," in line and line.endswith(
+        ",early.zip,DATA_01.txt,2,2025-03-01 12:00:00.000"
+    )
+    assert "1 anomalía(s) (vigente tras cancelado: se conserva)" in summary(result)

@@ -114,7 +114,8 @@ def test_sqlite_upsert_is_idempotent_and_indexes_dates_and_rfcs(tmp_path: Path) 
             open_writer("sqlite", METADATA_TABLE, db_path) as w,
         ):
             export_package(package, w)
-    changed = metadata_zip(tmp_path / "m2.zip", f"{HEADER}\n{row(UUID1, monto='99.50')}")
+    cancelled = row(UUID1, monto="99.50", estatus="0", cancelacion="2024-05-01 10:00:00")
+    changed = metadata_zip(tmp_path / "m2.zip", f"{HEADER}\n{cancelled}")  # still cancelled
     with MetadataPackage(changed) as package, open_writer("sqlite", METADATA_TABLE, db_path) as w:
         export_package(package, w)
     db = sqlite3.connect(db_path)

@@ -1,7 +1,8 @@
 """The proof of unattended operation: 60 emulated days of `sync --no-wait` run on a schedule
-(three times a day), some runs killed with SIGKILL mid-way, a multi-day outage of SAT; at the
-end the local tables equal the emulator's corpus, cancellations included, and SAT's limits
-were never overspent."""
+(three times a day), some runs killed with SIGKILL mid-way, a multi-day outage of SAT; after
+every run no document's status is older than the newest snapshot the ledger read for it and
+nothing was ever `reactivado`; at the end the local tables equal the emulator's corpus,
+cancellations included, and SAT's limits were never overspent."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from satdescarga.cli import main
 from satdescarga.clock import ENV, to_local
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.model import Query as EmulatorQuery
+from satdescarga.packages import PackageKind, open_package, package_rows
 from satdescarga.sync import documents
 from satdescarga.sync.ledger import SqliteLedger
-from satdescarga.sync.states import WindowPurpose, WindowState
+from satdescarga.sync.states import PackageState, WindowPurpose, WindowState
+from satdescarga.sync.store import snapshot_of
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
 from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, RFC, emulator
@@ -97,9 +100,62 @@ def rows(out: Path, sql: str) -> list[Any]:
         db.close()
 
 
+class Snapshots:
+    """What the ledger's read metadata packages say of each document: its newest snapshot (the
+    moment its request was sent) and the status SAT gave then. Each package is opened once."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.seen: set[str] = set()
+        self.newest: dict[str, tuple[str, str | None]] = {}
+
+    def check(self) -> None:
+        """No document's status is older than the newest snapshot the ledger read for it, and
+        no `reactivado` change exists."""
+        path = self.out / ".satdescarga" / "ledger.sqlite"
+        if not (self.out / "satdescarga.sqlite").exists() or not path.exists():
+            return
+        read = (  # plain SQL: opening the ledger (its migrations checked) costs more
+            "SELECT p.package_id, p.path, r.sent_at FROM packages p "
+            "JOIN requests r ON r.id = p.request_row WHERE p.state = ?"
+        )
+        db = sqlite3.connect(path)
+        try:
+            packages = db.execute(read, (PackageState.READ.value,)).fetchall()
+        finally:
+            db.close()
+        for package_id, package_path, sent_at in packages:
+            if package_id in self.seen or package_path is None:
+                continue
+            self.seen.add(package_id)
+            taken = snapshot_of(datetime.fromisoformat(sent_at))
+            assert taken is not None
+            with open_package(Path(package_path)) as opened:
+                if opened.kind is not PackageKind.METADATA:
+                    continue
+                for row in package_rows(opened):
+                    uuid, status = str(row[0]), row[11]
+                    if uuid not in self.newest or self.newest[uuid][0] <= taken:
+                        self.newest[uuid] = (taken, None if status is None else str(status))
+        table = {
+            uuid: (status, taken)
+            for uuid, status, taken in rows(
+                self.out, "SELECT uuid, estatus, fecha_consulta FROM metadata"
+            )
+        }
+        for uuid, (taken, status) in self.newest.items():
+            kept_status, kept_taken = table[uuid]
+            assert kept_taken >= taken, (uuid, kept_taken, taken)
+            if kept_taken == taken:
+                assert kept_status == status, (uuid, kept_status, status)
+        reactivated = "SELECT uuid FROM document_changes WHERE change = 'reactivado'"
+        assert rows(self.out, reactivated) == []
+
+
 def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
     rng = random.Random(13)
     out = tmp_path / "facturas"
+    snapshots = Snapshots(out)
     codes: Counter[int] = Counter()
     outage = (to_local(START) + timedelta(days=20), to_local(START) + timedelta(days=23))
     with emulator(
@@ -116,6 +172,7 @@ def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
             sat.advance(hours=24 / RUNS_PER_DAY)
             if number in KILLED:
                 killed_run(sat, out, rng)
+                snapshots.check()
                 continue
             runner.env = {ENV: sat.app.clock.spec}
             result = runner.invoke(main, sync_args(sat, out))
@@ -123,6 +180,7 @@ def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
             assert result.exit_code in (0, 4, 5), result.output
             if number in OUTAGE:
                 assert result.exit_code == 4, result.output
+            snapshots.check()
         # The corpus stops growing: a week more settles everything (stuck requests are
         # recovered after the horizon), then one last run rechecks everything at once.
         final_day = to_local(sat.app.clock.now())
@@ -130,14 +188,17 @@ def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
             sat.advance(hours=24 / RUNS_PER_DAY)
             runner.env = {ENV: sat.app.clock.spec}
             assert runner.invoke(main, sync_args(sat, out)).exit_code in (0, 5)
+            snapshots.check()
         runner.env = {ENV: sat.app.clock.spec}
         recheck = runner.invoke(main, sync_args(sat, out, "--recheck-every", "0"))
         assert recheck.exit_code in (0, 5), recheck.output
+        snapshots.check()
         now = to_local(sat.app.clock.now())  # the recheck's "now": statuses as of then
         for _ in range(12):  # SAT prepares the recheck in minutes to days: later runs collect it
             sat.advance(hours=12)
             runner.env = {ENV: sat.app.clock.spec}
             last = runner.invoke(main, sync_args(sat, out, "--sweep-every", "1000"))
+            snapshots.check()
             if last.exit_code == 0:
                 break
         assert last.exit_code == 0, last.output

@@ -37,7 +37,7 @@ _SYNC_TOTAL = {
     "documents": "documentos distintos (UUID únicos) en las salidas",
     "documents_with_metadata": "UUID con renglón de metadata",
     "documents_with_xml": "UUID con XML",
-    "read_issues": "avisos de lectura por tipo (skipped, duplicates, repaired, errors), "
+    "read_issues": "avisos de lectura por tipo (skipped, duplicates, repaired, errors, anomalies), "
     "de todos los paquetes leídos",
 }
 _STATUS_TOTAL = {
@@ -48,7 +48,7 @@ _STATUS_TOTAL = {
     "documents": "documentos distintos (UUID únicos) en las salidas",
     "documents_with_metadata": "UUID con renglón de metadata",
     "documents_with_xml": "UUID con XML",
-    "read_issues": "avisos de lectura por tipo (skipped, duplicates, repaired, errors)",
+    "read_issues": "avisos de lectura por tipo (skipped, duplicates, repaired, errors, anomalies)",
 }
 _FLEET_TOTALS = {
     "taxpayers": "contribuyentes",
@@ -80,6 +80,7 @@ _READ_ISSUES = {
     "duplicates": "UUID repetidos",
     "repaired": "filas reparadas",
     "errors": "filas o documentos que no se pudieron leer",
+    "anomalies": "documentos vigentes tras cancelados (se conserva el cancelado)",
 }
 
 EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
@@ -285,7 +286,7 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
         "un documento que apareció o cambió de estatus",
         {
             "uuid": "UUID",
-            "change": "aparecio, cancelado o reactivado",
+            "change": "aparecio, cancelado, reactivado o anomalia",
             "previous": "estatus anterior",
             "status": "estatus",
             "cancelled_on": "FechaCancelacion",
@@ -320,6 +321,7 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
             "failed": "paquetes que no se pudieron leer",
             "records": "registros de metadata",
             "documents": "CFDI",
+            "stored": "filas guardadas: una por UUID, la de la consulta más reciente",
             **_READ_ISSUES,
             "extracted": "XML extraídos",
             "outputs": "archivos escritos",

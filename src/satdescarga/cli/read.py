@@ -1,5 +1,10 @@
 """`satdescarga read`: read SAT packages (metadata or CFDI) and export what they hold.
 
+One row per UUID: with several packages of a kind, rows go through a `DedupWriter` (a temporary
+SQLite next to the output) and each UUID keeps the row of the newest snapshot. A package's
+snapshot is the newest timestamp of its ZIP entries (when SAT wrote it); at equal moments, the
+package named later wins.
+
 Exit codes: 0 everything read, 1 a package, a row or a document could not be read (the rest
 was exported), 2 usage, 130 interrupted (outputs discarded).
 """
@@ -9,9 +14,11 @@ from __future__ import annotations
 import codecs
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +32,7 @@ from satdescarga.packages import (
     METADATA_TABLE,
     CfdiPackage,
     CsvWriter,
+    DedupWriter,
     ExportError,
     ExportFormat,
     IssueKind,
@@ -40,6 +48,7 @@ from satdescarga.packages import (
     open_package,
     open_writer,
     package_rows,
+    snapshot_text,
 )
 
 EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -84,8 +93,10 @@ class _Totals:
     failed: int = 0
     records: int = 0
     documents: int = 0
+    stored: int = 0
     skipped: int = 0
     duplicates: int = 0
+    anomalies: int = 0
     repaired: int = 0
     errors: int = 0
     extracted: int = 0
@@ -95,13 +106,16 @@ class _Totals:
     def line(self) -> str:
         parts = [
             f"{self.packages} paquete(s)",
-            f"{self.records:,} registros de metadatos",
-            f"{self.documents:,} CFDI",
-            f"{self.skipped:,} entradas omitidas",
+            f"{self.records + self.documents:,} fila(s) leída(s) ({self.records:,} registros "
+            f"de metadatos, {self.documents:,} CFDI)",
+            f"{self.stored:,} guardada(s) (una por UUID)",
             f"{self.duplicates:,} duplicado(s)",
+            f"{self.skipped:,} entradas omitidas",
             f"{self.repaired:,} fila(s) reparada(s)",
             f"{self.errors + self.failed:,} error(es)",
         ]
+        if self.anomalies:
+            parts.append(f"{self.anomalies:,} anomalía(s) (vigente tras cancelado: se conserva)")
         if self.extracted:
             parts.append(f"{self.extracted:,} XML extraídos")
         return "Resumen: " + ", ".join(parts) + "."
@@ -325,10 +339,15 @@ def _run(
                 table = METADATA_TABLE if kind is PackageKind.METADATA else CFDI_TABLE
                 target = _target(export, out, kind, len(present) > 1)
                 writers[kind] = _open(export, table, target, bom)
-        for path, kind in kinds.items():
+                if list(kinds.values()).count(kind) > 1:  # one row per UUID across packages
+                    folder = None if target is None else target.absolute().parent
+                    writers[kind] = DedupWriter(writers[kind], folder)
+        # Oldest snapshot first (at equal moments, the order given): newer rows replace older.
+        snapshots = {path: _snapshot(path) for path in kinds}
+        for path in sorted(kinds, key=lambda path: snapshots[path] or ""):
             totals.packages += 1
-            _read_one(path, kind, writers.get(kind), extractor, limits, encoding, on_issue,
-                      totals, not no_progress)  # fmt: skip
+            _read_one(path, kinds[path], snapshots[path], writers.get(kinds[path]), extractor,
+                      limits, encoding, on_issue, totals, not no_progress)  # fmt: skip
         for writer in writers.values():
             try:
                 writer.close()
@@ -336,6 +355,7 @@ def _run(
                 totals.failed += 1
                 click.secho(f"Error: {exc}", fg="red", err=True)
             else:
+                _count_stored(writer, totals)
                 if writer.target is not None:
                     name, count = writer.table.name, writer.rows_written
                     totals.outputs.append(f"{writer.target} (tabla {name}: {count:,} filas)")
@@ -362,6 +382,28 @@ def _run(
     sys.exit(EXIT_LOST if totals.failed or totals.errors else EXIT_OK)
 
 
+def _count_stored(writer: TableWriter, totals: _Totals) -> None:
+    """Rows stored (one per UUID), rows merged into another of their UUID, anomalies."""
+    if isinstance(writer, DedupWriter):
+        totals.stored += writer.stored
+        totals.duplicates += writer.taken - writer.stored
+        totals.anomalies += writer.anomalies
+    else:
+        totals.stored += writer.rows_written
+        totals.anomalies += getattr(writer, "anomalies", 0)
+
+
+def _snapshot(path: Path) -> str | None:
+    """The moment of a package's snapshot: the newest timestamp of its ZIP entries (when SAT
+    wrote them, SAT's local time); None when the ZIP gives none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            stamps = [info.date_time for info in archive.infolist()]
+        return snapshot_text(datetime(*max(stamps))) if stamps else None
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+
+
 def _open(fmt: ExportFormat, table: Table, target: Path | None, bom: bool | None) -> TableWriter:
     if fmt is ExportFormat.CSV:
         return CsvWriter(table, target, bom=bom)
@@ -383,6 +425,7 @@ def _progress(package: MetadataPackage | CfdiPackage, enabled: bool) -> Abstract
 def _read_one(
     path: Path,
     kind: PackageKind,
+    snapshot: str | None,
     writer: TableWriter | None,
     extractor: XmlExtractor | None,
     limits: PackageLimits,
@@ -398,7 +441,7 @@ def _read_one(
             with _progress(package, progress) as bar:
                 if bar is not None:
                     package.progress = bar.update
-                rows = package_rows(package, extractor)
+                rows = package_rows(package, extractor, snapshot=snapshot)
                 if writer is not None:
                     writer.write_rows(rows)
                 else:

@@ -151,7 +151,12 @@ def documents_text(documents: DocumentTotals) -> str:
     )
 
 
-CHANGE_KINDS = {"cancelados": ("cancelado",), "nuevos": ("aparecio",), "todos": ()}
+CHANGE_KINDS = {
+    "cancelados": ("cancelado",),
+    "nuevos": ("aparecio",),
+    "anomalias": ("anomalia",),
+    "todos": (),
+}
 FORMAT_OPTION = click.option(
     "--format",
     "file_format",

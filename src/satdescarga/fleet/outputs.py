@@ -6,8 +6,10 @@ crash changes nothing). A CFDI package's XML goes to `fleet_xml` in the same tra
 zlib-compressed from a spool file (one connection holds one COPY at a time), or, when the
 fleet keeps XML in a shared directory (xmldir.py), as the path of a file written and fsynced
 before the commit. The triggers of the fleet's first revision record what appeared or changed
-status in `fleet_changes`, stamped with the business time set here. The ledger marks the
-package read only after the commit.
+status in `fleet_changes`, stamped with the business time set here. Each row carries the
+moment of its snapshot (`fecha_consulta`: when its request was sent); the triggers of revision
+0003 ignore an older snapshot and keep a cancelled document cancelled (an `anomalia` change).
+The ledger marks the package read only after the commit.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from satdescarga.packages import (
     package_rows,
     table_for,
 )
-from satdescarga.sync.documents import ACTIVE, DocumentTotals
+from satdescarga.sync.documents import ACTIVE, ANOMALY, DocumentTotals
 from satdescarga.sync.plan import Job
-from satdescarga.sync.store import ReadReport
+from satdescarga.sync.store import ReadReport, snapshot_of
 from satdescarga.vocabulary import DownloadType
 
 SPOOL_IN_MEMORY = 32 * 1024 * 1024  # compressed XML held in memory before spilling to disk
@@ -116,20 +118,22 @@ class PgStore:
     def clean(self) -> None:
         pass  # nothing is staged outside the transaction
 
-    def read(self, package: Path, job: Job, package_id: str) -> ReadReport:
+    def read(
+        self, package: Path, job: Job, package_id: str, snapshot: datetime | None = None
+    ) -> ReadReport:
         spool: _XmlSpool | _XmlFiles | None = None
         with open_package(package) as opened:
             if opened.kind is PackageKind.CFDI:
                 spool = _XmlSpool() if self._xml_dir is None else _XmlFiles(self._xml_dir, job)
             table = fleet_metadata if table_for(opened) is METADATA_TABLE else fleet_cfdi
-            rows = package_rows(opened, spool, label=package_id)
-            count = self._write(table, rows, job, spool)
+            rows = package_rows(opened, spool, label=package_id, snapshot=snapshot_of(snapshot))
+            count, anomalies = self._write(table, rows, job, spool)
             stats, issues = opened.stats, opened.issues
-        return ReadReport.of(count, stats, issues)
+        return ReadReport.of(count, stats, issues, anomalies)
 
     def _write(
         self, table: Any, rows: Iterable[Any], job: Job, spool: _XmlSpool | _XmlFiles | None
-    ) -> int:
+    ) -> tuple[int, int]:
         names = [c.name for c in table.columns]
         quoted = ", ".join(f'"{n}"' for n in names)
         updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in _KEY)
@@ -142,6 +146,9 @@ class PgStore:
                 cursor.execute(
                     "SELECT set_config('satdescarga.discovered_at', %s, true)", (discovered,)
                 )
+                last = 0
+                if table is fleet_metadata:  # anomalies recorded from here on are this read's
+                    last = cursor.execute(_LAST_ANOMALY, (job.rfc, ANOMALY)).fetchone()[0]
                 cursor.execute(f"CREATE TEMP TABLE stage (LIKE {table.name}) ON COMMIT DROP")
                 with cursor.copy(f"COPY stage ({quoted}) FROM STDIN") as copy:
                     for row in rows:
@@ -155,6 +162,11 @@ class PgStore:
                 )
                 count = max(0, int(cursor.rowcount))
                 self.round_trips += 4
+                anomalies = 0
+                if table is fleet_metadata:
+                    found = cursor.execute(_NEW_ANOMALIES, (job.rfc, ANOMALY, last)).fetchone()
+                    anomalies = int(found[0])
+                    self.round_trips += 2
                 if spool is not None:
                     columns = "taxpayer, uuid, size, content, path"
                     cursor.execute("CREATE TEMP TABLE stage_xml (LIKE fleet_xml) ON COMMIT DROP")
@@ -172,7 +184,7 @@ class PgStore:
         finally:
             if spool is not None:
                 spool.close()
-        return count
+        return count, anomalies
 
     def missing_xml(
         self, job: Job, spans: Sequence[tuple[datetime, datetime]]
@@ -220,6 +232,10 @@ class PgStore:
 
 
 _KEY = ("taxpayer", "uuid")
+_LAST_ANOMALY = "SELECT COALESCE(MAX(id), 0) FROM fleet_changes WHERE taxpayer = %s AND change = %s"
+_NEW_ANOMALIES = (
+    "SELECT count(*) FROM fleet_changes WHERE taxpayer = %s AND change = %s AND id > %s"
+)
 
 
 def _cursor(connection: Connection) -> Any:

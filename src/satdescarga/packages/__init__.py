@@ -20,11 +20,14 @@ from satdescarga.packages.errors import (
     UnknownPackageError,
 )
 from satdescarga.packages.export import (
+    ANOMALIES,
     CFDI_TABLE,
     METADATA_TABLE,
+    SNAPSHOT,
     Column,
     ColumnType,
     CsvWriter,
+    DedupWriter,
     ExportFormat,
     JsonLinesWriter,
     MetadataRows,
@@ -38,6 +41,7 @@ from satdescarga.packages.export import (
     metadata_rows,
     open_writer,
     package_rows,
+    snapshot_text,
     table_for,
 )
 from satdescarga.packages.metadata import Estatus, MetadataPackage, MetadataRecord
@@ -45,9 +49,11 @@ from satdescarga.packages.summary import CfdiSummary, DocumentKind, summarize_xm
 from satdescarga.packages.zipguard import DEFAULT_LIMITS, PackageLimits
 
 __all__ = [
+    "ANOMALIES",
     "CFDI_TABLE",
     "DEFAULT_LIMITS",
     "METADATA_TABLE",
+    "SNAPSHOT",
     "CfdiDocument",
     "CfdiPackage",
     "CfdiSummary",
@@ -55,6 +61,7 @@ __all__ = [
     "ColumnType",
     "CorruptPackageError",
     "CsvWriter",
+    "DedupWriter",
     "DocumentKind",
     "Estatus",
     "ExportError",
@@ -85,6 +92,7 @@ __all__ = [
     "open_package",
     "open_writer",
     "package_rows",
+    "snapshot_text",
     "summarize_xml",
     "table_for",
 ]

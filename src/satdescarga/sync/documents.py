@@ -7,6 +7,13 @@ into the folder, a re-read after a crash) is recorded, in the same transaction a
 itself. `discovered_at` is the sync's business time (the emulator's clock in tests), set in
 `discovery_clock` before each package is read.
 
+Each row keeps the newest snapshot of SAT (`fecha_consulta`: when the request of its package
+was sent, as the ledger recorded it): the table's own triggers (`SqliteWriter`) ignore a row of
+an older snapshot, so a sweep whose package arrives after a newer recheck changes nothing and
+writes no change. SAT never un-cancels: a newer `Vigente` after a `Cancelado` (or an older
+`Cancelado` after a `Vigente`) is recorded in `anomalias` and here as an `anomalia`, and the
+document stays `Cancelado`.
+
 Also here: the documents active in the metadata whose XML the outputs lack (fetched by UUID).
 """
 
@@ -19,12 +26,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from satdescarga.packages import METADATA_TABLE, Column, ColumnType, SqliteWriter, Table
+from satdescarga.packages import (
+    ANOMALIES,
+    METADATA_TABLE,
+    Column,
+    ColumnType,
+    SqliteWriter,
+    Table,
+)
 from satdescarga.sync.readonly import connect_read_only
 from satdescarga.vocabulary import DownloadType
 
 APPEARED, CANCELLED, REACTIVATED = "aparecio", "cancelado", "reactivado"
-CHANGE_WORDS = {APPEARED: "apareció", CANCELLED: "cancelado", REACTIVATED: "reactivado"}
+ANOMALY = "anomalia"
+"""SAT showed the document `Vigente` in a snapshot newer than one where it was `Cancelado`."""
+CHANGE_WORDS = {
+    APPEARED: "apareció",
+    CANCELLED: "cancelado",
+    REACTIVATED: "reactivado",
+    ANOMALY: "anomalía (vigente tras cancelado)",
+}
 ACTIVE, CANCELLED_STATUS = "Vigente", "Cancelado"
 
 _SCHEMA = f"""
@@ -49,6 +70,13 @@ CREATE TRIGGER IF NOT EXISTS metadata_appeared AFTER INSERT ON metadata BEGIN
         NEW.rfc_emisor, NEW.rfc_receptor, NEW.monto, NEW.paquete,
         COALESCE((SELECT at FROM discovery_clock), strftime('%Y-%m-%dT%H:%M:%S', 'now')));
 END;
+CREATE TRIGGER IF NOT EXISTS metadata_anomaly AFTER INSERT ON {ANOMALIES} BEGIN
+    INSERT INTO document_changes SELECT
+        NEW.uuid, '{ANOMALY}', '{CANCELLED_STATUS}', '{ACTIVE}', m.fecha_cancelacion,
+        m.fecha_emision, m.rfc_emisor, m.rfc_receptor, m.monto, NEW.paquete_vigente,
+        COALESCE((SELECT at FROM discovery_clock), strftime('%Y-%m-%dT%H:%M:%S', 'now'))
+    FROM metadata m WHERE m.uuid = NEW.uuid;
+END;
 CREATE TRIGGER IF NOT EXISTS metadata_status AFTER UPDATE OF estatus ON metadata
 WHEN OLD.estatus IS NOT NEW.estatus BEGIN
     INSERT INTO document_changes VALUES (
@@ -63,8 +91,9 @@ END;
 
 def prepare(database: Path, discovered_at: datetime) -> None:
     """Make sure the metadata table, its history and triggers exist; stamp the clock."""
-    if not _has_table(database, METADATA_TABLE.name):
-        SqliteWriter(METADATA_TABLE, database).close()  # the table exactly as the writer makes it
+    # The table exactly as the writer makes it (outputs of an older release gain its new
+    # columns and rules: `fecha_consulta`, empty in rows read before, counts as oldest).
+    SqliteWriter(METADATA_TABLE, database).close()
     db = sqlite3.connect(database, isolation_level=None)
     try:
         db.executescript(_SCHEMA)  # every statement is idempotent

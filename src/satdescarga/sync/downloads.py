@@ -187,11 +187,15 @@ class Downloads:
     def read_downloaded(self) -> None:
         """Read every downloaded package into the outputs (all or nothing, each)."""
         for package in self._run.packages(PackageState.DOWNLOADED):
-            window = self._run.window_of(self._ledger.request(package.request_row))
+            request = self._ledger.request(package.request_row)
+            window = self._run.window_of(request)
             assert package.path is not None
             try:
                 report = self._run.store.read(
-                    Path(package.path), self._run.jobs[window.job], package.package_id
+                    Path(package.path),
+                    self._run.jobs[window.job],
+                    package.package_id,
+                    request.sent_at,  # the moment of SAT's snapshot
                 )
             except PackageError as exc:
                 self._unreadable(package, str(exc))

@@ -245,10 +245,11 @@ def restore(
         if why is None or package_id in damage.gone:
             continue
         zip_file = package_file(out, package)
-        window = ledger.window_by_id(ledger.request(package.request_row).window_id)
+        request = ledger.request(package.request_row)
+        window = ledger.window_by_id(request.window_id)
         ledger.downloaded(package_id, package.size or 0, package.sha256 or "", str(zip_file))
-        try:
-            report = store.read(zip_file, job_of(window.job), package_id)
+        try:  # with its snapshot's moment: an older package never overwrites a newer one
+            report = store.read(zip_file, job_of(window.job), package_id, request.sent_at)
         except PackageError as exc:  # left `downloaded`: the engine downloads it again or loses it
             done.append(f"{package_id}: {why}; no se pudo leer de paquetes/ ({exc})")
             continue

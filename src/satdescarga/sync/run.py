@@ -54,7 +54,12 @@ class SyncAborted(SatError):  # noqa: N818
 class PackageStore(Protocol):
     """Reads a downloaded package into the outputs (all or nothing) and reports what it held."""
 
-    def read(self, package: Path, job: Job, package_id: str) -> ReadReport: ...
+    def read(
+        self, package: Path, job: Job, package_id: str, snapshot: datetime | None = None
+    ) -> ReadReport:
+        """`snapshot`: when the package's request was sent (its rows' `fecha_consulta`)."""
+        ...
+
     def clean(self) -> None: ...
     def missing_xml(
         self, job: Job, spans: Sequence[tuple[datetime, datetime]]
@@ -180,7 +185,7 @@ TOTAL_COUNTERS = {
 """SyncSummary attribute → its key in the summary's "run" / "total" object."""
 
 ISSUE_KEYS = {"omitida": "skipped", "duplicado": "duplicates", "reparada": "repaired",
-              "error": "errors"}  # fmt: skip
+              "error": "errors", "anomalia": "anomalies"}  # fmt: skip
 """Read issues (stored by their Spanish names, IssueKind) → the keys of machine output."""
 
 

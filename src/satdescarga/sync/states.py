@@ -247,6 +247,7 @@ ISSUE_KINDS = {
     "omitida": "entradas omitidas",
     "duplicado": "duplicados",
     "error": "filas o documentos ilegibles",
+    "anomalia": "anomalías (el SAT mostró vigente un CFDI cancelado; se conserva cancelado)",
 }
 
 

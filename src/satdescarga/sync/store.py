@@ -2,12 +2,15 @@
 
 OUT/<rfc>/<emitidos|recibidos>/<YYYY>/<MM>/<UUID>.xml   the CFDI, by emission date
 OUT/satdescarga.sqlite                                  tables `metadata` and `cfdi` (upserts),
-                                                        `document_changes` (documents.py)
+                                                        `document_changes` (documents.py),
+                                                        `anomalias`
 OUT/paquetes/<IdPaquete>.zip                            the packages as SAT sent them
 OUT/.satdescarga/staging/<IdPaquete>/                   XML of a package being read (transient)
 
 Reading a package twice gives the same outputs (atomic files, upserts), so a crash mid-read is
 repaired by reading again. Everything is flushed to disk before the package counts as read.
+Each row carries the moment of its snapshot (`fecha_consulta`: when the package's request was
+sent); an older snapshot never replaces a newer one (the tables' triggers, `SqliteWriter`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from satdescarga.packages import (
     open_package,
     open_writer,
     package_rows,
+    snapshot_text,
     table_for,
 )
 from satdescarga.sync import documents, integrity, listings
@@ -48,6 +52,7 @@ from satdescarga.sync.plan import Job
 
 DATABASE = "satdescarga.sqlite"
 STAGING = Path(".satdescarga") / "staging"
+_ANOMALY = documents.ANOMALY
 
 
 @dataclass
@@ -59,13 +64,17 @@ class ReadReport:
     counts: dict[str, int]  # every issue, by kind
 
     @classmethod
-    def of(cls, documents: int, stats: Any, issues: Sequence[Any]) -> ReadReport:
-        """The report of a package read: its counters and its first issues."""
+    def of(
+        cls, documents: int, stats: Any, issues: Sequence[Any], anomalies: int = 0
+    ) -> ReadReport:
+        """The report of a package read: its counters and its first issues (`anomalies`:
+        documents SAT showed `Vigente` after `Cancelado`, counted as `ANOMALY`)."""
         counts = {
             IssueKind.REPAIRED.value: stats.repaired,
             IssueKind.SKIPPED.value: stats.skipped,
             IssueKind.DUPLICATE.value: stats.duplicates,
             IssueKind.ERROR.value: stats.errors,
+            _ANOMALY: anomalies,
         }
         return cls(
             documents,
@@ -89,12 +98,15 @@ class OutputStore:
         """Drop what an interrupted read left in the staging folder."""
         shutil.rmtree(self.staging, ignore_errors=True)
 
-    def read(self, package: Path, job: Job, package_id: str) -> ReadReport:
-        """Read `package` into the outputs (raises PackageError, leaving nothing behind). An
+    def read(
+        self, package: Path, job: Job, package_id: str, snapshot: datetime | None = None
+    ) -> ReadReport:
+        """Read `package` into the outputs (raises PackageError, leaving nothing behind);
+        `snapshot`: when its request was sent (the moment of SAT's answer). An
         output this computer cannot write (a full disk, a read-only folder, no permission)
         raises `LocalFaultError` instead: the package is not to blame, and stays as it is."""
         try:
-            return self._read(package, job, package_id)
+            return self._read(package, job, package_id, snapshot)
         except (PackageError, OSError, sqlite3.Error) as exc:
             fault = self._local_fault(exc)
             if fault is None:
@@ -111,7 +123,9 @@ class OutputStore:
             return local_fault(exc, self.database)
         return local_fault(exc, self.out, any_os_error=True)
 
-    def _read(self, package: Path, job: Job, package_id: str) -> ReadReport:
+    def _read(
+        self, package: Path, job: Job, package_id: str, snapshot: datetime | None
+    ) -> ReadReport:
         self.out.mkdir(parents=True, exist_ok=True)
         staging = self.staging / package_id
         shutil.rmtree(staging, ignore_errors=True)
@@ -120,11 +134,13 @@ class OutputStore:
                 extractor = None
                 if opened.kind is PackageKind.CFDI:
                     extractor = _StagedExtractor(staging, self.out, job)
-                rows = package_rows(opened, extractor, label=package_id)
+                rows = package_rows(
+                    opened, extractor, label=package_id, snapshot=snapshot_of(snapshot)
+                )
                 table = table_for(opened)
                 if table is METADATA_TABLE:  # its history is recorded as rows come and change
                     documents.prepare(self.database, to_local(self._now()))
-                count = self._write(table, rows)
+                count, anomalies = self._write(table, rows)
                 listings.ensure_indexes(self.database)  # what `report` and `changes` read
                 placed = extractor.publish() if extractor is not None else []
                 integrity.record_read(self.database, package_id, table.name, count, placed)
@@ -134,9 +150,9 @@ class OutputStore:
             with contextlib.suppress(OSError):
                 self.staging.rmdir()  # only when empty
         os.sync()  # the ledger marks the package read next: the outputs must be on disk first
-        return ReadReport.of(count, stats, issues)
+        return ReadReport.of(count, stats, issues, anomalies)
 
-    def _write(self, table: Table, rows: Iterable[Any]) -> int:
+    def _write(self, table: Table, rows: Iterable[Any]) -> tuple[int, int]:
         writer = SqliteWriter(table, self.database)
         try:
             count = writer.write_rows(rows)
@@ -144,7 +160,7 @@ class OutputStore:
             writer.abort()
             raise
         writer.close()
-        return count
+        return count, writer.anomalies
 
     def export(self, kind: str, bom: bool | None = None) -> list[Path]:
         """Copy the `metadata` and `cfdi` tables to OUT/<table>.<kind> (csv, parquet or xlsx),
@@ -220,6 +236,11 @@ class _StagedExtractor(XmlExtractor):
             os.replace(path, target)
             placed.append(relative.as_posix())
         return placed
+
+
+def snapshot_of(sent_at: datetime | None) -> str | None:
+    """The `fecha_consulta` of a request sent at `sent_at` (Mexico City time)."""
+    return None if sent_at is None else snapshot_text(to_local(sent_at))
 
 
 def _typed(table: Table, row: tuple[Any, ...]) -> list[Any]:

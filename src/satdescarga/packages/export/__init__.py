@@ -16,6 +16,7 @@ from satdescarga.packages.export.base import (
     SqliteForm,
     TableWriter,
 )
+from satdescarga.packages.export.dedup import DedupWriter
 from satdescarga.packages.export.parquet import ParquetWriter
 from satdescarga.packages.export.rows import (
     MetadataRows,
@@ -25,15 +26,17 @@ from satdescarga.packages.export.rows import (
     package_rows,
     table_for,
 )
-from satdescarga.packages.export.sqlite import SqliteWriter
+from satdescarga.packages.export.sqlite import ANOMALIES, SqliteWriter
 from satdescarga.packages.export.tables import (
     CFDI_TABLE,
     METADATA_TABLE,
+    SNAPSHOT,
     Column,
     ColumnType,
     Row,
     Table,
     Value,
+    snapshot_text,
 )
 from satdescarga.packages.export.text import CsvWriter, JsonLinesWriter
 from satdescarga.packages.export.xlsx import XlsxWriter
@@ -57,12 +60,15 @@ def open_writer(
 
 
 __all__ = [
+    "ANOMALIES",
     "CFDI_TABLE",
     "METADATA_TABLE",
+    "SNAPSHOT",
     "AtomicFile",
     "Column",
     "ColumnType",
     "CsvWriter",
+    "DedupWriter",
     "ExportFormat",
     "JsonLinesWriter",
     "MetadataRows",
@@ -81,5 +87,6 @@ __all__ = [
     "metadata_rows",
     "open_writer",
     "package_rows",
+    "snapshot_text",
     "table_for",
 ]

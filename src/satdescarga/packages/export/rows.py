@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Self, cast
 
 from satdescarga.packages.cfdi import CfdiPackage
 from satdescarga.packages.export.base import SqliteForm
-from satdescarga.packages.export.tables import CFDI_TABLE, METADATA_TABLE, Row, Table
+from satdescarga.packages.export.tables import CFDI_TABLE, METADATA_TABLE, SNAPSHOT, Row, Table
 from satdescarga.packages.metadata import Estatus, MetadataPackage, MetadataRecord
 from satdescarga.packages.metadata.record import parse_datetime
 from satdescarga.packages.summary import CfdiSummary
@@ -35,6 +35,7 @@ def _metadata_values(
     package: str,
     null: str | None,
     statuses: Mapping[Estatus | None, str | None],
+    snapshot: str | None = None,
 ) -> Iterator[tuple[str | int | None, ...]]:
     """The values of `METADATA_TABLE` for each record, with `null` for a missing value.
 
@@ -42,6 +43,7 @@ def _metadata_values(
     `YYYY-MM-DD HH:MM:SS` form is kept as is, any other is parsed; amounts lose their spaces.
     """
     date = _date_text
+    taken = null if snapshot is None else snapshot
     for (
         uuid,
         rfc_e,
@@ -82,6 +84,7 @@ def _metadata_values(
             package,
             source,
             line,
+            taken,
         )
 
 
@@ -98,14 +101,18 @@ _METADATA_NULLABLE = frozenset(
         "estatus",
         "fecha_cancelacion",
         "columnas_extra",
+        SNAPSHOT,
     }
 )
 """The columns `_metadata_values` may leave without a value (none is ever "" otherwise)."""
 
 
-def metadata_rows(records: Iterable[MetadataRecord], package: str = "") -> Iterator[Row]:
-    """Rows for `METADATA_TABLE` (dates and amounts come from the validated raw text)."""
-    return _metadata_values(records, package, None, _STATUS)
+def metadata_rows(
+    records: Iterable[MetadataRecord], package: str = "", snapshot: str | None = None
+) -> Iterator[Row]:
+    """Rows for `METADATA_TABLE` (dates and amounts come from the validated raw text);
+    `snapshot` fills `fecha_consulta` (`snapshot_text`)."""
+    return _metadata_values(records, package, None, _STATUS, snapshot)
 
 
 class MetadataRows(Iterator[Row]):
@@ -115,10 +122,14 @@ class MetadataRows(Iterator[Row]):
     instead take the same rows in its own binding form (`sqlite_form`).
     """
 
-    def __init__(self, package: MetadataPackage, label: str | None = None) -> None:
+    def __init__(
+        self, package: MetadataPackage, label: str | None = None, snapshot: str | None = None
+    ) -> None:
         self.package = package
         self.label = package.name if label is None else label
         """The `paquete` column's value (the file name unless told otherwise)."""
+        self.snapshot = snapshot
+        """The `fecha_consulta` column's value (None: unknown)."""
         self._rows: Iterator[Row] | None = None
 
     def __iter__(self) -> Self:
@@ -126,7 +137,7 @@ class MetadataRows(Iterator[Row]):
 
     def __next__(self) -> Row:
         if self._rows is None:
-            self._rows = metadata_rows(self.package, self.label)
+            self._rows = metadata_rows(self.package, self.label, self.snapshot)
         return next(self._rows)
 
     def take_records(self) -> Iterator[MetadataRecord] | None:
@@ -138,18 +149,20 @@ class MetadataRows(Iterator[Row]):
 
     def sqlite_form(self, table: Table) -> SqliteForm | None:
         """These rows with "" for NULL and a plain `str` status (see `SqliteForm`)."""
-        if table != METADATA_TABLE:
+        if table.names != METADATA_TABLE.names:  # the columns, whatever their SQL types
             return None
         records = self.take_records()
         if records is None:
             return None
-        values = _metadata_values(records, self.label, "", _STATUS_TEXT)
+        values = _metadata_values(records, self.label, "", _STATUS_TEXT, self.snapshot)
         # With "" for null and only `str` statuses, no value is None.
         return SqliteForm(cast(Iterator[tuple[str | int, ...]], values), _METADATA_NULLABLE)
 
 
-def cfdi_rows(summaries: Iterable[CfdiSummary], package: str = "") -> Iterator[Row]:
-    """Rows for `CFDI_TABLE`."""
+def cfdi_rows(
+    summaries: Iterable[CfdiSummary], package: str = "", snapshot: str | None = None
+) -> Iterator[Row]:
+    """Rows for `CFDI_TABLE` (`snapshot` fills `fecha_consulta`)."""
     for s in summaries:
         yield (
             s.uuid,
@@ -178,6 +191,7 @@ def cfdi_rows(summaries: Iterable[CfdiSummary], package: str = "") -> Iterator[R
             s.complementos,
             package,
             s.source,
+            snapshot,
         )
 
 
@@ -195,16 +209,18 @@ def package_rows(
     extractor: XmlExtractor | None = None,
     *,
     label: str | None = None,
+    snapshot: str | None = None,
 ) -> Iterator[Row]:
     """The export rows of a package (CFDI documents also go to `extractor` when given).
 
-    `label` fills the `paquete` column (by default the package's file name)."""
+    `label` fills the `paquete` column (by default the package's file name), `snapshot` the
+    `fecha_consulta` column (the moment of SAT's answer, `snapshot_text`; None: unknown)."""
     name = package.name if label is None else label
     if isinstance(package, MetadataPackage):
-        return MetadataRows(package, name)
+        return MetadataRows(package, name, snapshot)
     if extractor is None:
-        return cfdi_rows(package.summaries(), name)
-    return cfdi_rows(_extracting(package, extractor), name)
+        return cfdi_rows(package.summaries(), name, snapshot)
+    return cfdi_rows(_extracting(package, extractor), name, snapshot)
 
 
 def _extracting(package: CfdiPackage, extractor: XmlExtractor) -> Iterator[CfdiSummary]:

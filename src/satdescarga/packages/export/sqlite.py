@@ -1,5 +1,11 @@
 """SQLite: one table per kind of package, upserted, indexed, one transaction per package.
 
+A table with a snapshot column (`fecha_consulta`: the moment of SAT's answer) keeps, per UUID,
+the row of the newest snapshot: triggers on the table itself (so every writer obeys them)
+ignore an update from an older snapshot. SAT never un-cancels: a document the table holds as
+`Cancelado` is never set back by a newer `Vigente` (nor a `Vigente` replaced by an older
+`Cancelado`); the pair is recorded in `anomalias` instead (`ANOMALIES`).
+
 The generic path binds any rows (lists as JSON text). A source may offer its rows in
 `SqliteForm` instead (plain `str`/`int`, "" for NULL), which `sqlite3` binds several times
 faster; the writer takes it without knowing what the source is.
@@ -15,7 +21,7 @@ from pathlib import Path
 
 from satdescarga.packages.errors import ExportError
 from satdescarga.packages.export.base import ExportFormat, TableWriter, offered_sqlite_form
-from satdescarga.packages.export.tables import ColumnType, Row, Table
+from satdescarga.packages.export.tables import SNAPSHOT, ColumnType, Row, Table
 
 _SQL_TYPES = {
     ColumnType.TEXT: "TEXT",
@@ -32,6 +38,50 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
+ANOMALIES = "anomalias"
+"""Documents SAT showed `Cancelado` in one snapshot and `Vigente` in a newer one."""
+_CANCELLED = "Cancelado"
+
+
+def _snapshot_rules(table: str, statuses: bool) -> str:
+    """The triggers that keep the newest snapshot of each row of `table` (`_quote`d name)."""
+    older = f"COALESCE(NEW.{SNAPSHOT}, '') < COALESCE(OLD.{SNAPSHOT}, '')"
+    name = table.strip('"')
+    if not statuses:
+        return (
+            f'CREATE TRIGGER IF NOT EXISTS "{name}_older_snapshot" BEFORE UPDATE ON {table} '
+            f"WHEN {older} BEGIN SELECT RAISE(IGNORE); END;"
+        )
+    uncancel = f"OLD.estatus = '{_CANCELLED}' AND NEW.estatus IS NOT '{_CANCELLED}'"
+    cancel = f"NEW.estatus = '{_CANCELLED}' AND OLD.estatus IS NOT '{_CANCELLED}'"
+    return f"""
+CREATE TABLE IF NOT EXISTS {ANOMALIES} (
+    uuid TEXT NOT NULL,
+    paquete_cancelado TEXT,
+    consulta_cancelado TEXT,
+    paquete_vigente TEXT,
+    consulta_vigente TEXT,
+    PRIMARY KEY (uuid, paquete_cancelado, paquete_vigente)
+);
+CREATE TRIGGER IF NOT EXISTS "{name}_older_snapshot" BEFORE UPDATE ON {table}
+WHEN {older} AND NOT ({cancel}) BEGIN SELECT RAISE(IGNORE); END;
+CREATE TRIGGER IF NOT EXISTS "{name}_uncancelled" BEFORE UPDATE ON {table}
+WHEN NOT ({older}) AND {uncancel} BEGIN
+    INSERT INTO {ANOMALIES} SELECT NEW.uuid, OLD.paquete, OLD.{SNAPSHOT}, NEW.paquete,
+        NEW.{SNAPSHOT} WHERE NOT EXISTS (SELECT 1 FROM {ANOMALIES} WHERE uuid = NEW.uuid
+        AND paquete_cancelado IS OLD.paquete AND paquete_vigente IS NEW.paquete);
+    SELECT RAISE(IGNORE);
+END;
+CREATE TRIGGER IF NOT EXISTS "{name}_cancelled_before" BEFORE UPDATE ON {table}
+WHEN {older} AND {cancel} BEGIN
+    INSERT INTO {ANOMALIES} SELECT NEW.uuid, NEW.paquete, NEW.{SNAPSHOT}, OLD.paquete,
+        OLD.{SNAPSHOT} WHERE NOT EXISTS (SELECT 1 FROM {ANOMALIES} WHERE uuid = NEW.uuid
+        AND paquete_cancelado IS NEW.paquete AND paquete_vigente IS OLD.paquete);
+    SELECT RAISE(IGNORE);
+END;
+"""
+
+
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -45,7 +95,9 @@ class SqliteWriter(TableWriter):
 
     Dates are ISO text (SQLite's date functions read them), amounts NUMERIC, lists JSON text.
     Indexes on the dates and RFCs are created at `close()` when the table started empty
-    (bulk load), otherwise at once. Each `write_rows` call is one transaction.
+    (bulk load), otherwise at once. Each `write_rows` call is one transaction; it returns the
+    rows inserted or replaced (not those an older snapshot left as they were), and
+    `anomalies` counts the documents it recorded in `anomalias`.
     """
 
     format = ExportFormat.SQLITE
@@ -54,6 +106,7 @@ class SqliteWriter(TableWriter):
         if target is None:
             raise ExportError("SQLite necesita un archivo de salida", path="<salida estándar>")
         super().__init__(table, target)
+        self.anomalies = 0
         try:
             self.db = sqlite3.connect(target, isolation_level=None)
             for pragma in _PRAGMAS:
@@ -74,6 +127,9 @@ class SqliteWriter(TableWriter):
                 self.db.execute(
                     f"ALTER TABLE {name} ADD COLUMN {_quote(c.name)} {_SQL_TYPES[c.type]}"
                 )
+        self._statuses = SNAPSHOT in t.names and "estatus" in t.names
+        if SNAPSHOT in t.names:
+            self.db.executescript(_snapshot_rules(name, self._statuses))
         empty = self.db.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {name})").fetchone()[0]
         self._deferred_indexes = bool(empty)
         if not empty:
@@ -130,9 +186,11 @@ class SqliteWriter(TableWriter):
             sql, params = self._insert(form.empty_is_null), form.rows
         try:
             db.execute("BEGIN")
+            before = self._last_anomaly()
             # One streaming executemany: rows are bound as they come, none are held in lists.
             # Its rowcount counts the rows written (not what triggers on the table add).
             count = max(0, db.executemany(sql, params).rowcount)
+            anomalies = self._last_anomaly() - before
             db.execute("COMMIT")
         except BaseException as exc:
             if db.in_transaction:
@@ -141,7 +199,15 @@ class SqliteWriter(TableWriter):
                 raise self._error("no se pudo escribir en SQLite", exc) from exc
             raise
         self.rows_written += count
+        self.anomalies += anomalies
         return count
+
+    def _last_anomaly(self) -> int:
+        if not self._statuses:
+            return 0
+        return int(
+            self.db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {ANOMALIES}").fetchone()[0]
+        )
 
     def close(self) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 Value = str | int | tuple[str, ...] | None
@@ -56,6 +57,17 @@ class Table:
         return tuple(c.title for c in self.columns)
 
 
+SNAPSHOT = "fecha_consulta"
+"""The column of the moment SAT's answer was taken (a package is a snapshot of SAT as of its
+request): a row of an older snapshot never replaces one of a newer (`SqliteWriter`'s rules)."""
+
+
+def snapshot_text(moment: datetime) -> str:
+    """A snapshot moment as the column holds it: `YYYY-MM-DD HH:MM:SS.mmm` (Mexico City time,
+    naive), so that comparing the text compares the moments."""
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}"
+
+
 _D, _N, _I, _L = ColumnType.DATETIME, ColumnType.DECIMAL, ColumnType.INTEGER, ColumnType.LIST
 
 METADATA_TABLE = Table(
@@ -80,6 +92,7 @@ METADATA_TABLE = Table(
         Column("paquete", label="Paquete"),
         Column("archivo", label="Archivo"),
         Column("linea", _I, "Linea"),
+        Column(SNAPSHOT, _D, "FechaConsulta"),
     ),
     indexes=("fecha_emision", "fecha_certificacion_sat", "rfc_emisor", "rfc_receptor"),
 )
@@ -113,6 +126,7 @@ CFDI_TABLE = Table(
         Column("complementos", _L, "Complementos"),
         Column("paquete", label="Paquete"),
         Column("archivo", label="Archivo"),
+        Column(SNAPSHOT, _D, "FechaConsulta"),
     ),
     indexes=("fecha", "rfc_emisor", "rfc_receptor"),
 )
