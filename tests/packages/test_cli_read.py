@@ -290,13 +290,14 @@ def test_read_of_packages_in_reverse_order_keeps_one_row_per_uuid_the_newest(
             assert found == {UUID1: "Cancelado", UUID2: "Vigente"}
     lines = run(recheck, sweep, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(lines.stdout, newline="")))
-    assert {r["uuid"]: (r["estatus"], r["paquete"], r["fecha_consulta"]) for r in rows} == {
+    assert {r["Uuid"]: (r["Estatus"], r["Paquete"], r["FechaConsulta"]) for r in rows} == {
         UUID1: ("Cancelado", "recheck.zip", "2025-03-03 12:00:00.000"),
         UUID2: ("Vigente", "sweep.zip", "2025-03-01 12:00:00.000"),
     }
-    jsonl = run(recheck, sweep, "--format", "jsonl", "--json")
-    assert [json.loads(x)["uuid"] for x in jsonl.stdout.splitlines()] == [UUID1, UUID2]
-    totals = json.loads(jsonl.stderr.splitlines()[-1])
+    target = tmp_path / "filas.jsonl"
+    jsonl = run(recheck, sweep, "--format", "jsonl", "--out", str(target), "--json")
+    assert [json.loads(x)["uuid"] for x in target.read_text().splitlines()] == [UUID1, UUID2]
+    totals = json.loads(jsonl.stdout.splitlines()[-1])
     assert (totals["records"], totals["stored"], totals["duplicates"]) == (3, 2, 1)
 
 
