@@ -177,7 +177,9 @@ def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
             runner.env = {ENV: sat.app.clock.spec}
             result = runner.invoke(main, sync_args(sat, out))
             codes[result.exit_code] += 1
-            assert result.exit_code in (0, 4, 5), result.output
+            assert result.exit_code in (0, 1, 4, 5), result.output
+            if result.exit_code == 1:  # only a view the outage made stale: said, nothing lost
+                assert "ATRASADA" in result.output and number > max(OUTAGE), result.output
             if number in OUTAGE:
                 assert result.exit_code == 4, result.output
             snapshots.check()
@@ -261,5 +263,8 @@ def test_sixty_days_unattended_equal_the_corpus(tmp_path: Path) -> None:
         assert all(n <= 2 for n in sat_downloads.values())
         assert all(counted.get(p, 0) >= n for p, n in sat_downloads.items())
         assert failed == [] and folios == []
-    assert codes[4] == len(set(OUTAGE) - KILLED) and codes[0] > 0, codes
+    # Runs every 8 h, sweeps every 6 h: with the clock frozen between runs, each run leaves
+    # its new sweep with SAT (5) until the end; 1 only for the views stale after the outage.
+    assert codes[4] == len(set(OUTAGE) - KILLED) and codes[5] > 0, codes
+    assert codes[1] <= 3 * RUNS_PER_DAY, codes
     assert final_day < now
