@@ -219,7 +219,7 @@ def totals(database: Path) -> DocumentTotals:
     has_cfdi = _has_table(database, "cfdi")
     if not (has_metadata or has_cfdi):
         return DocumentTotals()
-    db = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    db = connect_read_only(database)
     try:
         metadata = db.execute("SELECT count(*) FROM metadata").fetchone()[0] if has_metadata else 0
         xml = db.execute("SELECT count(*) FROM cfdi").fetchone()[0] if has_cfdi else 0
