@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 from satdescarga.cli import main
 from satdescarga.emulator import Emulator
 
-from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, SINCE, emulator
+from ..sync.conftest import SINCE, credentials, emulator
 
 
 def query(sat: Emulator, *args: str) -> Result:
@@ -18,14 +18,7 @@ def query(sat: Emulator, *args: str) -> Result:
         main,
         [
             "query",
-            "--cer",
-            str(FIEL_DIR / "EKU9003173C9.cer"),
-            "--key",
-            str(FIEL_DIR / "EKU9003173C9.key"),
-            "--password-file",
-            str(PASSWORD_FILE),
-            "--endpoint-base",
-            sat.base_url,
+            *credentials(sat),
             "--issued",
             "--since",
             f"{SINCE:%Y}-03-01",

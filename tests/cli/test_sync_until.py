@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from satdescarga.cli import main
 from satdescarga.emulator import Emulator
 
-from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, SINCE, emulator
+from ..sync.conftest import SINCE, credentials, emulator
 
 MONTH = (f"{SINCE:%Y}-03-01", f"{SINCE:%Y}-03-31")
 
@@ -31,14 +31,7 @@ def sync(sat: Emulator, out: Path, *args: str) -> Result:
         main,
         [
             "sync",
-            "--cer",
-            str(FIEL_DIR / "EKU9003173C9.cer"),
-            "--key",
-            str(FIEL_DIR / "EKU9003173C9.key"),
-            "--password-file",
-            str(PASSWORD_FILE),
-            "--endpoint-base",
-            sat.base_url,
+            *credentials(sat),
             "--issued",
             "--metadata",
             "--out",

@@ -144,3 +144,33 @@ def downloads(sat: Emulator) -> dict[str, int]:
         for request in sat.stats()["rfcs"].get(RFC, {}).get("requests", [])
         for package in request["packages"]
     }
+
+
+def credentials(sat: Emulator) -> list[str]:
+    """The CLI options of SAT's test e.firma (its password from a file) against `sat`."""
+    return [
+        "--cer", str(FIEL_DIR / "EKU9003173C9.cer"),
+        "--key", str(FIEL_DIR / "EKU9003173C9.key"),
+        "--password-file", str(PASSWORD_FILE),
+        "--endpoint-base", sat.base_url,
+    ]  # fmt: skip
+
+
+def issued_shown(
+    sat: Emulator, start: datetime, end: datetime, as_of: datetime, status: str = "Todos"
+) -> set[str]:
+    """UUIDs of the issued documents dated `start`..`end` that SAT shows at `as_of` (Mexico
+    City time, naive), with `status` (Todos, Vigente, Cancelado): the truth to compare with."""
+    assert sat.app is not None
+    query = EmulatorQuery(
+        family=ServiceFamily.CFDI,
+        operation="SolicitaDescargaEmitidos",
+        rfc=RFC,
+        request_type="Metadata",
+        direction=DownloadType.ISSUED,
+        start=start,
+        end=end,
+        status=status,
+    )
+    matches = sat.app.corpus.find(query, as_of, 10**9)
+    return {doc.uuid for doc in sat.app.corpus.documents(matches, 0, matches.count, as_of)}

@@ -15,13 +15,12 @@ from satdescarga import Endpoints, Fiel, Query, SatClient
 from satdescarga.client import RequestType, TokenRejectedError
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.faults import FaultSpecError, parse_faults
-from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.plan import Job
 from satdescarga.sync.states import PackageState
-from satdescarga.vocabulary import DownloadType, ServiceFamily
+from satdescarga.vocabulary import DownloadType
 
-from ..sync.conftest import RFC, SINCE, downloads, emulator, run, table_uuids
+from ..sync.conftest import RFC, SINCE, downloads, emulator, issued_shown, run, table_uuids
 
 MARCH = [(SINCE.replace(month=3), SINCE.replace(month=3, day=31, hour=23, minute=59, second=59))]
 ISSUED_METADATA = [Job(RFC, "cfdi", DownloadType.ISSUED, RequestType.METADATA)]
@@ -71,21 +70,9 @@ def test_a_token_refused_twice_is_pending_never_lost(fiel: Fiel, tmp_path: Path)
 
 def expected_uuids_march(sat: Emulator) -> set[str]:
     """The issued documents SAT has for March (the truth to compare with)."""
-    assert sat.app is not None
     ((start, end),) = MARCH
-    query = EmulatorQuery(
-        family=ServiceFamily.CFDI,
-        operation="SolicitaDescargaEmitidos",
-        rfc=RFC,
-        request_type="Metadata",
-        direction=DownloadType.ISSUED,
-        start=start,
-        end=end,
-        status="Todos",
-    )
     now = sat.now().replace(tzinfo=None)
-    matches = sat.app.corpus.find(query, now, 10**9)
-    return {doc.uuid for doc in sat.app.corpus.documents(matches, 0, matches.count, now)}
+    return issued_shown(sat, start, end, now)
 
 
 def test_sat_failing_on_a_download_is_retried_not_a_lost_package(

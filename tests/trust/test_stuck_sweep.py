@@ -19,10 +19,8 @@ from click.testing import CliRunner, Result
 from satdescarga.cli import main
 from satdescarga.clock import ENV, to_local
 from satdescarga.emulator import Emulator
-from satdescarga.emulator.model import Query as EmulatorQuery
-from satdescarga.vocabulary import DownloadType, ServiceFamily
 
-from ..sync.conftest import RFC, emulator, table_uuids
+from ..sync.conftest import emulator, issued_shown, table_uuids
 from .test_unattended import sync
 
 START = datetime(2025, 3, 10, 18, 0)  # UTC: noon in Mexico City
@@ -34,19 +32,7 @@ LONG_DAYS = int(os.environ.get("SATDESCARGA_STUCK_SWEEP_DAYS", "0"))
 
 def shown(sat: Emulator, as_of: datetime) -> set[str]:
     """Issued documents dated from SINCE that SAT shows at `as_of` (Mexico City time)."""
-    assert sat.app is not None
-    query = EmulatorQuery(
-        family=ServiceFamily.CFDI,
-        operation="SolicitaDescargaEmitidos",
-        rfc=RFC,
-        request_type="Metadata",
-        direction=DownloadType.ISSUED,
-        start=SINCE,
-        end=as_of,
-        status="Todos",
-    )
-    matches = sat.app.corpus.find(query, as_of, 10**9)
-    return {doc.uuid for doc in sat.app.corpus.documents(matches, 0, matches.count, as_of)}
+    return issued_shown(sat, SINCE, as_of, as_of)
 
 
 def summary_of(result: Result) -> dict[str, Any]:
