@@ -63,8 +63,8 @@ REPORT_TABLE = Table(
 )
 
 ON_DISK = (
-    "SELECT upper(uuid), estatus FROM metadata WHERE {party} = ? AND fecha_emision >= ? "
-    "AND fecha_emision < ?"
+    "SELECT upper(uuid), estatus FROM metadata WHERE {party} = ? "
+    "AND substr(fecha_emision, 1, 7) = ?"
 )
 """One month of the metadata, compared with the XML files on disk when they disagree."""
 
@@ -132,13 +132,11 @@ def _against_disk(
     metadata without their XML file, and cancelled ones whose XML is on disk."""
     if "metadata" not in listings.tables(database):
         return
-    year, number = int(item.month[:4]), int(item.month[5:7])
-    after = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
     item.active_without_xml = item.cancelled_after_download = 0
     db = connect_read_only(database)
     try:
         query = ON_DISK.format(party=listings.PARTY[direction])
-        for uuid, status in db.execute(query, (rfc, item.month, after)):
+        for uuid, status in db.execute(query, (rfc, item.month)):  # the month index
             if status == "Vigente" and uuid not in names:
                 item.active_without_xml += 1
             elif status == "Cancelado" and uuid in names:
