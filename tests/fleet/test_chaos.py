@@ -6,7 +6,7 @@ limit of two), no job was lost or left stuck, no secret reached the database, th
 job arguments, and `fleet status` shows everyone current.
 
 The drill (fleet/drill.py) moves the emulator's clock twelve emulated hours at a time, once
-the fleet has caught up. Scale: SATDESCARGA_CHAOS_TAXPAYERS (8) x SATDESCARGA_CHAOS_DAYS (12).
+the fleet has caught up. Scale: SATDESCARGA_CHAOS_TAXPAYERS (10) x SATDESCARGA_CHAOS_DAYS (30).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from .test_taxpayers import database_dump, secrets_of
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ")
 # CI runs 10 taxpayers (about six minutes on two cores); the issue's proof, 50 taxpayers, was run
 # here with SATDESCARGA_CHAOS_TAXPAYERS=50 (README: "Despacho contable").
-TAXPAYERS = int(os.environ.get("SATDESCARGA_CHAOS_TAXPAYERS", "8"))
-DAYS = int(os.environ.get("SATDESCARGA_CHAOS_DAYS", "12"))
+TAXPAYERS = int(os.environ.get("SATDESCARGA_CHAOS_TAXPAYERS", "10"))
+DAYS = int(os.environ.get("SATDESCARGA_CHAOS_DAYS", "30"))
 WORKERS, KILL_EVERY = 4, 3.0  # processes; seconds between SIGKILLs
 STEP_HOURS = 12
 START = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)  # midnight in Mexico City
