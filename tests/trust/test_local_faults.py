@@ -35,7 +35,13 @@ from satdescarga.errors import LocalFaultError, local_fault
 from satdescarga.sync.ledger import SqliteLedger
 from satdescarga.sync.states import PackageState
 
-from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, RFC, SINCE, emulator, requests_by_criteria
+from ..sync.conftest import (
+    RFC,
+    SINCE,
+    credentials,
+    emulator,
+    requests_by_criteria,
+)
 
 MARCH = (f"{SINCE:%Y}-03-01", f"{SINCE:%Y}-03-31")
 EXIT_LOCAL = 6
@@ -45,15 +51,6 @@ EXIT_LOCAL = 6
 def sat() -> Iterator[Emulator]:
     with emulator() as running:
         yield running
-
-
-def credentials(sat: Emulator) -> list[str]:
-    return [
-        "--cer", str(FIEL_DIR / "EKU9003173C9.cer"),
-        "--key", str(FIEL_DIR / "EKU9003173C9.key"),
-        "--password-file", str(PASSWORD_FILE),
-        "--endpoint-base", sat.base_url,
-    ]  # fmt: skip
 
 
 def sync_args(sat: Emulator, out: Path, *kinds: str) -> list[str]:

@@ -32,7 +32,7 @@ from satdescarga.sync.states import PackageState, WindowPurpose, WindowState
 from satdescarga.sync.store import snapshot_of
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
-from ..sync.conftest import FIEL_DIR, PASSWORD_FILE, RFC, emulator
+from ..sync.conftest import RFC, credentials, emulator
 
 START = datetime(2025, 1, 1, 12, 0)  # UTC
 SINCE = datetime(2025, 1, 1)
@@ -40,15 +40,6 @@ DAYS, RUNS_PER_DAY = 60, 3
 KILLED = {7, 31, 64, 101, 150}  # runs (by number) started as a process and SIGKILLed
 # Run n happens (n + 1) x 8 h after START; SAT is down from day 20 to day 23.
 OUTAGE = range(20 * RUNS_PER_DAY - 1, 23 * RUNS_PER_DAY - 1)
-
-
-def credentials(sat: Emulator) -> list[str]:
-    return [
-        "--cer", str(FIEL_DIR / "EKU9003173C9.cer"),
-        "--key", str(FIEL_DIR / "EKU9003173C9.key"),
-        "--password-file", str(PASSWORD_FILE),
-        "--endpoint-base", sat.base_url,
-    ]  # fmt: skip
 
 
 def sync_args(sat: Emulator, out: Path, *extra: str) -> list[str]:
