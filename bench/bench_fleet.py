@@ -16,15 +16,15 @@ from pathlib import Path
 from sqlalchemy import text
 
 from satdescarga.clock import to_local
+from satdescarga.drills.fleet import Drill, Workers
+from satdescarga.drills.fleet_demo import START, demo_rfcs
+from satdescarga.drills.throwaway import throwaway
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.database import engine_for, init
-from satdescarga.fleet.demo import START, demo_rfcs
-from satdescarga.fleet.drill import Drill, Workers
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.status import fleet_status
-from satdescarga.fleet.throwaway import throwaway
 from satdescarga.fleet.vault import FielFiles, MasterKey
 
 TAXPAYERS = int(os.environ.get("BENCH_FLEET_TAXPAYERS", "1000"))

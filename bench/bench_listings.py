@@ -137,7 +137,7 @@ def build_folder(out: Path, documents: int = DOCUMENTS) -> None:
 
 
 def _build_ledger(path: Path, counts: list[int]) -> None:
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
 
     path.parent.mkdir(parents=True, exist_ok=True)
     SqliteLedger(path).close()  # the schema, by the migrations

@@ -62,7 +62,7 @@ def _sync(base: str, kind: str, out: str, queue: Any) -> None:
     from satdescarga import Endpoints, Fiel, SatClient
     from satdescarga.client import DownloadType, RequestType
     from satdescarga.sync.engine import SyncEngine, SyncOptions
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.plan import Job, month_windows
     from satdescarga.sync.store import OutputStore
 

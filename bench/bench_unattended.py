@@ -69,7 +69,7 @@ def main() -> None:
     from satdescarga.clock import EmulatedClock, to_local
     from satdescarga.sync.calendar import Calendar
     from satdescarga.sync.engine import SyncEngine, SyncOptions
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.plan import Job
     from satdescarga.sync.store import OutputStore
 

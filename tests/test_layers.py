@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "emulator": {"binding", "generated", "contract", "certificate", "fiel", "packages"},
     "demo": {"fiel", "certificate"},
     "diagnosis": {"client", "sync", "fiel", "certificate"},
-    "fleet": {"client", "sync", "packages", "emulator", "fiel", "certificate"},
+    "fleet": {"client", "sync", "packages", "fiel", "certificate"},
+    "drills": {"fleet", "emulator", "client", "sync", "packages", "fiel", "certificate"},
     "cli": {
         "binding",
         "generated",
@@ -38,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
         "emulator",
         "demo",
         "fleet",
+        "drills",
         "diagnosis",
     },
     "__init__": {"client", "fiel", "generated", "codes", "errors"},

@@ -18,7 +18,7 @@ from satdescarga.cli import main
 from satdescarga.client import RequestType
 from satdescarga.packages import CFDI_TABLE, SqliteWriter
 from satdescarga.sync import documents, listings
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.plan import Job
 from satdescarga.sync.store import DATABASE
 from satdescarga.vocabulary import DownloadType

@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from satdescarga.drills.fleet_demo import demo_rfcs
+from satdescarga.drills.throwaway import ThrowawayPostgres, throwaway
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
 from satdescarga.fleet.database import init
-from satdescarga.fleet.demo import demo_rfcs
-from satdescarga.fleet.throwaway import ThrowawayPostgres, throwaway
 from satdescarga.fleet.vault import FielFiles, MasterKey
 
 from ..conftest import TESTS

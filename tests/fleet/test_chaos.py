@@ -5,7 +5,7 @@ downloaded twice unless a kill cut its transfer (then the ledger counted both, w
 limit of two), no job was lost or left stuck, no secret reached the database, the logs or the
 job arguments, and `fleet status` shows everyone current.
 
-The drill (fleet/drill.py) moves the emulator's clock twelve emulated hours at a time, once
+The drill (drills/fleet.py) moves the emulator's clock twelve emulated hours at a time, once
 the fleet has caught up. Scale: SATDESCARGA_CHAOS_TAXPAYERS (10) x SATDESCARGA_CHAOS_DAYS (30).
 """
 
@@ -24,11 +24,11 @@ from sqlalchemy import text
 
 from satdescarga.cli import main
 from satdescarga.clock import to_local
+from satdescarga.drills.fleet import Drill, Workers
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.database import engine_for
-from satdescarga.fleet.drill import Drill, Workers
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.vault import FielFiles, MasterKey
 from satdescarga.vocabulary import DownloadType, ServiceFamily

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from satdescarga.cli import main
 from satdescarga.clock import ENV
+from satdescarga.drills.throwaway import ThrowawayPostgres
 from satdescarga.emulator import Emulator
-from satdescarga.fleet.throwaway import ThrowawayPostgres
 from satdescarga.fleet.vault import ENV_KEY, MasterKey
 
 from .conftest import EKU, SAT_CSD, SAT_FIEL, sat_test_fiel

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from satdescarga.cli import main
 from satdescarga.clock import to_local
+from satdescarga.drills.throwaway import ThrowawayPostgres
 from satdescarga.emulator import Emulator
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.database import engine_for, init
@@ -21,7 +22,6 @@ from satdescarga.fleet.outputs import xml_of
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import FLEET_ID
 from satdescarga.fleet.step import StepResult, run_step
-from satdescarga.fleet.throwaway import ThrowawayPostgres
 from satdescarga.fleet.vault import ENV_KEY, FielFiles, MasterKey
 from satdescarga.fleet.xmldir import MARKER, shared_xml_dir
 from satdescarga.vocabulary import DownloadType, ServiceFamily

@@ -261,7 +261,7 @@ def test_the_sync_records_a_refused_query_in_its_ledger_and_splits(
     """QueryRefused is how the library says 5005 now: the sync still records SAT's answer
     (code, message, outcome `refused`) and acts on it (new criteria), sending no Verifica for
     a request that has no id."""
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.plan import Job
     from satdescarga.sync.states import RequestOutcome, WindowState
     from satdescarga.vocabulary import DownloadType

@@ -15,7 +15,7 @@ from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.sync.engine import SyncEngine, SyncOptions, SyncSummary
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.plan import Job, month_windows
 from satdescarga.sync.run import token_recorder
 from satdescarga.sync.store import OutputStore

@@ -17,7 +17,7 @@ from satdescarga.cli import main
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.client.results import Token
 from satdescarga.sync.engine import SyncEngine, SyncOptions
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.plan import Job, criteria_key
 from satdescarga.sync.run import token_recorder
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from satdescarga.sync.ledger import SqliteLedger
-from satdescarga.sync.migrate import sqlite_engine
+from satdescarga.sync.ledger.migrate import sqlite_engine
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.records import Ledger
 from satdescarga.sync.states import (
     LedgerError,

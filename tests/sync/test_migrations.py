@@ -1,6 +1,6 @@
 """The ledger's schema through Alembic: a fresh ledger is built by the revisions, ledgers written
 by the releases before Alembic (committed fixtures) are upgraded in place with every row intact,
-and all of them end up exactly as `sync/schema.py` declares."""
+and all of them end up exactly as `sync/ledger/schema.py` declares."""
 
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 from satdescarga.cli import main
-from satdescarga.sync import schema
-from satdescarga.sync.ledger import SqliteLedger
-from satdescarga.sync.migrate import (
+from satdescarga.sync.ledger.migrate import (
     HEAD,
     MIGRATIONS,
     WRITE,
@@ -34,6 +32,7 @@ from satdescarga.sync.migrate import (
     alembic_config,
     sqlite_engine,
 )
+from satdescarga.sync.ledger.sql import SqliteLedger, schema
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 
 from ..conftest import TESTS
@@ -265,7 +264,8 @@ def test_a_database_that_is_not_a_ledger_is_refused(tmp_path: Path) -> None:
 # -- cost and packaging ------------------------------------------------------------------------
 def test_opening_a_ledger_at_head_does_not_load_alembic(fresh: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from satdescarga.sync.ledger import SqliteLedger\n"
+        "import sys; from pathlib import Path\n"
+        "from satdescarga.sync.ledger.sql import SqliteLedger\n"
         f"SqliteLedger(Path({str(fresh)!r})).close()\n"
         "print('alembic' in sys.modules)"
     )
@@ -290,7 +290,7 @@ def test_the_migrations_are_package_data() -> None:
     """An installed wheel carries every file Alembic needs (env.py, the template, revisions)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = config["tool"]["setuptools"]["package-data"]["satdescarga"]
-    package = MIGRATIONS.parents[1]  # src/satdescarga
+    package = MIGRATIONS.parents[2]  # src/satdescarga
     files = [p for p in MIGRATIONS.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     assert {p.name for p in files} >= {"env.py", "script.py.mako"}
     for path in files:

@@ -16,7 +16,7 @@ from satdescarga.client import DownloadType, RequestType
 from satdescarga.packages import METADATA_TABLE, SNAPSHOT, SqliteWriter, Table
 from satdescarga.sync import documents
 from satdescarga.sync.downloads import Downloads
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.plan import Job
 from satdescarga.sync.run import NoEvents, Run, SyncOptions
 from satdescarga.sync.states import PackageState, RequestOutcome

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from satdescarga.errors import SatError
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.states import (
     LABELS,
     TRANSITIONS,

@@ -8,7 +8,7 @@ from pathlib import Path
 from satdescarga import Fiel
 from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.plan import Job
 
 from .conftest import (

@@ -15,7 +15,7 @@ from satdescarga import Endpoints, Fiel, Query, SatClient
 from satdescarga.client import RequestType, TokenRejectedError
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.faults import FaultSpecError, parse_faults
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.plan import Job
 from satdescarga.sync.states import PackageState
 from satdescarga.vocabulary import DownloadType

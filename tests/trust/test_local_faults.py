@@ -32,7 +32,7 @@ from click.testing import CliRunner, Result
 from satdescarga.cli import main
 from satdescarga.emulator import Emulator
 from satdescarga.errors import LocalFaultError, local_fault
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.states import PackageState
 
 from ..sync.conftest import (

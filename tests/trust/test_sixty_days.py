@@ -27,7 +27,7 @@ from satdescarga.emulator import Emulator
 from satdescarga.emulator.model import Query as EmulatorQuery
 from satdescarga.packages import PackageKind, open_package, package_rows
 from satdescarga.sync import documents
-from satdescarga.sync.ledger import SqliteLedger
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.states import PackageState, WindowPurpose, WindowState
 from satdescarga.sync.store import snapshot_of
 from satdescarga.vocabulary import DownloadType, ServiceFamily

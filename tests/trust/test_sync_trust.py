@@ -19,8 +19,8 @@ from satdescarga.client import DownloadType, RequestType
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.documents import render
 from satdescarga.emulator.model import Document
-from satdescarga.sync.ledger import SqliteLedger
-from satdescarga.sync.migrate import HEAD
+from satdescarga.sync.ledger.migrate import HEAD
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.plan import Job, month_windows
 from satdescarga.sync.windows import MAX_RECOVERIES
 from satdescarga.vocabulary import ServiceFamily

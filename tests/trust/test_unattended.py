@@ -355,7 +355,7 @@ def test_an_e_firma_about_to_expire_is_news() -> None:
 
 
 def test_status_warns_of_an_e_firma_about_to_expire(tmp_path: Path) -> None:
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
 
     with emulator(start=START) as sat:
         args = ("--issued", "--metadata", "--since", SINCE, "--until", "2025-02-28")

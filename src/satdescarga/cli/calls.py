@@ -246,7 +246,7 @@ def download(
         ledger = None
         stack.enter_context(LedgerLock(ledger_file, "download", wait=wait, on_wait=output.note))
         if ledger_file.is_file():
-            from satdescarga.sync.ledger import SqliteLedger  # SQLAlchemy: only when needed
+            from satdescarga.sync.ledger.sql import SqliteLedger  # SQLAlchemy: only when needed
 
             ledger = stack.enter_context(closing(SqliteLedger(ledger_file)))
         client = None

@@ -19,7 +19,7 @@ from satdescarga.cli.common import EXIT_OK, EXIT_PENDING, EXIT_REFUSED, Output
 def check_outputs(out: Path, ledger_file: Path, repair: bool, output: Output) -> int:
     """Walk every package and XML file; with `repair`, rebuild what `paquetes/` allows."""
     from satdescarga.sync.integrity import check, restore
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.lock import LedgerLock
     from satdescarga.sync.states import PackageState
     from satdescarga.sync.store import OutputStore

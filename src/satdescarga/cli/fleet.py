@@ -378,7 +378,7 @@ def status(db: str, as_json: bool, debug: bool) -> None:
 @handle_errors
 def demo(count: int, days: int, workers: int, as_json: bool, debug: bool) -> None:
     """Una flota completa y desechable: PostgreSQL, emulador, e.firmas de prueba, trabajadores."""
-    from satdescarga.fleet.demo import run_demo
+    from satdescarga.drills.fleet_demo import run_demo
 
     data = run_demo(count, days, workers, say=lambda text: click.echo(text, err=True))
     if as_json:

@@ -64,7 +64,7 @@ def without_history(ledger_file: Path, jobs: list[Job]) -> list[Job]:
     """The jobs the ledger has no period for (they need --since)."""
     if not ledger_file.exists():
         return jobs
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
 
     ledger = SqliteLedger(ledger_file)
     try:
@@ -157,7 +157,7 @@ def run_sync(
     from satdescarga.cli.jsonout import JsonEvents
     from satdescarga.sync.engine import SyncEngine
     from satdescarga.sync.integrity import restore
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.progress import RichProgress, summary_table
     from satdescarga.sync.run import token_recorder
     from satdescarga.sync.store import OutputStore

@@ -49,7 +49,7 @@ def already_covered(
     until = plan.until
     if until is None or not ledger_file.exists():
         return None
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.states import WindowPurpose
 
     ledger = SqliteLedger(ledger_file)

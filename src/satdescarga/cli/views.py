@@ -63,7 +63,7 @@ def status(
     from satdescarga.clock import business_clock, to_local
     from satdescarga.sync.documents import totals
     from satdescarga.sync.freshness import views
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.run import issue_fields
     from satdescarga.sync.store import DATABASE
 
@@ -335,7 +335,7 @@ def report(
     """Concilia por mes y dirección: metadata, XML, vigentes sin XML, perdidos y por qué."""
     import re
 
-    from satdescarga.sync.ledger import SqliteLedger
+    from satdescarga.sync.ledger.sql import SqliteLedger
     from satdescarga.sync.reconcile import REPORT_TABLE, reconcile
     from satdescarga.sync.store import DATABASE
 

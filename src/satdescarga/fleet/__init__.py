@@ -12,9 +12,8 @@
     limits     the pace and the SAT-health breaker every worker shares (LimitedSession)
     queue      procrastinate: the step task, dispatch and recovery of stalled jobs
     worker     a worker process; metrics its Prometheus metrics; status what `fleet status` shows
-    throwaway  a PostgreSQL from this machine's binaries (tests, demo, bench)
-    drill      a fleet driven through emulated days against the emulator; demo uses it
 
 A step never holds state of its own: everything it knows is in the ledger, so any worker may
-run any taxpayer's next step, and a step killed at any point reruns anywhere.
+run any taxpayer's next step, and a step killed at any point reruns anywhere. Nothing here
+imports the emulator: drills, the demo and the throwaway PostgreSQL live in `satdescarga.drills`.
 """

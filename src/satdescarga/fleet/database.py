@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 from satdescarga.errors import ConfigurationError
 from satdescarga.fleet.schema import VERSION_TABLE
-from satdescarga.sync import migrate
+from satdescarga.sync.ledger import migrate
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -34,7 +34,7 @@ from satdescarga.fleet.vault import MasterKey
 from satdescarga.fleet.xmldir import SharedXmlDir
 from satdescarga.sync.documents import CANCELLED
 from satdescarga.sync.engine import SyncEngine, summary_fields
-from satdescarga.sync.ledger import SqlLedger
+from satdescarga.sync.ledger.sql import SqlLedger
 from satdescarga.sync.notify import Notifier, expiry_warning, news
 from satdescarga.sync.run import Events, NoEvents, SyncOptions, SyncSummary, token_recorder
 from satdescarga.sync.states import PackageState

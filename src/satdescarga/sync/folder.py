@@ -22,7 +22,7 @@ from pathlib import Path
 
 from satdescarga.errors import ConfigurationError, local_fault
 from satdescarga.rfc import is_rfc
-from satdescarga.sync.migrate import MIGRATIONS, PRE_ALEMBIC
+from satdescarga.sync.ledger.migrate import MIGRATIONS, PRE_ALEMBIC
 from satdescarga.sync.readonly import connect_read_only
 
 RFC_KEY = "folder_rfc"

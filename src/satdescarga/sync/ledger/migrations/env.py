@@ -1,8 +1,8 @@
 """Alembic environment of the ledger.
 
-`satdescarga.sync.migrate.upgrade` runs it with the ledger's connection, inside the transaction
-it opened (config.attributes["connection"]): nothing to configure on the user's side. Developers
-may also point it at a file (`sqlalchemy.url`), see README.md.
+`satdescarga.sync.ledger.migrate.upgrade` runs it with the ledger's connection, inside
+the transaction it opened (config.attributes["connection"]): nothing to configure on the
+user's side. Developers may also point it at a file (`sqlalchemy.url`), see README.md.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from satdescarga.sync.schema import metadata
+from satdescarga.sync.ledger.schema import metadata
 
 
 def run(connection: Connection) -> None:
@@ -25,7 +25,7 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    from satdescarga.sync.migrate import sqlite_engine
+    from satdescarga.sync.ledger.migrate import sqlite_engine
 
     url = context.config.get_main_option("sqlalchemy.url") or ""
     if not url.startswith("sqlite:///"):

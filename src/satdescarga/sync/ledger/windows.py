@@ -17,9 +17,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Connection, Engine, Row, Select, Table, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from satdescarga.sync import schema
-from satdescarga.sync.ledger_rows import now_text, where, window_of
-from satdescarga.sync.migrate import READ, WRITE, upgrade
+from satdescarga.sync.ledger import schema
+from satdescarga.sync.ledger.migrate import READ, WRITE, upgrade
+from satdescarga.sync.ledger.rows import now_text, where, window_of
 from satdescarga.sync.records import Window
 from satdescarga.sync.states import (
     NOUNS,

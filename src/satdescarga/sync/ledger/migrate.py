@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
 )
 
-from satdescarga.sync import schema
+from satdescarga.sync.ledger import schema
 from satdescarga.sync.readonly import connect_read_only
 from satdescarga.sync.states import LedgerError
 

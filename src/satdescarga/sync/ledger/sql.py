@@ -31,11 +31,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from satdescarga.errors import LocalFaultError, local_fault
-from satdescarga.sync import schema
 from satdescarga.sync.folder import RFC_KEY, SERVICE_KEY
-from satdescarga.sync.ledger_rows import new_id, now_text, package_of, request_of, where
-from satdescarga.sync.ledger_windows import WindowLedger, remembered
-from satdescarga.sync.migrate import HEAD, current_revision, sqlite_engine
+from satdescarga.sync.ledger import schema
+from satdescarga.sync.ledger.migrate import HEAD, current_revision, sqlite_engine
+from satdescarga.sync.ledger.rows import new_id, now_text, package_of, request_of, where
+from satdescarga.sync.ledger.windows import WindowLedger, remembered
 from satdescarga.sync.records import Package, PackageIssue, Request
 from satdescarga.sync.states import (
     LedgerError,

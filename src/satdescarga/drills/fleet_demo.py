@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from satdescarga.clock import to_local
+from satdescarga.drills.fleet import Drill, Workers
+from satdescarga.drills.throwaway import throwaway
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.database import engine_for, init
-from satdescarga.fleet.drill import Drill, Workers
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.status import fleet_status
-from satdescarga.fleet.throwaway import throwaway
 from satdescarga.fleet.vault import FielFiles, MasterKey
 
 START = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)  # midnight in Mexico City

@@ -22,7 +22,7 @@ TEXT, INTEGER = sa.Text(), sa.Integer()
 
 
 def upgrade() -> None:
-    # Primary keys nullable: what SQLite made of the first release's DDL (see sync/schema.py).
+    # Primary keys nullable: what SQLite made of the first release's DDL (see ledger/schema.py).
     op.create_table(
         "meta",
         sa.Column("key", TEXT, primary_key=True, nullable=True),
