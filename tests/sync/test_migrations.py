@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 from satdescarga.cli import main
+from satdescarga.sync.ledger import schema
 from satdescarga.sync.ledger.migrate import (
     HEAD,
     MIGRATIONS,
@@ -32,7 +33,7 @@ from satdescarga.sync.ledger.migrate import (
     alembic_config,
     sqlite_engine,
 )
-from satdescarga.sync.ledger.sql import SqliteLedger, schema
+from satdescarga.sync.ledger.sql import SqliteLedger
 from satdescarga.sync.states import PackageState, RequestOutcome, WindowState
 
 from ..conftest import TESTS
