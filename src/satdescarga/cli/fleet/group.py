@@ -1,0 +1,29 @@
+"""The `fleet` group and the options every fleet command shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+DB_ENV = "SATDESCARGA_DB"
+
+
+def _db(func: Any) -> Any:
+    return click.option(
+        "--db", envvar=DB_ENV, required=True, help=f"URL de PostgreSQL (o ${DB_ENV})."
+    )(func)
+
+
+def _key(func: Any) -> Any:
+    return click.option(
+        "--master-key-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Archivo con la llave maestra (por omisión $SATDESCARGA_MASTER_KEY).",
+    )(func)
+
+
+@click.group()
+def fleet() -> None:
+    """Despacho contable: muchos contribuyentes al día en PostgreSQL, con trabajadores."""
