@@ -12,20 +12,20 @@ was exported), 2 usage, 130 interrupted (outputs discarded).
 from __future__ import annotations
 
 import codecs
-import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from satdescarga.cli import jsonout
 from satdescarga.cli.options import bom_option
+from satdescarga.cli.readtotals import SIZE, Totals, human_size, reporter
 from satdescarga.packages import (
     CFDI_TABLE,
     DEFAULT_LIMITS,
@@ -35,7 +35,6 @@ from satdescarga.packages import (
     DedupWriter,
     ExportError,
     ExportFormat,
-    IssueKind,
     MetadataPackage,
     PackageError,
     PackageIssue,
@@ -52,87 +51,6 @@ from satdescarga.packages import (
 )
 
 EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-MAX_PRINTED_ERRORS = 20
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-if TYPE_CHECKING:
-    _ParamBase = click.ParamType[int, Any]
-else:  # click < 8.2 has no generic ParamType
-    _ParamBase = click.ParamType
-
-
-class SizeParam(_ParamBase):
-    """A byte size: `500M`, `2G`, `1048576`."""
-
-    name = "tamaño"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        match = _SIZE.fullmatch(str(value).strip())
-        if match is None:
-            self.fail(f"{value!r} no es un tamaño (ejemplos: 500M, 2G, 1048576)", param, ctx)
-        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-
-
-SIZE = SizeParam()
-
-
-def _human(size: int) -> str:
-    for unit, factor in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor}{unit}"
-    return str(size)
-
-
-@dataclass
-class _Totals:
-    packages: int = 0
-    failed: int = 0
-    records: int = 0
-    documents: int = 0
-    stored: int = 0
-    skipped: int = 0
-    duplicates: int = 0
-    anomalies: int = 0
-    repaired: int = 0
-    errors: int = 0
-    extracted: int = 0
-    printed: int = 0
-    outputs: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        parts = [
-            f"{self.packages} paquete(s)",
-            f"{self.records + self.documents:,} fila(s) leída(s) ({self.records:,} registros "
-            f"de metadatos, {self.documents:,} CFDI)",
-            f"{self.stored:,} guardada(s) (una por UUID)",
-            f"{self.duplicates:,} duplicado(s)",
-            f"{self.skipped:,} entradas omitidas",
-            f"{self.repaired:,} fila(s) reparada(s)",
-            f"{self.errors + self.failed:,} error(es)",
-        ]
-        if self.anomalies:
-            parts.append(f"{self.anomalies:,} anomalía(s) (vigente tras cancelado: se conserva)")
-        if self.extracted:
-            parts.append(f"{self.extracted:,} XML extraídos")
-        return "Resumen: " + ", ".join(parts) + "."
-
-
-def _report(totals: _Totals, verbose: bool) -> Callable[[PackageIssue], None]:
-    def on_issue(issue: PackageIssue) -> None:
-        if issue.kind is IssueKind.ERROR:
-            totals.printed += 1
-            if totals.printed <= MAX_PRINTED_ERRORS:
-                click.secho(f"Error: {issue}", fg="red", err=True)
-            elif totals.printed == MAX_PRINTED_ERRORS + 1:
-                click.secho("(hay más errores; el resumen los cuenta todos)", fg="red", err=True)
-        elif verbose:
-            click.echo(f"Aviso: {issue}", err=True)
-
-    return on_issue
 
 
 def _resolve_format(fmt: str | None, out: Path | None, extracting: bool) -> ExportFormat | None:
@@ -211,14 +129,14 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
 @click.option(
     "--max-entry-size",
     type=SIZE,
-    default=_human(DEFAULT_LIMITS.max_entry_size),
+    default=human_size(DEFAULT_LIMITS.max_entry_size),
     show_default=True,
     help="Máximo descomprimido por entrada.",
 )
 @click.option(
     "--max-total-size",
     type=SIZE,
-    default=_human(DEFAULT_LIMITS.max_total_size),
+    default=human_size(DEFAULT_LIMITS.max_total_size),
     show_default=True,
     help="Máximo descomprimido por ZIP.",
 )
@@ -232,7 +150,7 @@ def _target(fmt: ExportFormat, out: Path | None, kind: PackageKind, both: bool) 
 @click.option(
     "--max-document-size",
     type=SIZE,
-    default=_human(DEFAULT_LIMITS.max_document_size),
+    default=human_size(DEFAULT_LIMITS.max_document_size),
     show_default=True,
     help="Máximo por documento XML.",
 )
@@ -311,8 +229,8 @@ def _run(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    totals = _Totals()
-    on_issue = _report(totals, verbose)
+    totals = Totals()
+    on_issue = reporter(totals, verbose)
 
     kinds: dict[Path, PackageKind] = {}
     for path in packages:
@@ -382,7 +300,7 @@ def _run(
     sys.exit(EXIT_LOST if totals.failed or totals.errors else EXIT_OK)
 
 
-def _count_stored(writer: TableWriter, totals: _Totals) -> None:
+def _count_stored(writer: TableWriter, totals: Totals) -> None:
     """Rows stored (one per UUID), rows merged into another of their UUID, anomalies."""
     if isinstance(writer, DedupWriter):
         totals.stored += writer.stored
@@ -431,7 +349,7 @@ def _read_one(
     limits: PackageLimits,
     encoding: str,
     on_issue: Callable[[PackageIssue], None],
-    totals: _Totals,
+    totals: Totals,
     progress: bool,
 ) -> None:
     try:
