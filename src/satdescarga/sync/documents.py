@@ -34,7 +34,7 @@ from satdescarga.packages import (
     SqliteWriter,
     Table,
 )
-from satdescarga.sync.readonly import connect_read_only
+from satdescarga.sync.readonly import connect_read_only, tables
 from satdescarga.vocabulary import DownloadType
 
 APPEARED, CANCELLED, REACTIVATED = "aparecio", "cancelado", "reactivado"
@@ -106,17 +106,6 @@ def prepare(database: Path, discovered_at: datetime) -> None:
         db.close()
 
 
-def _has_table(database: Path, name: str) -> bool:
-    if not database.exists():
-        return False
-    db = connect_read_only(database)
-    try:
-        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-        return db.execute(query, (name,)).fetchone() is not None
-    finally:
-        db.close()
-
-
 CHANGES_TABLE = Table(
     "cambios",
     (
@@ -156,7 +145,7 @@ def changes(
     database: Path, since: datetime | None = None, kinds: Sequence[str] = ()
 ) -> list[Change]:
     """The recorded changes discovered at or after `since`, oldest first."""
-    if not _has_table(database, "document_changes"):
+    if "document_changes" not in tables(database):
         return []
     query = "SELECT * FROM document_changes WHERE discovered_at >= ?"
     values: list[object] = [since.isoformat() if since else ""]
@@ -182,10 +171,10 @@ def missing_xml(
 ) -> list[tuple[str, datetime]]:
     """(UUID, date) of documents active in the metadata, dated within `spans`, for `rfc` as
     issuer (issued) or receiver (received), with no row in the `cfdi` table."""
-    if not spans or not _has_table(database, METADATA_TABLE.name):
+    if not spans or METADATA_TABLE.name not in tables(database):
         return []
     party = "rfc_emisor" if direction is DownloadType.ISSUED else "rfc_receptor"
-    has_cfdi = _has_table(database, "cfdi")
+    has_cfdi = "cfdi" in tables(database)
     ranges = " OR ".join("(m.fecha_emision BETWEEN ? AND ?)" for _ in spans)
     query = (
         f"SELECT m.uuid, m.fecha_emision FROM metadata m WHERE m.{party} = ? "
@@ -215,8 +204,8 @@ class DocumentTotals:
 
 def totals(database: Path) -> DocumentTotals:
     """The distinct UUIDs of the outputs' `metadata` and `cfdi` tables (each keyed by UUID)."""
-    has_metadata = _has_table(database, METADATA_TABLE.name)
-    has_cfdi = _has_table(database, "cfdi")
+    has_metadata = METADATA_TABLE.name in tables(database)
+    has_cfdi = "cfdi" in tables(database)
     if not (has_metadata or has_cfdi):
         return DocumentTotals()
     db = connect_read_only(database)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from satdescarga.sync.documents import Change
-from satdescarga.sync.readonly import connect_read_only
+from satdescarga.sync.readonly import connect_read_only, tables
 from satdescarga.vocabulary import DownloadType
 
 CHANGE_COLUMNS = (
@@ -53,13 +53,6 @@ LISTING_INDEXES = {
 def connect(database: Path) -> sqlite3.Connection:
     """A connection that only reads (works on a read-only copy of a folder)."""
     return connect_read_only(database)
-
-
-def tables(database: Path) -> set[str]:
-    if not database.exists():
-        return set()
-    with closing(connect(database)) as db:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def missing_indexes(database: Path, of: Collection[str] | None = None) -> list[str]:

@@ -11,6 +11,7 @@ database as of its last checkpoint.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from satdescarga.errors import local_fault
@@ -38,3 +39,11 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
         if fault is None:
             raise
         raise fault from exc
+
+
+def tables(database: Path) -> set[str]:
+    """The tables of the SQLite file `database` (none when the file does not exist yet)."""
+    if not database.exists():
+        return set()
+    with closing(connect_read_only(database)) as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

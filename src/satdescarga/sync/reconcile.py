@@ -17,7 +17,7 @@ from pathlib import Path
 
 from satdescarga.packages import Column, ColumnType, Table
 from satdescarga.sync import listings
-from satdescarga.sync.readonly import connect_read_only
+from satdescarga.sync.readonly import connect_read_only, tables
 from satdescarga.sync.records import Ledger
 from satdescarga.sync.states import PackageState, WindowPurpose, WindowState
 from satdescarga.vocabulary import DownloadType
@@ -130,7 +130,7 @@ def _against_disk(
 ) -> None:
     """Recount one month whose folder disagrees with the database: active documents of the
     metadata without their XML file, and cancelled ones whose XML is on disk."""
-    if "metadata" not in listings.tables(database):
+    if "metadata" not in tables(database):
         return
     item.active_without_xml = item.cancelled_after_download = 0
     db = connect_read_only(database)
