@@ -167,6 +167,22 @@ def test_packages_folder_that_cannot_be_written_stops_the_sync_with_exit_6(
     assert [state for _, state, _, _ in ledger_packages(out)] == [PackageState.READ]
 
 
+def test_a_local_fault_is_news_for_an_unattended_run(sat: Emulator, tmp_path: Path) -> None:
+    """--notify / --notify-command hear of an exit 6: nobody watches an unattended run."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "paquetes").write_text("no soy una carpeta")
+    written = tmp_path / "aviso.json"
+    script = tmp_path / "aviso.py"
+    script.write_text(f"import sys; open({str(written)!r}, 'w').write(sys.stdin.read())\n")
+    command = f"{sys.executable} {script}"
+    done = invoke(*sync_args(sat, out, "--issued", "--metadata", "--notify-command", command))
+    assert done.exit_code == EXIT_LOCAL, done.output
+    told = json.loads(written.read_text(encoding="utf-8"))
+    assert told["rfc"] == "EKU9003173C9" and str(out / "paquetes") in told["local_fault"]
+    assert "falla local (no del SAT)" in told["news"][0]
+
+
 def test_a_ledger_folder_that_cannot_be_made_stops_before_anything_is_sent(
     sat: Emulator, tmp_path: Path
 ) -> None:

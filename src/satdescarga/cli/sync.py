@@ -33,7 +33,7 @@ from satdescarga.cli.options import (
 from satdescarga.cli.until import already_covered, future_until, notice
 from satdescarga.client.query import MEXICO, Query, RequestType
 from satdescarga.clock import ENV, Clock, business_clock, to_local, wall_clock
-from satdescarga.errors import InvalidQuery
+from satdescarga.errors import InvalidQuery, LocalFaultError
 from satdescarga.sync.plan import day_windows, month_windows
 from satdescarga.vocabulary import DownloadType, ServiceFamily
 
@@ -395,22 +395,32 @@ def sync(
     )
     if capped:
         notice(output, capped)
-    with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
-        idle = already_covered(ledger_file, plan, job_list, now)
-        if idle:
-            notice(output, idle)
-        summary = run_sync(
-            lambda on_token: sat.client(fiel, on_token, retries=1),
-            job_list,
-            plan,
-            options,
-            ledger_file,
-            as_json,
-            clock,
-            fiel.valid_until,
-        )
-        for kind in exports:
-            OutputStore(out).export(kind, bom=bom)
+    try:
+        with LedgerLock(ledger_file, "sync", wait=wait, on_wait=output.note):
+            idle = already_covered(ledger_file, plan, job_list, now)
+            if idle:
+                notice(output, idle)
+            summary = run_sync(
+                lambda on_token: sat.client(fiel, on_token, retries=1),
+                job_list,
+                plan,
+                options,
+                ledger_file,
+                as_json,
+                clock,
+                fiel.valid_until,
+            )
+            for kind in exports:
+                OutputStore(out).export(kind, bom=bom)
+    except LocalFaultError as fault:  # exit 6: an unattended run's owner must hear of it
+        if notify_url or notify_command:
+            from satdescarga.sync.notify import Notifier, after_local_fault
+
+            for problem in after_local_fault(
+                Notifier(notify_url, notify_command), fiel.rfc, str(fault)
+            ):
+                output.note(problem)
+        raise
     if notify_url or notify_command:
         from satdescarga.sync.engine import summary_fields
         from satdescarga.sync.notify import Notifier, after_run

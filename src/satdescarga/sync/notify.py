@@ -120,3 +120,11 @@ def after_run(
         "fiel_valid_until": valid_until.isoformat(),
     }
     return notifier.send(payload)
+
+
+def after_local_fault(notifier: Notifier, rfc: str, message: str) -> list[str]:
+    """Tell `notifier` that the run of `rfc` stopped on a fault of this computer (a full disk,
+    a folder it may not write): a person must act before the next run can do anything. The
+    problems delivering it (nothing sent: none)."""
+    news = [f"la sincronización se detuvo por una falla local (no del SAT): {message}"]
+    return notifier.send({"rfc": rfc, "news": news, "local_fault": message})
