@@ -88,6 +88,8 @@ def test_a_fleet_has_one_master_key_and_a_worker_without_it_does_not_start(
     code, output = run(worker, env)
     assert code == 2 and f"falta la llave maestra {old.key_id} de la flota" in output, output
     assert old_text not in output and other_text not in output
+    ring = Keyring.parse(f"{old_text},{other_text}")
+    assert repr(ring) == f"Keyring(key_ids={[old.key_id, other.key_id]!r})"
     engine.dispose()
 
 
