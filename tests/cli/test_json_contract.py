@@ -43,6 +43,7 @@ BAD_INPUTS: dict[str, list[str]] = {
     "fleet add": ["--db", "postgresql://127.0.0.1:9/x", "--cer", CER, "--key", KEY],
     "fleet list": [],
     "fleet remove": ["--db", "postgresql://127.0.0.1:9/x"],  # RFC missing
+    "fleet renew": ["--db", "postgresql://127.0.0.1:9/x", "--cer", CER, "--key", KEY],
     "fleet policy": [],
     "fleet rotate-key": [],
     "fleet worker": ["--concurrency", "0"],

@@ -89,7 +89,7 @@ def test_a_worker_refuses_a_database_not_initialized_or_a_master_key_that_opens_
     env = {"SATDESCARGA_DB": fleet_db, ENV_KEY: MasterKey.generate()}
     assert run(["add", *fiel_args(SAT_FIEL)], env)[0] == 0
     code, output = run(worker, {**env, ENV_KEY: MasterKey.generate()})
-    assert code == 2 and "no abre ninguna e.firma de la flota" in output, output
+    assert code == 2 and "falta la llave maestra" in output, output
 
 
 def _free_port() -> int:

@@ -373,12 +373,25 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
         "los contribuyentes",
         {"taxpayers": "lista: rfc, name, fiel_valid_until, policy"},
     ),
-    "taxpayer_removed": ("fleet remove", "un contribuyente quitado", {"rfc": "RFC"}),
+    "taxpayer_renewed": (
+        "fleet renew",
+        "la e.firma de un contribuyente cambiada por una nueva",
+        {
+            "rfc": "RFC",
+            "serial": "número de serie del certificado nuevo",
+            "fiel_valid_until": "vigencia de la e.firma nueva",
+        },
+    ),
+    "taxpayer_removed": (
+        "fleet remove",
+        "un contribuyente quitado",
+        {"rfc": "RFC", "step_was_running": "había un paso suyo en curso (esperado o no)"},
+    ),
     "policy": ("fleet policy", "la política de un RFC", {"rfc": "RFC", "policy": "política"}),
     "key_rotated": (
         "fleet rotate-key",
-        "e.firmas selladas con otra llave",
-        {"resealed": "cuántas", "key_id": "id de la llave nueva"},
+        "e.firmas selladas con otra llave; la nueva es ya la de la flota",
+        {"resealed": "cuántas (en esta ejecución)", "key_id": "id de la llave nueva"},
     ),
     "fleet_status": (
         "fleet status, fleet demo",

@@ -24,13 +24,13 @@ from sqlalchemy import Engine, text, update
 from satdescarga.client import Endpoints, SatClient
 from satdescarga.clock import Clock, to_local, wall_clock
 from satdescarga.errors import SatError
-from satdescarga.fiel import Fiel
 from satdescarga.fleet import taxpayers
+from satdescarga.fleet.fielcache import FielCache
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
 from satdescarga.fleet.outputs import PgStore
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
-from satdescarga.fleet.vault import MasterKey
+from satdescarga.fleet.vault import Keyring, MasterKey
 from satdescarga.fleet.xmldir import SharedXmlDir
 from satdescarga.sync.documents import CANCELLED
 from satdescarga.sync.engine import SyncEngine, summary_fields
@@ -72,7 +72,7 @@ class Worker:
     """What every step of one worker process shares."""
 
     engine: Engine
-    vault: MasterKey
+    vault: MasterKey | Keyring  # a worker's keys: old and new during a rotation (keys.py)
     limits: SharedLimits
     spool: Path  # packages between download and reading (a folder all workers share, or not)
     xml_dir: SharedXmlDir | None = None  # None: XML in PostgreSQL (fleet_xml.content)
@@ -80,7 +80,7 @@ class Worker:
     clock: Clock = wall_clock
     events: Events = field(default_factory=NoEvents)
     parallel: int = 2  # verifications and downloads in parallel within one step
-    fiels: dict[bytes, Fiel] = field(default_factory=dict)  # opened e.firmas (in memory only)
+    fiels: FielCache = field(default_factory=FielCache)  # opened e.firmas (in memory only)
     reader: Engine | None = None  # autocommit engine for the ledger's reads (database.py)
     notifier: Notifier | None = None  # each taxpayer's news (sync.notify), after its steps
 
@@ -119,7 +119,8 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
     try:
         taxpayer = taxpayers.get(worker.engine, rfc)
     except taxpayers.TaxpayerError:
-        return StepResult.ERROR  # removed since the job was queued: nothing to do
+        worker.fiels.forget(rfc)  # removed since the job was queued: nothing to do
+        return StepResult.ERROR
     policy = taxpayer.policy
     now = to_local(worker.clock()).replace(microsecond=0)
     ledger = FleetLedger(worker.engine, worker.reader)

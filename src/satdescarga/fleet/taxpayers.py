@@ -1,5 +1,6 @@
-"""The fleet's taxpayers: added with their e.firma (checked, then sealed), listed, removed,
-their policy changed, and the master key rotated (`fleet add|list|remove|policy|rotate-key`).
+"""The fleet's taxpayers: added with their e.firma (checked, then sealed), listed, their
+policy changed, their e.firma renewed, removed once their running step ends, and the master
+key rotated (`fleet add|list|policy|renew|remove|rotate-key`).
 
 Nothing here returns or logs a secret: rows come back as `Taxpayer` (no sealed blob), and the
 e.firma is opened only by `open_fiel`, for the worker that signs with it.
@@ -8,17 +9,21 @@ e.firma is opened only by `open_fiel`, for the worker that signs with it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from satdescarga.errors import ConfigurationError, FielError
 from satdescarga.fiel import Fiel
+from satdescarga.fleet import keys as fleet_keys
+from satdescarga.fleet.fielcache import FielCache
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
-from satdescarga.fleet.vault import FielFiles, MasterKey, VaultError
+from satdescarga.fleet.vault import FielFiles, Keyring, MasterKey, keyring
+from satdescarga.sync.lock import LedgerBusy
 
 
 class TaxpayerError(ConfigurationError):
@@ -64,7 +69,7 @@ ALREADY = "ya está en la flota: use 'fleet remove' antes de volver a agregarlo"
 
 def add(
     engine: Engine,
-    vault: MasterKey,
+    vault: MasterKey | Keyring,
     files: FielFiles,
     policy: Policy,
     name: str | None = None,
@@ -76,14 +81,15 @@ def add(
         with engine.begin() as db:
             if db.execute(select(T.c.rfc).where(T.c.rfc == fiel.rfc)).first() is not None:
                 raise TaxpayerError(f"{fiel.rfc} {ALREADY}")
+            key = fleet_keys.sealing_key(db, vault)
             db.execute(
                 insert(T).values(
                     rfc=fiel.rfc,
                     name=name or fiel.legal_name,
                     serial=fiel.serial_number,
                     valid_until=fiel.valid_until,
-                    sealed=vault.seal(fiel.rfc, files),
-                    key_id=vault.key_id,
+                    sealed=key.seal(fiel.rfc, files),
+                    key_id=key.key_id,
                     policy=policy.to_json(),
                     added_at=datetime.now(UTC),
                 )
@@ -106,23 +112,90 @@ def listed(engine: Engine) -> list[Taxpayer]:
         return [_taxpayer(r) for r in db.execute(select(*_PUBLIC).order_by(T.c.rfc))]
 
 
-def check_master_key(engine: Engine, vault: MasterKey) -> None:
-    """Refuse a master key that opens none of the fleet's e.firmas (a worker checks at start,
-    rather than failing every step of every taxpayer)."""
-    with engine.connect() as db:
-        keys: set[str] = set(db.execute(select(T.c.key_id).distinct()).scalars())
-    if keys and vault.key_id not in keys:
-        raise VaultError(
-            f"la llave maestra ({vault.key_id}) no abre ninguna e.firma de la flota "
-            f"(selladas con {', '.join(sorted(keys))}); use esa llave o 'fleet rotate-key'"
-        )
+def check_master_key(engine: Engine, keys: MasterKey | Keyring) -> str | None:
+    """Refuse keys that do not open every e.firma of the fleet (keys.py); the fleet's key id."""
+    return fleet_keys.check_master_key(engine, keys)
 
 
-def remove(engine: Engine, rfc: str) -> None:
-    """Stop keeping `rfc` current and forget its e.firma (its ledger and outputs stay)."""
+def renew(
+    engine: Engine,
+    vault: MasterKey | Keyring,
+    rfc: str,
+    files: FielFiles,
+    now: datetime | None = None,
+) -> Taxpayer:
+    """Replace `rfc`'s e.firma with `files` (checked like `add`'s, and of the same RFC), sealed
+    with the fleet's key. Its name, policy, ledger, outputs and history stay; its next step is
+    due at once (with the new e.firma: workers see the sealed row changed)."""
+    rfc = rfc.upper()
+    fiel = check_fiel(files, now)
+    if fiel.rfc != rfc:
+        raise FielError(f"la e.firma dada es de {fiel.rfc}, no de {rfc}: nada cambió")
     with engine.begin() as db:
-        if db.execute(delete(T).where(T.c.rfc == rfc.upper())).rowcount == 0:
-            raise TaxpayerError(f"{rfc} no está en la flota")
+        key = fleet_keys.sealing_key(db, vault)
+        renewed = db.execute(
+            update(T)
+            .where(T.c.rfc == rfc)
+            .values(
+                serial=fiel.serial_number,
+                valid_until=fiel.valid_until,
+                sealed=key.seal(rfc, files),
+                key_id=key.key_id,
+                next_run_at=None,
+            )
+        ).rowcount
+        if renewed == 0:
+            raise TaxpayerError(f"{rfc} no está en la flota: agréguelo con 'fleet add'")
+    return get(engine, rfc)
+
+
+class TaxpayerBusy(LedgerBusy):
+    """A step of the taxpayer did not end within the time `remove` was given to wait."""
+
+
+def step_lock_key(rfc: str) -> str:
+    """The text whose `hashtext` is the advisory lock a step of `rfc` holds (step.py)."""
+    return f"satdescarga:{rfc}"
+
+
+def remove(
+    engine: Engine,
+    rfc: str,
+    wait: bool = True,
+    timeout: float = 900.0,
+    on_wait: Callable[[], None] | None = None,
+) -> bool:
+    """Stop keeping `rfc` current and forget its e.firma (its ledger and outputs stay). A step
+    of `rfc` running now is waited for (`on_wait` is told first), at most `timeout` seconds
+    (`TaxpayerBusy`, nothing removed); without `wait` the row goes at once and the running step
+    ends its pass without being scheduled again. Whether a running step was found."""
+    rfc = rfc.upper()
+    get(engine, rfc)  # not in the fleet: said before any waiting
+    key = {"k": step_lock_key(rfc)}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+        held = bool(db.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), key).scalar())
+        if not held and wait:
+            if on_wait is not None:
+                on_wait()
+            db.execute(text("SELECT set_config('lock_timeout', :t, false)"),
+                       {"t": f"{max(1, round(timeout * 1000))}ms"})  # fmt: skip
+            try:
+                db.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), key)
+            except OperationalError:  # lock_timeout
+                raise TaxpayerBusy(
+                    f"el paso en curso de {rfc} no terminó en {timeout:.0f} s y {rfc} sigue "
+                    "en la flota: vuelva a intentarlo, o use --no-wait"
+                ) from None
+            finally:
+                db.execute(text("RESET lock_timeout"))
+        try:
+            gone = db.execute(delete(T).where(T.c.rfc == rfc)).rowcount
+        finally:
+            if held or wait:
+                db.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), key)
+    if gone == 0:
+        raise TaxpayerError(f"{rfc} no está en la flota")
+    return not held
 
 
 def set_policy(engine: Engine, rfc: str, policy: Policy) -> None:
@@ -131,43 +204,39 @@ def set_policy(engine: Engine, rfc: str, policy: Policy) -> None:
 
 
 def open_fiel(
-    engine: Engine, vault: MasterKey, rfc: str, cache: dict[bytes, Fiel] | None = None
+    engine: Engine, vault: MasterKey | Keyring, rfc: str, cache: FielCache | None = None
 ) -> Fiel:
-    """The taxpayer's e.firma, unsealed in memory for signing. With `cache` (a worker's), an
-    e.firma already opened is reused while its sealed blob is unchanged. A sealed key was
-    checked at `add` and AES-GCM proves it unchanged, so its RSA numbers are not checked again
-    (about 40 ms of CPU each; opening takes under 1 ms)."""
+    """The taxpayer's e.firma, unsealed in memory for signing, with whichever of the keys
+    sealed it. With `cache` (a worker's), an e.firma already opened is reused while its sealed
+    blob is unchanged. A sealed key was checked at `add` (or `renew`) and AES-GCM proves it
+    unchanged, so its RSA numbers are not checked again (about 40 ms of CPU each; opening takes
+    under 1 ms)."""
     with engine.connect() as db:
         row = db.execute(select(T.c.sealed, T.c.key_id).where(T.c.rfc == rfc)).first()
     if row is None:
+        if cache is not None:
+            cache.forget(rfc)
         raise TaxpayerError(f"{rfc} no está en la flota")
-    digest = hashlib.sha256(rfc.encode() + b"\x00" + row.key_id.encode() + row.sealed).digest()
-    if cache is not None and digest in cache:
-        return cache[digest]
+    digest = hashlib.sha256(row.key_id.encode() + b"\x00" + row.sealed).digest()
+    if cache is not None:
+        cache.sweep(engine)
+        cached = cache.get(rfc, digest)
+        if cached is not None:
+            return cached
     try:
-        fiel = vault.open(rfc, row.sealed, row.key_id).open(checked=True)  # checked at `add`
+        fiel = keyring(vault).open(rfc, row.sealed, row.key_id).open(checked=True)
     except FielError as exc:  # sealed fine, but no longer opens (never expected)
         raise TaxpayerError(f"la e.firma sellada de {rfc} no se pudo abrir: {exc}") from None
     if cache is not None:
-        cache[digest] = fiel
+        cache.put(rfc, digest, fiel)
     return fiel
 
 
-def rotate(engine: Engine, old: MasterKey, new: MasterKey) -> int:
-    """Reseal every e.firma sealed with `old` under `new`, in one transaction."""
-    count = 0
-    with engine.begin() as db:
-        rows = db.execute(
-            select(T.c.rfc, T.c.sealed, T.c.key_id)
-            .where(T.c.key_id == old.key_id)
-            .with_for_update()
-        ).all()
-        for row in rows:
-            files = old.open(row.rfc, row.sealed, row.key_id)
-            db.execute(
-                update(T)
-                .where(T.c.rfc == row.rfc)
-                .values(sealed=new.seal(row.rfc, files), key_id=new.key_id)
-            )
-            count += 1
-    return count
+def rotate(
+    engine: Engine,
+    keys: MasterKey | Keyring,
+    new: MasterKey,
+    on_row: Callable[[str], None] | None = None,
+) -> int:
+    """Reseal every e.firma under `new`, row by row, then make it the fleet's key (keys.py)."""
+    return fleet_keys.rotate(engine, keys, new, on_row)

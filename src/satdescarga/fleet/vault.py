@@ -6,6 +6,10 @@ nonce (12 bytes) + ciphertext of the certificate, key and password, authenticate
 with the taxpayer's RFC (a blob copied onto another taxpayer's row does not open). `key_id`
 names the master key that sealed a row (the first bytes of a hash of it, never the key), so
 `fleet rotate-key` knows what to reseal and a wrong key is told apart from a damaged row.
+
+A process may hold several master keys (a `Keyring`: `--master-key-file` repeated, or several
+keys separated by commas in `SATDESCARGA_MASTER_KEY`): during a rotation a worker opens each
+row with the key its `key_id` names, old or new.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import binascii
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,10 @@ from satdescarga.fiel import Fiel
 
 ENV_KEY = "SATDESCARGA_MASTER_KEY"
 NONCE = 12
+MISSING = (
+    f"falta la llave maestra: defina {ENV_KEY} o use --master-key-file "
+    "(cree una con 'satdescarga fleet new-key')"
+)
 
 
 class VaultError(ConfigurationError):
@@ -82,10 +91,7 @@ class MasterKey:
                 ) from None
         text = os.environ.get(ENV_KEY)
         if not text:
-            raise VaultError(
-                f"falta la llave maestra: defina {ENV_KEY} o use --master-key-file "
-                "(cree una con 'satdescarga fleet new-key')"
-            )
+            raise VaultError(MISSING)
         return cls.parse(text)
 
     @staticmethod
@@ -117,3 +123,62 @@ class MasterKey:
         return FielFiles(
             base64.b64decode(fields["cer"]), base64.b64decode(fields["key"]), fields["password"]
         )
+
+
+class Keyring:
+    """The master keys one process holds (one, or old and new during a rotation), by key id.
+    Its repr and its messages name key ids only, never a key."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Iterable[MasterKey]) -> None:
+        self._keys = {key.key_id: key for key in keys}
+        if not self._keys:
+            raise VaultError(MISSING)
+
+    def __repr__(self) -> str:
+        return f"Keyring(key_ids={self.key_ids!r})"
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The keys' ids, in the order they were given."""
+        return list(self._keys)
+
+    @property
+    def first(self) -> MasterKey:
+        return next(iter(self._keys.values()))
+
+    def get(self, key_id: str) -> MasterKey | None:
+        return self._keys.get(key_id)
+
+    @classmethod
+    def parse(cls, text: str) -> Keyring:
+        """One key, or several separated by commas (spaces and line breaks around them are
+        ignored)."""
+        parts = [part for part in text.replace("\n", ",").split(",") if part.strip()]
+        if not parts:
+            raise VaultError(MISSING)
+        return cls(MasterKey.parse(part) for part in parts)
+
+    @classmethod
+    def load(cls, key_files: Sequence[Path] = ()) -> Keyring:
+        """From `key_files` (one key each), else from SATDESCARGA_MASTER_KEY (one key or
+        several separated by commas)."""
+        if key_files:
+            return cls(MasterKey.load(path) for path in key_files)
+        return cls.parse(os.environ.get(ENV_KEY) or "")
+
+    def open(self, rfc: str, sealed: bytes, key_id: str) -> FielFiles:
+        key = self._keys.get(key_id)
+        if key is None:
+            raise VaultError(
+                f"la e.firma de {rfc} está sellada con otra llave maestra ({key_id}), que este "
+                f"proceso no tiene (tiene {', '.join(self._keys)}): agréguela con "
+                "--master-key-file o en SATDESCARGA_MASTER_KEY"
+            )
+        return key.open(rfc, sealed, key_id)
+
+
+def keyring(keys: MasterKey | Keyring) -> Keyring:
+    """`keys` as a keyring (one master key is a keyring of one)."""
+    return keys if isinstance(keys, Keyring) else Keyring([keys])

@@ -17,7 +17,7 @@ from satdescarga.fleet.database import check_current, engine_for, libpq_url, rea
 from satdescarga.fleet.limits import Limits, SharedLimits
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.step import Worker
-from satdescarga.fleet.vault import MasterKey
+from satdescarga.fleet.vault import Keyring, MasterKey, keyring
 from satdescarga.fleet.xmldir import shared_xml_dir
 from satdescarga.sync.notify import Notifier
 
@@ -25,7 +25,7 @@ from satdescarga.sync.notify import Notifier
 @dataclass(frozen=True)
 class WorkerSettings:
     url: str
-    vault: MasterKey
+    vault: MasterKey | Keyring
     spool: Path
     xml_dir: Path | None = None  # where this machine mounts the fleet's XML directory
     concurrency: int = 4
@@ -45,7 +45,13 @@ def serve(settings: WorkerSettings) -> None:
     clock = business_clock()
     engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
     check_current(engine)
-    taxpayers.check_master_key(engine, settings.vault)
+    current = taxpayers.check_master_key(engine, settings.vault)
+    held = keyring(settings.vault).key_ids
+    logging.getLogger("satdescarga.fleet").warning(
+        "llaves maestras de este trabajador: %s (la de la flota: %s)",
+        ", ".join(held),
+        current or "aún ninguna",
+    )  # ids only, never a key
     xml_dir = shared_xml_dir(engine, settings.xml_dir)
     metrics = Metrics()
     reader = reader_for(settings.url, pool_size=settings.concurrency + 2)

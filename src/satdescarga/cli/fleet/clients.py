@@ -1,33 +1,47 @@
-"""`fleet add`, `list`, `remove`, `policy`: the fleet's taxpayers."""
+"""`fleet add`, `list`, `renew`, `remove`, `policy`: the fleet's taxpayers."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from satdescarga.cli.common import Output, common_options, handle_errors
 from satdescarga.cli.fleet.group import _db, _key, fleet
 
+if TYPE_CHECKING:
+    from satdescarga.fleet.vault import FielFiles
+
+
+def _fiel_files(func: Any) -> Any:
+    """--cer, --key, --password-file (all required)."""
+    path = click.Path(dir_okay=False, exists=True, path_type=Path)
+    func = click.option(
+        "--password-file", type=path, required=True, help="Archivo con la contraseña de la llave."
+    )(func)
+    func = click.option("--key", type=path, required=True, help="Llave privada (.key).")(func)
+    return click.option("--cer", type=path, required=True, help="Certificado (.cer).")(func)
+
+
+def _read(cer: Path, key: Path, password_file: Path) -> FielFiles:
+    from satdescarga.cli.password import read_password_file
+    from satdescarga.fleet.vault import FielFiles
+
+    return FielFiles(cer.read_bytes(), key.read_bytes(), read_password_file(password_file))
+
 
 @fleet.command()
 @_db
 @_key
-@click.option("--cer", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
-@click.option("--key", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="Archivo con la contraseña de la llave.",
-)
+@_fiel_files
 @click.option("--name", help="Nombre para mostrar (por omisión, el del certificado).")
 @click.option("--since", help="Desde qué día guardar historia (AAAA-MM-DD).")
 @common_options
 @handle_errors
 def add(
     db: str,
-    master_key_file: Path | None,
+    master_key_file: tuple[Path, ...],
     cer: Path,
     key: Path,
     password_file: Path,
@@ -36,15 +50,15 @@ def add(
     as_json: bool,
     debug: bool,
 ) -> None:
-    """Agrega un contribuyente con su e.firma (se revisa y se guarda cifrada)."""
-    from satdescarga.cli.password import read_password_file
+    """Agrega un contribuyente con su e.firma (se revisa y se guarda cifrada con la llave
+    maestra de la flota)."""
     from satdescarga.fleet import taxpayers
     from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.policy import Policy
-    from satdescarga.fleet.vault import FielFiles, MasterKey
+    from satdescarga.fleet.vault import Keyring
 
-    vault = MasterKey.load(master_key_file)
-    files = FielFiles(cer.read_bytes(), key.read_bytes(), read_password_file(password_file))
+    vault = Keyring.load(master_key_file)
+    files = _read(cer, key, password_file)
     engine = engine_for(db)
     try:
         added = taxpayers.add(engine, vault, files, Policy(since=since), name)
@@ -84,21 +98,82 @@ def list_(db: str, as_json: bool, debug: bool) -> None:
 
 @fleet.command()
 @_db
+@_key
 @click.argument("rfc")
+@_fiel_files
 @common_options
 @handle_errors
-def remove(db: str, rfc: str, as_json: bool, debug: bool) -> None:
-    """Deja de mantener al día a RFC y olvida su e.firma (su historia se conserva)."""
+def renew(
+    db: str,
+    master_key_file: tuple[Path, ...],
+    rfc: str,
+    cer: Path,
+    key: Path,
+    password_file: Path,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Cambia la e.firma de RFC por una nueva (renovada); conserva su política, su historia y
+    sus salidas."""
     from satdescarga.fleet import taxpayers
     from satdescarga.fleet.database import engine_for
+    from satdescarga.fleet.vault import Keyring
 
+    vault = Keyring.load(master_key_file)
+    files = _read(cer, key, password_file)
     engine = engine_for(db)
     try:
-        taxpayers.remove(engine, rfc)
+        renewed = taxpayers.renew(engine, vault, rfc, files)
     finally:
         engine.dispose()
     Output(as_json).result(
-        "taxpayer_removed", {"rfc": rfc.upper()}, f"{rfc.upper()} ya no está en la flota."
+        "taxpayer_renewed",
+        {"rfc": renewed.rfc, "serial": renewed.serial, "fiel_valid_until": renewed.valid_until},
+        f"{renewed.rfc}: e.firma nueva (certificado {renewed.serial}) vigente hasta "
+        f"{renewed.valid_until:%Y-%m-%d}; su política e historia siguen igual.",
+    )
+
+
+@fleet.command()
+@_db
+@click.argument("rfc")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="No esperar al paso en curso de RFC (termina su pasada y ya no se programa otro).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=900.0,
+    show_default=True,
+    help="Segundos de espera, como máximo, al paso en curso.",
+)
+@common_options
+@handle_errors
+def remove(db: str, rfc: str, no_wait: bool, timeout: float, as_json: bool, debug: bool) -> None:
+    """Deja de mantener al día a RFC y olvida su e.firma (su historia se conserva); espera a
+    que termine su paso en curso, si lo hay."""
+    from satdescarga.fleet import taxpayers
+    from satdescarga.fleet.database import engine_for
+
+    output = Output(as_json)
+    rfc = rfc.upper()
+
+    def waiting() -> None:
+        output.note(f"esperando a que termine el paso en curso de {rfc} (hasta {timeout:.0f} s)")
+
+    engine = engine_for(db)
+    try:
+        running = taxpayers.remove(engine, rfc, not no_wait, timeout, waiting)
+    finally:
+        engine.dispose()
+    after = (" (su paso en curso termina sin programar otro)" if no_wait else
+             " (después de su paso en curso)") if running else ""  # fmt: skip
+    output.result(
+        "taxpayer_removed",
+        {"rfc": rfc, "step_was_running": running},
+        f"{rfc} ya no está en la flota{after}.",
     )
 
 

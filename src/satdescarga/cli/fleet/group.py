@@ -20,7 +20,9 @@ def _key(func: Any) -> Any:
     return click.option(
         "--master-key-file",
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help="Archivo con la llave maestra (por omisión $SATDESCARGA_MASTER_KEY).",
+        multiple=True,
+        help="Archivo con una llave maestra; repetible (al cambiar de llave: la vieja y la "
+        "nueva). Por omisión $SATDESCARGA_MASTER_KEY (varias: separadas por comas).",
     )(func)
 
 

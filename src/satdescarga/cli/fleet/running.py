@@ -49,7 +49,7 @@ from satdescarga.cli.fleet.group import _db, _key, fleet
 @handle_errors
 def worker(
     db: str,
-    master_key_file: Path | None,
+    master_key_file: tuple[Path, ...],
     concurrency: int,
     spool: Path,
     xml_dir: Path | None,
@@ -74,13 +74,13 @@ def worker(
     # request has nothing to wait for: exit at once, successfully.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from satdescarga.fleet.limits import Limits
-    from satdescarga.fleet.vault import MasterKey
+    from satdescarga.fleet.vault import Keyring
     from satdescarga.fleet.worker import WorkerSettings, serve
     from satdescarga.sync.notify import Notifier
 
     settings = WorkerSettings(
         url=db,
-        vault=MasterKey.load(master_key_file),
+        vault=Keyring.load(master_key_file),
         spool=spool,
         xml_dir=xml_dir,
         concurrency=concurrency,

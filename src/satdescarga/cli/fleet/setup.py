@@ -64,19 +64,20 @@ def new_key(out: Path, as_json: bool, debug: bool) -> None:
     "--new-key-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     required=True,
-    help="La llave maestra nueva.",
+    help="La llave maestra nueva (--master-key-file o $SATDESCARGA_MASTER_KEY: la vieja).",
 )
 @common_options
 @handle_errors
 def rotate_key(
-    db: str, master_key_file: Path | None, new_key_file: Path, as_json: bool, debug: bool
+    db: str, master_key_file: tuple[Path, ...], new_key_file: Path, as_json: bool, debug: bool
 ) -> None:
-    """Vuelve a sellar todas las e.firmas con una llave maestra nueva."""
+    """Vuelve a sellar todas las e.firmas con una llave maestra nueva, sin detener la flota
+    (una por una; si se interrumpe, se retoma al ejecutarlo de nuevo)."""
     from satdescarga.fleet import taxpayers
     from satdescarga.fleet.database import engine_for
-    from satdescarga.fleet.vault import MasterKey
+    from satdescarga.fleet.vault import Keyring, MasterKey
 
-    old, new = MasterKey.load(master_key_file), MasterKey.load(new_key_file)
+    old, new = Keyring.load(master_key_file), MasterKey.load(new_key_file)
     engine = engine_for(db)
     try:
         count = taxpayers.rotate(engine, old, new)
@@ -85,5 +86,6 @@ def rotate_key(
     Output(as_json).result(
         "key_rotated",
         {"resealed": count, "key_id": new.key_id},
-        f"{count} e.firmas selladas de nuevo con la llave {new.key_id}.",
+        f"{count} e.firmas selladas de nuevo con la llave {new.key_id}; "
+        f"la flota usa ahora la llave {new.key_id}.",
     )
