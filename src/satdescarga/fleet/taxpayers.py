@@ -40,6 +40,10 @@ class Taxpayer:
     last_error: str | None
     summary: str | None
     steps: int
+    state: str  # states.TaxpayerState
+    reason: str | None
+    failures: int  # failed steps in a row
+    failing_since: datetime | None
 
 
 _PUBLIC = [c for c in T.c if c.name != "sealed"]
