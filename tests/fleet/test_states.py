@@ -28,8 +28,12 @@ from .test_steps import START, make_worker
 EXPIRED, REFUSED, FAILING = "EXP010101AAA", "REF010101AAA", "FAL010101AAA"
 
 
-def _fiel(folder: Path, rfc: str, **validity: datetime) -> FielFiles:
-    cer, key, _ = issue_fiel(rfc, folder, password=TEST_PASSWORD, **validity)
+def _fiel(
+    folder: Path, rfc: str, valid_from: datetime | None = None, valid_until: datetime | None = None
+) -> FielFiles:
+    cer, key, _ = issue_fiel(
+        rfc, folder, password=TEST_PASSWORD, valid_from=valid_from, valid_until=valid_until
+    )
     return FielFiles(cer.read_bytes(), key.read_bytes(), TEST_PASSWORD)
 
 
@@ -103,7 +107,7 @@ def test_a_step_that_keeps_failing_backs_off_then_says_error_repetido(
             assert row.reason and row.last_error and len(row.reason) <= states.REASON_LIMIT
         assert waits == sorted(waits) and waits[-1] > waits[0]  # a growing backoff
         assert waits[0] == timedelta(minutes=15)
-        assert row.state == "error_repetido"
+        assert row.state == "error_repetido" and row.reason and row.last_error
         assert row.reason.startswith(f"{states.REPEATED_AFTER} pasos seguidos fallaron desde")
         assert "; último error: falla local, no del SAT: no se pudo usar " in row.reason
         assert row.last_error.startswith("falla local, no del SAT: no se pudo usar ")
@@ -137,7 +141,7 @@ def test_the_retention_deletes_old_failed_jobs_and_request_events(fleet_db: str)
             "(SELECT id FROM procrastinate_jobs WHERE lock <> 'R3')"
         )
         db.execute(
-            "INSERT INTO windows (job, start, \"end\", state, created_at, updated_at) "
+            'INSERT INTO windows (job, start, "end", state, created_at, updated_at) '
             "VALUES ('{}', 'a', 'b', 'done', 'x', 'x')"
         )
         db.execute(
@@ -158,9 +162,9 @@ def test_the_retention_deletes_old_failed_jobs_and_request_events(fleet_db: str)
             return await history.retention(app, engine, queue.QUEUE)
 
     assert asyncio.run(clean()) == 1
-    with engine.connect() as db:
-        left = db.execute(text("SELECT lock, status FROM procrastinate_jobs")).all()
-        events = db.execute(text("SELECT at FROM request_events")).scalars().all()
+    with engine.connect() as check:
+        left = check.execute(text("SELECT lock, status FROM procrastinate_jobs")).all()
+        events = check.execute(text("SELECT at FROM request_events")).scalars().all()
     assert [tuple(row) for row in left] == [("R3", "failed")]
     assert events == [new]
     engine.dispose()
