@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -46,7 +47,17 @@ def test_a_stuck_taxpayer_says_why_and_is_not_retried_every_poll(
         engine = worker.engine
         policy = Policy(since="2025-03-01")
         # An e.firma that was valid when added and expired yesterday (emulator's time).
-        expired = _fiel(tmp_path, EXPIRED, valid_until=START - timedelta(days=1))
+        issued = CliRunner().invoke(
+            main, ["emulator", "issue-fiel", "--rfc", EXPIRED, "--out", str(tmp_path / "exp"),
+                   "--valid-until", "2025-03-09T12:00:00"],
+        )  # fmt: skip
+        assert issued.exit_code == 0, issued.output
+        folder = tmp_path / "exp"
+        expired = FielFiles(
+            (folder / f"{EXPIRED}.cer").read_bytes(),
+            (folder / f"{EXPIRED}.key").read_bytes(),
+            (folder / f"{EXPIRED}-password.txt").read_text().strip(),
+        )
         taxpayers.add(engine, master_key, expired, policy, now=START - timedelta(days=30))
         # One SAT refuses at Autentica: not valid yet by SAT's clock (valid by this computer's).
         later = _fiel(tmp_path, REFUSED, valid_from=datetime(2025, 6, 1, tzinfo=UTC))
@@ -114,8 +125,23 @@ def test_a_step_that_keeps_failing_backs_off_then_says_error_repetido(
         assert "\n" not in row.reason and "Traceback" not in row.reason
         status = fleet_status(worker.engine, datetime(2025, 3, 10, 12, 0))
         assert status["totals"]["by_state"] == {"error_repetido": 1}
-        # Fixed: the next step clears the failures.
+        # Another fault, not satdescarga's to judge (a broken table): recorded, then raised
+        # for the queue to retry.
         spool.unlink()
+        broken = "ALTER TABLE fleet_metadata ADD CONSTRAINT broken CHECK (false) NOT VALID"
+        with worker.engine.begin() as db:
+            db.execute(text(broken))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            run_step(worker, FAILING)
+        row = taxpayers.get(worker.engine, FAILING)
+        assert row.failures == states.REPEATED_AFTER + 1 and row.state == "error_repetido"
+        assert row.last_error == (
+            'error inesperado (CheckViolation: new row for relation "fleet_metadata" violates '
+            'check constraint "broken")'
+        )
+        # Fixed: the next step clears the failures.
+        with worker.engine.begin() as db:
+            db.execute(text("ALTER TABLE fleet_metadata DROP CONSTRAINT broken"))
         result = run_step(worker, FAILING)
         row = taxpayers.get(worker.engine, FAILING)
         assert row.failures == 0 and row.failing_since is None
