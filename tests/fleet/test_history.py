@@ -133,6 +133,8 @@ def test_a_moved_since_and_a_reset_fetch_the_history_and_self_invoices_keep_both
         # (metadata only from here: enough to see the history asked for again).
         taxpayers.set_policy(engine, EKU, Policy(since="2025-02-01", kinds=("metadata",)))
         asked = len(sat.stats()["rfcs"][EKU]["requests"])
+        with engine.connect() as db:
+            assert db.execute(text("SELECT count(*) FROM meta")).scalar()
         unconfirmed = _fleet(sat, "reset", "--db", fleet_db, EKU)
         assert unconfirmed.exit_code == 2 and "confirme con --yes" in unconfirmed.output
         done = _fleet(sat, "reset", "--db", fleet_db, EKU, "--yes", "--json")
@@ -145,6 +147,10 @@ def test_a_moved_since_and_a_reset_fetch_the_history_and_self_invoices_keep_both
                 {"r": EKU},
             ).scalar()
             assert left == 0
+            meta = db.execute(
+                text("SELECT count(*) FROM meta WHERE key LIKE :k"), {"k": f'%"rfc": "{EKU}"%'}
+            ).scalar()
+            assert meta == 0
             assert db.execute(text("SELECT count(*) FROM fleet_metadata")).scalar()
         row = taxpayers.get(engine, EKU)
         assert row.state == "nuevo" and row.next_run_at is None

@@ -6,6 +6,7 @@ failed jobs and the ledger's old request events are cleaned by the retention."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -210,3 +211,38 @@ def test_fleet_add_refuses_a_history_sat_does_not_keep(tmp_path: Path) -> None:
     assert "el SAT solo acepta periodos desde" in result.output
     assert "(seis años atrás); el inicio es 1990-01-01" in result.output
     assert "Traceback" not in result.output
+
+
+def test_perdidos_counts_only_packages_whose_documents_were_not_recovered(
+    fleet_db: str, master_key: MasterKey, tmp_path: Path
+) -> None:
+    engine = engine_for(fleet_db)
+    taxpayers.add(engine, master_key, _fiel(tmp_path, FAILING), Policy(), now=START)
+    job = json.dumps({"rfc": FAILING})
+    with engine.begin() as db:
+        for number, state in enumerate(("recovered", "done")):
+            window = db.execute(
+                text(
+                    'INSERT INTO windows (job, start, "end", state, created_at, updated_at) '
+                    "VALUES (:job, :start, 'b', :state, 'x', 'x') RETURNING id"
+                ),
+                {"job": job, "start": str(number), "state": state},
+            ).scalar()
+            request = db.execute(
+                text(
+                    "INSERT INTO requests (window_id, criteria_key, criteria, outcome, sent_at, "
+                    "updated_at) VALUES (:w, 'k', '{}', 'finished', 'x', 'x') RETURNING id"
+                ),
+                {"w": window},
+            ).scalar()
+            db.execute(
+                text(
+                    "INSERT INTO packages (package_id, request_row, state, updated_at) "
+                    "VALUES (:p, :r, 'lost', 'x')"
+                ),
+                {"p": f"P{number}", "r": request},
+            )
+    status = fleet_status(engine, datetime(2025, 3, 10, 12, 0))
+    assert status["taxpayers"][0]["lost"] == 1  # the one whose period was not asked again
+    assert status["totals"]["lost_packages"] == 1
+    engine.dispose()

@@ -59,16 +59,11 @@ def reset(engine: Engine, rfc: str) -> Forgotten:
         counts = _counts(db, rfc)
         if known.first() is None and not counts.windows:
             raise HistoryError(f"{rfc} no está en la flota ni tiene historia en el ledger")
-        jobs = db.execute(
-            text("SELECT DISTINCT job FROM windows WHERE CAST(job AS json)->>'rfc' = :rfc"),
-            {"rfc": rfc},
-        ).scalars()
-        keys = [key for job in jobs for key in (f"start:{job}", f"{VIEW_KEY}{job}")]
         for statement in _FORGET:
             db.execute(text(statement), {"rfc": rfc})
-        db.execute(
-            text("DELETE FROM meta WHERE key = ANY(:keys) OR (key LIKE 'start:%' AND key LIKE :m)"),
-            {"keys": keys, "m": f'%"rfc": "{rfc}"%'},
+        db.execute(  # "start:<job>", "view:<job>": a job is JSON naming its RFC (Job.key)
+            text("DELETE FROM meta WHERE (key LIKE 'start:%' OR key LIKE :view) AND key LIKE :m"),
+            {"view": f"{VIEW_KEY}%", "m": f'%"rfc": "{rfc}"%'},
         )
         db.execute(text("DELETE FROM tokens WHERE service LIKE :p"), {"p": f"{rfc}:%"})
         db.execute(
