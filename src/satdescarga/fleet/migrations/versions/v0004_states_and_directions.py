@@ -18,6 +18,7 @@ Revises: 0003
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 from satdescarga.sync.documents import APPEARED, CANCELLED, CANCELLED_STATUS, REACTIVATED
@@ -73,6 +74,11 @@ END $$;
 
 
 def _primary_key(table: str, columns: str) -> None:
+    """Rebuild `table`'s primary key on `columns` unless it already is (a fresh database):
+    the rebuild locks the table while its index is built."""
+    current = sa.inspect(op.get_bind()).get_pk_constraint(table)["constrained_columns"]
+    if current == [name.strip() for name in columns.split(",")]:
+        return
     op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_pkey")
     op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({columns})")
 
