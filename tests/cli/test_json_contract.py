@@ -45,6 +45,7 @@ BAD_INPUTS: dict[str, list[str]] = {
     "fleet remove": ["--db", "postgresql://127.0.0.1:9/x"],  # RFC missing
     "fleet renew": ["--db", "postgresql://127.0.0.1:9/x", "--cer", CER, "--key", KEY],
     "fleet policy": [],
+    "fleet reset": [],  # no --db
     "fleet rotate-key": [],
     "fleet worker": ["--concurrency", "0"],
     "fleet status": [],

@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -253,6 +253,16 @@ def serve(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Archivo con la contraseña de la llave (por omisión, la de prueba: 12345678a).",
 )
+@click.option(
+    "--valid-from",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Inicio de la vigencia (UTC; por omisión, 2024-01-01).",
+)
+@click.option(
+    "--valid-until",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Fin de la vigencia (UTC; por omisión, 2030-01-01): p. ej. para probar una vencida.",
+)
 @common_options
 @handle_errors
 def issue_fiel(
@@ -260,6 +270,8 @@ def issue_fiel(
     out: Path,
     name: str | None,
     password_file: Path | None,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
     as_json: bool,
     debug: bool,
 ) -> None:
@@ -277,7 +289,14 @@ def issue_fiel(
     if password_file is not None:
         password = read_password_file(password_file)
     try:
-        cer, key, secret = issue(rfc, out, name=name, password=password)
+        cer, key, secret = issue(
+            rfc,
+            out,
+            name=name,
+            password=password,
+            valid_from=None if valid_from is None else valid_from.replace(tzinfo=UTC),
+            valid_until=None if valid_until is None else valid_until.replace(tzinfo=UTC),
+        )
     except FielIssueError as exc:
         output.error(str(exc), EXIT_USAGE)
         raise SystemExit(EXIT_USAGE) from None

@@ -53,10 +53,12 @@ _STATUS_TOTAL = {
 _FLEET_TOTALS = {
     "taxpayers": "contribuyentes",
     "by_result": "contribuyentes por resultado de su último paso",
+    "by_state": "contribuyentes por estado (nuevo, al_dia, pendiente, sat_no_disponible, "
+    "atencion, con_error, error_repetido, credenciales_rechazadas, efirma_vencida)",
     "pending_requests": "solicitudes que el SAT aún prepara",
     "stuck": "solicitudes atoradas",
-    "lost_packages": "paquetes perdidos",
-    "documents": "renglones de metadata",
+    "lost_packages": "paquetes perdidos cuyos documentos no se recuperaron",
+    "documents": "documentos distintos con metadata (una autofactura cuenta una vez)",
     "xml": "XML guardados",
     "queue": "trabajos de la cola por estado",
     "sat_paused": "la flota está en pausa porque el SAT falla",
@@ -388,6 +390,16 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
         {"rfc": "RFC", "step_was_running": "había un paso suyo en curso (esperado o no)"},
     ),
     "policy": ("fleet policy", "la política de un RFC", {"rfc": "RFC", "policy": "política"}),
+    "history_reset": (
+        "fleet reset",
+        "la historia de un RFC olvidada en el ledger",
+        {
+            "rfc": "RFC",
+            "windows": "ventanas olvidadas",
+            "requests": "solicitudes olvidadas",
+            "packages": "paquetes olvidados",
+        },
+    ),
     "key_rotated": (
         "fleet rotate-key",
         "e.firmas selladas con otra llave; la nueva es ya la de la flota",
@@ -397,9 +409,10 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
         "fleet status, fleet demo",
         "el estado de la flota",
         {
-            "taxpayers": "un objeto por contribuyente: rfc, name, result, complete_until, "
-            "pending, stuck, lost, failed_windows, documents, xml, last_run_at, next_run_at, "
-            "last_error, fiel_valid_until, fiel_expires_soon",
+            "taxpayers": "un objeto por contribuyente: rfc, name, state, reason, result, "
+            "complete_until, pending, stuck, lost, failed_windows, documents, xml, last_run_at, "
+            "next_run_at, last_error, failures, failing_since, fiel_valid_until, "
+            "fiel_expires_soon, fiel_expired",
             "totals": "totales (ver abajo)",
         },
     ),

@@ -63,6 +63,18 @@ def oldest_start(today: date) -> datetime:
         return datetime(today.year - 6, today.month, today.day - 1)
 
 
+def start_problem(start: datetime, today: date) -> str | None:
+    """What is wrong with a period starting at `start` (SAT local time) for SAT, if anything:
+    older than six years (the one rule `sync --since` and the fleet's `--since` follow)."""
+    floor = oldest_start(today)
+    if start < floor:
+        return (
+            f"el SAT solo acepta periodos desde {floor:%Y-%m-%d} (seis años atrás); "
+            f"el inicio es {start:%Y-%m-%d}"
+        )
+    return None
+
+
 DownloadTypeLike = DownloadType | Literal["emitidos", "recibidos", "Emitidos", "Recibidos"]
 RequestTypeLike = (
     RequestType | g.TipoDescargaMasivaTerceros | Literal["Metadata", "CFDI", "metadata", "xml"]
@@ -302,10 +314,6 @@ class Query:
         problems = []
         if start >= end:
             problems.append("el inicio del periodo debe ser anterior a su fin")
-        floor = oldest_start(today)
-        if start < floor:
-            problems.append(
-                f"el SAT solo acepta periodos desde {floor:%Y-%m-%d} (seis años atrás); "
-                f"el inicio es {start:%Y-%m-%d}"
-            )
+        if problem := start_problem(start, today):
+            problems.append(problem)
         return problems

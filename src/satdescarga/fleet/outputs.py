@@ -1,8 +1,9 @@
 """The fleet's outputs in PostgreSQL: a `PackageStore` (sync.run) that every worker shares.
 
 A package is read in one transaction: its rows go with COPY into a temporary table, then into
-`fleet_metadata` or `fleet_cfdi` with one upsert keyed by (taxpayer, UUID) (a re-read after a
-crash changes nothing). A CFDI package's XML goes to `fleet_xml` in the same transaction:
+`fleet_metadata` or `fleet_cfdi` with one upsert keyed by (taxpayer, direction, UUID) (a
+re-read after a crash changes nothing; a CFDI the taxpayer issued to itself is kept in both
+directions). A CFDI package's XML goes to `fleet_xml` in the same transaction:
 zlib-compressed from a spool file (one connection holds one COPY at a time), or, when the
 fleet keeps XML in a shared directory (xmldir.py), as the path of a file written and fsynced
 before the commit. The triggers of the fleet's first revision record what appeared or changed
@@ -156,9 +157,9 @@ class PgStore:
                 # The last row of a UUID wins, as in the SQLite outputs (upserts in file order).
                 cursor.execute(
                     f"INSERT INTO {table.name} ({quoted}) "
-                    f"SELECT DISTINCT ON (taxpayer, uuid) {quoted} FROM stage "
-                    "ORDER BY taxpayer, uuid, ctid DESC "
-                    f"ON CONFLICT (taxpayer, uuid) DO UPDATE SET {updates}"
+                    f"SELECT DISTINCT ON (taxpayer, direction, uuid) {quoted} FROM stage "
+                    "ORDER BY taxpayer, direction, uuid, ctid DESC "
+                    f"ON CONFLICT (taxpayer, direction, uuid) DO UPDATE SET {updates}"
                 )
                 count = max(0, int(cursor.rowcount))
                 self.round_trips += 4
@@ -195,12 +196,13 @@ class PgStore:
             return []
         party = "rfc_emisor" if job.direction is DownloadType.ISSUED else "rfc_receptor"
         ranges = " OR ".join("(m.fecha_emision BETWEEN %s AND %s)" for _ in spans)
-        values: list[object] = [job.rfc, job.service, job.rfc, ACTIVE]
+        values: list[object] = [job.rfc, job.service, job.direction.value, job.rfc, ACTIVE]
         for start, end in spans:
             values += [start.replace(tzinfo=None), end.replace(tzinfo=None)]
         query = (
             f"SELECT m.uuid, m.fecha_emision FROM fleet_metadata m "
-            f"WHERE m.taxpayer = %s AND m.service = %s AND m.{party} = %s AND m.estatus = %s "
+            f"WHERE m.taxpayer = %s AND m.service = %s AND m.direction = %s "
+            f"AND m.{party} = %s AND m.estatus = %s "
             f"AND ({ranges}) "
             "AND NOT EXISTS (SELECT 1 FROM fleet_cfdi c "
             "WHERE c.taxpayer = m.taxpayer AND c.uuid = m.uuid) "
@@ -211,15 +213,17 @@ class PgStore:
         return [(uuid, issued) for uuid, issued in rows if issued]
 
     def document_totals(self, jobs: Sequence[Job]) -> DocumentTotals:
-        """Distinct UUIDs of the taxpayer in this service: with metadata, with a CFDI, both."""
+        """Distinct UUIDs of the taxpayer in this service: with metadata, with a CFDI, both (a
+        self-invoice, kept in both directions, counts once)."""
         if not jobs:
             return DocumentTotals()
         values = {"rfc": jobs[0].rfc, "service": str(jobs[0].service)}
         query = text(
-            "SELECT (SELECT count(*) FROM fleet_metadata WHERE taxpayer = :rfc "
+            "SELECT (SELECT count(DISTINCT uuid) FROM fleet_metadata WHERE taxpayer = :rfc "
             "AND service = :service), "
-            "(SELECT count(*) FROM fleet_cfdi WHERE taxpayer = :rfc AND service = :service), "
-            "(SELECT count(*) FROM fleet_cfdi c WHERE c.taxpayer = :rfc "
+            "(SELECT count(DISTINCT uuid) FROM fleet_cfdi WHERE taxpayer = :rfc "
+            "AND service = :service), "
+            "(SELECT count(DISTINCT uuid) FROM fleet_cfdi c WHERE c.taxpayer = :rfc "
             "AND c.service = :service AND NOT EXISTS (SELECT 1 FROM fleet_metadata m "
             "WHERE m.taxpayer = c.taxpayer AND m.uuid = c.uuid))"
         )
@@ -231,7 +235,7 @@ class PgStore:
         pass
 
 
-_KEY = ("taxpayer", "uuid")
+_KEY = ("taxpayer", "direction", "uuid")
 _LAST_ANOMALY = "SELECT COALESCE(MAX(id), 0) FROM fleet_changes WHERE taxpayer = %s AND change = %s"
 _NEW_ANOMALIES = (
     "SELECT count(*) FROM fleet_changes WHERE taxpayer = %s AND change = %s AND id > %s"

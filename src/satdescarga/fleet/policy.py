@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from satdescarga.client import RequestType
+from satdescarga.client.query import oldest_start, start_problem
 from satdescarga.errors import ConfigurationError
 from satdescarga.sync.calendar import Calendar
 from satdescarga.sync.plan import Job
@@ -94,6 +95,33 @@ class Policy:
             return datetime.fromisoformat(self.since)
         first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         return (first - timedelta(days=1)).replace(day=1)
+
+    def check_since(self, now: datetime) -> None:
+        """Refuse a `since` that `sync --since` would refuse (business time `now`): in the
+        future, or older than SAT keeps (six years)."""
+        if self.since is None:
+            return
+        start = datetime.fromisoformat(self.since)
+        problems = [problem] if (problem := start_problem(start, now.date())) else []
+        if start > now:
+            problems.append(f"el periodo empieza en el futuro ({start:%Y-%m-%d})")
+        if problems:
+            raise PolicyError("; ".join(problems))
+
+    def history_start(self, known: list[datetime | None], now: datetime) -> datetime | None:
+        """Where a step's plan starts, given where the ledger says each job's period starts
+        (`known`): `since` when set (moved back, the older months are asked for next), the
+        default start for a job without history, else None (the ledger's); never before what
+        SAT keeps (six years back, as `since` passed on long ago may now be)."""
+        floor = oldest_start(now.date())
+        starts = [start for start in known if start is not None]
+        if self.since is not None or len(starts) < len(known):
+            start = self.start(now)
+        elif starts and min(starts) < floor:
+            start = floor
+        else:
+            return None
+        return max(start, floor)
 
     def calendar(self, since: datetime | None) -> Calendar:
         days = None if self.window == "month" else int(self.window[:-1])

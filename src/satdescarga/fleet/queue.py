@@ -7,6 +7,8 @@ periodic tasks, stalled-job recovery).
 - `satdescarga.dispatch` (periodic, every `tick` seconds): queues a step for each taxpayer
   whose next look is due (business time) and that has none queued or running; nothing while
   the fleet is paused (limits.py).
+- `satdescarga.retention` (periodic, daily): finished and failed jobs older than a week, and
+  request events older than 90 days, are deleted (history.py).
 - `satdescarga.recover` (periodic): jobs of workers that stopped sending heartbeats (killed)
   are put back in the queue; the step reruns from the ledger.
 """
@@ -83,6 +85,13 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
             count += 1
         return count
 
+    @tasks.periodic(cron="17 4 * * *", periodic_id="retention")  # daily, 04:17 (history.py)
+    @tasks.task(name="satdescarga.retention", queue=QUEUE, pass_context=True)
+    async def retention(context: Any, timestamp: int) -> int:
+        from satdescarga.fleet.history import retention
+
+        return await retention(context.app, _worker.engine, QUEUE)
+
     app = App(connector=PsycopgConnector(conninfo=url), import_paths=[])
     app.add_tasks_from(tasks, namespace="")
     return app
@@ -91,6 +100,7 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
 _DUE = text(
     "SELECT t.rfc FROM taxpayers t "
     "WHERE (t.next_run_at IS NULL OR t.next_run_at <= :now) "
+    "AND t.valid_until > :instant "  # an expired e.firma waits for `fleet renew` (states.py)
     "AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.lock = t.rfc "
     "AND j.status IN ('todo', 'doing')) ORDER BY t.next_run_at NULLS FIRST, t.rfc"
 )
@@ -103,4 +113,5 @@ def due_taxpayers() -> list[str]:
     if worker.limits.paused_for() > 0:
         return []
     with worker.engine.connect() as db:
-        return [row.rfc for row in db.execute(_DUE, {"now": to_local(worker.clock())})]
+        instant = worker.clock()
+        return [row.rfc for row in db.execute(_DUE, {"now": to_local(instant), "instant": instant})]

@@ -1,9 +1,10 @@
 """The fleet's own tables (SQLAlchemy Core), beside the ledger's (`sync.schema`), in PostgreSQL.
 
 - `taxpayers`: who is kept current, the e.firma sealed (vault.py), the policy, and the last
-  step's outcome (what `fleet status` shows).
-- `fleet_metadata`, `fleet_cfdi`: the outputs, keyed by (taxpayer RFC, UUID), with the
-  direction and the service family, written with COPY (outputs.py); `fleet_xml`: each CFDI's
+  step's outcome and the taxpayer's state with its reason (what `fleet status` shows).
+- `fleet_metadata`, `fleet_cfdi`: the outputs, keyed by (taxpayer RFC, direction, UUID) (a
+  CFDI a taxpayer issues to itself is kept once issued and once received), with the service
+  family, written with COPY (outputs.py); `fleet_xml`: each CFDI's
   XML, compressed, or where it lies in the shared XML directory (xmldir.py);
   `fleet_changes`: every document that appeared or changed status, recorded by triggers
   (the fleet's `document_changes`).
@@ -59,6 +60,11 @@ taxpayers = Table(
     Column("last_error", Text),
     Column("summary", Text),  # JSON: the last step's summary fields
     Column("steps", Integer, nullable=False, server_default=text("0")),
+    # rev. 0004: where the taxpayer stands (states.py) and why, in one Spanish sentence
+    Column("state", Text, nullable=False, server_default=text("'nuevo'")),
+    Column("reason", Text),
+    Column("failures", Integer, nullable=False, server_default=text("0")),  # steps in a row
+    Column("failing_since", DateTime),  # business time: the first of those failed steps
 )
 
 _TYPES: dict[ColumnType, Any] = {
@@ -81,7 +87,7 @@ def _output(name: str, source: OutputTable) -> Table:
         Column("direction", Text, nullable=False),
         Column("service", Text, nullable=False, server_default=text("'cfdi'")),  # rev. 0002
         *columns,
-        PrimaryKeyConstraint("taxpayer", "uuid"),
+        PrimaryKeyConstraint("taxpayer", "direction", "uuid"),  # rev. 0004: self-invoices
     )
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from satdescarga.fleet import taxpayers
+from satdescarga.clock import from_local
+from satdescarga.fleet import states, taxpayers
+from satdescarga.fleet.states import TaxpayerState
 
 _WINDOWS = text(
     """
@@ -34,10 +36,14 @@ _LOST = text(
     """
     SELECT CAST(w.job AS json)->>'rfc' AS rfc, count(*) AS lost
     FROM packages p JOIN requests r ON r.id = p.request_row JOIN windows w ON w.id = r.window_id
-    WHERE p.state = 'lost' GROUP BY 1
+    WHERE p.state = 'lost' AND w.state <> 'recovered' GROUP BY 1
     """
 )
-_DOCUMENTS = text("SELECT taxpayer, count(*) AS n FROM fleet_metadata GROUP BY taxpayer")
+"""Lost packages whose documents were not recovered (a package lost in a window asked for
+again is not lost: as the sync's summary counts them)."""
+_DOCUMENTS = text(  # a self-invoice has a row in each direction: one document
+    "SELECT taxpayer, count(DISTINCT uuid) AS n FROM fleet_metadata GROUP BY taxpayer"
+)
 _XML = text("SELECT taxpayer, count(*) AS n FROM fleet_xml GROUP BY taxpayer")
 _QUEUE = text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
 
@@ -46,6 +52,8 @@ _QUEUE = text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
 class TaxpayerStatus:
     rfc: str
     name: str
+    state: str  # states.TaxpayerState
+    reason: str | None  # why, in one sentence
     result: str | None  # StepResult of the last step
     complete_until: str | None  # everything asked for is in up to here (business time)
     pending: int  # requests SAT is still preparing
@@ -57,8 +65,11 @@ class TaxpayerStatus:
     last_run_at: str | None
     next_run_at: str | None
     last_error: str | None
+    failures: int  # failed steps in a row
+    failing_since: str | None
     fiel_valid_until: str
     fiel_expires_soon: bool
+    fiel_expired: bool
 
 
 def _text(value: datetime | None) -> str | None:
@@ -82,8 +93,15 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
             )
         ).one()
     rows: list[TaxpayerStatus] = []
-    soon = now + timedelta(days=30)
+    instant = from_local(now)
     for person in people:
+        expired = person.valid_until <= instant
+        state, reason = person.state, person.reason
+        if expired:  # no step runs for it any more: the row may still say what the last saw
+            state, reason = (
+                TaxpayerState.FIEL_EXPIRED.value,
+                states.expired_reason(person.valid_until),
+            )
         w, r = windows.get(person.rfc), requests.get(person.rfc)
         complete = None
         if w is not None:
@@ -97,6 +115,8 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
             TaxpayerStatus(
                 rfc=person.rfc,
                 name=person.name,
+                state=state,
+                reason=reason,
                 result=person.last_result,
                 complete_until=complete,
                 pending=r.pending if r else 0,
@@ -108,18 +128,25 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
                 last_run_at=_text(person.last_run_at),
                 next_run_at=_text(person.next_run_at),
                 last_error=person.last_error,
+                failures=person.failures,
+                failing_since=_text(person.failing_since),
                 fiel_valid_until=person.valid_until.date().isoformat(),
-                fiel_expires_soon=person.valid_until <= soon.astimezone(person.valid_until.tzinfo),
+                fiel_expires_soon=not expired
+                and person.valid_until <= instant + timedelta(days=30),
+                fiel_expired=expired,
             )
         )
     results: dict[str, int] = {}
+    by_state: dict[str, int] = {}
     for row in rows:
         results[row.result or "sin_pasos"] = results.get(row.result or "sin_pasos", 0) + 1
+        by_state[row.state] = by_state.get(row.state, 0) + 1
     return {
         "taxpayers": [asdict(row) for row in rows],
         "totals": {
             "taxpayers": len(rows),
             "by_result": results,
+            "by_state": by_state,
             "pending_requests": sum(row.pending for row in rows),
             "stuck": sum(row.stuck for row in rows),
             "lost_packages": sum(row.lost for row in rows),

@@ -21,22 +21,30 @@ from typing import Any
 
 from sqlalchemy import Engine, text, update
 
-from satdescarga.client import Endpoints, SatClient
+from satdescarga.client import Endpoints, SatClient, Token
 from satdescarga.clock import Clock, to_local, wall_clock
-from satdescarga.errors import SatError
-from satdescarga.fleet import taxpayers
+from satdescarga.errors import CertificateExpiredError, FielError, LocalFaultError, SatError
+from satdescarga.fleet import states, taxpayers
 from satdescarga.fleet.fielcache import FielCache
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
 from satdescarga.fleet.outputs import PgStore
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
+from satdescarga.fleet.states import CredentialsRefused, TaxpayerState
 from satdescarga.fleet.vault import Keyring, MasterKey
 from satdescarga.fleet.xmldir import SharedXmlDir
 from satdescarga.sync.documents import CANCELLED
 from satdescarga.sync.engine import SyncEngine, summary_fields
 from satdescarga.sync.ledger.sql import SqlLedger
 from satdescarga.sync.notify import Notifier, expiry_warning, news
-from satdescarga.sync.run import Events, NoEvents, SyncOptions, SyncSummary, token_recorder
+from satdescarga.sync.run import (
+    Events,
+    NoEvents,
+    SyncOptions,
+    SyncSummary,
+    outage_like,
+    token_recorder,
+)
 from satdescarga.sync.states import PackageState
 from satdescarga.vocabulary import ServiceFamily
 
@@ -123,6 +131,11 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
         return StepResult.ERROR
     policy = taxpayer.policy
     now = to_local(worker.clock()).replace(microsecond=0)
+    if taxpayer.valid_until <= worker.clock():  # nothing SAT would accept: not even asked
+        reason = states.expired_reason(taxpayer.valid_until)
+        _record(worker, rfc, StepResult.ERROR, now + timedelta(hours=policy.every_hours),
+                reason, None, (TaxpayerState.FIEL_EXPIRED, reason, 0, None))  # fmt: skip
+        return StepResult.ERROR
     ledger = FleetLedger(worker.engine, worker.reader)
     try:
         with ledger.remembering():  # the taxpayer's lock makes this step its ledger's writer
@@ -131,22 +144,65 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
             keys = [job.key for service in policy.services for job in policy.jobs(rfc, service)]
             _drop_read_packages(ledger, keys, worker.spool / rfc)
     except SatError as exc:
-        log.warning("paso de %s: %s", rfc, exc)
-        _record(worker, rfc, StepResult.ERROR, now + timedelta(minutes=policy.poll_minutes),
-                str(exc), None)  # fmt: skip
+        log.warning("paso de %s: %s", rfc, states.error_text(exc))
+        _failed(worker, taxpayer, now, exc)
         return StepResult.ERROR
+    except Exception as exc:  # not ours to judge: recorded, then the queue retries it
+        try:
+            _failed(worker, taxpayer, now, exc)
+        except Exception:
+            log.warning("paso de %s: no se pudo anotar el error", rfc)
+        raise
     result = result_of(summary)
     wait = (
         timedelta(hours=policy.every_hours)
         if result in (StepResult.CURRENT, StepResult.ATTENTION)
         else timedelta(minutes=policy.poll_minutes)
     )
-    problem = "; ".join(summary.failed + summary.lost) or summary.outage or None
+    problem = states.listed(summary.failed + summary.lost) or summary.outage or None
     fields = summary_fields(summary)
-    _record(worker, rfc, result, now + wait, problem, fields)
+    state = TaxpayerState(result.value)
+    _record(worker, rfc, result, now + wait, problem, fields,
+            (state, _reason(state, summary, problem, now + wait), 0, None))  # fmt: skip
     if worker.notifier is not None:
         _tell(worker, worker.notifier, taxpayer, fields, now)
     return result
+
+
+def _reason(state: TaxpayerState, summary: SyncSummary, problem: str | None, due: datetime) -> str:
+    if state is TaxpayerState.CURRENT:
+        return "todo lo pedido está descargado"
+    if state is TaxpayerState.PENDING:
+        waiting = len(summary.pending) + len(summary.waiting)
+        return (
+            f"{waiting} periodos o paquetes esperan al SAT; "
+            f"se revisa de nuevo el {due:%Y-%m-%d %H:%M}"
+        )
+    return problem or "revise 'fleet status --json'"
+
+
+def _failed(
+    worker: Worker, taxpayer: taxpayers.Taxpayer, now: datetime, exc: BaseException
+) -> None:
+    """Record a failed step: one failure more in a row, its state, reason and next look."""
+    policy = taxpayer.policy
+    failures = taxpayer.failures + 1
+    since = taxpayer.failing_since or now
+    error = states.error_text(exc)
+    if isinstance(exc, CertificateExpiredError):
+        state, wait = TaxpayerState.FIEL_EXPIRED, timedelta(hours=policy.every_hours)
+    elif isinstance(exc, CredentialsRefused):
+        state, wait = TaxpayerState.CREDENTIALS_REFUSED, timedelta(hours=policy.every_hours)
+    else:
+        state = (
+            TaxpayerState.REPEATED_ERROR
+            if failures >= states.REPEATED_AFTER
+            else TaxpayerState.FAILING
+        )
+        wait = states.backoff(timedelta(minutes=policy.poll_minutes), failures)
+    reason = states.failed_reason(state, error, failures, since, now + wait)
+    _record(worker, taxpayer.rfc, StepResult.ERROR, now + wait, error, None,
+            (state, reason, failures, since))  # fmt: skip
 
 
 _CANCELLED = text(
@@ -162,8 +218,7 @@ def _sync(
     under the taxpayer's lock."""
     fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc, worker.fiels)
     jobs = policy.jobs(rfc, service)
-    known = all(ledger.start_of(job.key) is not None for job in jobs)
-    plan = policy.calendar(None if known else policy.start(now))
+    plan = policy.calendar(policy.history_start([ledger.start_of(job.key) for job in jobs], now))
     options = SyncOptions(
         worker.spool / rfc,
         jobs=worker.parallel,
@@ -171,15 +226,36 @@ def _sync(
         max_active=policy.max_active,
     )
     store = PgStore(worker.engine, worker.clock, worker.xml_dir)
-    with SatClient(  # its connections close with the step (none left idle at SAT)
+    client = _WatchedClient(
         fiel,
         endpoints_for(service, worker.endpoint_base),
         session=LimitedSession(worker.limits, rfc),
         retries=1,
         on_token=token_recorder(ledger, f"{rfc}:{service}"),
-    ) as client:
+    )
+    with client:  # its connections close with the step (none left idle at SAT)
         engine = SyncEngine(client, ledger, store, jobs, plan, options, worker.events, worker.clock)
-        return engine.run()
+        summary = engine.run()
+    if client.refused is not None:  # SAT answered Autentica with a refusal, not an outage
+        raise CredentialsRefused(f"el SAT rechazó la e.firma al autenticar: {client.refused}")
+    return summary
+
+
+class _WatchedClient(SatClient):
+    """A client that remembers SAT refusing the e.firma at Autentica (the sync only defers
+    the windows it could not ask for; the fleet says why)."""
+
+    refused: SatError | None = None
+
+    def authenticate(self, force: bool = False) -> Token:
+        try:
+            token = super().authenticate(force)
+        except SatError as exc:
+            if not outage_like(exc) and not isinstance(exc, FielError | LocalFaultError):
+                self.refused = exc
+            raise
+        self.refused = None
+        return token
 
 
 def _tell(
@@ -211,13 +287,19 @@ def _record(
     next_run: datetime,
     error: str | None,
     fields: dict[str, Any] | None,
+    standing: tuple[TaxpayerState, str, int, datetime | None],
 ) -> None:
+    state, reason, failures, failing_since = standing
     values: dict[str, Any] = {
         "last_run_at": to_local(worker.clock()),
         "last_result": result.value,
         "next_run_at": next_run,
-        "last_error": error,
+        "last_error": None if error is None else states.bounded(error),
         "steps": T.c.steps + 1,
+        "state": state.value,
+        "reason": states.bounded(reason),
+        "failures": failures,
+        "failing_since": failing_since,
     }
     if fields is not None:
         values["summary"] = json.dumps(fields, default=str)

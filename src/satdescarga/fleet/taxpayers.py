@@ -22,6 +22,7 @@ from satdescarga.fleet import keys as fleet_keys
 from satdescarga.fleet.fielcache import FielCache
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
+from satdescarga.fleet.states import TaxpayerState
 from satdescarga.fleet.vault import FielFiles, Keyring, MasterKey, keyring
 from satdescarga.sync.lock import LedgerBusy
 
@@ -45,6 +46,10 @@ class Taxpayer:
     last_error: str | None
     summary: str | None
     steps: int
+    state: str  # states.TaxpayerState
+    reason: str | None
+    failures: int  # failed steps in a row
+    failing_since: datetime | None
 
 
 _PUBLIC = [c for c in T.c if c.name != "sealed"]
@@ -142,6 +147,10 @@ def renew(
                 sealed=key.seal(rfc, files),
                 key_id=key.key_id,
                 next_run_at=None,
+                state=TaxpayerState.NEW.value,  # an expired or refused e.firma: stuck no more
+                reason=None,
+                failures=0,
+                failing_since=None,
             )
         ).rowcount
         if renewed == 0:

@@ -1,7 +1,8 @@
-"""`fleet add`, `list`, `renew`, `remove`, `policy`: the fleet's taxpayers."""
+"""`fleet add`, `list`, `renew`, `remove`, `policy`, `reset`: the fleet's taxpayers."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,11 +58,13 @@ def add(
     from satdescarga.fleet.policy import Policy
     from satdescarga.fleet.vault import Keyring
 
+    chosen = Policy(since=since)
+    chosen.check_since(_today())  # as `sync --since`: before anything is read or written
     vault = Keyring.load(master_key_file)
     files = _read(cer, key, password_file)
     engine = engine_for(db)
     try:
-        added = taxpayers.add(engine, vault, files, Policy(since=since), name)
+        added = taxpayers.add(engine, vault, files, chosen, name)
     finally:
         engine.dispose()
     Output(as_json).result(
@@ -226,10 +229,50 @@ def policy(
             settle_days=settle_days,
             sweep_every_hours=sweep_every_hours,
         )
-        if changed != current:
+        if since is not None:
+            changed.check_since(_today())
+        if changed != current:  # a `since` moved back: the next steps ask for the older months
             taxpayers.set_policy(engine, rfc, changed)
     finally:
         engine.dispose()
     Output(as_json).result(
         "policy", {"rfc": rfc.upper(), "policy": changed.to_json()}, changed.to_json()
     )
+
+
+@fleet.command()
+@_db
+@click.argument("rfc")
+@click.option("--yes", is_flag=True, help="Confirma que se olvida la historia del ledger de RFC.")
+@common_options
+@handle_errors
+def reset(db: str, rfc: str, yes: bool, as_json: bool, debug: bool) -> None:
+    """Olvida las ventanas, solicitudes y paquetes de RFC en el ledger: su próximo paso pide su
+    historia de nuevo según su política (sus documentos descargados se conservan)."""
+    from satdescarga.fleet.database import engine_for
+    from satdescarga.fleet.history import reset as forget
+
+    if not yes:
+        raise click.UsageError(
+            f"esto olvida la historia de {rfc.upper()} en el ledger (ventanas, solicitudes y "
+            "paquetes; los documentos se conservan) y la pide de nuevo al SAT: confirme con --yes"
+        )
+    engine = engine_for(db)
+    try:
+        gone = forget(engine, rfc)
+    finally:
+        engine.dispose()
+    Output(as_json).result(
+        "history_reset",
+        {"rfc": rfc.upper(), "windows": gone.windows, "requests": gone.requests,
+         "packages": gone.packages},
+        f"{rfc.upper()}: historia reiniciada ({gone.windows} ventanas, {gone.requests} "
+        f"solicitudes, {gone.packages} paquetes olvidados); el próximo paso la pide de nuevo.",
+    )  # fmt: skip
+
+
+def _today() -> datetime:
+    """Now, business time (Mexico City), by the business clock (emulated in tests)."""
+    from satdescarga.clock import business_clock, to_local
+
+    return to_local(business_clock()())

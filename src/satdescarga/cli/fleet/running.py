@@ -144,16 +144,17 @@ def show_status(data: dict[str, Any]) -> None:
 
     table = Table(title="Flota")
     table.add_column("RFC", no_wrap=True, min_width=13)
-    table.add_column("resultado", no_wrap=True)
+    table.add_column("estado", no_wrap=True)
     for column in ("al día hasta", "pendientes", "perdidos", "docs", "xml", "e.firma hasta",
-                   "último error"):  # fmt: skip
+                   "motivo"):  # fmt: skip
         table.add_column(column)
     for row in data["taxpayers"]:
+        expiry = " (vencida)" if row["fiel_expired"] else ""
+        expiry = expiry or (" (¡pronto!)" if row["fiel_expires_soon"] else "")
         table.add_row(
-            row["rfc"], row["result"] or "-", (row["complete_until"] or "-")[:16],
+            row["rfc"], row["state"], (row["complete_until"] or "-")[:16],
             str(row["pending"]), str(row["lost"]), str(row["documents"]), str(row["xml"]),
-            row["fiel_valid_until"] + (" (¡pronto!)" if row["fiel_expires_soon"] else ""),
-            (row["last_error"] or "")[:60],
+            row["fiel_valid_until"] + expiry, row["reason"] or "",
         )  # fmt: skip
     console = Console()
     console.print(table)
