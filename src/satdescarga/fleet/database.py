@@ -95,6 +95,7 @@ def init(url: str, xml_dir: Path | None = None, grant: Sequence[str] = ()) -> No
     try:
         with _connect(engine) as connection, connection.begin():
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_INIT})
+            grants.check_owner(connection)
             migrate.upgrade_connection(connection)
             command.upgrade(_alembic_config(connection), "head")
             if not inspect(connection).has_table("procrastinate_jobs"):

@@ -124,20 +124,28 @@ def check_role(db: Connection) -> None:
     )
 
 
-def grant(db: Connection, roles: Sequence[str]) -> None:
-    """Grant each role exactly what a worker needs on the fleet's current objects (idempotent;
-    run again after each upgrade, by the owner or a superuser), in the caller's transaction."""
+def check_owner(db: Connection) -> None:
+    """Refuse `fleet init` (and its grants) by a role that does not own the fleet's tables."""
     fleet = fleet_of(db)
-    if fleet is None:  # `init` made it just before: never expected
-        raise GrantError("la base de la flota no tiene tablas: ejecute 'satdescarga fleet init'")
+    if fleet is None:
+        return  # a new fleet: the role running `init` becomes its owner
     allowed = db.execute(
         text("SELECT pg_has_role(current_user, :owner, 'USAGE')"), {"owner": fleet.owner}
     ).scalar()
     if not allowed:
         raise GrantError(
             f"solo el dueño de las tablas de la flota ({fleet.owner}) o un superusuario puede "
-            "dar permisos: ejecute 'fleet init --grant' como ese rol"
+            "ejecutar 'fleet init' (y dar permisos con --grant): conéctese como ese rol"
         )
+
+
+def grant(db: Connection, roles: Sequence[str]) -> None:
+    """Grant each role exactly what a worker needs on the fleet's current objects (idempotent;
+    run again after each upgrade, by the owner or a superuser), in the caller's transaction."""
+    fleet = fleet_of(db)
+    if fleet is None:  # `init` made it just before: never expected
+        raise GrantError("la base de la flota no tiene tablas: ejecute 'satdescarga fleet init'")
+    check_owner(db)
     quote = db.dialect.identifier_preparer.quote_identifier
     for role in roles:
         exists = db.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
