@@ -1,7 +1,9 @@
 """A worker on any PostgreSQL: as a role that owns nothing (granted by `fleet init --grant`,
 refused at start in one sentence when a privilege is missing), with
 `idle_in_transaction_session_timeout` set (no transaction stays open during a step), and within
-`concurrency + 2` connections, counted in `pg_stat_activity` while steps run."""
+`concurrency + 2` connections, counted in `pg_stat_activity` while steps run (2 taxpayers,
+concurrency 2; `SATDESCARGA_CONNECTIONS_TAXPAYERS`, `SATDESCARGA_CONNECTIONS_CONCURRENCY` for
+more)."""
 
 from __future__ import annotations
 
@@ -161,11 +163,12 @@ def test_a_granted_role_s_worker_keeps_no_transaction_open_and_within_concurrenc
     role, url = new_role(postgres, fleet_db)
     assert fleet(["init", "--grant", role], {"SATDESCARGA_DB": fleet_db})[0] == 0
     owner = engine_for(fleet_db)
-    rfcs = fleet_rfcs(2)
+    rfcs = fleet_rfcs(int(os.environ.get("SATDESCARGA_CONNECTIONS_TAXPAYERS", "2")))
     for rfc in rfcs:
         files = issued_fiel(issued, tmp_path / "fiel", rfc)
         taxpayers.add(owner, master_key, files, Policy(since=SINCE), now=START)
-    concurrency, name = 2, f"satdescarga-worker prueba-{database}"
+    concurrency = int(os.environ.get("SATDESCARGA_CONNECTIONS_CONCURRENCY", "2"))
+    name = f"satdescarga-worker prueba-{database}"
     # Every SAT call answers 0.3 s late: a step lasts seconds, its lock held all along.
     with Emulator(start=START, clock_speed=1e-6, accept_delay=0, process_delay=0,
                   daily_documents=2, seed=3, faults="*=slow:0.25") as sat:  # fmt: skip
