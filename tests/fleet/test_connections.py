@@ -30,6 +30,7 @@ from satdescarga.emulator import Emulator
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.database import check_current, engine_for, reader_of, sqlalchemy_url
 from satdescarga.fleet.limits import Limits, SharedLimits
+from satdescarga.fleet.locks import StepLocks
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.step import StepResult, Worker, run_step
 from satdescarga.fleet.vault import ENV_KEY, FielFiles, MasterKey
@@ -254,3 +255,45 @@ def test_a_step_needs_one_pooled_connection_at_a_time(
     engine.dispose()
     assert results[-1] is StepResult.CURRENT, results
     assert nested == []
+
+
+def test_step_locks_are_held_idle_survive_a_killed_connection_and_block_others(
+    fleet_db: str,
+) -> None:
+    engine = engine_for(fleet_db, application_name="prueba-candados")
+    locks = StepLocks(engine)
+    taken = "SELECT pg_try_advisory_lock(hashtext('satdescarga:' || %s))"
+    with psycopg.connect(fleet_db, autocommit=True) as other:
+
+        def others_may_take(rfc: str) -> bool:
+            row = other.execute(taken, (rfc,)).fetchone()
+            assert row is not None
+            if row[0]:
+                other.execute("SELECT pg_advisory_unlock(hashtext('satdescarga:' || %s))", (rfc,))
+            return bool(row[0])
+
+        def lock_backend() -> tuple[int, str]:
+            row = other.execute(
+                "SELECT a.pid, a.state FROM pg_stat_activity a JOIN pg_locks l USING (pid) "
+                "WHERE a.application_name = 'prueba-candados' AND l.locktype = 'advisory'"
+            ).fetchone()
+            assert row is not None
+            return int(row[0]), str(row[1])
+
+        assert locks.acquire("AAA010101AAA") and not locks.acquire("AAA010101AAA")
+        assert not others_may_take("AAA010101AAA")  # what `fleet remove` waits on
+        pid, state = lock_backend()
+        assert state == "idle"  # held with no transaction open
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert locks.acquire("BBB010101BBB")  # reconnects, and takes AAA's again first
+        assert not others_may_take("AAA010101AAA") and not others_may_take("BBB010101BBB")
+        assert lock_backend()[0] != pid
+        locks.release("AAA010101AAA")
+        assert others_may_take("AAA010101AAA") and not others_may_take("BBB010101BBB")
+        other.execute(taken, ("CCC010101CCC",))  # another worker's step of CCC
+        worker = Worker(engine=engine, vault=MasterKey.parse(MasterKey.generate()),
+                        limits=SharedLimits(engine, Limits()), spool=Path("/nonexistent"),
+                        locks=locks)  # fmt: skip
+        assert run_step(worker, "CCC010101CCC") is StepResult.BUSY
+    locks.close()
+    engine.dispose()

@@ -18,6 +18,7 @@ Why this lock, and held this way:
   would let it take a lock it already holds). A step's own statements use the worker's pool,
   one connection at a time, so a worker needs `concurrency` pooled connections plus this one
   plus procrastinate's (README "Conexiones").
+- `idle_session_timeout` is set to 0 for this connection (idle between steps by design).
 - If this connection is cut (a backend killed, a database restart), the next lock or unlock
   reconnects and takes again the locks of the steps still running; a lock found taken by
   someone else meanwhile is said in the log (the step goes on: the job lock still guards it).
@@ -105,7 +106,12 @@ class StepLocks:
 
     def _connect(self) -> Connection:
         if self._connection is None:
-            self._connection = self._engine.connect()
+            connection = self._engine.connect()
+            if (connection.dialect.server_version_info or (0,)) >= (14,):
+                # Idle between steps by design: a server-wide idle_session_timeout must not
+                # cut it (the pool's connections are recycled after 10 minutes anyway).
+                connection.execute(text("SET idle_session_timeout = 0"))
+            self._connection = connection
         return self._connection
 
     def _retake(self, connection: Connection) -> None:
