@@ -87,7 +87,7 @@ def test_a_worker_as_a_role_without_grants_is_refused_in_one_sentence_until_init
         assert code == 2 and f"el rol {role} no tiene permiso TEMP en la base {database} " in (
             output
         ), output
-        assert "(y 1 permisos más)" in output and fix in output
+        assert "(y 1 permiso más)" in output and fix in output
         assert fleet(["init", "--grant", role], owner)[0] == 0
         check_current(engine)
     finally:

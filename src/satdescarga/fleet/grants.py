@@ -117,7 +117,8 @@ def check_role(db: Connection) -> None:
         return
     kind, name, privilege = lacking[0]
     shown = "TEMP" if privilege == "TEMPORARY" else privilege
-    more = f" (y {len(lacking) - 1} permisos más)" if len(lacking) > 1 else ""
+    others = len(lacking) - 1
+    more = f" (y {others} {'permiso' if others == 1 else 'permisos'} más)" if others else ""
     raise GrantError(
         f"el rol {role} no tiene permiso {shown} en {_SPANISH[kind]} {name}{more}: ejecute "
         f"'satdescarga fleet init --db URL --grant {role}' como dueño ({fleet.owner})"
