@@ -359,7 +359,11 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
         "una e.firma de prueba emitida",
         {"rfc": "RFC", "cer": "certificado", "key": "llave", "password_file": "contraseña"},
     ),
-    "fleet_init": ("fleet init", "la base de la flota está lista", {"xml_dir": "carpeta XML"}),
+    "fleet_init": (
+        "fleet init",
+        "la base de la flota está lista",
+        {"xml_dir": "carpeta XML", "granted": "roles con permisos de trabajador"},
+    ),
     "master_key": (
         "fleet new-key",
         "una llave maestra nueva",

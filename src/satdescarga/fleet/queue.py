@@ -92,7 +92,10 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
 
         return await retention(context.app, _worker.engine, QUEUE)
 
-    app = App(connector=PsycopgConnector(conninfo=url), import_paths=[])
+    # One connection: fetching jobs, heartbeats, finishing and deferring are single short
+    # statements that take turns (a worker's connections: README "Conexiones").
+    connector = PsycopgConnector(conninfo=url, min_size=1, max_size=1)
+    app = App(connector=connector, import_paths=[])
     app.add_tasks_from(tasks, namespace="")
     return app
 

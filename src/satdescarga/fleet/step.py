@@ -4,8 +4,9 @@ fleet's PostgreSQL ledger and outputs, then the taxpayer's next look scheduled.
 The ledger is what makes a step safe to rerun anywhere: a step killed at any point reruns on
 another worker under the single-taxpayer sync's rules (an answer that may have been lost is
 never resent blindly; a package on the spool is not downloaded again). A session advisory lock
-on (RFC, service) guards against two steps of one taxpayer even if the queue's lock were lost
-(a worker declared stalled while still alive); it goes with the connection when a worker dies.
+on the RFC (locks.py, taken in autocommit: no transaction stays open during a step) guards
+against two steps of one taxpayer even if the queue's lock were lost (a worker declared stalled
+while still alive); it goes with the connection when a worker dies.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from satdescarga.errors import CertificateExpiredError, FielError, LocalFaultErr
 from satdescarga.fleet import states, taxpayers
 from satdescarga.fleet.fielcache import FielCache
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
+from satdescarga.fleet.locks import StepLocks
 from satdescarga.fleet.outputs import PgStore
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
@@ -91,6 +93,7 @@ class Worker:
     fiels: FielCache = field(default_factory=FielCache)  # opened e.firmas (in memory only)
     reader: Engine | None = None  # autocommit engine for the ledger's reads (database.py)
     notifier: Notifier | None = None  # each taxpayer's news (sync.notify), after its steps
+    locks: StepLocks | None = None  # the worker's step locks (locks.py; made on first use)
 
 
 def endpoints_for(service: str, base: str | None) -> Endpoints:
@@ -109,18 +112,16 @@ def result_of(summary: SyncSummary) -> StepResult:
 
 
 def run_step(worker: Worker, rfc: str) -> StepResult:
-    """Run one pass for `rfc` and schedule its next one (recorded on its row)."""
-    with worker.engine.connect() as guard:
-        key = f"satdescarga:{rfc}"
-        if not guard.execute(
-            text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key}
-        ).scalar():
-            return StepResult.BUSY
-        try:
-            return _locked_step(worker, rfc)
-        finally:
-            guard.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
-            guard.commit()
+    """Run one pass for `rfc` and schedule its next one (recorded on its row), under the
+    taxpayer's step lock (locks.py: held without a transaction open)."""
+    if worker.locks is None:
+        worker.locks = StepLocks(worker.engine)
+    if not worker.locks.acquire(rfc):
+        return StepResult.BUSY
+    try:
+        return _locked_step(worker, rfc)
+    finally:
+        worker.locks.release(rfc)
 
 
 def _locked_step(worker: Worker, rfc: str) -> StepResult:

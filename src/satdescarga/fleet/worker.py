@@ -8,13 +8,16 @@ procrastinate does); SIGKILL loses nothing: the killed worker's jobs stop sendin
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from satdescarga.clock import business_clock
 from satdescarga.fleet import queue, taxpayers
-from satdescarga.fleet.database import check_current, engine_for, libpq_url, reader_for
+from satdescarga.fleet.database import check_current, engine_for, libpq_url, reader_of
 from satdescarga.fleet.limits import Limits, SharedLimits
+from satdescarga.fleet.locks import StepLocks
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.step import Worker
 from satdescarga.fleet.vault import Keyring, MasterKey, keyring
@@ -43,7 +46,11 @@ def serve(settings: WorkerSettings) -> None:
     """Run a worker until it is told to stop."""
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     clock = business_clock()
-    engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
+    # Connections, at most concurrency + 2 (README "Conexiones"): `concurrency` in the engine's
+    # pool (a step, a dispatch or a scrape holds one at a time), one for the step locks
+    # (locks.py), one for procrastinate (queue.py; no LISTEN: it polls).
+    name = application_name(settings.name)
+    engine = engine_for(settings.url, pool_size=settings.concurrency, application_name=name)
     check_current(engine)
     current = taxpayers.check_master_key(engine, settings.vault)
     held = keyring(settings.vault).key_ids
@@ -54,7 +61,8 @@ def serve(settings: WorkerSettings) -> None:
     )  # ids only, never a key
     xml_dir = shared_xml_dir(engine, settings.xml_dir)
     metrics = Metrics()
-    reader = reader_for(settings.url, pool_size=settings.concurrency + 2)
+    reader = reader_of(engine)
+    locks = StepLocks(engine)
     notifier = settings.notifier
 
     def paused(seconds: float) -> None:  # fleet-wide news: SAT fails for many taxpayers
@@ -66,6 +74,7 @@ def serve(settings: WorkerSettings) -> None:
     queue._worker = Worker(
         engine=engine,
         reader=reader,
+        locks=locks,
         notifier=notifier,
         vault=settings.vault,
         limits=SharedLimits(engine, settings.limits, paused),
@@ -77,7 +86,7 @@ def serve(settings: WorkerSettings) -> None:
     )
     if settings.metrics_port is not None:
         serve_metrics(metrics, engine, clock, settings.metrics_port)
-    app = queue.build_app(libpq_url(settings.url), settings.tick, settings.stalled_after)
+    app = queue.build_app(libpq_url(settings.url, name), settings.tick, settings.stalled_after)
     try:
         app.run_worker(
             queues=[queue.QUEUE],
@@ -87,7 +96,14 @@ def serve(settings: WorkerSettings) -> None:
             update_heartbeat_interval=settings.heartbeat,
             stalled_worker_timeout=settings.stalled_after,
             install_signal_handlers=True,
+            listen_notify=False,  # a connection saved; new jobs are polled for instead
+            fetch_job_polling_interval=min(5.0, settings.tick),
         )
     finally:
+        locks.close()
         engine.dispose()
-        reader.dispose()
+
+
+def application_name(name: str | None) -> str:
+    """What this worker's connections show in `pg_stat_activity.application_name`."""
+    return f"satdescarga-worker {name or f'{socket.gethostname()}:{os.getpid()}'}"[:63]

@@ -17,18 +17,27 @@ from satdescarga.cli.fleet.group import _db, _key, fleet
     type=click.Path(file_okay=False, path_type=Path),
     help="Guardar el XML en esta carpeta compartida por todos los trabajadores (no en la base).",
 )
+@click.option(
+    "--grant",
+    "roles",
+    metavar="ROL",
+    multiple=True,
+    help="Dar a este rol (no dueño) lo que un trabajador necesita; otra vez tras cada "
+    "actualización. Repetible.",
+)
 @common_options
 @handle_errors
-def init(db: str, xml_dir: Path | None, as_json: bool, debug: bool) -> None:
+def init(db: str, xml_dir: Path | None, roles: tuple[str, ...], as_json: bool, debug: bool) -> None:
     """Crea o actualiza las tablas de la flota (ledger, salidas, cola de trabajo)."""
     from satdescarga.fleet.database import init as initialize
 
-    initialize(db, xml_dir)
+    initialize(db, xml_dir, roles)
     where = f" El XML se guarda en {xml_dir}." if xml_dir else ""
+    granted = f" Permisos de trabajador para: {', '.join(roles)}." if roles else ""
     Output(as_json).result(
         "fleet_init",
-        {"xml_dir": str(xml_dir) if xml_dir else None},
-        f"Base de la flota lista.{where}",
+        {"xml_dir": str(xml_dir) if xml_dir else None, "granted": list(roles)},
+        f"Base de la flota lista.{where}{granted}",
     )
 
 
