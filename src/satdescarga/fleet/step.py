@@ -23,16 +23,18 @@ from sqlalchemy import Engine, text, update
 
 from satdescarga.client import Endpoints, SatClient
 from satdescarga.clock import Clock, to_local, wall_clock
-from satdescarga.errors import SatError
+from satdescarga.errors import FielError, SatError
 from satdescarga.fiel import Fiel
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
+from satdescarga.fleet.metrics import AuthProblem, ElsewhereOutcome, FleetEvent
 from satdescarga.fleet.outputs import PgStore
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
 from satdescarga.fleet.vault import MasterKey
 from satdescarga.fleet.xmldir import SharedXmlDir
 from satdescarga.sync.documents import CANCELLED
+from satdescarga.sync.downloads import SAT_DOWNLOADS
 from satdescarga.sync.engine import SyncEngine, summary_fields
 from satdescarga.sync.ledger.sql import SqlLedger
 from satdescarga.sync.notify import Notifier, expiry_warning, news
@@ -125,11 +127,14 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
     ledger = FleetLedger(worker.engine, worker.reader)
     try:
         with ledger.remembering():  # the taxpayer's lock makes this step its ledger's writer
+            keys = [job.key for service in policy.services for job in policy.jobs(rfc, service)]
+            _report_packages_elsewhere(worker, ledger, rfc, keys)
             passes = [_sync(worker, ledger, rfc, policy, s, now) for s in policy.services]
             summary = SyncSummary.combined(passes)
-            keys = [job.key for service in policy.services for job in policy.jobs(rfc, service)]
             _drop_read_packages(ledger, keys, worker.spool / rfc)
     except SatError as exc:
+        if isinstance(exc, FielError):
+            worker.events.emit(FleetEvent.AUTH_ERROR.value, kind=AuthProblem.FIEL.value)
         log.warning("paso de %s: %s", rfc, exc)
         _record(worker, rfc, StepResult.ERROR, now + timedelta(minutes=policy.poll_minutes),
                 str(exc), None)  # fmt: skip
@@ -173,7 +178,7 @@ def _sync(
     with SatClient(  # its connections close with the step (none left idle at SAT)
         fiel,
         endpoints_for(service, worker.endpoint_base),
-        session=LimitedSession(worker.limits, rfc),
+        session=LimitedSession(worker.limits, rfc, worker.events),
         retries=1,
         on_token=token_recorder(ledger, f"{rfc}:{service}"),
     ) as client:
@@ -235,3 +240,31 @@ def _drop_read_packages(ledger: SqlLedger, jobs: list[str], spool: Path) -> None
             path.unlink(missing_ok=True)
     if not any(folder.iterdir()):
         shutil.rmtree(spool, ignore_errors=True)
+
+
+def _report_packages_elsewhere(
+    worker: Worker, ledger: SqlLedger, rfc: str, jobs: list[str]
+) -> None:
+    """A step reads every package it downloads before it ends; only a step cut between a
+    download and its read (SIGKILL, a database outage) leaves one downloaded and unread. Its
+    file is on the spool of the machine that downloaded it: rerun on another machine without a
+    shared spool, the sync downloads it again if SAT allows it (two downloads per package, as
+    counted in the ledger) or takes it for lost and asks for its period again. Said here,
+    never silently (README "Un paquete no cambia de máquina")."""
+    for package in ledger.packages(jobs, state=PackageState.DOWNLOADED):
+        if package.path and Path(package.path).is_file():
+            continue
+        again = package.attempts < SAT_DOWNLOADS
+        outcome = ElsewhereOutcome.DOWNLOAD_AGAIN if again else ElsewhereOutcome.LOST
+        what = (
+            "se descarga de nuevo (la segunda y última descarga que permite el SAT)"
+            if again
+            else "ya se descargó dos veces (el límite del SAT): se da por perdido y su periodo "
+            "se pide de nuevo"
+        )
+        log.warning(
+            "paquete %s de %s: se descargó en otra máquina y no se leyó (no está en %s); %s. "
+            "Para evitarlo, las máquinas deben compartir la carpeta --spool",
+            package.package_id, rfc, worker.spool, what,
+        )  # fmt: skip
+        worker.events.emit(FleetEvent.PACKAGE_ELSEWHERE.value, outcome=outcome.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from satdescarga.cli.common import Output, common_options, handle_errors
-from satdescarga.cli.fleet.group import _db, _key, fleet
+from satdescarga.cli.fleet.group import _db, _key, fleet, fleet_engine
 
 
 @fleet.command()
@@ -39,13 +39,12 @@ def add(
     """Agrega un contribuyente con su e.firma (se revisa y se guarda cifrada)."""
     from satdescarga.cli.password import read_password_file
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.policy import Policy
     from satdescarga.fleet.vault import FielFiles, MasterKey
 
     vault = MasterKey.load(master_key_file)
     files = FielFiles(cer.read_bytes(), key.read_bytes(), read_password_file(password_file))
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         added = taxpayers.add(engine, vault, files, Policy(since=since), name)
     finally:
@@ -64,9 +63,8 @@ def add(
 def list_(db: str, as_json: bool, debug: bool) -> None:
     """Lista los contribuyentes de la flota."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
 
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         people = taxpayers.listed(engine)
     finally:
@@ -90,9 +88,8 @@ def list_(db: str, as_json: bool, debug: bool) -> None:
 def remove(db: str, rfc: str, as_json: bool, debug: bool) -> None:
     """Deja de mantener al día a RFC y olvida su e.firma (su historia se conserva)."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
 
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         taxpayers.remove(engine, rfc)
     finally:
@@ -135,9 +132,8 @@ def policy(
 ) -> None:
     """Muestra o cambia qué se mantiene al día de RFC y con qué frecuencia."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
 
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         current = taxpayers.get(engine, rfc).policy
         changed = current.changed(

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from satdescarga.cli.common import Output, common_options, handle_errors
-from satdescarga.cli.fleet.group import _db, _key, fleet
+from satdescarga.cli.fleet.group import _db, _key, fleet, fleet_engine
 
 
 @fleet.command()
@@ -73,11 +73,10 @@ def rotate_key(
 ) -> None:
     """Vuelve a sellar todas las e.firmas con una llave maestra nueva."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.vault import MasterKey
 
     old, new = MasterKey.load(master_key_file), MasterKey.load(new_key_file)
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         count = taxpayers.rotate(engine, old, new)
     finally:
