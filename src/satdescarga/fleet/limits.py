@@ -163,11 +163,10 @@ class LimitedSession(requests.Session):
                        else NetworkProblem.CONNECTION)  # fmt: skip
             self._limits.failed(self._rfc)
             raise
-        if response.status_code >= 500:
-            if _AUTH_PATH in str(request.url) and b"InvalidSecurity" in response.content:
-                self._tell(FleetEvent.AUTH_ERROR, AuthProblem.REFUSED)
-            else:
-                self._tell(FleetEvent.NETWORK_ERROR, NetworkProblem.HTTP)
+        if response.status_code == 500 and _AUTH_PATH in str(request.url):
+            self._tell(FleetEvent.AUTH_ERROR, AuthProblem.REFUSED)  # SAT's InvalidSecurity
+        elif response.status_code >= 500:
+            self._tell(FleetEvent.NETWORK_ERROR, NetworkProblem.HTTP)
         if response.status_code in FAILING:
             self._limits.failed(self._rfc)
         elif counting:

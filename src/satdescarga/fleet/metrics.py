@@ -53,12 +53,15 @@ class FleetEvent(StrEnum):
 
 class AuthProblem(StrEnum):
     FIEL = "efirma"  # the e.firma does not open or sign (expired, wrong password, another key)
-    REFUSED = "autenticacion"  # SAT refused Autentica (InvalidSecurity)
+    REFUSED = "autenticacion"  # SAT refused Autentica (HTTP 500, its InvalidSecurity fault)
     TOKEN = "token"  # SAT refused a token (300 Usuario No Válido)
 
 
 class NetworkProblem(StrEnum):
-    CONNECTION = "conexion"  # no connection, or cut
+    """Counted where every call to SAT goes (limits.LimitedSession), before its body is read:
+    an answer cut halfway is not counted here (the sync reports it, and retries)."""
+
+    CONNECTION = "conexion"  # no connection (refused, reset, unreachable)
     TIMEOUT = "tiempo"  # no answer in time
     HTTP = "http_5xx"  # SAT's servers answered 5xx (other than a refused Autentica)
 
