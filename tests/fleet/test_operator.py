@@ -41,7 +41,9 @@ def test_status_shows_markup_as_text_and_never_cuts_a_value_when_piped(
     assert "1 contribuyentes: error: 1" in output
 
 
-def test_a_busy_metrics_port_is_one_sentence_and_exit_2(fleet_db: str, tmp_path: Path) -> None:
+def test_a_busy_metrics_port_or_a_spool_it_cannot_write_stop_a_worker_in_one_sentence(
+    fleet_db: str, tmp_path: Path
+) -> None:
     env = {"SATDESCARGA_DB": fleet_db, ENV_KEY: MasterKey.generate()}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -56,6 +58,11 @@ def test_a_busy_metrics_port_is_one_sentence_and_exit_2(fleet_db: str, tmp_path:
     code, output = run(["worker", "--spool", str(tmp_path / "spool"), "--metrics-port",
                         "9", "--metrics-host", "192.0.2.1"], env)  # fmt: skip
     assert code == 2 and "192.0.2.1 de --metrics-host no es de esta máquina" in output, output
+    not_a_folder = tmp_path / "archivo"
+    not_a_folder.write_text("")
+    code, output = run(["worker", "--spool", str(not_a_folder / "spool")], env)
+    assert code == 6 and output.startswith("Error: falla local, no del SAT"), output
+    assert str(not_a_folder / "spool") in output
 
 
 def test_fleet_commands_on_a_database_not_initialized_or_unreachable_say_so(

@@ -89,6 +89,7 @@ def worker(
     from satdescarga.fleet.worker import WorkerSettings, serve
     from satdescarga.sync.notify import Notifier
 
+    _check_spool(spool)
     settings = WorkerSettings(
         url=db,
         vault=MasterKey.load(master_key_file),
@@ -106,6 +107,23 @@ def worker(
         notifier=Notifier(notify_url, notify_command) if notify_url or notify_command else None,
     )
     serve(settings)
+
+
+def _check_spool(spool: Path) -> None:
+    """The spool (this machine's folder for packages between download and reading) must be
+    writable before any step downloads into it: otherwise exit 6 and one sentence, at start."""
+    import tempfile
+
+    from satdescarga.errors import LocalFaultError, local_fault
+
+    try:
+        spool.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=spool, prefix=".prueba-"):
+            pass
+    except OSError as exc:
+        fault = local_fault(exc, spool, any_os_error=True, path_first=True)
+        problem = f"no se pudo usar la carpeta {spool}: {exc}"
+        raise fault or LocalFaultError(problem, path=spool) from None
 
 
 @fleet.command()
