@@ -156,3 +156,20 @@ def test_auth_and_network_errors_are_counted_from_real_failed_calls(
         samples = parsed(generate_latest(metrics.registry).decode())
         assert value(samples, "satdescarga_auth_errors_total", kind="autenticacion") == 1
         worker.engine.dispose()
+
+
+def test_a_worker_serves_its_counters_while_the_database_is_away() -> None:
+    port = free_port()
+    nowhere = f"postgresql://nadie@127.0.0.1:{free_port()}/flota"  # nobody listens there
+    metrics = Metrics()
+    metrics.steps.labels("al_dia").inc()
+    server, _ = serve_metrics(metrics, nowhere, wall_clock, port)
+    try:
+        samples = scrape(port)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert value(samples, "satdescarga_fleet_database_up") == 0
+    assert value(samples, "satdescarga_metrics_leader") == 0
+    assert value(samples, "satdescarga_steps_total", result="al_dia") == 1
+    assert not any(name in samples for name in FLEET_WIDE)

@@ -9,8 +9,9 @@ Two kinds of figures, so that a Prometheus server scraping every worker sums not
   the one holding the "metrics leader" advisory lock (`Leadership`): queue depth, lag, taxpayers
   by state, step jobs by status and being retried, and the SAT-health breaker (paused or not,
   seconds left, failures in a row, pauses so far). Every worker exports
-  `satdescarga_metrics_leader` (1 on the leader); when the leader stops, the next scrape of
-  another worker takes the lock. The lock is session-level on a connection of its own in
+  `satdescarga_metrics_leader` (1 on the leader) and `satdescarga_fleet_database_up` (whether
+  it reached the database at this scrape); when the leader stops, the next scrape of another
+  worker takes the lock. The lock is session-level on a connection of its own in
   autocommit (no transaction is ever left open on it).
 
 Labels are operations, codes, kinds, states and results: never an RFC's secret, a token or a
@@ -234,6 +235,7 @@ class FleetCollector(Collector):
             db = self._leadership.connection()
             if db is None:
                 yield _gauge("satdescarga_metrics_leader", "Este trabajador exporta la flota", 0)
+                yield _gauge("satdescarga_fleet_database_up", "La base de la flota responde", 1)
                 return
             states = taxpayers_by_state(db)
             jobs, retrying = step_jobs(db)
