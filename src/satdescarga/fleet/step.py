@@ -263,8 +263,9 @@ def _report_packages_elsewhere(
             "se pide de nuevo"
         )
         log.warning(
-            "paquete %s de %s: se descargó en otra máquina y no se leyó (no está en %s); %s. "
-            "Para evitarlo, las máquinas deben compartir la carpeta --spool",
+            "paquete %s de %s: se descargó en otra máquina (u otra carpeta --spool) y no se "
+            "leyó: no está en %s; %s (una carpeta --spool compartida, montada en la misma ruta "
+            "en cada máquina, lo evitaría)",
             package.package_id, rfc, worker.spool, what,
         )  # fmt: skip
         worker.events.emit(FleetEvent.PACKAGE_ELSEWHERE.value, outcome=outcome.value)
