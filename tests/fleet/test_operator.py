@@ -78,3 +78,16 @@ def test_fleet_commands_on_a_database_not_initialized_or_unreachable_say_so(
         code, output = run(args, {"SATDESCARGA_DB": "postgresql://nadie@127.0.0.1:1/x"})
         assert code == 2 and "no se pudo conectar a la base de datos" in output, output
         assert "inesperado" not in output and "Traceback" not in output
+
+
+def test_worker_options_that_cannot_work_are_refused_at_start() -> None:
+    env = {"SATDESCARGA_DB": "postgresql://nadie@127.0.0.1:1/x"}
+    for args, said in (
+        (["--rate", "0"], "'--rate': 0.0 no está en el intervalo x>0"),
+        (["--heartbeat", "30", "--stalled-after", "10"], "mayor que --heartbeat"),
+        (["--pause-base", "60", "--pause-max", "30"], "no puede ser menor que --pause-base"),
+        (["--endpoint-base", "emulador:8000"], "una URL http:// o https://"),
+        (["--metrics-port", "70000"], "'--metrics-port': 70000 no está en el intervalo"),
+    ):
+        code, output = run(["worker", *args], env)
+        assert code == 2 and said in output, (args, output)

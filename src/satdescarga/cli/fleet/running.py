@@ -12,6 +12,8 @@ from satdescarga.cli import jsonout
 from satdescarga.cli.common import EXIT_PENDING, common_options, handle_errors
 from satdescarga.cli.fleet.group import _db, _key, fleet, fleet_engine
 
+POSITIVE = click.FloatRange(min=0, min_open=True)
+
 
 @fleet.command()
 @_db
@@ -32,15 +34,15 @@ from satdescarga.cli.fleet.group import _db, _key, fleet, fleet_engine
 )
 @click.option("--endpoint-base", help="Dirección del emulador (pruebas); por omisión, el SAT.")
 @click.option(
-    "--rate", type=float, default=20.0, show_default=True, help="Llamadas/s al SAT (flota)."
+    "--rate", type=POSITIVE, default=20.0, show_default=True, help="Llamadas/s al SAT (flota)."
 )
 @click.option(
-    "--tick", type=float, default=60.0, show_default=True, help="Segundos entre repartos."
+    "--tick", type=POSITIVE, default=60.0, show_default=True, help="Segundos entre repartos."
 )
-@click.option("--heartbeat", type=float, default=10.0, show_default=True)
-@click.option("--stalled-after", type=float, default=30.0, show_default=True)
-@click.option("--pause-base", type=float, default=30.0, show_default=True)
-@click.option("--pause-max", type=float, default=900.0, show_default=True)
+@click.option("--heartbeat", type=POSITIVE, default=10.0, show_default=True)
+@click.option("--stalled-after", type=POSITIVE, default=30.0, show_default=True)
+@click.option("--pause-base", type=POSITIVE, default=30.0, show_default=True)
+@click.option("--pause-max", type=POSITIVE, default=900.0, show_default=True)
 @click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
@@ -89,6 +91,12 @@ def worker(
     from satdescarga.fleet.worker import WorkerSettings, serve
     from satdescarga.sync.notify import Notifier
 
+    if stalled_after <= heartbeat:
+        raise click.UsageError("--stalled-after debe ser mayor que --heartbeat")
+    if pause_max < pause_base:
+        raise click.UsageError("--pause-max no puede ser menor que --pause-base")
+    if endpoint_base is not None and not endpoint_base.startswith(("http://", "https://")):
+        raise click.UsageError("--endpoint-base debe ser una URL http:// o https://")
     _check_spool(spool)
     settings = WorkerSettings(
         url=db,
