@@ -167,8 +167,12 @@ def step_jobs(db: psycopg.Connection[Any]) -> tuple[dict[str, int], int]:
 
 
 def queue_and_lag(db: psycopg.Connection[Any], now: datetime) -> tuple[int, float]:
-    """Jobs waiting, and how far behind (s) the most overdue taxpayer is."""
-    depth = db.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'").fetchone()
+    """Steps waiting to be taken now (not retries scheduled later), and how far behind (s) the
+    most overdue taxpayer is."""
+    depth = db.execute(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'satdescarga.step' "
+        "AND status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())"
+    ).fetchone()
     lag = db.execute(
         "SELECT EXTRACT(EPOCH FROM (%(now)s - min(next_run_at))) FROM taxpayers "
         "WHERE next_run_at <= %(now)s",
@@ -204,7 +208,11 @@ class Leadership:
         if self._db is not None and not self._db.closed:
             return self._db
         db = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-        got = db.execute("SELECT pg_try_advisory_lock(%s, %s)", LEADER_LOCK).fetchone()
+        try:
+            got = db.execute("SELECT pg_try_advisory_lock(%s, %s)", LEADER_LOCK).fetchone()
+        except psycopg.Error:
+            db.close()
+            raise
         if got and got[0]:
             self._db = db
             return db
@@ -252,7 +260,7 @@ class FleetCollector(Collector):
         self._down = False
         yield _gauge("satdescarga_metrics_leader", "Este trabajador exporta la flota", 1)
         yield _gauge("satdescarga_fleet_database_up", "La base de la flota responde", 1)
-        yield _gauge("satdescarga_queue_depth", "Pasos en cola", depth)
+        yield _gauge("satdescarga_queue_depth", "Pasos en cola, listos para tomarse", depth)
         yield _gauge("satdescarga_lag_seconds", "Retraso del contribuyente más atrasado (s)", lag)
         yield _labeled("satdescarga_taxpayers", "Contribuyentes por estado", "state", states)
         yield _labeled("satdescarga_step_jobs", "Trabajos de paso por estado", "status", jobs)
