@@ -5,7 +5,13 @@ errors counted from real failed calls to the emulator."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +29,7 @@ from satdescarga.fleet.limits import Limits, SharedLimits
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.step import StepResult, run_step
-from satdescarga.fleet.vault import FielFiles, MasterKey
+from satdescarga.fleet.vault import ENV_KEY, FielFiles, MasterKey
 
 from .conftest import issued_fiel, sat_test_fiel
 from .test_steps import START, make_worker
@@ -173,3 +179,58 @@ def test_a_worker_serves_its_counters_while_the_database_is_away() -> None:
     assert value(samples, "satdescarga_metrics_leader") == 0
     assert value(samples, "satdescarga_steps_total", result="al_dia") == 1
     assert not any(name in samples for name in FLEET_WIDE)
+
+
+def _scrape_when_up(port: int, worker: subprocess.Popen[bytes], log: Path) -> Samples:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, log.read_text()
+        try:
+            return scrape(port)
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise AssertionError(log.read_text())
+
+
+def start_worker(env: dict[str, str], folder: Path, port: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "satdescarga", "fleet", "worker", "--spool",
+               str(folder / "spool"), "--metrics-port", str(port), "--tick", "1"]  # fmt: skip
+    log = (folder / "trabajador.log").open("wb")
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_two_worker_processes_export_the_fleet_once_and_the_survivor_takes_over(
+    fleet_db: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "SATDESCARGA_DB": fleet_db, ENV_KEY: MasterKey.generate()}
+    ports = [free_port(), free_port()]
+    folders = [tmp_path / "uno", tmp_path / "dos"]
+    for folder in folders:
+        folder.mkdir()
+    workers = [start_worker(env, folder, port) for folder, port in zip(folders, ports, strict=True)]
+    try:
+        scraped = [
+            _scrape_when_up(port, worker, folder / "trabajador.log")
+            for port, worker, folder in zip(ports, workers, folders, strict=True)
+        ]
+        leaders = [value(s, "satdescarga_metrics_leader") for s in scraped]
+        assert sorted(leaders) == [0.0, 1.0]
+        leader = leaders.index(1.0)
+        present = [name for name in FLEET_WIDE if name != "satdescarga_taxpayers"]  # none yet
+        assert all(name in scraped[leader] for name in present)
+        assert not any(name in scraped[1 - leader] for name in FLEET_WIDE)  # exported once
+        assert value(scraped[leader], "satdescarga_step_jobs", status="failed") == 0
+        workers[leader].send_signal(signal.SIGKILL)  # its session, and the lock, go with it
+        workers[leader].wait(30)
+        deadline = time.monotonic() + 30
+        survivor = scrape(ports[1 - leader])
+        while value(survivor, "satdescarga_metrics_leader") == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            survivor = scrape(ports[1 - leader])
+        assert value(survivor, "satdescarga_metrics_leader") == 1
+        assert all(name in survivor for name in present)
+    finally:
+        for worker in workers:  # how they stop is test_cli's business: quickly here
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(60)

@@ -73,6 +73,8 @@ class ElsewhereOutcome(StrEnum):
 
 
 _TOKEN_REFUSED = "300"
+JOB_STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted")
+"""procrastinate's job statuses (`procrastinate_job_status`): each exported, 0 when none."""
 
 
 class Metrics:
@@ -163,7 +165,8 @@ def step_jobs(db: psycopg.Connection[Any]) -> tuple[dict[str, int], int]:
         "AND status IN ('todo', 'doing')) FROM procrastinate_jobs "
         "WHERE task_name = 'satdescarga.step' GROUP BY 1"
     ).fetchall()
-    return {str(s): int(n) for s, n, _ in rows}, sum(int(r) for _, _, r in rows)
+    by_status = dict.fromkeys(JOB_STATUSES, 0) | {str(s): int(n) for s, n, _ in rows}
+    return by_status, sum(int(r) for _, _, r in rows)
 
 
 def queue_and_lag(db: psycopg.Connection[Any], now: datetime) -> tuple[int, float]:
