@@ -26,6 +26,7 @@ from satdescarga.fleet.vault import ENV_KEY, MasterKey
 
 from .conftest import EKU, SAT_CSD, SAT_FIEL, sat_test_fiel
 from .test_chaos import JWT
+from .test_metrics import parsed, value
 from .test_taxpayers import database_dump, secrets_of
 
 
@@ -113,7 +114,7 @@ def test_a_worker_keeps_a_taxpayer_current_shows_metrics_and_stops_on_sigterm(
         worker = subprocess.Popen(
             [sys.executable, "-m", "satdescarga", "fleet", "worker", "--endpoint-base",
              sat.base_url, "--spool", str(tmp_path / "spool"), "--tick", "1",
-             "--metrics-port", str(port), "--concurrency", "2"],
+             "--metrics-port", str(port), "--metrics-host", "127.0.0.1", "--concurrency", "2"],
             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
@@ -131,9 +132,12 @@ def test_a_worker_keeps_a_taxpayer_current_shows_metrics_and_stops_on_sigterm(
             assert b'satdescarga_sat_calls_total{code="5000",operation="SolicitaDescarga"}' in (
                 metrics
             )
-            assert b"satdescarga_downloads_total" in metrics
-            assert b"satdescarga_steps_total" in metrics
-            assert b"satdescarga_queue_depth" in metrics
+            samples = parsed(metrics.decode())  # as a Prometheus server reads it
+            assert value(samples, "satdescarga_downloads_total") > 0
+            assert value(samples, "satdescarga_steps_total", result="al_dia") >= 1
+            assert value(samples, "satdescarga_metrics_leader") == 1  # the only worker leads
+            assert value(samples, "satdescarga_taxpayers", state="al_dia") == 1
+            assert value(samples, "satdescarga_sat_paused") == 0
         finally:
             worker.send_signal(signal.SIGTERM)
             code = worker.wait(60)

@@ -17,13 +17,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import requests
 import urllib3
 from sqlalchemy import Engine, text
 
+from satdescarga.fleet.metrics import AuthProblem, FleetEvent, NetworkProblem
+from satdescarga.sync.run import Events
+
 FAILING = (502, 503, 504)
+_AUTH_PATH = "/Autenticacion/"  # Autentica's endpoint (client.endpoints)
 
 
 @dataclass(frozen=True)
@@ -136,10 +141,11 @@ class LimitedSession(requests.Session):
     """A session whose every call to SAT takes a slot of the fleet's pace and reports to its
     breaker; during a pause, calls fail at once without reaching SAT."""
 
-    def __init__(self, limits: SharedLimits, rfc: str) -> None:
+    def __init__(self, limits: SharedLimits, rfc: str, events: Events | None = None) -> None:
         super().__init__()
         self._limits = limits
         self._rfc = rfc
+        self._events = events  # told of network and authentication errors (metrics.py)
         self.calls = 0
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
@@ -151,11 +157,22 @@ class LimitedSession(requests.Session):
         self.calls += 1
         try:
             response = super().send(request, **kwargs)
-        except (requests.ConnectionError, requests.Timeout):
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            timeout = isinstance(exc, requests.Timeout)
+            self._tell(FleetEvent.NETWORK_ERROR, NetworkProblem.TIMEOUT if timeout
+                       else NetworkProblem.CONNECTION)  # fmt: skip
             self._limits.failed(self._rfc)
             raise
+        if response.status_code == 500 and _AUTH_PATH in str(request.url):
+            self._tell(FleetEvent.AUTH_ERROR, AuthProblem.REFUSED)  # SAT's InvalidSecurity
+        elif response.status_code >= 500:
+            self._tell(FleetEvent.NETWORK_ERROR, NetworkProblem.HTTP)
         if response.status_code in FAILING:
             self._limits.failed(self._rfc)
         elif counting:
             self._limits.answered()
         return response
+
+    def _tell(self, event: FleetEvent, kind: StrEnum) -> None:
+        if self._events is not None:
+            self._events.emit(event.value, kind=kind.value)

@@ -29,6 +29,7 @@ from satdescarga.fleet import states, taxpayers
 from satdescarga.fleet.fielcache import FielCache
 from satdescarga.fleet.limits import LimitedSession, SharedLimits
 from satdescarga.fleet.locks import StepLocks
+from satdescarga.fleet.metrics import AuthProblem, ElsewhereOutcome, FleetEvent
 from satdescarga.fleet.outputs import PgStore
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.schema import taxpayers as T  # noqa: N812 (the table, as in sync)
@@ -36,6 +37,7 @@ from satdescarga.fleet.states import CredentialsRefused, TaxpayerState
 from satdescarga.fleet.vault import Keyring, MasterKey
 from satdescarga.fleet.xmldir import SharedXmlDir
 from satdescarga.sync.documents import CANCELLED
+from satdescarga.sync.downloads import SAT_DOWNLOADS
 from satdescarga.sync.engine import SyncEngine, summary_fields
 from satdescarga.sync.ledger.sql import SqlLedger
 from satdescarga.sync.notify import Notifier, expiry_warning, news
@@ -134,17 +136,21 @@ def _locked_step(worker: Worker, rfc: str) -> StepResult:
     now = to_local(worker.clock()).replace(microsecond=0)
     if taxpayer.valid_until <= worker.clock():  # nothing SAT would accept: not even asked
         reason = states.expired_reason(taxpayer.valid_until)
+        worker.events.emit(FleetEvent.AUTH_ERROR.value, kind=AuthProblem.FIEL.value)
         _record(worker, rfc, StepResult.ERROR, now + timedelta(hours=policy.every_hours),
                 reason, None, (TaxpayerState.FIEL_EXPIRED, reason, 0, None))  # fmt: skip
         return StepResult.ERROR
     ledger = FleetLedger(worker.engine, worker.reader)
     try:
         with ledger.remembering():  # the taxpayer's lock makes this step its ledger's writer
+            keys = [job.key for service in policy.services for job in policy.jobs(rfc, service)]
+            _report_packages_elsewhere(worker, ledger, rfc, keys)
             passes = [_sync(worker, ledger, rfc, policy, s, now) for s in policy.services]
             summary = SyncSummary.combined(passes)
-            keys = [job.key for service in policy.services for job in policy.jobs(rfc, service)]
             _drop_read_packages(ledger, keys, worker.spool / rfc)
     except SatError as exc:
+        if isinstance(exc, FielError):
+            worker.events.emit(FleetEvent.AUTH_ERROR.value, kind=AuthProblem.FIEL.value)
         log.warning("paso de %s: %s", rfc, states.error_text(exc))
         _failed(worker, taxpayer, now, exc)
         return StepResult.ERROR
@@ -230,7 +236,7 @@ def _sync(
     client = _WatchedClient(
         fiel,
         endpoints_for(service, worker.endpoint_base),
-        session=LimitedSession(worker.limits, rfc),
+        session=LimitedSession(worker.limits, rfc, worker.events),
         retries=1,
         on_token=token_recorder(ledger, f"{rfc}:{service}"),
     )
@@ -319,3 +325,32 @@ def _drop_read_packages(ledger: SqlLedger, jobs: list[str], spool: Path) -> None
             path.unlink(missing_ok=True)
     if not any(folder.iterdir()):
         shutil.rmtree(spool, ignore_errors=True)
+
+
+def _report_packages_elsewhere(
+    worker: Worker, ledger: SqlLedger, rfc: str, jobs: list[str]
+) -> None:
+    """A step reads every package it downloads before it ends; only a step cut between a
+    download and its read (SIGKILL, a database outage) leaves one downloaded and unread. Its
+    file is on the spool of the machine that downloaded it: rerun on another machine without a
+    shared spool, the sync downloads it again if SAT allows it (two downloads per package, as
+    counted in the ledger) or takes it for lost and asks for its period again. Said here,
+    never silently (README "Un paquete no cambia de máquina")."""
+    for package in ledger.packages(jobs, state=PackageState.DOWNLOADED):
+        if package.path and Path(package.path).is_file():
+            continue
+        again = package.attempts < SAT_DOWNLOADS
+        outcome = ElsewhereOutcome.DOWNLOAD_AGAIN if again else ElsewhereOutcome.LOST
+        what = (
+            "se descarga de nuevo (la segunda y última descarga que permite el SAT)"
+            if again
+            else "ya se descargó dos veces (el límite del SAT): se da por perdido y su periodo "
+            "se pide de nuevo"
+        )
+        log.warning(
+            "paquete %s de %s: se descargó en otra máquina (u otra carpeta --spool) y no se "
+            "leyó: no está en %s; %s (una carpeta --spool compartida, montada en la misma ruta "
+            "en cada máquina, lo evitaría)",
+            package.package_id, rfc, worker.spool, what,
+        )  # fmt: skip
+        worker.events.emit(FleetEvent.PACKAGE_ELSEWHERE.value, outcome=outcome.value)

@@ -38,6 +38,7 @@ class WorkerSettings:
     heartbeat: float = 10.0  # seconds between a worker's heartbeats
     stalled_after: float = 30.0  # a worker silent this long is taken for dead
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0: every interface (a Prometheus elsewhere)
     name: str | None = None
     notifier: Notifier | None = None
 
@@ -85,7 +86,10 @@ def serve(settings: WorkerSettings) -> None:
         events=metrics,
     )
     if settings.metrics_port is not None:
-        serve_metrics(metrics, engine, clock, settings.metrics_port)
+        serve_metrics(
+            metrics, libpq_url(settings.url, name), clock, settings.metrics_port,
+            settings.metrics_host,
+        )  # fmt: skip
     app = queue.build_app(libpq_url(settings.url, name), settings.tick, settings.stalled_after)
     try:
         app.run_worker(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from satdescarga.cli.common import Output, common_options, handle_errors
-from satdescarga.cli.fleet.group import _db, _key, fleet
+from satdescarga.cli.fleet.group import _db, _key, fleet, fleet_engine
 
 if TYPE_CHECKING:
     from satdescarga.fleet.vault import FielFiles
@@ -54,7 +54,6 @@ def add(
     """Agrega un contribuyente con su e.firma (se revisa y se guarda cifrada con la llave
     maestra de la flota)."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.policy import Policy
     from satdescarga.fleet.vault import Keyring
 
@@ -62,7 +61,7 @@ def add(
     chosen.check_since(_today())  # as `sync --since`: before anything is read or written
     vault = Keyring.load(master_key_file)
     files = _read(cer, key, password_file)
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         added = taxpayers.add(engine, vault, files, chosen, name)
     finally:
@@ -81,9 +80,8 @@ def add(
 def list_(db: str, as_json: bool, debug: bool) -> None:
     """Lista los contribuyentes de la flota."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
 
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         people = taxpayers.listed(engine)
     finally:
@@ -119,12 +117,11 @@ def renew(
     """Cambia la e.firma de RFC por una nueva (renovada); conserva su política, su historia y
     sus salidas."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.vault import Keyring
 
     vault = Keyring.load(master_key_file)
     files = _read(cer, key, password_file)
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         renewed = taxpayers.renew(engine, vault, rfc, files)
     finally:
@@ -158,7 +155,6 @@ def remove(db: str, rfc: str, no_wait: bool, timeout: float, as_json: bool, debu
     """Deja de mantener al día a RFC y olvida su e.firma (su historia se conserva); espera a
     que termine su paso en curso, si lo hay."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
 
     output = Output(as_json)
     rfc = rfc.upper()
@@ -166,7 +162,7 @@ def remove(db: str, rfc: str, no_wait: bool, timeout: float, as_json: bool, debu
     def waiting() -> None:
         output.note(f"esperando a que termine el paso en curso de {rfc} (hasta {timeout:.0f} s)")
 
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         running = taxpayers.remove(engine, rfc, not no_wait, timeout, waiting)
     finally:
@@ -213,9 +209,8 @@ def policy(
 ) -> None:
     """Muestra o cambia qué se mantiene al día de RFC y con qué frecuencia."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
 
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         current = taxpayers.get(engine, rfc).policy
         changed = current.changed(
@@ -249,7 +244,6 @@ def policy(
 def reset(db: str, rfc: str, yes: bool, as_json: bool, debug: bool) -> None:
     """Olvida las ventanas, solicitudes y paquetes de RFC en el ledger: su próximo paso pide su
     historia de nuevo según su política (sus documentos descargados se conservan)."""
-    from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.history import reset as forget
 
     if not yes:
@@ -257,7 +251,7 @@ def reset(db: str, rfc: str, yes: bool, as_json: bool, debug: bool) -> None:
             f"esto olvida la historia de {rfc.upper()} en el ledger (ventanas, solicitudes y "
             "paquetes; los documentos se conservan) y la pide de nuevo al SAT: confirme con --yes"
         )
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         gone = forget(engine, rfc)
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from satdescarga.cli.common import Output, common_options, handle_errors
-from satdescarga.cli.fleet.group import _db, _key, fleet
+from satdescarga.cli.fleet.group import _db, _key, fleet, fleet_engine
 
 
 @fleet.command()
@@ -83,11 +83,10 @@ def rotate_key(
     """Vuelve a sellar todas las e.firmas con una llave maestra nueva, sin detener la flota
     (una por una; si se interrumpe, se retoma al ejecutarlo de nuevo)."""
     from satdescarga.fleet import taxpayers
-    from satdescarga.fleet.database import engine_for
     from satdescarga.fleet.vault import Keyring, MasterKey
 
     old, new = Keyring.load(master_key_file), MasterKey.load(new_key_file)
-    engine = engine_for(db)
+    engine = fleet_engine(db)
     try:
         count = taxpayers.rotate(engine, old, new)
     finally:
