@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from satdescarga.fleet.step import StepResult, Worker, run_step
 from satdescarga.fleet.vault import ENV_KEY, FielFiles, MasterKey
 
 from .conftest import fleet_rfcs, issued_fiel
+from .test_metrics import free_port, scrape, value
 
 START = datetime(2025, 5, 20, 18, tzinfo=UTC)
 SINCE = "2025-05-12"
@@ -177,16 +179,19 @@ def test_a_granted_role_s_worker_keeps_no_transaction_open_and_within_concurrenc
         env = {**os.environ, "SATDESCARGA_DB": url, ENV_KEY: key_text,
                ENV: sat.app.clock.spec}  # fmt: skip
         log = tmp_path / "worker.log"
+        port, leading = free_port(), 0
         with watching(fleet_db, name) as sample:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "satdescarga", "fleet", "worker", "--endpoint-base",
                  sat.base_url, "--spool", str(tmp_path / "spool"), "--tick", "1",
-                 "--concurrency", str(concurrency), "--name", f"prueba-{database}"],
+                 "--concurrency", str(concurrency), "--name", f"prueba-{database}",
+                 "--metrics-port", str(port)],
                 env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
                 deadline, rows = time.monotonic() + 90, []
                 while time.monotonic() < deadline and worker.poll() is None:
+                    leading += _leads(port)  # the fleet's figures: no connection of their own
                     rows = [taxpayers.get(owner, rfc) for rfc in rfcs]
                     if all(row.last_result == StepResult.CURRENT for row in rows):
                         break
@@ -214,8 +219,18 @@ def test_a_granted_role_s_worker_keeps_no_transaction_open_and_within_concurrenc
     assert sample.long_in_transaction == [], sample.long_in_transaction
     assert 3 <= sample.most <= concurrency + 2, sample.most
     assert sample.idle_holding_lock > 0  # step locks held on an idle connection, no transaction
+    assert leading > 0  # it served the fleet's figures while counted
     print(f"\nconexiones del trabajador (concurrencia {concurrency}): máximo {sample.most}, "
           f"al final {idle}")  # fmt: skip
+
+
+def _leads(port: int) -> int:
+    """1 when the worker's metrics endpoint answers as the fleet's metrics leader."""
+    try:
+        samples = scrape(port)
+    except (urllib.error.URLError, ConnectionError):
+        return 0
+    return int(value(samples, "satdescarga_metrics_leader"))
 
 
 def test_a_step_needs_one_pooled_connection_at_a_time(

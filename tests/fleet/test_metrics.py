@@ -24,8 +24,9 @@ from satdescarga.clock import to_local, wall_clock
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
 from satdescarga.fleet import taxpayers
-from satdescarga.fleet.database import engine_for, libpq_url
+from satdescarga.fleet.database import engine_for
 from satdescarga.fleet.limits import Limits, SharedLimits
+from satdescarga.fleet.locks import StepLocks
 from satdescarga.fleet.metrics import Metrics, serve_metrics
 from satdescarga.fleet.policy import Policy
 from satdescarga.fleet.step import StepResult, run_step
@@ -75,7 +76,7 @@ def test_fleet_figures_come_from_exactly_one_worker_and_move_on_when_it_stops(
     limits = SharedLimits(engine, Limits(threshold=2, pause_base=600.0))
     with engine.begin() as db:
         db.execute(
-            text("UPDATE taxpayers SET last_result = 'error', next_run_at = :t"), {"t": behind}
+            text("UPDATE taxpayers SET state = 'con_error', next_run_at = :t"), {"t": behind}
         )
         db.execute(
             text(
@@ -87,9 +88,11 @@ def test_fleet_figures_come_from_exactly_one_worker_and_move_on_when_it_stops(
     limits.failed("AAA010101AAA")
     limits.failed("BBB010101BBB")  # two taxpayers failing: the breaker opens for 600 s
     ports = [free_port(), free_port()]
+    pools = [engine_for(fleet_db, pool_size=1) for _ in ports]  # two workers' pools...
+    locks = [StepLocks(pool) for pool in pools]  # ...and their step-locks connections
     served = [
-        serve_metrics(Metrics(), libpq_url(fleet_db), wall_clock, port, "127.0.0.1")
-        for port in ports
+        serve_metrics(Metrics(), pool, lock, wall_clock, port, "127.0.0.1")
+        for pool, lock, port in zip(pools, locks, ports, strict=True)
     ]
     try:
         first, second = scrape(ports[0]), scrape(ports[1])
@@ -101,7 +104,7 @@ def test_fleet_figures_come_from_exactly_one_worker_and_move_on_when_it_stops(
         assert "satdescarga_auth_errors_total" in other and "satdescarga_auth_errors_total" in (
             leader
         )
-        assert value(leader, "satdescarga_taxpayers", state="error") == 1
+        assert value(leader, "satdescarga_taxpayers", state="con_error") == 1
         assert value(leader, "satdescarga_step_jobs", status="failed") == 1
         assert value(leader, "satdescarga_steps_retrying") == 1
         assert value(leader, "satdescarga_queue_depth") == 1
@@ -115,12 +118,15 @@ def test_fleet_figures_come_from_exactly_one_worker_and_move_on_when_it_stops(
         leadership.drop()
         survivor = scrape(ports[1 - index])
         assert value(survivor, "satdescarga_metrics_leader") == 1
-        assert value(survivor, "satdescarga_taxpayers", state="error") == 1
+        assert value(survivor, "satdescarga_taxpayers", state="con_error") == 1
     finally:
         for server, leadership in served:
             server.shutdown()
             server.server_close()
             leadership.drop()
+        for lock, pool in zip(locks, pools, strict=True):
+            lock.close()
+            pool.dispose()
         engine.dispose()
 
 
@@ -169,12 +175,16 @@ def test_a_worker_serves_its_counters_while_the_database_is_away() -> None:
     nowhere = f"postgresql://nadie@127.0.0.1:{free_port()}/flota"  # nobody listens there
     metrics = Metrics()
     metrics.steps.labels("al_dia").inc()
-    server, _ = serve_metrics(metrics, nowhere, wall_clock, port)
+    pool = engine_for(nowhere, pool_size=1)
+    locks = StepLocks(pool)
+    server, _ = serve_metrics(metrics, pool, locks, wall_clock, port)
     try:
         samples = scrape(port)
     finally:
         server.shutdown()
         server.server_close()
+        locks.close()
+        pool.dispose()
     assert value(samples, "satdescarga_fleet_database_up") == 0
     assert value(samples, "satdescarga_metrics_leader") == 0
     assert value(samples, "satdescarga_steps_total", result="al_dia") == 1

@@ -37,6 +37,10 @@ log = logging.getLogger("satdescarga.fleet")
 
 _TRY = text("SELECT pg_try_advisory_lock(hashtext('satdescarga:' || :rfc))")
 _UNLOCK = text("SELECT pg_advisory_unlock(hashtext('satdescarga:' || :rfc))")
+LEADER_LOCK = (7_311_002, 1)
+"""The "metrics leader" advisory lock (two int4 keys: a keyspace apart from the RFC locks)."""
+_LEAD = text(f"SELECT pg_try_advisory_lock({LEADER_LOCK[0]}, {LEADER_LOCK[1]})")
+_UNLEAD = text(f"SELECT pg_advisory_unlock({LEADER_LOCK[0]}, {LEADER_LOCK[1]})")
 
 
 class StepLocks:
@@ -54,6 +58,7 @@ class StepLocks:
         self._mutex = threading.Lock()
         self._connection: Connection | None = None
         self._held: set[str] = set()
+        self._leading = False  # holds the "metrics leader" lock (metrics.py)
 
     def acquire(self, rfc: str) -> bool:
         """Take `rfc`'s lock (False: a step of `rfc` runs here or elsewhere)."""
@@ -77,6 +82,22 @@ class StepLocks:
                 return
             if not held:
                 log.warning("el candado del paso de %s se había perdido (conexión cortada)", rfc)
+
+    def lead(self) -> bool:
+        """Take (or keep) the fleet's "metrics leader" lock on this same connection: the
+        worker exporting the fleet-wide figures needs no connection of its own."""
+        with self._mutex:
+            if not self._leading:
+                self._leading = bool(self._execute(_LEAD, ""))
+            return self._leading
+
+    def step_down(self) -> None:
+        """Let another worker lead the metrics."""
+        with self._mutex:
+            if self._leading:
+                self._leading = False
+                with contextlib.suppress(DBAPIError):
+                    self._execute(_UNLEAD, "")
 
     def held(self) -> set[str]:
         with self._mutex:
@@ -120,6 +141,7 @@ class StepLocks:
                 log.warning("el candado del paso de %s lo tomó otro al reconectar", rfc)
 
     def _drop(self) -> None:
+        self._leading = False  # the lock goes with the connection
         if self._connection is not None:
             with contextlib.suppress(DBAPIError):
                 self._connection.close()

@@ -11,8 +11,9 @@ Two kinds of figures, so that a Prometheus server scraping every worker sums not
   seconds left, failures in a row, pauses so far). Every worker exports
   `satdescarga_metrics_leader` (1 on the leader) and `satdescarga_fleet_database_up` (whether
   it reached the database at this scrape); when the leader stops, the next scrape of another
-  worker takes the lock. The lock is session-level on a connection of its own in
-  autocommit (no transaction is ever left open on it).
+  worker takes the lock. The lock is session-level, held on the worker's step-locks
+  connection (locks.py, autocommit: no transaction is ever left open on it), and the leader's
+  queries use the worker's pool: metrics add no connection to a worker's `concurrency + 2`.
 
 Labels are operations, codes, kinds, states and results: never an RFC's secret, a token or a
 password (RFCs are not labels either: a fleet of thousands would explode the series).
@@ -24,6 +25,7 @@ import errno
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -33,14 +35,14 @@ import psycopg
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from satdescarga.clock import Clock, to_local
 from satdescarga.errors import ConfigurationError
+from satdescarga.fleet.locks import StepLocks
 
 log = logging.getLogger("satdescarga.fleet")
-
-LEADER_LOCK = (7_311_002, 1)
-"""The "metrics leader" advisory lock (two int4 keys: a keyspace apart from the RFC locks)."""
 
 
 class FleetEvent(StrEnum):
@@ -150,10 +152,8 @@ class Metrics:
 
 
 def taxpayers_by_state(db: psycopg.Connection[Any]) -> dict[str, int]:
-    """Taxpayers by the state shown in `fleet status` (today: their last step's result)."""
-    rows = db.execute(
-        "SELECT COALESCE(last_result, 'sin_pasos'), count(*) FROM taxpayers GROUP BY 1"
-    ).fetchall()
+    """Taxpayers by the state shown in `fleet status` (states.TaxpayerState)."""
+    rows = db.execute("SELECT state, count(*) FROM taxpayers GROUP BY 1").fetchall()
     return {str(state): int(n) for state, n in rows}
 
 
@@ -198,34 +198,27 @@ def breaker(db: psycopg.Connection[Any]) -> tuple[bool, float, int, int]:
 
 
 class Leadership:
-    """Whether this worker exports the fleet's figures: it holds the "metrics leader" lock on
-    a connection of its own (autocommit: no transaction pinned). Tried again at each scrape
-    while another worker holds it; lost with the connection."""
+    """Whether this worker exports the fleet's figures: it holds the "metrics leader" lock
+    (on its step-locks connection), tried again at each scrape while another worker holds it,
+    lost with that connection. The figures are read on a connection of the worker's pool."""
 
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._db: psycopg.Connection[Any] | None = None
+    def __init__(self, locks: StepLocks, engine: Engine) -> None:
+        self._locks = locks
+        self._engine = engine
 
-    def connection(self) -> psycopg.Connection[Any] | None:
-        """The leader's connection, or None when another worker leads."""
-        if self._db is not None and not self._db.closed:
-            return self._db
-        db = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-        try:
-            got = db.execute("SELECT pg_try_advisory_lock(%s, %s)", LEADER_LOCK).fetchone()
-        except psycopg.Error:
-            db.close()
-            raise
-        if got and got[0]:
-            self._db = db
-            return db
-        db.close()
-        return None
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any] | None]:
+        """A pooled connection while this worker leads, or None when another worker leads."""
+        if not self._locks.lead():
+            yield None
+            return
+        with self._engine.connect() as pooled:
+            driver: psycopg.Connection[Any] = pooled.connection.driver_connection  # type: ignore[assignment]
+            yield driver
 
     def drop(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Stop leading (another worker's next scrape takes over)."""
+        self._locks.step_down()
 
 
 class FleetCollector(Collector):
@@ -243,16 +236,16 @@ class FleetCollector(Collector):
 
     def _collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            db = self._leadership.connection()
-            if db is None:
-                yield _gauge("satdescarga_metrics_leader", "Este trabajador exporta la flota", 0)
-                yield _gauge("satdescarga_fleet_database_up", "La base de la flota responde", 1)
-                return
-            states = taxpayers_by_state(db)
-            jobs, retrying = step_jobs(db)
-            depth, lag = queue_and_lag(db, to_local(self._clock()))
-            paused, left, failures, pauses = breaker(db)
-        except psycopg.Error as exc:
+            with self._leadership.connection() as db:
+                if db is None:
+                    leading = False
+                else:
+                    leading = True
+                    states = taxpayers_by_state(db)
+                    jobs, retrying = step_jobs(db)
+                    depth, lag = queue_and_lag(db, to_local(self._clock()))
+                    paused, left, failures, pauses = breaker(db)
+        except (psycopg.Error, DBAPIError) as exc:
             self._leadership.drop()  # the next scrape connects again (maybe another leader)
             if not self._down:  # said once per outage
                 log.warning("métricas de la flota no disponibles: la base no responde (%s)", exc)
@@ -261,6 +254,10 @@ class FleetCollector(Collector):
             yield _gauge("satdescarga_fleet_database_up", "La base de la flota responde", 0)
             return
         self._down = False
+        if not leading:
+            yield _gauge("satdescarga_metrics_leader", "Este trabajador exporta la flota", 0)
+            yield _gauge("satdescarga_fleet_database_up", "La base de la flota responde", 1)
+            return
         yield _gauge("satdescarga_metrics_leader", "Este trabajador exporta la flota", 1)
         yield _gauge("satdescarga_fleet_database_up", "La base de la flota responde", 1)
         yield _gauge("satdescarga_queue_depth", "Pasos en cola, listos para tomarse", depth)
@@ -291,10 +288,16 @@ class MetricsPortError(ConfigurationError):
 
 
 def serve_metrics(
-    metrics: Metrics, url: str, clock: Clock, port: int, host: str = "127.0.0.1"
+    metrics: Metrics,
+    engine: Engine,
+    locks: StepLocks,
+    clock: Clock,
+    port: int,
+    host: str = "127.0.0.1",
 ) -> tuple[WSGIServer, Leadership]:
-    """Serve `metrics` and the fleet's figures on http://host:port/metrics (a thread)."""
-    leadership = Leadership(url)
+    """Serve `metrics` and the fleet's figures on http://host:port/metrics (a thread), the
+    latter only while this worker leads (`locks`: the worker's step locks; `engine`: its pool)."""
+    leadership = Leadership(locks, engine)
     metrics.registry.register(FleetCollector(leadership, clock))
     try:
         server, _ = start_http_server(port, addr=host, registry=metrics.registry)

@@ -86,10 +86,9 @@ def serve(settings: WorkerSettings) -> None:
         events=metrics,
     )
     if settings.metrics_port is not None:
-        serve_metrics(
-            metrics, libpq_url(settings.url, name), clock, settings.metrics_port,
-            settings.metrics_host,
-        )  # fmt: skip
+        serve_metrics(  # no connection of its own: the pool and the step locks' (metrics.py)
+            metrics, engine, locks, clock, settings.metrics_port, settings.metrics_host
+        )
     app = queue.build_app(libpq_url(settings.url, name), settings.tick, settings.stalled_after)
     try:
         app.run_worker(
