@@ -9,25 +9,78 @@ periodic tasks, stalled-job recovery).
   the fleet is paused (limits.py).
 - `satdescarga.recover` (periodic): jobs of workers that stopped sending heartbeats (killed)
   are put back in the queue; the step reruns from the ledger.
+
+A step cut by its database (restarted, stopped, its session ended) is retried, never left
+failed: `StepRetry` queues it again with a short doubling wait for as long as that takes
+(`DATABASE_RETRY_*`); any other error is retried `STEP_RETRIES` times with a longer doubling
+wait (`STEP_RETRY_*`), then the job stays `failed` (what `fleet status` surfaces).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 from procrastinate import App, Blueprint, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy import text
 
 from satdescarga.clock import to_local
+from satdescarga.fleet.reconnect import connection_lost, first_line
 
 log = logging.getLogger("satdescarga.fleet")
 
 STEP = "satdescarga.step"
 QUEUE = "satdescarga"
 _worker: Any = None  # the process's step.Worker, set by `serve` before jobs run
+
+# A step cut by the database: queued again after 1, 2, 4... s (at most a minute), this many
+# times at most (about four days of a database away; a worker waits for it anyway).
+DATABASE_RETRIES, DATABASE_RETRY_FIRST, DATABASE_RETRY_LONGEST = 6000, 1, 60
+# A step that raised anything else: queued again after 30, 60, 120... s (at most 15 min), this
+# many times, then left `failed` with its error (surfaced by `fleet status`).
+STEP_RETRIES, STEP_RETRY_FIRST, STEP_RETRY_LONGEST = 5, 30, 900
+
+
+class StepRetry(BaseRetryStrategy):
+    """procrastinate's retry decision for a step (see the module's text)."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if connection_lost(exception):
+            limit, first, longest = DATABASE_RETRIES, DATABASE_RETRY_FIRST, DATABASE_RETRY_LONGEST
+        else:
+            limit, first, longest = STEP_RETRIES, STEP_RETRY_FIRST, STEP_RETRY_LONGEST
+        if job.attempts >= limit:
+            return None
+        return RetryDecision(retry_in={"seconds": min(longest, first * 2 ** min(job.attempts, 20))})
+
+
+class Running:
+    """How many steps this process is running (what a SIGTERM waits for)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __enter__(self) -> Running:
+        with self._lock:
+            self.count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+running = Running()
+
+# Seconds procrastinate waits for a connection of its pool (psycopg_pool's default: 30): with
+# the database away, a worker finds out this fast (then reconnect.py takes over).
+POOL_WAIT = 10.0
 
 
 def procrastinate_schema() -> str:
@@ -41,12 +94,21 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
     """The procrastinate app of the fleet at `url` (a libpq URL)."""
     tasks = Blueprint()
 
-    @tasks.task(name=STEP, queue=QUEUE)
+    @tasks.task(name=STEP, queue=QUEUE, retry=StepRetry())
     def step(rfc: str) -> str:
         from satdescarga.fleet.metrics import Metrics
         from satdescarga.fleet.step import run_step
 
-        result = run_step(_worker, rfc)
+        with running:
+            try:
+                result = run_step(_worker, rfc)
+            except Exception as exc:
+                if connection_lost(exc):
+                    log.info("paso de %s cortado por la base de datos; se reintenta", rfc)
+                else:
+                    log.warning("paso de %s falló (%s: %s)", rfc, type(exc).__name__,
+                                first_line(exc))  # fmt: skip
+                raise
         if isinstance(_worker.events, Metrics):
             _worker.events.steps.labels(result.value).inc()
         return result.value
@@ -58,20 +120,29 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
     @tasks.task(name="satdescarga.dispatch", queue=QUEUE)
     async def dispatch(timestamp: int) -> int:
         queued = 0
-        for rfc in await asyncio.to_thread(due_taxpayers):
-            try:
-                await step.configure(lock=rfc, queueing_lock=rfc).defer_async(rfc=rfc)
-                queued += 1
-            except AlreadyEnqueued:
-                pass
+        try:
+            for rfc in await asyncio.to_thread(due_taxpayers):
+                try:
+                    await step.configure(lock=rfc, queueing_lock=rfc).defer_async(rfc=rfc)
+                    queued += 1
+                except AlreadyEnqueued:
+                    pass
+        except Exception as exc:  # the database went away: the next tick dispatches again
+            if not connection_lost(exc):
+                raise
         return queued
 
     @tasks.periodic(cron=cron, periodic_id="recover")
     @tasks.task(name="satdescarga.recover", queue=QUEUE, pass_context=True)
     async def recover(context: Any, timestamp: int) -> int:
         manager = context.app.job_manager
-        stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after)
         count = 0
+        try:
+            stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after)
+        except ConnectorException as exc:  # the database went away: the next tick recovers
+            if not connection_lost(exc):
+                raise
+            return count
         for job in stalled:  # a step reruns from the ledger; a dispatch is harmless to redo
             try:
                 await manager.retry_job(job)
@@ -83,7 +154,8 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
             count += 1
         return count
 
-    app = App(connector=PsycopgConnector(conninfo=url), import_paths=[])
+    connector = PsycopgConnector(conninfo=url, timeout=POOL_WAIT)
+    app = App(connector=connector, import_paths=[])
     app.add_tasks_from(tasks, namespace="")
     return app
 

@@ -92,6 +92,7 @@ def worker(
         metrics_port=metrics_port,
         name=name,
         notifier=Notifier(notify_url, notify_command) if notify_url or notify_command else None,
+        debug=debug,
     )
     serve(settings)
 

@@ -1,0 +1,167 @@
+"""Workers outlive their database: real `fleet worker` processes run steps against the emulator
+(every SAT call slowed, so steps are caught mid-flight), and their PostgreSQL is restarted
+(`pg_ctl restart -m fast`), stopped for a while then started, or has the workers' sessions
+ended (`pg_terminate_backend`). The workers stay alive, say once in Spanish that the database
+went and once that it came back (no traceback), no job is left failed, every taxpayer ends
+equal to SAT's corpus, and SIGTERM still ends each worker with 0.
+
+These tests run on a server of their own: restarting the session's shared one would break the
+connections other tests keep.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from satdescarga.clock import to_local
+from satdescarga.drills.fleet import Drill, Workers
+from satdescarga.drills.throwaway import ThrowawayPostgres, throwaway
+from satdescarga.emulator import Emulator
+from satdescarga.fleet import taxpayers
+from satdescarga.fleet.database import init, sqlalchemy_url
+from satdescarga.fleet.policy import Policy
+from satdescarga.fleet.vault import FielFiles, MasterKey
+from satdescarga.vocabulary import DownloadType
+
+from .conftest import fleet_rfcs, issued_fiel
+from .test_steps import corpus
+
+START = datetime(2025, 3, 4, 18, 0, tzinfo=UTC)
+SINCE = "2025-03-01"
+POLICY = Policy(since=SINCE, every_hours=12, poll_minutes=30)
+GONE = "la base de datos de la flota no responde"
+BACK = "la base de datos de la flota volvió"
+WORKERS = 2
+STEP_HOURS = 12
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[ThrowawayPostgres]:
+    with throwaway(max_connections=100) as server:
+        yield server
+
+
+def _database(server: ThrowawayPostgres, name: str) -> str:
+    with psycopg.connect(server.url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = server.url.rsplit("/", 1)[0] + f"/{name}"
+    init(url)
+    return url
+
+
+def _step_running(engine: Engine) -> bool:
+    with engine.connect() as db:
+        return bool(
+            db.execute(
+                text(
+                    "SELECT count(*) FROM procrastinate_jobs "
+                    "WHERE status = 'doing' AND task_name = 'satdescarga.step'"
+                )
+            ).scalar()
+        )
+
+
+def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _logs(folder: Path) -> list[str]:
+    return [(folder / f"trabajador-{n}.log").read_text(errors="replace") for n in range(WORKERS)]
+
+
+def _restart(server: ThrowawayPostgres, folder: Path, engine: Engine) -> None:
+    server.restart()
+
+
+def _outage(server: ThrowawayPostgres, folder: Path, engine: Engine) -> None:
+    server.halt()
+    try:  # down until every worker said so (at most a minute)
+        _wait(lambda: all(GONE in log for log in _logs(folder)), 60, "sin aviso de caída")
+    finally:
+        server.resume()
+
+
+def _terminate(server: ThrowawayPostgres, folder: Path, engine: Engine) -> None:
+    with engine.connect() as db:
+        ended = db.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            )
+        ).scalar()
+        db.commit()
+    assert ended
+
+
+def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
+    own_server: ThrowawayPostgres, issued: dict[str, FielFiles], tmp_path: Path
+) -> None:
+    url = _database(own_server, "faults")
+    key = MasterKey.generate()
+    engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True)  # survives the restart
+    rfcs = fleet_rfcs(3)
+    for rfc in rfcs:
+        files = issued_fiel(issued, tmp_path / "fiel", rfc)
+        taxpayers.add(engine, MasterKey.parse(key), files, POLICY, now=START)
+    # Each SolicitaDescarga answers after a real second: the faults land mid-step, some between
+    # SAT's answer and the ledger's record of it (the rerun must not resend those criteria).
+    with Emulator(start=START, clock_speed=1e-6, accept_delay=0, process_delay=0,
+                  daily_documents=2, seed=7, faults="solicita=slow:1",
+                  last_document=to_local(START) - timedelta(hours=12)) as sat:  # fmt: skip
+        assert sat.app is not None
+        drill = Drill(sat, engine, tmp_path / "reloj")
+        workers = Workers(url, key, sat, drill.clock_file, tmp_path, WORKERS)
+        gone_before_outage: list[int] = []
+        try:
+            for fault in (_restart, _terminate, _outage):
+                _wait(lambda: _step_running(engine), 90, "ningún paso empezó")
+                if fault is _outage:
+                    gone_before_outage = [log.count(GONE) for log in _logs(tmp_path)]
+                fault(own_server, tmp_path, engine)
+                drill.run(workers, 1, STEP_HOURS)  # every taxpayer caught up...
+                sat.advance(hours=STEP_HOURS)  # ...then the next half day is due
+                drill.now = drill.publish()
+            assert drill.finish(workers), "no todos quedaron al día"
+            alive = [process.poll() for process in workers.processes]
+        finally:
+            codes = workers.stop()
+        logs = _logs(tmp_path)
+        assert alive == [None] * WORKERS, logs  # nobody exited on a fault
+        assert codes == [0] * WORKERS, logs  # SIGTERM: 0 once the running steps finished
+        with engine.connect() as db:
+            failed = db.execute(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'")
+            ).scalar()
+            for rfc in rfcs:
+                stored: dict[str, bool] = dict(
+                    db.execute(
+                        text(
+                            "SELECT uuid, estatus = 'Cancelado' FROM fleet_metadata "
+                            "WHERE taxpayer = :r"
+                        ),
+                        {"r": rfc},
+                    ).all()
+                )
+                truth = corpus(sat, rfc, DownloadType.ISSUED, False, drill.now, SINCE) | corpus(
+                    sat, rfc, DownloadType.RECEIVED, False, drill.now, SINCE
+                )
+                assert truth and stored == truth, rfc
+        assert failed == 0  # every step cut by the database was retried
+    engine.dispose()
+    for log, before in zip(logs, gone_before_outage, strict=True):
+        assert "Traceback" not in log and "error inesperado" not in log, log
+        assert log.count(GONE) == before + 1, log  # the outage: said once...
+        assert log.count(GONE) == log.count(BACK), log  # ...and its end once
+        assert re.search("señal de parada", log), log
