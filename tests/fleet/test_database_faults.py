@@ -11,7 +11,11 @@ connections other tests keep.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,7 +32,7 @@ from satdescarga.emulator import Emulator
 from satdescarga.fleet import taxpayers
 from satdescarga.fleet.database import init, sqlalchemy_url
 from satdescarga.fleet.policy import Policy
-from satdescarga.fleet.vault import FielFiles, MasterKey
+from satdescarga.fleet.vault import ENV_KEY, FielFiles, MasterKey
 from satdescarga.vocabulary import DownloadType
 
 from .conftest import fleet_rfcs, issued_fiel
@@ -165,3 +169,45 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
         assert log.count(GONE) == before + 1, log  # the outage: said once...
         assert log.count(GONE) == log.count(BACK), log  # ...and its end once
         assert re.search("señal de parada", log), log
+
+
+def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SATDESCARGA_DB": url, ENV_KEY: MasterKey.generate()}
+    return subprocess.Popen(
+        [sys.executable, "-m", "satdescarga", "fleet", "worker", "--tick", "1",
+         "--spool", str(log.parent / "spool")],
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def test_a_worker_started_before_its_database_waits_for_it(
+    own_server: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    url = _database(own_server, "late")
+    log = tmp_path / "trabajador.log"
+    own_server.halt()
+    try:
+        worker = _worker(url, log)
+        _wait(lambda: GONE in log.read_text(), 60, "sin aviso de base caída")
+    finally:
+        own_server.resume()
+    try:
+        _wait(lambda: BACK in log.read_text(), 60, "no volvió")
+        assert worker.poll() is None, log.read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(60)
+    text = log.read_text()
+    assert code == 0 and text.count(GONE) == 1 and "Traceback" not in text, text
+
+
+def test_a_database_a_person_must_fix_ends_the_worker_with_one_sentence(
+    own_server: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    log = tmp_path / "trabajador.log"
+    worker = _worker(own_server.url.rsplit("/", 1)[0] + "/no_such_fleet", log)
+    code = worker.wait(60)
+    text = log.read_text()
+    assert code == 2, text  # a setting to fix (README: "Códigos de salida")
+    assert text.startswith("Error: no se pudo conectar a la base de datos de la flota"), text
+    assert "no_such_fleet" in text and "Traceback" not in text and GONE not in text, text
