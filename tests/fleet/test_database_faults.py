@@ -211,3 +211,26 @@ def test_a_database_a_person_must_fix_ends_the_worker_with_one_sentence(
     assert code == 2, text  # a setting to fix (README: "Códigos de salida")
     assert text.startswith("Error: no se pudo conectar a la base de datos de la flota"), text
     assert "no_such_fleet" in text and "Traceback" not in text and GONE not in text, text
+
+
+def test_a_worker_taken_for_dead_registers_again(
+    own_server: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    """On a starved machine a worker's heartbeat can come later than `--stalled-after`; a
+    worker starting then prunes its row. The live one must register again, not end."""
+    url = _database(own_server, "pruned")
+    log = tmp_path / "trabajador.log"
+    worker = _worker(url, log)
+    query = "SELECT coalesce(max(id), 0) FROM procrastinate_workers"
+    try:
+        with psycopg.connect(url, autocommit=True) as db:
+            _wait(lambda: bool(db.execute(query).fetchone()[0]), 60, "no se registró")  # type: ignore[index]
+            first = db.execute(query).fetchone()[0]  # type: ignore[index]
+            db.execute("DELETE FROM procrastinate_workers")  # what a pruning peer does
+            _wait(lambda: db.execute(query).fetchone()[0] > first, 60, "no volvió a registrarse")  # type: ignore[index]
+        assert worker.poll() is None, log.read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(60)
+    text = log.read_text()
+    assert code == 0 and "Traceback" not in text and GONE not in text, text

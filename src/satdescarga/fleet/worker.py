@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from procrastinate import App
 from procrastinate.worker import Worker as ProcrastinateWorker
 from sqlalchemy import Engine
@@ -109,6 +110,14 @@ def serve(settings: WorkerSettings) -> None:
         reader.dispose()
 
 
+def _given_up_for_dead(exc: BaseException) -> bool:
+    """Another worker took this one for dead (no heartbeat for `--stalled-after` seconds, e.g.
+    on a starved machine) and pruned its row: its next job fetch breaks the jobs' foreign key
+    to the workers. Without a new registration the process would end with code 1."""
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.errors.ForeignKeyViolation) and "worker" in str(cause)
+
+
 def _stop_at_start(*_: object) -> None:
     log.warning(STOPPING_IDLE)
     raise SystemExit(0)
@@ -132,6 +141,7 @@ def _checked(engine: Engine, settings: WorkerSettings, outage: Outage) -> Shared
 
 STOPPING = "señal de parada: esperando a que terminen {} pasos en curso…"
 STOPPING_IDLE = "señal de parada: ningún paso en curso; el trabajador termina"
+PRUNED = "otro trabajador dio a este por muerto (latidos tardíos); se registra de nuevo"
 PERSIST_TRIES = 3  # writing a job's end (done, retry): tries while the database is away
 
 
@@ -182,6 +192,9 @@ async def _run(app: App, options: dict[str, Any], outage: Outage) -> None:
                 # returns on stop(), or when the database went away (a side task failed)
                 await worker.run()  # type: ignore[no-untyped-call]
         except Exception as exc:
+            if _given_up_for_dead(exc):  # its row was pruned: a new registration, at once
+                log.warning(PRUNED)
+                continue
             if not connection_lost(exc):
                 raise
             if for_a_person(exc):
