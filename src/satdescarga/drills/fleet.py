@@ -83,6 +83,13 @@ class Workers:
         self.killed += 1
         self.processes[number] = self._start(number)
 
+    def dump_stacks(self) -> None:
+        """Each worker writes where its threads are to its log (SIGUSR1, faulthandler)."""
+        for process in self.processes:  # (one starting has no handler yet: SIGUSR1 ends it)
+            if process.poll() is None and time.monotonic() - self._started[process.pid] > STARTUP:
+                process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+
     def check_alive(self) -> None:
         """A worker that ended by itself (not killed by the drill) is a defect: say which,
         with the end of its log."""
@@ -117,13 +124,16 @@ class DatabaseFaults:
     """Faults of the fleet's PostgreSQL during steps: `pg_ctl restart -m fast` and
     `pg_terminate_backend` of every client session, in turn (`server`: the throwaway one)."""
 
-    def __init__(self, server: ThrowawayPostgres, url: str) -> None:
+    def __init__(self, server: ThrowawayPostgres, url: str, limit: int | None = None) -> None:
         self.server = server
         self.url = url
+        self.limit = limit  # faults at most (None: no end)
         self.restarts = 0
         self.terminated = 0
 
     def __call__(self) -> None:
+        if self.limit is not None and self.restarts + self.terminated >= self.limit:
+            return
         if (self.restarts + self.terminated) % 2 == 0:
             self.server.restart()
             self.restarts += 1
@@ -168,7 +178,15 @@ def diagnosis(engine: Engine, now: datetime) -> str:
         workers = db.execute(
             text("SELECT id, clock_timestamp() - last_heartbeat FROM procrastinate_workers")
         ).all()
-    return f"trabajos {jobs}; pendientes {due}; trabajadores {workers}"
+        sessions = db.execute(
+            text(
+                "SELECT state, wait_event_type, wait_event, left(query, 80), "
+                "clock_timestamp() - state_change FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend' ORDER BY state_change"
+            )
+        ).all()
+    return f"trabajos {jobs}; pendientes {due}; trabajadores {workers}; sesiones {sessions}"
 
 
 def caught_up(engine: Engine, now: datetime) -> bool:
@@ -229,6 +247,7 @@ class Drill:
             deadline = began + patience
             while not self._caught_up():
                 if time.monotonic() > deadline:
+                    workers.dump_stacks()
                     raise TimeoutError(
                         f"la flota no se puso al día en {self.now}: "
                         f"{diagnosis(self.engine, self.now)}"

@@ -38,9 +38,10 @@ STEP = "satdescarga.step"
 QUEUE = "satdescarga"
 _worker: Any = None  # the process's step.Worker, set by `serve` before jobs run
 
-# A step cut by the database: queued again after 1, 2, 4... s (at most a minute), this many
-# times at most (about four days of a database away; a worker waits for it anyway).
-DATABASE_RETRIES, DATABASE_RETRY_FIRST, DATABASE_RETRY_LONGEST = 6000, 1, 60
+# A step cut by the database: queued again after 1, 2, 4 s (then every 5 s), this many times at
+# most. Short: the worker itself waits for a database that is away (reconnect.py); a step cut
+# by a restart, a SIGKILL or an ended session only has to run again (attempts add up).
+DATABASE_RETRIES, DATABASE_RETRY_FIRST, DATABASE_RETRY_LONGEST = 1000, 1, 5
 # A step that raised anything else: queued again after 30, 60, 120... s (at most 15 min), this
 # many times, then left `failed` with its error (surfaced by `fleet status`).
 STEP_RETRIES, STEP_RETRY_FIRST, STEP_RETRY_LONGEST = 5, 30, 900

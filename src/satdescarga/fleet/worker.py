@@ -15,6 +15,7 @@ release, another master key, an unknown database or role) ends the process with 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -60,11 +61,12 @@ class WorkerSettings:
 
 def serve(settings: WorkerSettings) -> None:
     """Run a worker until it is told to stop."""
-    for name in ("procrastinate", "psycopg.pool", "asyncio"):  # their tracebacks of a lost
+    for name in ("procrastinate", "psycopg", "asyncio"):  # their tracebacks of a lost
         logging.getLogger(name).setLevel(  # database: `Outage` says it in one sentence instead
             logging.DEBUG if settings.debug else logging.CRITICAL
         )
     signal.signal(signal.SIGTERM, _stop_at_start)  # until the worker runs: nothing to wait for
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: where it is, now
     clock = business_clock()
     outage = Outage(libpq_url(settings.url))
     engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
