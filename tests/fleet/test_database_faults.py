@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,19 +85,36 @@ def _logs(folder: Path) -> list[str]:
     return [(folder / f"trabajador-{n}.log").read_text(errors="replace") for n in range(WORKERS)]
 
 
-def _restart(server: ThrowawayPostgres, folder: Path, engine: Engine) -> None:
+def _restart(server: ThrowawayPostgres, folder: Path, engine: Engine, sat: Emulator) -> None:
     server.restart()
 
 
-def _outage(server: ThrowawayPostgres, folder: Path, engine: Engine) -> None:
+def _sat_requests(sat: Emulator) -> int:
+    return sum(len(entry["requests"]) for entry in sat.stats()["rfcs"].values())
+
+
+def _sending(engine: Engine) -> bool:
+    with engine.connect() as db:
+        return bool(
+            db.execute(text("SELECT count(*) FROM requests WHERE outcome = 'sending'")).scalar()
+        )
+
+
+def _outage(server: ThrowawayPostgres, folder: Path, engine: Engine, sat: Emulator) -> None:
+    """The database stops while a SolicitaDescarga is on its way (the ledger committed it as
+    `sending`), and stays down until SAT accepted it and every worker said the database went:
+    SAT's answer is lost, the worst case for a ledger."""
+    _wait(lambda: _sending(engine), 60, "ninguna solicitud en camino")
+    before = _sat_requests(sat)
     server.halt()
-    try:  # down until every worker said so (at most a minute)
+    try:
+        _wait(lambda: _sat_requests(sat) > before, 30, "el SAT no aceptó la solicitud")
         _wait(lambda: all(GONE in log for log in _logs(folder)), 60, "sin aviso de caída")
     finally:
         server.resume()
 
 
-def _terminate(server: ThrowawayPostgres, folder: Path, engine: Engine) -> None:
+def _terminate(server: ThrowawayPostgres, folder: Path, engine: Engine, sat: Emulator) -> None:
     with engine.connect() as db:
         ended = db.execute(
             text(
@@ -133,7 +151,7 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
                 _wait(lambda: _step_running(engine), 90, "ningún paso empezó")
                 if fault is _outage:
                     gone_before_outage = [log.count(GONE) for log in _logs(tmp_path)]
-                fault(own_server, tmp_path, engine)
+                fault(own_server, tmp_path, engine, sat)
                 drill.run(workers, 1, STEP_HOURS)  # every taxpayer caught up...
                 sat.advance(hours=STEP_HOURS)  # ...then the next half day is due
                 drill.now = drill.publish()
@@ -162,7 +180,17 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
                     sat, rfc, DownloadType.RECEIVED, False, drill.now, SINCE
                 )
                 assert truth and stored == truth, rfc
+            uncertain = db.execute(
+                text("SELECT count(*) FROM requests WHERE outcome = 'uncertain'")
+            ).scalar()
         assert failed == 0  # every step cut by the database was retried
+        # The request whose answer the outage lost was not sent again as it was: the rerun took
+        # it for uncertain (as `sync` does) and asked with new criteria; SAT's limit of two
+        # identical XML requests held.
+        assert uncertain, "ninguna solicitud quedó incierta"
+        for entry in sat.stats()["rfcs"].values():
+            sent = Counter(repr(sorted(r["criteria"].items())) for r in entry["requests"])
+            assert max(sent.values()) <= 2, sent
     engine.dispose()
     for log, before in zip(logs, gone_before_outage, strict=True):
         assert "Traceback" not in log and "error inesperado" not in log, log

@@ -32,6 +32,7 @@ from satdescarga.fleet.database import libpq_url
 from satdescarga.fleet.vault import ENV_KEY
 
 STARTUP = 3.0  # seconds a worker process takes to start taking jobs, at most (seen: ~1 s)
+READY = 8.0  # seconds after which a worker surely handles SIGTERM, even on a loaded machine
 
 
 class Workers:
@@ -105,7 +106,7 @@ class Workers:
         """SIGTERM to all: each finishes its running steps and exits (None: it did not). A
         worker started a moment ago is given the time to start first."""
         youngest = max(self._started[p.pid] for p in self.processes)
-        time.sleep(max(0.0, youngest + STARTUP - time.monotonic()))
+        time.sleep(max(0.0, youngest + READY - time.monotonic()))
         for process in self.processes:
             process.send_signal(signal.SIGTERM)
         codes: list[int | None] = []
