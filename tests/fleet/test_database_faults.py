@@ -133,7 +133,7 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
     url = _database(own_server, "faults")
     key = MasterKey.generate()
     engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True)  # survives the restart
-    rfcs = fleet_rfcs(3)
+    rfcs = fleet_rfcs(2)
     for rfc in rfcs:
         files = issued_fiel(issued, tmp_path / "fiel", rfc)
         taxpayers.add(engine, MasterKey.parse(key), files, POLICY, now=START)
