@@ -15,6 +15,7 @@ release, another master key, an unknown database or role) ends the process with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import logging
 import signal
@@ -66,7 +67,8 @@ def serve(settings: WorkerSettings) -> None:
             logging.DEBUG if settings.debug else logging.CRITICAL
         )
     signal.signal(signal.SIGTERM, _stop_at_start)  # until the worker runs: nothing to wait for
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: where it is, now
+    with contextlib.suppress(ValueError, OSError):  # (no real stderr: nothing to write to)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: its stacks
     clock = business_clock()
     outage = Outage(libpq_url(settings.url))
     engine = engine_for(settings.url, pool_size=settings.concurrency + 2)
