@@ -157,6 +157,9 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
                 drill.now = drill.publish()
             assert drill.finish(workers), "no todos quedaron al día"
             alive = [process.poll() for process in workers.processes]
+            sat.advance(hours=STEP_HOURS)  # SIGTERM during steps: they finish first
+            drill.now = drill.publish()
+            _wait(lambda: _step_running(engine), 60, "ningún paso empezó")
         finally:
             codes = workers.stop()
         logs = _logs(tmp_path)
@@ -197,6 +200,7 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
         assert log.count(GONE) == before + 1, log  # the outage: said once...
         assert log.count(GONE) == log.count(BACK), log  # ...and its end once
         assert re.search("señal de parada", log), log
+    assert any("esperando a que terminen los pasos en curso (" in log for log in logs), logs
 
 
 def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:

@@ -143,7 +143,7 @@ def _checked(engine: Engine, settings: WorkerSettings, outage: Outage) -> Shared
             outage.lost(exc)  # gone again between the probe and the checks
 
 
-STOPPING = "señal de parada: esperando a que terminen {} pasos en curso…"
+STOPPING = "señal de parada: esperando a que terminen los pasos en curso ({})…"
 STOPPING_IDLE = "señal de parada: ningún paso en curso; el trabajador termina"
 PRUNED = "otro trabajador dio a este por muerto (latidos tardíos); se registra de nuevo"
 PERSIST_TRIES = 3  # writing a job's end (done, retry): tries while the database is away
