@@ -88,6 +88,11 @@ class ThrowawayPostgres:
     def start(self) -> ThrowawayPostgres:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
                   "--locale=C", "--no-sync")  # fmt: skip
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the (initialized, stopped) server again, on the same port and data."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             f"-c synchronous_commit=off -c full_page_writes=off "
@@ -95,7 +100,16 @@ class ThrowawayPostgres:
         ) + "".join(f" -c {setting}" for setting in self.settings)
         log = str(self.root / "server.log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
-        return self
+
+    def halt(self) -> None:
+        """Stop the server as an operator would (`pg_ctl stop -m fast`: sessions are ended,
+        the data kept); `resume()` starts it again."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every session ended, the server back at once."""
+        self.halt()
+        self.resume()  # (pg_ctl restart would reuse the options of postmaster.opts: the same)
 
     def stop(self) -> None:
         try:

@@ -140,7 +140,7 @@ def _connect(engine: Engine) -> Connection:
     except Exception as exc:  # psycopg's OperationalError: unreachable, refused, no such db
         raise FleetDatabaseError(
             f"no se pudo conectar a la base de datos de la flota: {_first_line(exc)}"
-        ) from None
+        ) from exc  # (the cause: shown with --debug; tells reconnect.py it was a connection)
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:

@@ -113,6 +113,7 @@ def worker(
         metrics_host=metrics_host,
         name=name,
         notifier=Notifier(notify_url, notify_command) if notify_url or notify_command else None,
+        debug=debug,
     )
     serve(settings)
 
