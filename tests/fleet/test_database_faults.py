@@ -106,10 +106,15 @@ def _outage(server: ThrowawayPostgres, folder: Path, engine: Engine, sat: Emulat
     SAT's answer is lost, the worst case for a ledger."""
     _wait(lambda: _sending(engine), 60, "ninguna solicitud en camino")
     before = _sat_requests(sat)
+    said = [log.count(GONE) for log in _logs(folder)]  # earlier faults were said already
     server.halt()
     try:
         _wait(lambda: _sat_requests(sat) > before, 30, "el SAT no aceptó la solicitud")
-        _wait(lambda: all(GONE in log for log in _logs(folder)), 60, "sin aviso de caída")
+        _wait(
+            lambda: all(log.count(GONE) > n for log, n in zip(_logs(folder), said, strict=True)),
+            60,
+            "sin aviso de caída",
+        )
     finally:
         server.resume()
 
@@ -156,6 +161,11 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
                 sat.advance(hours=STEP_HOURS)  # ...then the next half day is due
                 drill.now = drill.publish()
             assert drill.finish(workers), "no todos quedaron al día"
+            _wait(  # every worker said the database came back (it tries every 1 to 30 s)
+                lambda: all(log.count(GONE) == log.count(BACK) for log in _logs(tmp_path)),
+                60,
+                "un trabajador no dijo que la base volvió",
+            )
             alive = [process.poll() for process in workers.processes]
             sat.advance(hours=STEP_HOURS)  # SIGTERM during steps: they finish first
             drill.now = drill.publish()
