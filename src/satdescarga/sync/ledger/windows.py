@@ -6,20 +6,20 @@ the periods asked for, their purposes and states, and where each job's period st
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, Table, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from satdescarga.sync.ledger import schema
+from satdescarga.sync.ledger.cache import Rows, remembered
 from satdescarga.sync.ledger.migrate import READ, WRITE, upgrade
-from satdescarga.sync.ledger.rows import now_text, where, window_of
+from satdescarga.sync.ledger.rows import new_id, now_text, where, window_of
 from satdescarga.sync.records import Window
 from satdescarga.sync.states import (
     NOUNS,
@@ -37,52 +37,6 @@ from satdescarga.sync.states import (
 W, META = schema.windows, schema.meta
 VIEW_KEY = "view:"  # meta rows "view:<job>": the rules the job's view is judged by
 _STATE_COLUMN = {WindowState: "state", RequestOutcome: "outcome", PackageState: "state"}
-P = ParamSpec("P")
-T = TypeVar("T")
-L = TypeVar("L", bound="WindowLedger")
-
-
-def remembered(
-    *tables: Table,
-) -> Callable[[Callable[Concatenate[L, P], T]], Callable[Concatenate[L, P], T]]:
-    """A read of `tables` the ledger answers from memory while `remembering`, until its next
-    write to one of them."""
-    names = frozenset(table.name for table in tables)
-
-    def decorate(method: Callable[Concatenate[L, P], T]) -> Callable[Concatenate[L, P], T]:
-        @functools.wraps(method)
-        def read(self: L, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            memo = self._memo
-            if memo is None:
-                return method(self, *args, **kwargs)
-            key = (method.__name__, _hashable(args), _hashable(sorted(kwargs.items())))
-            found = memo.get(key)  # one lookup: a write on another thread may drop it
-            if found is not None:
-                hit: T = found[1]
-                return _copy(hit)
-            writes = self._writes
-            value = method(self, *args, **kwargs)
-            with self._memo_lock:  # kept only if nothing was written while it was read
-                if self._memo is memo and self._writes == writes:
-                    memo[key] = (names, value)
-            return _copy(value)
-
-        return read
-
-    return decorate
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return frozenset(value)
-    return value
-
-
-def _copy(value: T) -> T:
-    """Remembered lists are handed out as copies (their records are frozen)."""
-    return list(value) if isinstance(value, list) else value  # type: ignore[return-value]
 
 
 class WindowLedger:
@@ -98,7 +52,11 @@ class WindowLedger:
         self._lock = threading.Lock()
         self._memo: dict[tuple[Any, ...], tuple[frozenset[str], Any]] | None = None
         self._memo_lock = threading.Lock()
+        self._rows: Rows | None = None  # the run's rows (cache.py), while remembering
         self._writes = 0
+        self._shared: Connection | None = None  # the transaction of `together`
+        self._owner: int | None = None  # the thread in `together`
+        self._block: set[str] = set()  # tables written in `together` ("*": any)
         if migrate:  # else the caller made sure (the fleet: `fleet init`, checked by workers)
             upgrade(engine)
 
@@ -111,32 +69,112 @@ class WindowLedger:
         if self._memo is not None:
             yield
             return
-        self._memo = {}
+        self._memo, self._rows = {}, Rows()
         try:
             yield
         finally:
-            self._memo = None
+            self._memo = self._rows = None
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """The writes of this block (on this thread) share one transaction, committed at its
+        end: for the bookkeeping between two calls to SAT, never around one (what SAT is sent
+        must be committed first; see `Queries`). Reads on this thread see the block's writes;
+        an exception rolls all of them back (as a crash there would). Nested: the outer's."""
+        if self._mine() and self._shared is not None:
+            yield
+            return
+        with self._lock:
+            self._block = set()
+            try:
+                with self._writer.begin() as connection:
+                    self._shared, self._owner = connection, threading.get_ident()
+                    try:
+                        yield
+                    finally:
+                        self._shared = self._owner = None
+            except BaseException:  # rolled back: what was read or cached of it is forgotten
+                with self._memo_lock:
+                    if self._rows is not None:
+                        self._rows.reload(set() if "*" in self._block else self._block)
+                    self._forget(set() if "*" in self._block else self._block)
+                raise
+
+    def _mine(self) -> bool:
+        """No `together` block is open on another thread."""
+        owner = self._owner
+        return owner is None or owner == threading.get_ident()
 
     @contextmanager
     def _write(self, *tables: Table) -> Iterator[Connection]:
-        """One transaction, committed on leaving the block (rolled back on an exception).
-        `tables`: those it may change (what is remembered of them is forgotten); none: all."""
-        try:
-            with self._lock, self._writer.begin() as connection:
-                yield connection
-        finally:
-            written = {table.name for table in tables}
-            with self._memo_lock:
-                self._writes += 1
-                if self._memo is not None:
-                    for key, (names, _) in list(self._memo.items()):
-                        if not written or names & written:
-                            del self._memo[key]
+        """One transaction, committed on leaving the block (rolled back on an exception);
+        inside `together`, a part of its transaction. `tables`: those it may change (what is
+        remembered of them is forgotten); none: all."""
+        written = {table.name for table in tables}
+        rows = self._rows
+        if self._shared is not None and self._owner == threading.get_ident():
+            self._block |= written or {"*"}
+            if rows is not None:
+                rows.begin_write()
+            try:
+                yield self._shared
+            finally:
+                with self._memo_lock:
+                    self._writes += 1
+                    if rows is not None:
+                        rows.end_write(written)
+                    self._forget(written)
+            return
+        with self._lock:
+            if rows is not None:
+                rows.begin_write()
+            try:
+                with self._writer.begin() as connection:
+                    yield connection
+            finally:
+                with self._memo_lock:
+                    self._writes += 1
+                    if rows is not None:
+                        rows.end_write(written)
+                    self._forget(written)
+
+    def _forget(self, written: set[str]) -> None:
+        """What is remembered of the `written` tables (empty: all), under the memo's lock."""
+        if self._memo is not None:
+            for key, (names, _) in list(self._memo.items()):
+                if not written or names & written:
+                    del self._memo[key]
+
+    def _changed(self, table: Table, *keys: Any) -> None:
+        """Inside `_write`: the rows of `table` this write changed or added (cache.py)."""
+        rows = self._rows
+        if rows is not None:
+            rows.changed(table.name, keys)
+
+    def _cached(self, jobs: Collection[str] | None) -> Rows | None:
+        """The run's rows, current, with those of `jobs` loaded (None: not remembering, or
+        a read of every job, answered by the database)."""
+        rows = self._rows
+        if rows is None or (jobs is not None and isinstance(jobs, str)) or not self._mine():
+            return None
+        with self._memo_lock:
+            if jobs is None and not rows.jobs:
+                return None
+            rows.load(jobs or (), self._query)
+        return rows
+
+    def _query(
+        self, query: Select[Any], params: dict[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """The rows of one SELECT (a consistent snapshot on its own; inside `together`, on
+        its transaction)."""
+        if self._shared is not None and self._owner == threading.get_ident():
+            return self._shared.execute(query, params).all()
+        with self._reader.connect() as connection:
+            return connection.execute(query, params).all()
 
     def _all(self, query: Select[Any]) -> Sequence[Row[Any]]:
-        """The rows of one SELECT (a consistent snapshot on its own)."""
-        with self._reader.connect() as connection:
-            return connection.execute(query).all()
+        return self._query(query)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -155,9 +193,8 @@ class WindowLedger:
             raise LedgerError(f"el ledger no tiene {NOUNS[kind]} {value}")
         return parse(kind, stored)
 
-    @classmethod
     def _move(
-        cls, db: Connection, table: Table, key: str, value: object, new: S, **values: Any
+        self, db: Connection, table: Table, key: str, value: object, new: S, **values: Any
     ) -> None:
         """Move the row whose `key` is `value` to state `new`, in one UPDATE that matches it
         only in a state `TRANSITIONS` lets move to `new`. When it does not match, why is read
@@ -168,8 +205,9 @@ class WindowLedger:
             .where(table.c[key] == value, column.in_(sources(new)))
             .values({column.name: new, **values})
         )
+        self._changed(table, value)
         if moved.rowcount != 1:
-            check(value, cls._stored(db, column, table.c[key], value, type(new)), new)
+            check(value, self._stored(db, column, table.c[key], value, type(new)), new)
             raise LedgerError(f"no se pudo mover {NOUNS[type(new)]} {value} a {new.value}")
 
     # -- windows ---------------------------------------------------------------------------
@@ -191,7 +229,9 @@ class WindowLedger:
                 W.c.end == end.isoformat(),
                 W.c.folio == folio,
             )
-            return window_of(db.execute(query).one())
+            found = window_of(db.execute(query).one())
+            self._changed(W, found.id)
+            return found
 
     @staticmethod
     def _add_windows(
@@ -201,9 +241,10 @@ class WindowLedger:
         parent: int | None,
         purpose: WindowPurpose = WindowPurpose.PERIOD,
         folio: str = "",
-    ) -> None:
-        """Insert the windows (job, start, end, folio) not in the ledger yet, `planned`."""
-        now, state = now_text(), check("new", None, WindowState.PLANNED)
+    ) -> list[int]:
+        """Insert the windows (job, start, end, folio) not in the ledger yet, `planned`; the
+        ids of those inserted."""
+        now, state, added = now_text(), check("new", None, WindowState.PLANNED), []
         for start, end in parts:
             key = (
                 W.c.job == job,
@@ -212,7 +253,7 @@ class WindowLedger:
                 W.c.folio == folio,
             )
             if db.execute(select(W.c.id).where(*key)).first() is None:
-                db.execute(
+                result = db.execute(
                     insert(W).values(
                         job=job,
                         start=start.isoformat(),
@@ -225,26 +266,49 @@ class WindowLedger:
                         updated_at=now,
                     )
                 )
+                added.append(new_id(result))
+        return added
 
     def defer_window(self, window_id: int, not_before: datetime, note: str) -> None:
         """A planned window SAT said to ask for later (e.g. 5011: the next day)."""
         with self._write(W) as db:
             self._stored(db, W.c.state, W.c.id, window_id, WindowState)
+            self._changed(W, window_id)
             db.execute(
                 W.update()
                 .where(W.c.id == window_id)
                 .values(not_before=not_before.isoformat(), note=note, updated_at=now_text())
             )
 
-    @remembered(W)
     def windows(
+        self, jobs: Collection[str] | None = None, state: WindowState | None = None
+    ) -> list[Window]:
+        rows = self._cached(jobs)
+        if rows is None or jobs is None:
+            return self._windows(jobs, state)
+        wanted = set(jobs)
+        found = [
+            w
+            for w in rows.windows.values()
+            if w.job in wanted and (state is None or w.state == state)
+        ]
+        return sorted(found, key=lambda w: (w.job, w.start.isoformat(), w.end.isoformat()))
+
+    @remembered(W)
+    def _windows(
         self, jobs: Collection[str] | None = None, state: WindowState | None = None
     ) -> list[Window]:
         query = where(select(W), (W.c.job, jobs), (W.c.state, state))
         return [window_of(r) for r in self._all(query.order_by(W.c.job, W.c.start, W.c.end))]
 
-    @remembered(W)
     def window_by_id(self, window_id: int) -> Window:
+        rows = self._cached(None)
+        if rows is not None and window_id in rows.windows:
+            return rows.windows[window_id]
+        return self._window_by_id(window_id)
+
+    @remembered(W)
+    def _window_by_id(self, window_id: int) -> Window:
         return window_of(self._all(select(W).where(W.c.id == window_id))[0])
 
     def split(
@@ -262,7 +326,8 @@ class WindowLedger:
             self._move_window(db, window_id, state, note=note)
             row = db.execute(select(W.c.job, W.c.purpose, W.c.folio).where(W.c.id == window_id))
             job, purpose, folio = row.one()  # the parts keep its purpose (a folio: its UUID)
-            self._add_windows(db, job, parts, window_id, WindowPurpose(purpose), folio)
+            added = self._add_windows(db, job, parts, window_id, WindowPurpose(purpose), folio)
+            self._changed(W, *added)
 
     def set_window(
         self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
