@@ -168,6 +168,7 @@ def _sync(
     under the taxpayer's lock."""
     fiel = taxpayers.open_fiel(_autocommit(worker), worker.vault, rfc, worker.fiels)
     jobs = policy.jobs(rfc, service)
+    ledger.windows([job.key for job in jobs])  # the rows of these jobs, read once (cache.py)
     known = all(ledger.start_of(job.key) is not None for job in jobs)
     plan = policy.calendar(None if known else policy.start(now))
     options = SyncOptions(

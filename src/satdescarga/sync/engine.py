@@ -130,6 +130,7 @@ class SyncEngine:
         run = self._run
         # this run is the ledger's one writer (its lock); a local fault stops it at once
         with run.ledger.remembering(), local_faults(run.options.out):
+            run.windows()  # its jobs' rows, read once while the run holds the ledger
             self._clean_partial_files()
             self._polls.reopen_stuck()
             self._plan()
@@ -157,7 +158,8 @@ class SyncEngine:
                 self._polls.schedule(pool, inflight)
                 self._downloads.schedule(pool, inflight)
                 self._downloads.read_downloaded()
-                with self._run.ledger.together():
+                with self._run.ledger.together():  # bookkeeping only: no call to SAT
+                    self._downloads.record_reads()
                     self._windows.settle()
                 here, pooled = self._moments(busy(inflight))
                 due = _soonest(here + pooled)

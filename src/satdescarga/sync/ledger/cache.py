@@ -29,8 +29,9 @@ from satdescarga.sync.records import Package, Request, Window
 if TYPE_CHECKING:
     from satdescarga.sync.ledger.windows import WindowLedger
 
-W, R, P = schema.windows, schema.requests, schema.packages
-CACHED = frozenset((W.name, R.name, P.name))
+W, R, P, M = schema.windows, schema.requests, schema.packages, schema.meta
+CACHED = frozenset((W.name, R.name, P.name, M.name))
+JOB_META = ("start:", "view:")  # the meta rows of a job: where it starts, its view's rules
 
 _JOBS: Any = bindparam("jobs", expanding=True)
 _KEYS: Any = bindparam("keys", expanding=True)
@@ -46,6 +47,7 @@ _BY_KEY = {
     W.name: select(W).where(W.c.id.in_(_KEYS)),
     R.name: select(R).where(R.c.id.in_(_KEYS)),
     P.name: select(P).where(P.c.package_id.in_(_KEYS)),
+    M.name: select(M.c.key, M.c.value).where(M.c.key.in_(_KEYS)),
 }
 _ORDER = (W.name, R.name, P.name)  # a request's window is known before the request, etc.
 
@@ -110,7 +112,8 @@ class Rows:
         self.windows: dict[int, Window] = {}
         self.requests: dict[int, Request] = {}
         self.packages: dict[str, Package] = {}
-        self._dirty: dict[str, set[Any]] = {name: set() for name in _ORDER}
+        self.meta: dict[str, str | None] = {}  # JOB_META rows of the loaded jobs (None: none)
+        self._dirty: dict[str, set[Any]] = {name: set() for name in CACHED}
         self._stale: set[str] = set()
         self._declared: set[str] = set()
 
@@ -123,11 +126,16 @@ class Rows:
         self._declared.add(table)
         self._dirty[table].update(keys)
 
-    def end_write(self, tables: Collection[str]) -> None:
+    def put(self, table: str, rows: Sequence[Row[Any]]) -> None:
+        """A write changed (or added) these rows, as they now are (`RETURNING`)."""
+        self._declared.add(table)
+        self._keep(table, rows)
+
+    def end_write(self, tables: Collection[str], failed: bool = False) -> None:
         """The write that may have touched `tables` (empty: any) is over: a cached table whose
-        changed rows it did not declare is reloaded whole."""
+        changed rows it did not declare, or that a failed write touched, is reloaded whole."""
         for name in tables or CACHED:
-            if name in CACHED and name not in self._declared:
+            if name in CACHED and (failed or name not in self._declared):
                 self._stale.add(name)
 
     def reload(self, tables: Collection[str]) -> None:
@@ -145,6 +153,13 @@ class Rows:
             self.jobs.update(new)
             for name in _ORDER:
                 self._keep(name, query(_LOAD[name], {"jobs": new}))
+            self._keep_meta([p + job for job in new for p in JOB_META], query)
+        if M.name in self._stale:
+            self._stale.discard(M.name)
+            self._keep_meta([p + job for job in sorted(self.jobs) for p in JOB_META], query)
+        elif self._dirty[M.name]:
+            changed, self._dirty[M.name] = self._dirty[M.name], set()
+            self._keep_meta([key for key in sorted(changed) if key in self.meta], query)
         for name in _ORDER:
             if name in self._stale:
                 self._stale.discard(name)
@@ -153,6 +168,11 @@ class Rows:
             elif self._dirty[name]:
                 keys, self._dirty[name] = sorted(self._dirty[name]), set()
                 self._keep(name, query(_BY_KEY[name], {"keys": keys}))
+
+    def _keep_meta(self, keys: list[str], query: Query) -> None:
+        if keys:
+            self.meta.update(dict.fromkeys(keys))
+            self.meta.update({row.key: row.value for row in query(_BY_KEY[M.name], {"keys": keys})})
 
     def _keep(self, name: str, rows: Sequence[Row[Any]]) -> None:
         """Rows read from `name`, kept when they belong to a loaded job."""

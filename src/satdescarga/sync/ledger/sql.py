@@ -35,7 +35,7 @@ from satdescarga.sync.folder import RFC_KEY, SERVICE_KEY
 from satdescarga.sync.ledger import schema
 from satdescarga.sync.ledger.cache import remembered
 from satdescarga.sync.ledger.migrate import HEAD, current_revision, sqlite_engine
-from satdescarga.sync.ledger.rows import new_id, now_text, package_of, request_of, where
+from satdescarga.sync.ledger.rows import now_text, package_of, request_of, where
 from satdescarga.sync.ledger.windows import WindowLedger
 from satdescarga.sync.records import Package, PackageIssue, Request
 from satdescarga.sync.states import (
@@ -69,18 +69,15 @@ class SqlLedger(WindowLedger):
         """Record, before sending, that a request is about to go out (state `sending`)."""
         now = now_text()
         with self._write(R, E) as db:
-            result = db.execute(
-                insert(R).values(
-                    window_id=window_id,
-                    criteria_key=criteria_key,
-                    criteria=json.dumps(criteria, sort_keys=True),
-                    outcome=check("new", None, RequestOutcome.SENDING),
-                    sent_at=now,
-                    updated_at=now,
-                )
+            statement = insert(R).values(
+                window_id=window_id,
+                criteria_key=criteria_key,
+                criteria=json.dumps(criteria, sort_keys=True),
+                outcome=check("new", None, RequestOutcome.SENDING),
+                sent_at=now,
+                updated_at=now,
             )
-            row = new_id(result)
-            self._changed(R, row)
+            row = int(self._insert(db, statement, R))
             db.execute(insert(E).values(request_row=row, at=now, kind="send"))
         return row
 
@@ -88,22 +85,18 @@ class SqlLedger(WindowLedger):
         """Attach an earlier request (same criteria, id known to SAT) to `window_id`."""
         now = now_text()
         with self._write(R) as db:
-            result = db.execute(
-                insert(R).values(
-                    window_id=window_id,
-                    criteria_key=known.criteria_key,
-                    criteria=json.dumps(known.criteria, sort_keys=True),
-                    request_id=known.request_id,
-                    outcome=check("new", None, RequestOutcome.POLLING),
-                    origin=RequestOrigin.REUSED,
-                    sent_at=known.sent_at.isoformat(),
-                    updated_at=now,
-                    next_poll_at=now,
-                )
+            statement = insert(R).values(
+                window_id=window_id,
+                criteria_key=known.criteria_key,
+                criteria=json.dumps(known.criteria, sort_keys=True),
+                request_id=known.request_id,
+                outcome=check("new", None, RequestOutcome.POLLING),
+                origin=RequestOrigin.REUSED,
+                sent_at=known.sent_at.isoformat(),
+                updated_at=now,
+                next_poll_at=now,
             )
-            row = new_id(result)
-            self._changed(R, row)
-            return row
+            return int(self._insert(db, statement, R))
 
     def _move_request(
         self, db: Connection, row: int, outcome: RequestOutcome, **values: Any
@@ -224,10 +217,11 @@ class SqlLedger(WindowLedger):
             present = set(db.execute(select(P.c.package_id).where(known)).scalars())
             added = [p for p in dict.fromkeys(package_ids) if p not in present]
             for package in added:
-                db.execute(
-                    insert(P).values(package_id=package, request_row=row, state=new, updated_at=now)
+                statement = insert(P).values(
+                    package_id=package, request_row=row, state=new, updated_at=now
                 )
-            self._changed(P, *added)
+                self._insert(db, statement, P)
+            self._changed(P)  # no other row of packages changed
 
     # -- packages --------------------------------------------------------------------------
     def packages(
@@ -267,13 +261,20 @@ class SqlLedger(WindowLedger):
     def begin_download(self, package_id: str) -> int:
         """Count a download attempt before making it (SAT allows two per package)."""
         with self._write(P) as db:
-            db.execute(
+            statement = (
                 P.update()
                 .where(P.c.package_id == package_id)
                 .values(attempts=P.c.attempts + 1, updated_at=now_text())
             )
-            self._changed(P, package_id)
-            attempts = db.execute(select(P.c.attempts).where(P.c.package_id == package_id)).scalar()
+            if self._returns(db):
+                found = db.execute(statement.returning(*P.c)).all()
+                self._put(P, found)
+                attempts = found[0].attempts if found else None
+            else:
+                db.execute(statement)
+                self._changed(P, package_id)
+                query = select(P.c.attempts).where(P.c.package_id == package_id)
+                attempts = db.execute(query).scalar()
         if attempts is None:
             raise LedgerError(f"el ledger no tiene el paquete {package_id}")
         return int(attempts)
@@ -286,7 +287,7 @@ class SqlLedger(WindowLedger):
                 .where(P.c.package_id == package_id, P.c.attempts > 0)
                 .values(attempts=P.c.attempts - 1, updated_at=now_text())
             )
-            self._changed(P, package_id)
+            self._changed(P, package_id)  # rare: read again
 
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None:
         with self._write(P) as db:
@@ -314,14 +315,9 @@ class SqlLedger(WindowLedger):
             )
             db.execute(issue_table.delete().where(issue_table.c.package_id == package_id))
             names = ("kind", "entry", "line", "message")
-            if issues:
-                db.execute(
-                    insert(issue_table),
-                    [
-                        {"package_id": package_id, **dict(zip(names, i, strict=True))}
-                        for i in issues
-                    ],
-                )
+            found = [{"package_id": package_id, **dict(zip(names, i, strict=True))} for i in issues]
+            for first in range(0, len(found), 500):  # one statement for up to 500 rows
+                db.execute(insert(issue_table).values(found[first : first + 500]))
 
     def retry_package(self, package_id: str, reason: str) -> None:
         """Back to `pending`: its file proved unusable and SAT still allows a download."""

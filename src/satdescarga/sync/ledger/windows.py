@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from satdescarga.sync.ledger import schema
 from satdescarga.sync.ledger.cache import Rows, remembered
 from satdescarga.sync.ledger.migrate import READ, WRITE, upgrade
-from satdescarga.sync.ledger.rows import new_id, now_text, where, window_of
+from satdescarga.sync.ledger.rows import now_text, where, window_of
 from satdescarga.sync.records import Window
 from satdescarga.sync.states import (
     NOUNS,
@@ -116,26 +116,30 @@ class WindowLedger:
             self._block |= written or {"*"}
             if rows is not None:
                 rows.begin_write()
+            failed = True
             try:
                 yield self._shared
+                failed = False
             finally:
                 with self._memo_lock:
                     self._writes += 1
                     if rows is not None:
-                        rows.end_write(written)
+                        rows.end_write(written, failed)
                     self._forget(written)
             return
         with self._lock:
             if rows is not None:
                 rows.begin_write()
+            failed = True
             try:
                 with self._writer.begin() as connection:
                     yield connection
+                failed = False
             finally:
                 with self._memo_lock:
                     self._writes += 1
                     if rows is not None:
-                        rows.end_write(written)
+                        rows.end_write(written, failed)
                     self._forget(written)
 
     def _forget(self, written: set[str]) -> None:
@@ -150,6 +154,28 @@ class WindowLedger:
         rows = self._rows
         if rows is not None:
             rows.changed(table.name, keys)
+
+    def _returns(self, db: Connection) -> bool:
+        """Whether a write's changed rows come back with it (`RETURNING`) to be kept: while
+        the run's rows are kept, where the database has it (SQLite 3.35+, PostgreSQL)."""
+        dialect = db.dialect
+        return self._rows is not None and dialect.update_returning and dialect.insert_returning
+
+    def _put(self, table: Table, rows: Sequence[Row[Any]]) -> None:
+        if self._rows is not None:
+            self._rows.put(table.name, rows)
+
+    def _insert(self, db: Connection, statement: Any, table: Table) -> Any:
+        """One row into `table` (inside `_write`), kept as written; its primary key."""
+        (key,) = table.primary_key.columns
+        if self._returns(db):
+            row = db.execute(statement.returning(*table.c)).one()
+            self._put(table, [row])
+            return row._mapping[key.name]
+        inserted = db.execute(statement).inserted_primary_key
+        assert inserted is not None
+        self._changed(table, inserted[0])
+        return inserted[0]
 
     def _cached(self, jobs: Collection[str] | None) -> Rows | None:
         """The run's rows, current, with those of `jobs` loaded (None: not remembering, or
@@ -200,13 +226,19 @@ class WindowLedger:
         only in a state `TRANSITIONS` lets move to `new`. When it does not match, why is read
         in the same transaction (no such row, an illegal move, an unknown stored state)."""
         column = table.c[_STATE_COLUMN[type(new)]]
-        moved = db.execute(
+        statement = (
             table.update()
             .where(table.c[key] == value, column.in_(sources(new)))
             .values({column.name: new, **values})
         )
-        self._changed(table, value)
-        if moved.rowcount != 1:
+        if self._returns(db):
+            found = db.execute(statement.returning(*table.c)).all()
+            self._put(table, found)
+            moved = len(found)
+        else:
+            moved = db.execute(statement).rowcount
+            self._changed(table, value)
+        if moved != 1:
             check(value, self._stored(db, column, table.c[key], value, type(new)), new)
             raise LedgerError(f"no se pudo mover {NOUNS[type(new)]} {value} a {new.value}")
 
@@ -222,19 +254,22 @@ class WindowLedger:
     ) -> Window:
         """The window (job, start, end, folio), created in state `planned` if new."""
         with self._write(W) as db:
-            self._add_windows(db, job, ((start, end),), parent_id, purpose, folio)
+            added = self._add_windows(db, job, ((start, end),), parent_id, purpose, folio)
+            kept = self._rows.windows if self._rows is not None else {}
+            if added and added[0] in kept:
+                return kept[added[0]]  # as RETURNING gave it
             query = select(W).where(
                 W.c.job == job,
                 W.c.start == start.isoformat(),
                 W.c.end == end.isoformat(),
                 W.c.folio == folio,
             )
-            found = window_of(db.execute(query).one())
-            self._changed(W, found.id)
-            return found
+            row = db.execute(query).one()
+            self._put(W, [row])
+            return window_of(row)
 
-    @staticmethod
     def _add_windows(
+        self,
         db: Connection,
         job: str,
         parts: Sequence[tuple[datetime, datetime]],
@@ -253,32 +288,34 @@ class WindowLedger:
                 W.c.folio == folio,
             )
             if db.execute(select(W.c.id).where(*key)).first() is None:
-                result = db.execute(
-                    insert(W).values(
-                        job=job,
-                        start=start.isoformat(),
-                        end=end.isoformat(),
-                        parent_id=parent,
-                        state=state,
-                        purpose=purpose,
-                        folio=folio,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                statement = insert(W).values(
+                    job=job,
+                    start=start.isoformat(),
+                    end=end.isoformat(),
+                    parent_id=parent,
+                    state=state,
+                    purpose=purpose,
+                    folio=folio,
+                    created_at=now,
+                    updated_at=now,
                 )
-                added.append(new_id(result))
+                added.append(self._insert(db, statement, W))
         return added
 
     def defer_window(self, window_id: int, not_before: datetime, note: str) -> None:
         """A planned window SAT said to ask for later (e.g. 5011: the next day)."""
         with self._write(W) as db:
             self._stored(db, W.c.state, W.c.id, window_id, WindowState)
-            self._changed(W, window_id)
-            db.execute(
+            statement = (
                 W.update()
                 .where(W.c.id == window_id)
                 .values(not_before=not_before.isoformat(), note=note, updated_at=now_text())
             )
+            if self._returns(db):
+                self._put(W, db.execute(statement.returning(*W.c)).all())
+            else:
+                db.execute(statement)
+                self._changed(W, window_id)
 
     def windows(
         self, jobs: Collection[str] | None = None, state: WindowState | None = None
@@ -326,8 +363,7 @@ class WindowLedger:
             self._move_window(db, window_id, state, note=note)
             row = db.execute(select(W.c.job, W.c.purpose, W.c.folio).where(W.c.id == window_id))
             job, purpose, folio = row.one()  # the parts keep its purpose (a folio: its UUID)
-            added = self._add_windows(db, job, parts, window_id, WindowPurpose(purpose), folio)
-            self._changed(W, *added)
+            self._add_windows(db, job, parts, window_id, WindowPurpose(purpose), folio)
 
     def set_window(
         self, window_id: int, state: WindowState, note: str = "", documents: int | None = None
@@ -350,14 +386,22 @@ class WindowLedger:
             return  # nothing to write (the usual case: every run gives the same start)
         key, meta = f"start:{job}", schema.meta
         with self._write(META) as db:
+            self._changed(META, key)
             known_text = db.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
             if known_text is None:
                 db.execute(insert(meta).values(key=key, value=start.isoformat()))
             elif start < datetime.fromisoformat(known_text):
                 db.execute(meta.update().where(meta.c.key == key).values(value=start.isoformat()))
 
-    @remembered(META)
     def _recorded_start(self, job: str) -> datetime | None:
+        rows = self._cached([job])
+        if rows is None:
+            return self._read_start(job)
+        value = rows.meta.get(f"start:{job}")
+        return datetime.fromisoformat(value) if value else None
+
+    @remembered(META)
+    def _read_start(self, job: str) -> datetime | None:
         meta = schema.meta
         rows = self._all(select(meta.c.value).where(meta.c.key == f"start:{job}"))
         return datetime.fromisoformat(rows[0][0]) if rows else None
@@ -372,12 +416,20 @@ class WindowLedger:
             if known == rules:
                 return  # nothing to write (the usual case: every run gives the same rules)
         with self._write(META) as db:
+            self._changed(META, key)
             db.execute(meta.delete().where(meta.c.key == key))
             db.execute(insert(meta).values(key=key, value=json.dumps(rules, sort_keys=True)))
 
-    @remembered(META)
     def view_rules(self, jobs: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
         """Job -> the rules its last run recorded (every job that has some, without `jobs`)."""
+        rows = self._cached(jobs)
+        if rows is None or jobs is None:
+            return self._read_view_rules(jobs)
+        found = {job: rows.meta.get(f"{VIEW_KEY}{job}") for job in sorted(set(jobs))}
+        return {job: json.loads(value) for job, value in found.items() if value}
+
+    @remembered(META)
+    def _read_view_rules(self, jobs: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
         meta = schema.meta
         query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(VIEW_KEY))
         if jobs is not None:
