@@ -83,7 +83,9 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
             count += 1
         return count
 
-    app = App(connector=PsycopgConnector(conninfo=url), import_paths=[])
+    # autocommit: each of procrastinate's statements is one call, no BEGIN and COMMIT around it
+    connector = PsycopgConnector(conninfo=url, kwargs={"autocommit": True})
+    app = App(connector=connector, import_paths=[])
     app.add_tasks_from(tasks, namespace="")
     return app
 
