@@ -84,10 +84,15 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
         return count
 
     # autocommit: each of procrastinate's statements is one call, no BEGIN and COMMIT around it
-    connector = PsycopgConnector(conninfo=url, kwargs={"autocommit": True})
+    connector = PsycopgConnector(conninfo=url, configure=_autocommit)
     app = App(connector=connector, import_paths=[])
     app.add_tasks_from(tasks, namespace="")
     return app
+
+
+async def _autocommit(connection: Any) -> None:
+    """The pool's connections in autocommit (procrastinate's own listener sets its own)."""
+    await connection.set_autocommit(True)
 
 
 _DUE = text(
