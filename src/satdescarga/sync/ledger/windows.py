@@ -6,6 +6,7 @@ the periods asked for, their purposes and states, and where each job's period st
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, Table, func, insert, select
+from sqlalchemy import Connection, Engine, Row, Select, Table, bindparam, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from satdescarga.sync.ledger import schema
@@ -37,6 +38,23 @@ from satdescarga.sync.states import (
 W, META = schema.windows, schema.meta
 VIEW_KEY = "view:"  # meta rows "view:<job>": the rules the job's view is judged by
 _STATE_COLUMN = {WindowState: "state", RequestOutcome: "outcome", PackageState: "state"}
+
+
+@functools.cache
+def _move_statement(
+    table: Table, key: str, state: str, names: tuple[str, ...], returns: bool
+) -> Any:
+    """The UPDATE of `_move`, built once per shape (building and keying a statement costs more
+    CPU than sending it): `m_key`, `m_from` (the states it may leave), `m_to`, `v_<column>`."""
+    statement = (
+        table.update()
+        .where(
+            table.c[key] == bindparam("m_key"),
+            table.c[state].in_(bindparam("m_from", expanding=True)),
+        )
+        .values({state: bindparam("m_to"), **{name: bindparam(f"v_{name}") for name in names}})
+    )
+    return statement.returning(*table.c) if returns else statement
 
 
 class WindowLedger:
@@ -226,17 +244,16 @@ class WindowLedger:
         only in a state `TRANSITIONS` lets move to `new`. When it does not match, why is read
         in the same transaction (no such row, an illegal move, an unknown stored state)."""
         column = table.c[_STATE_COLUMN[type(new)]]
-        statement = (
-            table.update()
-            .where(table.c[key] == value, column.in_(sources(new)))
-            .values({column.name: new, **values})
-        )
-        if self._returns(db):
-            found = db.execute(statement.returning(*table.c)).all()
+        returns = self._returns(db)
+        statement = _move_statement(table, key, column.name, tuple(sorted(values)), returns)
+        params = {f"v_{name}": given for name, given in values.items()}
+        params |= {"m_key": value, "m_from": sorted(sources(new)), "m_to": new.value}
+        if returns:
+            found = db.execute(statement, params).all()
             self._put(table, found)
             moved = len(found)
         else:
-            moved = db.execute(statement).rowcount
+            moved = db.execute(statement, params).rowcount
             self._changed(table, value)
         if moved != 1:
             check(value, self._stored(db, column, table.c[key], value, type(new)), new)
