@@ -186,10 +186,10 @@ class Downloads:
         self._run.touched.add(self._ledger.request(package.request_row).window_id)
         self._run.events.emit("lost", package=package.package_id, reason=reason)
 
-    def read_downloaded(self) -> None:
-        """Read every downloaded package into the outputs (all or nothing, each). The ledger
-        learns of them in `record_reads` (a crash before that: they are read again, which
-        changes nothing)."""
+    def read_downloaded(self, record: bool = True) -> None:
+        """Read every downloaded package into the outputs (all or nothing, each), then mark
+        them read in the ledger in one transaction; without `record`, the caller does that
+        with `record_reads` (a crash before: they are read again, which changes nothing)."""
         try:
             for package in self._run.packages(PackageState.DOWNLOADED):
                 request = self._ledger.request(package.request_row)
@@ -209,6 +209,8 @@ class Downloads:
         except BaseException:
             self.record_reads()  # what was read before the failure still counts
             raise
+        if record:
+            self.record_reads()
 
     def record_reads(self) -> None:
         """The packages read since the last call, marked read in the ledger in one

@@ -157,7 +157,7 @@ class SyncEngine:
                 self._queries.query_planned()
                 self._polls.schedule(pool, inflight)
                 self._downloads.schedule(pool, inflight)
-                self._downloads.read_downloaded()
+                self._downloads.read_downloaded(record=False)
                 with self._run.ledger.together():  # bookkeeping only: no call to SAT
                     self._downloads.record_reads()
                     self._windows.settle()
