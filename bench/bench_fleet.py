@@ -2,8 +2,11 @@
 days, 4 worker processes, against the emulator (in this process; its work is counted in the
 wall time, not in satdescarga's CPU). Issued and received, metadata and XML, 20 documents per day
 and direction. Reports: wall time per emulated day (the daily cycle of the whole fleet),
-satdescarga CPU per taxpayer-day (the workers' user+system time), database statements per
-step (pg_stat_statements), peak RSS per worker."""
+satdescarga CPU per taxpayer-day (the workers' user+system time; also without their start and
+without what waiting for work costs), the floor (signing each call to SAT, reading each document
+once), database statements sent per step (pg_stat_statements, top level; with those of triggers
+and foreign keys apart), peak RSS per worker. BENCH_FLEET_PYSPY=FOLDER samples every worker with
+py-spy (collapsed stacks), to see where the CPU goes."""
 
 from __future__ import annotations
 
