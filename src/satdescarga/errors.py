@@ -339,6 +339,10 @@ def _fault(
 ) -> LocalFaultError:
     where = str(path) if path is not None else "un archivo local"
     available = None
+    if sqlite and number == errnos.EIO and path is not None:
+        left = free_space(where)  # SQLite says "disk I/O error" for some writes to a full disk
+        if left is not None and left < 1 << 16:
+            number = errnos.ENOSPC
     if number == errnos.ENOSPC:
         available = free_space(where) if path is not None else None
         amounts = [f"se necesitan unos {_size(needed)}"] if needed else []

@@ -97,8 +97,11 @@ def run(
         ledger.close()
 
 
-def expected_uuids(sat: Emulator, direction: DownloadType, xml: bool) -> set[str]:
-    """What the emulator's corpus holds for the whole year (the truth to compare with)."""
+def expected_uuids(
+    sat: Emulator, direction: DownloadType, xml: bool, until: datetime = UNTIL
+) -> set[str]:
+    """What the emulator's corpus holds for the year (up to `until`): the truth to compare
+    with."""
     assert sat.app is not None
     query = EmulatorQuery(
         family=ServiceFamily.CFDI,
@@ -107,7 +110,7 @@ def expected_uuids(sat: Emulator, direction: DownloadType, xml: bool) -> set[str
         request_type="CFDI" if xml else "Metadata",
         direction=direction,
         start=SINCE,
-        end=UNTIL,
+        end=until,
         status="Vigente" if xml and direction is DownloadType.RECEIVED else "Todos",
     )
     now = sat.now().replace(tzinfo=None)

@@ -326,6 +326,7 @@ def _reads(ledger: Ledger, window_id: int, row: int) -> list[object]:
         [ledger.windows(["job"], state) for state in WindowState],
         ledger.window_by_id(window_id),
         ledger.start_of("job"),
+        ledger.view_rules(["job"]),
         ledger.requests(),
         [ledger.requests(["job"], outcome) for outcome in RequestOutcome],
         ledger.request(row),
@@ -338,11 +339,15 @@ def _reads(ledger: Ledger, window_id: int, row: int) -> list[object]:
     ]
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "read-back"])
 def test_a_remembered_read_is_forgotten_by_every_write_that_changes_it(
-    ledger: SqliteLedger, path: Path
+    ledger: SqliteLedger, path: Path, returning: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Inside `remembering`, after each kind of write, every read equals what another ledger on
-    the same file reads: no write leaves a stale answer behind."""
+    the same file reads: no write leaves a stale answer behind (whether the database hands
+    changed rows back with the write, or they are read again)."""
+    if not returning:
+        monkeypatch.setattr(ledger, "_returns", lambda db: False)
     fresh = SqliteLedger(path)
     try:
         window = ledger.window("job", *JAN)
@@ -354,6 +359,8 @@ def test_a_remembered_read_is_forgotten_by_every_write_that_changes_it(
 
             writes: list[Callable[[], object]] = [
                 lambda: ledger.record_start("job", datetime(2023, 12, 1)),
+                lambda: ledger.record_view_rules("job", {"label": "x", "first": "2024-01-01"}),
+                lambda: ledger.record_view_rules("job", {"label": "y", "first": "2024-02-01"}),
                 lambda: ledger.window("job", *FEB),
                 lambda: ledger.defer_window(window.id, datetime(2030, 1, 1), "5011"),
                 lambda: ledger.set_window(window.id, WindowState.REQUESTED),
@@ -380,6 +387,36 @@ def test_a_remembered_read_is_forgotten_by_every_write_that_changes_it(
             for write in writes:
                 write()
                 same()
+    finally:
+        fresh.close()
+
+
+def test_writes_together_are_one_transaction_and_roll_back_whole(
+    ledger: SqliteLedger, path: Path
+) -> None:
+    """`together`: nothing is visible to another reader until the block ends; an exception
+    rolls every write of the block back, and the remembered reads follow."""
+    fresh = SqliteLedger(path)
+    try:
+        window = ledger.window("job", *JAN)
+        row = accepted(ledger, window.id)
+        with ledger.remembering():
+            with ledger.together():
+                ledger.set_window(window.id, WindowState.REQUESTED)
+                ledger.record_verify(
+                    row, 3, "5000", 1, "5000", "", RequestOutcome.FINISHED, None, ("P_01",)
+                )
+                assert [p.package_id for p in ledger.packages(["job"])] == ["P_01"]  # its own
+                assert fresh.packages() == [] and fresh.windows()[0].state is WindowState.PLANNED
+            assert _reads(ledger, window.id, row) == _reads(fresh, window.id, row)
+            with pytest.raises(RuntimeError), ledger.together():
+                ledger.set_window(window.id, WindowState.DONE, documents=3)
+                ledger.begin_download("P_01")
+                assert ledger.windows(["job"])[0].state is WindowState.DONE
+                raise RuntimeError("a crash here")
+            assert ledger.windows(["job"])[0].state is WindowState.REQUESTED
+            assert ledger.packages(["job"])[0].attempts == 0
+            assert _reads(ledger, window.id, row) == _reads(fresh, window.id, row)
     finally:
         fresh.close()
 

@@ -5,6 +5,7 @@ the ledger, every other one is refused (IllegalTransition) and leaves the row as
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -128,8 +129,13 @@ class Rows:
     """A ledger with one window, one request and one package; `force` puts a row in any state
     (straight SQL, as a crash or an older release could have left it)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, template: Path | None = None) -> None:
         self.path = path
+        if template is not None:  # a copy of a ledger made alike (migrating one costs more)
+            shutil.copyfile(template, path)
+            self.ledger = SqliteLedger(path)
+            self.window, self.request, self.package = 1, 1, "P_01"
+            return
         self.ledger = SqliteLedger(path)
         self.window = self.ledger.window("job", *JAN).id
         self.request = self.ledger.begin_request(self.window, "key", {"k": 1})
@@ -203,9 +209,18 @@ class Rows:
         return next(p.state for p in self.ledger.packages() if p.package_id == self.package)
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ledger with its window, request and package, made once (then copied)."""
+    made = Rows(tmp_path_factory.mktemp("plantilla") / "ledger.sqlite")
+    assert (made.window, made.request, made.package) == (1, 1, "P_01")
+    made.ledger.close()  # checkpointed: the file alone is the whole ledger
+    return made.path
+
+
 @pytest.fixture
-def rows(tmp_path: Path) -> Iterator[Rows]:
-    made = Rows(tmp_path / "ledger.sqlite")
+def rows(tmp_path: Path, template: Path) -> Iterator[Rows]:
+    made = Rows(tmp_path / "ledger.sqlite", template)
     try:
         yield made
     finally:

@@ -2,7 +2,10 @@
 (three times a day), some runs killed with SIGKILL mid-way, a multi-day outage of SAT; after
 every run no document's status is older than the newest snapshot the ledger read for it and
 nothing was ever `reactivado`; at the end the local tables equal the emulator's corpus,
-cancellations included, and SAT's limits were never overspent."""
+cancellations included, and SAT's limits were never overspent.
+
+CI runs 30 days (the outage, four kills and four weekly rechecks fall within them);
+SATDESCARGA_TRUST_DAYS=60 runs the whole proof."""
 
 from __future__ import annotations
 
@@ -36,8 +39,8 @@ from ..sync.conftest import RFC, credentials, emulator
 
 START = datetime(2025, 1, 1, 12, 0)  # UTC
 SINCE = datetime(2025, 1, 1)
-DAYS, RUNS_PER_DAY = 60, 3
-KILLED = {7, 31, 64, 101, 150}  # runs (by number) started as a process and SIGKILLed
+DAYS, RUNS_PER_DAY = int(os.environ.get("SATDESCARGA_TRUST_DAYS", "30")), 3
+KILLED = {7, 31, 64, 83, 101, 150}  # runs (by number) started as a process and SIGKILLed
 # Run n happens (n + 1) x 8 h after START; SAT is down from day 20 to day 23.
 OUTAGE = range(20 * RUNS_PER_DAY - 1, 23 * RUNS_PER_DAY - 1)
 

@@ -77,6 +77,8 @@ class SharedLimits:
         on_pause: Callable[[float], None] | None = None,
     ) -> None:
         self._engine = engine
+        # single statements in autocommit: one round trip, no BEGIN and COMMIT around them
+        self._auto = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.limits = limits
         self._on_pause = on_pause  # told once per pause, by the worker whose call opened it
         with engine.begin() as db:
@@ -84,7 +86,7 @@ class SharedLimits:
 
     def paused_for(self) -> float:
         """Seconds the fleet is still paused (0: SAT may be called)."""
-        with self._engine.connect() as db:
+        with self._auto.connect() as db:
             left = db.execute(
                 text(
                     "SELECT EXTRACT(EPOCH FROM (open_until - clock_timestamp())) "
@@ -96,7 +98,7 @@ class SharedLimits:
     def take_slot(self) -> tuple[float, bool]:
         """Wait for this call's slot; (seconds the fleet is paused, whether failures are
         counting)."""
-        with self._engine.begin() as db:
+        with self._auto.connect() as db:
             wait, paused, failures = db.execute(_TAKE, {"gap": 1.0 / self.limits.rate}).one()
         if wait is not None and float(wait) > 0:
             time.sleep(float(wait))
@@ -113,11 +115,11 @@ class SharedLimits:
             self._on_pause(opened)
 
     def answered(self) -> None:
-        with self._engine.begin() as db:
+        with self._auto.connect() as db:
             db.execute(_ANSWERED)
 
     def state(self) -> dict[str, Any]:
-        with self._engine.connect() as db:
+        with self._auto.connect() as db:
             row = db.execute(
                 text(
                     "SELECT failures, open_until, pause, pauses, "

@@ -109,9 +109,14 @@ class PgStore:
     """`PackageStore` on the fleet's PostgreSQL (outputs of every taxpayer, keyed by RFC)."""
 
     def __init__(
-        self, engine: Engine, now: Clock = wall_clock, xml_dir: SharedXmlDir | None = None
+        self,
+        engine: Engine,
+        now: Clock = wall_clock,
+        xml_dir: SharedXmlDir | None = None,
+        reader: Engine | None = None,  # in autocommit: its single SELECTs need no BEGIN
     ) -> None:
         self._engine = engine
+        self._reader = reader or engine
         self._now = now
         self._xml_dir = xml_dir  # None: XML in fleet_xml.content
         self.round_trips = 0  # statements sent (the bench reports them per step)
@@ -208,7 +213,7 @@ class PgStore:
             "WHERE c.taxpayer = m.taxpayer AND c.uuid = m.uuid) "
             "ORDER BY m.fecha_emision, m.uuid"
         )
-        with self._engine.begin() as outer, _cursor(outer) as cursor:
+        with self._reader.connect() as outer, _cursor(outer) as cursor:
             rows = cursor.execute(query, values).fetchall()
         return [(uuid, issued) for uuid, issued in rows if issued]
 
@@ -227,7 +232,7 @@ class PgStore:
             "AND c.service = :service AND NOT EXISTS (SELECT 1 FROM fleet_metadata m "
             "WHERE m.taxpayer = c.taxpayer AND m.uuid = c.uuid))"
         )
-        with self._engine.connect() as db:
+        with self._reader.connect() as db:
             metadata, xml, only_xml = db.execute(query, values).one()
         return DocumentTotals(metadata + only_xml, metadata, xml)
 

@@ -165,11 +165,19 @@ def build_app(url: str, tick: float = 60.0, stalled_after: float = 30.0) -> App:
         return await retention(context.app, _worker.engine, QUEUE)
 
     # One connection: fetching jobs, heartbeats, finishing and deferring are single short
-    # statements that take turns (a worker's connections: README "Conexiones").
-    connector = PsycopgConnector(conninfo=url, min_size=1, max_size=1, timeout=POOL_WAIT)
+    # statements that take turns (a worker's connections: README "Conexiones"); autocommit:
+    # each of them is one call, no BEGIN and COMMIT around it.
+    connector = PsycopgConnector(
+        conninfo=url, min_size=1, max_size=1, timeout=POOL_WAIT, configure=_autocommit
+    )
     app = App(connector=connector, import_paths=[])
     app.add_tasks_from(tasks, namespace="")
     return app
+
+
+async def _autocommit(connection: Any) -> None:
+    """The pool's connections in autocommit (procrastinate's own listener sets its own)."""
+    await connection.set_autocommit(True)
 
 
 _DUE = text(

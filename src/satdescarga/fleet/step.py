@@ -126,9 +126,16 @@ def run_step(worker: Worker, rfc: str) -> StepResult:
         worker.locks.release(rfc)
 
 
+def _autocommit(worker: Worker) -> Engine:
+    """An engine for single statements, each in one round trip (no BEGIN, COMMIT)."""
+    if worker.reader is None:
+        worker.reader = worker.engine.execution_options(isolation_level="AUTOCOMMIT")
+    return worker.reader
+
+
 def _locked_step(worker: Worker, rfc: str) -> StepResult:
     try:
-        taxpayer = taxpayers.get(worker.engine, rfc)
+        taxpayer = taxpayers.get(_autocommit(worker), rfc)
     except taxpayers.TaxpayerError:
         worker.fiels.forget(rfc)  # removed since the job was queued: nothing to do
         return StepResult.ERROR
@@ -223,8 +230,9 @@ def _sync(
 ) -> SyncSummary:
     """One pass of the unattended sync for `rfc` on one service family (CFDI or Retenciones),
     under the taxpayer's lock."""
-    fiel = taxpayers.open_fiel(worker.engine, worker.vault, rfc, worker.fiels)
+    fiel = taxpayers.open_fiel(_autocommit(worker), worker.vault, rfc, worker.fiels)
     jobs = policy.jobs(rfc, service)
+    ledger.windows([job.key for job in jobs])  # the rows of these jobs, read once (cache.py)
     plan = policy.calendar(policy.history_start([ledger.start_of(job.key) for job in jobs], now))
     options = SyncOptions(
         worker.spool / rfc,
@@ -232,7 +240,7 @@ def _sync(
         wait=False,
         max_active=policy.max_active,
     )
-    store = PgStore(worker.engine, worker.clock, worker.xml_dir)
+    store = PgStore(worker.engine, worker.clock, worker.xml_dir, reader=_autocommit(worker))
     client = _WatchedClient(
         fiel,
         endpoints_for(service, worker.endpoint_base),
@@ -310,7 +318,7 @@ def _record(
     }
     if fields is not None:
         values["summary"] = json.dumps(fields, default=str)
-    with worker.engine.begin() as db:
+    with _autocommit(worker).connect() as db:  # one statement
         db.execute(update(T).where(T.c.rfc == rfc).values(**values))
 
 

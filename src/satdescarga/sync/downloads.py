@@ -40,6 +40,7 @@ from satdescarga.sync.run import (
     outage_like,
 )
 from satdescarga.sync.states import PackageState
+from satdescarga.sync.store import ReadReport
 
 SAT_DOWNLOADS = 2  # SAT: two downloads per package
 DOWNLOAD_TRIES = 2  # failed downloads of one package in one run before it waits for the next
@@ -58,6 +59,7 @@ class Downloads:
         self._refused_at = 0.0  # monotonic time SAT last refused a token (0: never)
         self._renewed_at = 0.0  # monotonic time a token was last renewed for that reason
         self._renewing = threading.Lock()
+        self._finished: list[tuple[Package, ReadReport, int]] = []  # read, not yet recorded
 
     def schedule(self, pool: ThreadPoolExecutor, inflight: Inflight) -> None:
         """Start downloads of the packages due, while the pool has room."""
@@ -184,34 +186,48 @@ class Downloads:
         self._run.touched.add(self._ledger.request(package.request_row).window_id)
         self._run.events.emit("lost", package=package.package_id, reason=reason)
 
-    def read_downloaded(self) -> None:
-        """Read every downloaded package into the outputs (all or nothing, each)."""
-        for package in self._run.packages(PackageState.DOWNLOADED):
-            request = self._ledger.request(package.request_row)
-            window = self._run.window_of(request)
-            assert package.path is not None
-            try:
-                report = self._run.store.read(
-                    Path(package.path),
-                    self._run.jobs[window.job],
-                    package.package_id,
-                    request.sent_at,  # the moment of SAT's snapshot
-                )
-            except PackageError as exc:
-                self._unreadable(package, str(exc))
-                continue
-            self._ledger.read_done(
-                package.package_id, report.documents, report.issues, report.counts
-            )
-            self._run.summary.packages_read += 1
-            self._run.summary.rows_read += report.documents
-            self._run.events.emit(
-                "read",
-                package=package.package_id,
-                rows=report.documents,
-                **issue_fields(report.counts),
-            )
-            self._run.touched.add(window.id)
+    def read_downloaded(self, record: bool = True) -> None:
+        """Read every downloaded package into the outputs (all or nothing, each), then mark
+        them read in the ledger in one transaction; without `record`, the caller does that
+        with `record_reads` (a crash before: they are read again, which changes nothing)."""
+        try:
+            for package in self._run.packages(PackageState.DOWNLOADED):
+                request = self._ledger.request(package.request_row)
+                window = self._run.window_of(request)
+                assert package.path is not None
+                try:
+                    report = self._run.store.read(
+                        Path(package.path),
+                        self._run.jobs[window.job],
+                        package.package_id,
+                        request.sent_at,  # the moment of SAT's snapshot
+                    )
+                except PackageError as exc:
+                    self._unreadable(package, str(exc))
+                    continue
+                self._finished.append((package, report, window.id))
+        except BaseException:
+            self.record_reads()  # what was read before the failure still counts
+            raise
+        if record:
+            self.record_reads()
+
+    def record_reads(self) -> None:
+        """The packages read since the last call, marked read in the ledger in one
+        transaction (its outputs are committed already)."""
+        finished, self._finished = self._finished, []
+        with self._ledger.together():
+            for package, report, window_id in finished:
+                self._read_done(package, report, window_id)
+
+    def _read_done(self, package: Package, report: ReadReport, window_id: int) -> None:
+        self._ledger.read_done(package.package_id, report.documents, report.issues, report.counts)
+        self._run.summary.packages_read += 1
+        self._run.summary.rows_read += report.documents
+        self._run.events.emit(
+            "read", package=package.package_id, rows=report.documents, **issue_fields(report.counts)
+        )
+        self._run.touched.add(window_id)
 
     def _unreadable(self, package: Package, error: str) -> None:
         """A downloaded package that cannot be read: downloaded again while SAT allows it,

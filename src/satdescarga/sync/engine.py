@@ -130,6 +130,7 @@ class SyncEngine:
         run = self._run
         # this run is the ledger's one writer (its lock); a local fault stops it at once
         with run.ledger.remembering(), local_faults(run.options.out):
+            run.windows()  # its jobs' rows, read once while the run holds the ledger
             self._clean_partial_files()
             self._polls.reopen_stuck()
             self._plan()
@@ -156,8 +157,10 @@ class SyncEngine:
                 self._queries.query_planned()
                 self._polls.schedule(pool, inflight)
                 self._downloads.schedule(pool, inflight)
-                self._downloads.read_downloaded()
-                self._windows.settle()
+                self._downloads.read_downloaded(record=False)
+                with self._run.ledger.together():  # bookkeeping only: no call to SAT
+                    self._downloads.record_reads()
+                    self._windows.settle()
                 here, pooled = self._moments(busy(inflight))
                 due = _soonest(here + pooled)
                 if not inflight and due is None:
@@ -182,7 +185,8 @@ class SyncEngine:
                     timeout = wake[0] if wake is not None else None
                     done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
                     for future in done:
-                        inflight.pop(future).finish(future)
+                        with self._run.ledger.together():  # SAT's answer, recorded: no call
+                            inflight.pop(future).finish(future)
                 elif due is not None:
                     time.sleep(max(due[0], MIN_SLEEP))
 
@@ -195,6 +199,10 @@ class SyncEngine:
         return here, self._polls.due(running) + self._downloads.due(running)
 
     def _plan(self) -> None:
+        with self._run.ledger.together():  # bookkeeping only: no call to SAT
+            self._plan_windows()
+
+    def _plan_windows(self) -> None:
         run = self._run
         now = to_local(run.now()).replace(microsecond=0)
         given = self._plan_source.since

@@ -177,7 +177,10 @@ class Queries:
             self._run.sat_answered()
         self._run.summary.requests_sent += 1
         outcome = RequestOutcome.POLLING if request_id else RequestOutcome.REFUSED
-        self._ledger.answer_request(row, request_id, status.code, status.message, outcome)
+        with self._ledger.together():  # the answer and the window's state: one commit
+            self._ledger.answer_request(row, request_id, status.code, status.message, outcome)
+            if request_id:
+                self._ledger.set_window(window.id, WindowState.REQUESTED)
         self._run.events.emit(
             "query",
             window=label(window),
@@ -187,7 +190,6 @@ class Queries:
             request_id=request_id,
         )
         if request_id:
-            self._ledger.set_window(window.id, WindowState.REQUESTED)
             return
         self._refused(window, key, status.sat_code, str(status))
 
@@ -232,9 +234,10 @@ class Queries:
             self._windows.fail(window, text)
 
     def _adopt(self, window: Window, known: Request) -> None:
-        self._ledger.adopt_request(window.id, known)
         note = f"reutiliza {known.request_id}"
-        self._ledger.set_window(window.id, WindowState.REQUESTED, note=note)
+        with self._ledger.together():
+            self._ledger.adopt_request(window.id, known)
+            self._ledger.set_window(window.id, WindowState.REQUESTED, note=note)
         self._run.summary.requests_reused += 1
         self._run.events.emit("reuse", window=label(window), request_id=known.request_id)
 

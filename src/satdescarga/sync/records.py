@@ -160,4 +160,9 @@ class Ledger(Protocol):
         ledger's one writer)."""
         ...
 
+    def together(self) -> AbstractContextManager[None]:
+        """The writes of the block in one transaction, committed at its end (bookkeeping
+        between two calls to SAT; never around one)."""
+        ...
+
     def close(self) -> None: ...

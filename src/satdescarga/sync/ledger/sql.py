@@ -33,9 +33,10 @@ from sqlalchemy.exc import DBAPIError
 from satdescarga.errors import LocalFaultError, local_fault
 from satdescarga.sync.folder import RFC_KEY, SERVICE_KEY
 from satdescarga.sync.ledger import schema
+from satdescarga.sync.ledger.cache import remembered
 from satdescarga.sync.ledger.migrate import HEAD, current_revision, sqlite_engine
-from satdescarga.sync.ledger.rows import new_id, now_text, package_of, request_of, where
-from satdescarga.sync.ledger.windows import WindowLedger, remembered
+from satdescarga.sync.ledger.rows import now_text, package_of, request_of, where
+from satdescarga.sync.ledger.windows import WindowLedger
 from satdescarga.sync.records import Package, PackageIssue, Request
 from satdescarga.sync.states import (
     LedgerError,
@@ -68,17 +69,15 @@ class SqlLedger(WindowLedger):
         """Record, before sending, that a request is about to go out (state `sending`)."""
         now = now_text()
         with self._write(R, E) as db:
-            result = db.execute(
-                insert(R).values(
-                    window_id=window_id,
-                    criteria_key=criteria_key,
-                    criteria=json.dumps(criteria, sort_keys=True),
-                    outcome=check("new", None, RequestOutcome.SENDING),
-                    sent_at=now,
-                    updated_at=now,
-                )
+            statement = insert(R).values(
+                window_id=window_id,
+                criteria_key=criteria_key,
+                criteria=json.dumps(criteria, sort_keys=True),
+                outcome=check("new", None, RequestOutcome.SENDING),
+                sent_at=now,
+                updated_at=now,
             )
-            row = new_id(result)
+            row = int(self._insert(db, statement, R))
             db.execute(insert(E).values(request_row=row, at=now, kind="send"))
         return row
 
@@ -86,20 +85,18 @@ class SqlLedger(WindowLedger):
         """Attach an earlier request (same criteria, id known to SAT) to `window_id`."""
         now = now_text()
         with self._write(R) as db:
-            result = db.execute(
-                insert(R).values(
-                    window_id=window_id,
-                    criteria_key=known.criteria_key,
-                    criteria=json.dumps(known.criteria, sort_keys=True),
-                    request_id=known.request_id,
-                    outcome=check("new", None, RequestOutcome.POLLING),
-                    origin=RequestOrigin.REUSED,
-                    sent_at=known.sent_at.isoformat(),
-                    updated_at=now,
-                    next_poll_at=now,
-                )
+            statement = insert(R).values(
+                window_id=window_id,
+                criteria_key=known.criteria_key,
+                criteria=json.dumps(known.criteria, sort_keys=True),
+                request_id=known.request_id,
+                outcome=check("new", None, RequestOutcome.POLLING),
+                origin=RequestOrigin.REUSED,
+                sent_at=known.sent_at.isoformat(),
+                updated_at=now,
+                next_poll_at=now,
             )
-            return new_id(result)
+            return int(self._insert(db, statement, R))
 
     def _move_request(
         self, db: Connection, row: int, outcome: RequestOutcome, **values: Any
@@ -129,8 +126,15 @@ class SqlLedger(WindowLedger):
                 insert(E).values(request_row=row, at=now, kind="query", code=code, message=message)
             )
 
-    @remembered(R)
     def request_for(self, window_id: int) -> Request | None:
+        rows = self._cached(None)
+        if rows is None or window_id not in rows.windows:
+            return self._request_for(window_id)
+        mine = [r for r in rows.requests.values() if r.window_id == window_id]
+        return max(mine, key=lambda r: r.id) if mine else None
+
+    @remembered(R)
+    def _request_for(self, window_id: int) -> Request | None:
         rows = self._all(select(R).where(R.c.window_id == window_id).order_by(R.c.id.desc()))
         return request_of(rows[0]) if rows else None
 
@@ -141,16 +145,36 @@ class SqlLedger(WindowLedger):
         rows = self._all(query.order_by(R.c.id.desc()).limit(1))
         return request_of(rows[0]) if rows else None
 
-    @remembered(R)
     def requests(
+        self, jobs: Collection[str] | None = None, outcome: RequestOutcome | None = None
+    ) -> list[Request]:
+        rows = self._cached(jobs)
+        if rows is None or jobs is None:
+            return self._requests(jobs, outcome)
+        wanted = set(jobs)
+        found = [
+            r
+            for r in rows.requests.values()
+            if (outcome is None or r.outcome == outcome) and rows.job_of_request(r) in wanted
+        ]
+        return sorted(found, key=lambda r: r.id)
+
+    @remembered(R)
+    def _requests(
         self, jobs: Collection[str] | None = None, outcome: RequestOutcome | None = None
     ) -> list[Request]:
         query = select(R).join(W, W.c.id == R.c.window_id)
         query = where(query, (W.c.job, jobs), (R.c.outcome, outcome))
         return [request_of(r) for r in self._all(query.order_by(R.c.id))]
 
-    @remembered(R)
     def request(self, row: int) -> Request:
+        rows = self._cached(None)
+        if rows is not None and row in rows.requests:
+            return rows.requests[row]
+        return self._request(row)
+
+    @remembered(R)
+    def _request(self, row: int) -> Request:
         return request_of(self._all(select(R).where(R.c.id == row))[0])
 
     def record_verify(
@@ -191,17 +215,36 @@ class SqlLedger(WindowLedger):
             new = check("new", None, PackageState.TO_DOWNLOAD)
             known = P.c.package_id.in_(package_ids)
             present = set(db.execute(select(P.c.package_id).where(known)).scalars())
-            for package in dict.fromkeys(package_ids):
-                if package not in present:
-                    db.execute(
-                        insert(P).values(
-                            package_id=package, request_row=row, state=new, updated_at=now
-                        )
-                    )
+            added = [p for p in dict.fromkeys(package_ids) if p not in present]
+            for package in added:
+                statement = insert(P).values(
+                    package_id=package, request_row=row, state=new, updated_at=now
+                )
+                self._insert(db, statement, P)
+            self._changed(P)  # no other row of packages changed
 
     # -- packages --------------------------------------------------------------------------
-    @remembered(P)
     def packages(
+        self,
+        jobs: Collection[str] | None = None,
+        state: PackageState | None = None,
+        request_row: int | None = None,
+    ) -> list[Package]:
+        rows = self._cached(jobs)
+        if rows is None or (jobs is None and request_row not in rows.requests):
+            return self._packages(jobs, state, request_row)
+        wanted = None if jobs is None else set(jobs)
+        found = [
+            p
+            for p in rows.packages.values()
+            if (state is None or p.state == state)
+            and (request_row is None or p.request_row == request_row)
+            and (wanted is None or rows.job_of_package(p) in wanted)
+        ]
+        return sorted(found, key=lambda p: p.package_id)
+
+    @remembered(P)
+    def _packages(
         self,
         jobs: Collection[str] | None = None,
         state: PackageState | None = None,
@@ -218,12 +261,20 @@ class SqlLedger(WindowLedger):
     def begin_download(self, package_id: str) -> int:
         """Count a download attempt before making it (SAT allows two per package)."""
         with self._write(P) as db:
-            db.execute(
+            statement = (
                 P.update()
                 .where(P.c.package_id == package_id)
                 .values(attempts=P.c.attempts + 1, updated_at=now_text())
             )
-            attempts = db.execute(select(P.c.attempts).where(P.c.package_id == package_id)).scalar()
+            if self._returns(db):
+                found = db.execute(statement.returning(*P.c)).all()
+                self._put(P, found)
+                attempts = found[0].attempts if found else None
+            else:
+                db.execute(statement)
+                self._changed(P, package_id)
+                query = select(P.c.attempts).where(P.c.package_id == package_id)
+                attempts = db.execute(query).scalar()
         if attempts is None:
             raise LedgerError(f"el ledger no tiene el paquete {package_id}")
         return int(attempts)
@@ -236,6 +287,7 @@ class SqlLedger(WindowLedger):
                 .where(P.c.package_id == package_id, P.c.attempts > 0)
                 .values(attempts=P.c.attempts - 1, updated_at=now_text())
             )
+            self._changed(P, package_id)  # rare: read again
 
     def downloaded(self, package_id: str, size: int, sha256: str, path: str) -> None:
         with self._write(P) as db:
@@ -263,14 +315,9 @@ class SqlLedger(WindowLedger):
             )
             db.execute(issue_table.delete().where(issue_table.c.package_id == package_id))
             names = ("kind", "entry", "line", "message")
-            if issues:
-                db.execute(
-                    insert(issue_table),
-                    [
-                        {"package_id": package_id, **dict(zip(names, i, strict=True))}
-                        for i in issues
-                    ],
-                )
+            found = [{"package_id": package_id, **dict(zip(names, i, strict=True))} for i in issues]
+            for first in range(0, len(found), 500):  # one statement for up to 500 rows
+                db.execute(insert(issue_table).values(found[first : first + 500]))
 
     def retry_package(self, package_id: str, reason: str) -> None:
         """Back to `pending`: its file proved unusable and SAT still allows a download."""

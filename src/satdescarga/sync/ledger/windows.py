@@ -1,176 +1,37 @@
-"""The ledger's plumbing (an SQLAlchemy engine, one transaction per write, reads on any
-thread, reads remembered until the next write while a run holds the ledger) and its windows:
-the periods asked for, their purposes and states, and where each job's period starts.
-`SqlLedger` (ledger.py) adds requests, packages and tokens.
+"""The ledger's windows: the periods asked for, their purposes and states, and where each
+job's period starts (on the plumbing of plumbing.py). `SqlLedger` (sql.py) adds requests,
+packages and tokens.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, Table, func, insert, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, func, insert, select
 
 from satdescarga.sync.ledger import schema
-from satdescarga.sync.ledger.migrate import READ, WRITE, upgrade
+from satdescarga.sync.ledger.cache import remembered
+from satdescarga.sync.ledger.plumbing import Plumbing
 from satdescarga.sync.ledger.rows import now_text, where, window_of
 from satdescarga.sync.records import Window
 from satdescarga.sync.states import (
-    NOUNS,
-    LedgerError,
-    PackageState,
-    RequestOutcome,
-    S,
     WindowPurpose,
     WindowState,
     check,
-    parse,
-    sources,
 )
 
 W, META = schema.windows, schema.meta
 VIEW_KEY = "view:"  # meta rows "view:<job>": the rules the job's view is judged by
-_STATE_COLUMN = {WindowState: "state", RequestOutcome: "outcome", PackageState: "state"}
-P = ParamSpec("P")
-T = TypeVar("T")
-L = TypeVar("L", bound="WindowLedger")
 
 
-def remembered(
-    *tables: Table,
-) -> Callable[[Callable[Concatenate[L, P], T]], Callable[Concatenate[L, P], T]]:
-    """A read of `tables` the ledger answers from memory while `remembering`, until its next
-    write to one of them."""
-    names = frozenset(table.name for table in tables)
-
-    def decorate(method: Callable[Concatenate[L, P], T]) -> Callable[Concatenate[L, P], T]:
-        @functools.wraps(method)
-        def read(self: L, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            memo = self._memo
-            if memo is None:
-                return method(self, *args, **kwargs)
-            key = (method.__name__, _hashable(args), _hashable(sorted(kwargs.items())))
-            found = memo.get(key)  # one lookup: a write on another thread may drop it
-            if found is not None:
-                hit: T = found[1]
-                return _copy(hit)
-            writes = self._writes
-            value = method(self, *args, **kwargs)
-            with self._memo_lock:  # kept only if nothing was written while it was read
-                if self._memo is memo and self._writes == writes:
-                    memo[key] = (names, value)
-            return _copy(value)
-
-        return read
-
-    return decorate
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return frozenset(value)
-    return value
-
-
-def _copy(value: T) -> T:
-    """Remembered lists are handed out as copies (their records are frozen)."""
-    return list(value) if isinstance(value, list) else value  # type: ignore[return-value]
-
-
-class WindowLedger:
+class WindowLedger(Plumbing):
     """The windows part of `Ledger`, on an SQLAlchemy engine whose schema is brought to the
     latest revision on open (unless `migrate=False`: the fleet's `init` does that).
 
     Reads may run on any thread; writes are serialized (a lock, then one transaction each)."""
-
-    def __init__(self, engine: Engine, migrate: bool = True) -> None:
-        self._engine = engine
-        self._writer = engine.execution_options(**{WRITE: True})
-        self._reader = engine.execution_options(**{READ: True})
-        self._lock = threading.Lock()
-        self._memo: dict[tuple[Any, ...], tuple[frozenset[str], Any]] | None = None
-        self._memo_lock = threading.Lock()
-        self._writes = 0
-        if migrate:  # else the caller made sure (the fleet: `fleet init`, checked by workers)
-            upgrade(engine)
-
-    @contextmanager
-    def remembering(self) -> Iterator[None]:
-        """In this block, a read is answered from memory until this ledger writes to a table
-        it depends on (`remembered`, `_write`). Only for the ledger's one writer (a sync run
-        holding its lock): rows written by anyone else meanwhile would not be seen. Nested
-        blocks share the outer one's."""
-        if self._memo is not None:
-            yield
-            return
-        self._memo = {}
-        try:
-            yield
-        finally:
-            self._memo = None
-
-    @contextmanager
-    def _write(self, *tables: Table) -> Iterator[Connection]:
-        """One transaction, committed on leaving the block (rolled back on an exception).
-        `tables`: those it may change (what is remembered of them is forgotten); none: all."""
-        try:
-            with self._lock, self._writer.begin() as connection:
-                yield connection
-        finally:
-            written = {table.name for table in tables}
-            with self._memo_lock:
-                self._writes += 1
-                if self._memo is not None:
-                    for key, (names, _) in list(self._memo.items()):
-                        if not written or names & written:
-                            del self._memo[key]
-
-    def _all(self, query: Select[Any]) -> Sequence[Row[Any]]:
-        """The rows of one SELECT (a consistent snapshot on its own)."""
-        with self._reader.connect() as connection:
-            return connection.execute(query).all()
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-    @staticmethod
-    def _stored(
-        db: Connection,
-        state: ColumnElement[Any],
-        key: ColumnElement[Any],
-        value: object,
-        kind: type[S],
-    ) -> S:
-        """The state of the row whose `key` is `value`, read in the writing transaction."""
-        stored = db.execute(select(state).where(key == value)).scalar()
-        if stored is None:
-            raise LedgerError(f"el ledger no tiene {NOUNS[kind]} {value}")
-        return parse(kind, stored)
-
-    @classmethod
-    def _move(
-        cls, db: Connection, table: Table, key: str, value: object, new: S, **values: Any
-    ) -> None:
-        """Move the row whose `key` is `value` to state `new`, in one UPDATE that matches it
-        only in a state `TRANSITIONS` lets move to `new`. When it does not match, why is read
-        in the same transaction (no such row, an illegal move, an unknown stored state)."""
-        column = table.c[_STATE_COLUMN[type(new)]]
-        moved = db.execute(
-            table.update()
-            .where(table.c[key] == value, column.in_(sources(new)))
-            .values({column.name: new, **values})
-        )
-        if moved.rowcount != 1:
-            check(value, cls._stored(db, column, table.c[key], value, type(new)), new)
-            raise LedgerError(f"no se pudo mover {NOUNS[type(new)]} {value} a {new.value}")
 
     # -- windows ---------------------------------------------------------------------------
     def window(
@@ -184,26 +45,32 @@ class WindowLedger:
     ) -> Window:
         """The window (job, start, end, folio), created in state `planned` if new."""
         with self._write(W) as db:
-            self._add_windows(db, job, ((start, end),), parent_id, purpose, folio)
+            added = self._add_windows(db, job, ((start, end),), parent_id, purpose, folio)
+            kept = self._rows.windows if self._rows is not None else {}
+            if added and added[0] in kept:
+                return kept[added[0]]  # as RETURNING gave it
             query = select(W).where(
                 W.c.job == job,
                 W.c.start == start.isoformat(),
                 W.c.end == end.isoformat(),
                 W.c.folio == folio,
             )
-            return window_of(db.execute(query).one())
+            row = db.execute(query).one()
+            self._put(W, [row])
+            return window_of(row)
 
-    @staticmethod
     def _add_windows(
+        self,
         db: Connection,
         job: str,
         parts: Sequence[tuple[datetime, datetime]],
         parent: int | None,
         purpose: WindowPurpose = WindowPurpose.PERIOD,
         folio: str = "",
-    ) -> None:
-        """Insert the windows (job, start, end, folio) not in the ledger yet, `planned`."""
-        now, state = now_text(), check("new", None, WindowState.PLANNED)
+    ) -> list[int]:
+        """Insert the windows (job, start, end, folio) not in the ledger yet, `planned`; the
+        ids of those inserted."""
+        now, state, added = now_text(), check("new", None, WindowState.PLANNED), []
         for start, end in parts:
             key = (
                 W.c.job == job,
@@ -212,39 +79,64 @@ class WindowLedger:
                 W.c.folio == folio,
             )
             if db.execute(select(W.c.id).where(*key)).first() is None:
-                db.execute(
-                    insert(W).values(
-                        job=job,
-                        start=start.isoformat(),
-                        end=end.isoformat(),
-                        parent_id=parent,
-                        state=state,
-                        purpose=purpose,
-                        folio=folio,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                statement = insert(W).values(
+                    job=job,
+                    start=start.isoformat(),
+                    end=end.isoformat(),
+                    parent_id=parent,
+                    state=state,
+                    purpose=purpose,
+                    folio=folio,
+                    created_at=now,
+                    updated_at=now,
                 )
+                added.append(self._insert(db, statement, W))
+        return added
 
     def defer_window(self, window_id: int, not_before: datetime, note: str) -> None:
         """A planned window SAT said to ask for later (e.g. 5011: the next day)."""
         with self._write(W) as db:
             self._stored(db, W.c.state, W.c.id, window_id, WindowState)
-            db.execute(
+            statement = (
                 W.update()
                 .where(W.c.id == window_id)
                 .values(not_before=not_before.isoformat(), note=note, updated_at=now_text())
             )
+            if self._returns(db):
+                self._put(W, db.execute(statement.returning(*W.c)).all())
+            else:
+                db.execute(statement)
+                self._changed(W, window_id)
+
+    def windows(
+        self, jobs: Collection[str] | None = None, state: WindowState | None = None
+    ) -> list[Window]:
+        rows = self._cached(jobs)
+        if rows is None or jobs is None:
+            return self._windows(jobs, state)
+        wanted = set(jobs)
+        found = [
+            w
+            for w in rows.windows.values()
+            if w.job in wanted and (state is None or w.state == state)
+        ]
+        return sorted(found, key=lambda w: (w.job, w.start.isoformat(), w.end.isoformat()))
 
     @remembered(W)
-    def windows(
+    def _windows(
         self, jobs: Collection[str] | None = None, state: WindowState | None = None
     ) -> list[Window]:
         query = where(select(W), (W.c.job, jobs), (W.c.state, state))
         return [window_of(r) for r in self._all(query.order_by(W.c.job, W.c.start, W.c.end))]
 
-    @remembered(W)
     def window_by_id(self, window_id: int) -> Window:
+        rows = self._cached(None)
+        if rows is not None and window_id in rows.windows:
+            return rows.windows[window_id]
+        return self._window_by_id(window_id)
+
+    @remembered(W)
+    def _window_by_id(self, window_id: int) -> Window:
         return window_of(self._all(select(W).where(W.c.id == window_id))[0])
 
     def split(
@@ -285,14 +177,22 @@ class WindowLedger:
             return  # nothing to write (the usual case: every run gives the same start)
         key, meta = f"start:{job}", schema.meta
         with self._write(META) as db:
+            self._changed(META, key)
             known_text = db.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
             if known_text is None:
                 db.execute(insert(meta).values(key=key, value=start.isoformat()))
             elif start < datetime.fromisoformat(known_text):
                 db.execute(meta.update().where(meta.c.key == key).values(value=start.isoformat()))
 
-    @remembered(META)
     def _recorded_start(self, job: str) -> datetime | None:
+        rows = self._cached([job])
+        if rows is None:
+            return self._read_start(job)
+        value = rows.meta.get(f"start:{job}")
+        return datetime.fromisoformat(value) if value else None
+
+    @remembered(META)
+    def _read_start(self, job: str) -> datetime | None:
         meta = schema.meta
         rows = self._all(select(meta.c.value).where(meta.c.key == f"start:{job}"))
         return datetime.fromisoformat(rows[0][0]) if rows else None
@@ -307,12 +207,20 @@ class WindowLedger:
             if known == rules:
                 return  # nothing to write (the usual case: every run gives the same rules)
         with self._write(META) as db:
+            self._changed(META, key)
             db.execute(meta.delete().where(meta.c.key == key))
             db.execute(insert(meta).values(key=key, value=json.dumps(rules, sort_keys=True)))
 
-    @remembered(META)
     def view_rules(self, jobs: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
         """Job -> the rules its last run recorded (every job that has some, without `jobs`)."""
+        rows = self._cached(jobs)
+        if rows is None or jobs is None:
+            return self._read_view_rules(jobs)
+        found = {job: rows.meta.get(f"{VIEW_KEY}{job}") for job in sorted(set(jobs))}
+        return {job: json.loads(value) for job, value in found.items() if value}
+
+    @remembered(META)
+    def _read_view_rules(self, jobs: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
         meta = schema.meta
         query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(VIEW_KEY))
         if jobs is not None:
