@@ -60,6 +60,7 @@ class Downloads:
         self._renewed_at = 0.0  # monotonic time a token was last renewed for that reason
         self._renewing = threading.Lock()
         self._finished: list[tuple[Package, ReadReport, int]] = []  # read, not yet recorded
+        self._announced: list[tuple[str, int]] = []  # downloaded, said once the ledger commits
 
     def schedule(self, pool: ThreadPoolExecutor, inflight: Inflight) -> None:
         """Start downloads of the packages due, while the pool has room."""
@@ -154,7 +155,15 @@ class Downloads:
             package.package_id, result.size, result.sha256 or "", str(result.path)
         )
         self._run.summary.bytes += result.size
-        self._run.events.emit("download", package=package.package_id, bytes=result.size)
+        self._announced.append((package.package_id, result.size))  # `announce`, after commit
+
+    def announce(self) -> None:
+        """Say the downloads the ledger has committed (SAT's answers are recorded in one
+        transaction with the rest of the bookkeeping: nobody hears of one before it is on
+        disk in the ledger)."""
+        announced, self._announced = self._announced, []
+        for package_id, size in announced:
+            self._run.events.emit("download", package=package_id, bytes=size)
 
     def _failed(self, package: Package, error: BaseException) -> None:
         if isinstance(error, FielError | LocalFaultError):

@@ -187,6 +187,7 @@ class SyncEngine:
                     for future in done:
                         with self._run.ledger.together():  # SAT's answer, recorded: no call
                             inflight.pop(future).finish(future)
+                        self._downloads.announce()  # committed: now it may be said
                 elif due is not None:
                     time.sleep(max(due[0], MIN_SLEEP))
 
