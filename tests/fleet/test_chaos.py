@@ -44,16 +44,17 @@ from .test_steps import corpus
 from .test_taxpayers import database_dump, secrets_of
 
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ")
-# CI runs 5 x 4 (the SAT outage then on March 3); the proof, 50 x 30, was run here with
+# CI runs 8 x 6 (about 95 s here); the proof, 50 x 30, is
 # SATDESCARGA_CHAOS_TAXPAYERS=50 SATDESCARGA_CHAOS_DAYS=30 (README: "Despacho contable").
-TAXPAYERS = int(os.environ.get("SATDESCARGA_CHAOS_TAXPAYERS", "5"))
-DAYS = int(os.environ.get("SATDESCARGA_CHAOS_DAYS", "4"))
+TAXPAYERS = int(os.environ.get("SATDESCARGA_CHAOS_TAXPAYERS", "8"))
+DAYS = int(os.environ.get("SATDESCARGA_CHAOS_DAYS", "6"))
 SETTLE = 8 if DAYS >= 14 else 4  # emulated days after the last document (SAT's lag, sweeps)
 WORKERS, KILL_EVERY = 4, 3.0  # processes; seconds between SIGKILLs
-# Seconds between database faults during steps (a restart, then ended sessions, in turn), and
-# how many in all (each costs the fleet some seconds of reconnecting).
-FAULT_EVERY, FAULTS = 15.0, 6
+# Database faults (a restart, then ended sessions, in turn): one every FAULT_ROUNDS rounds of
+# 12 emulated hours, during a step when one is seen running; FAULTS in all.
+FAULT_ROUNDS, FAULTS = 2, 6
 GONE = "la base de datos de la flota no responde"
+BACK = "la base de datos de la flota volvió"
 STEP_HOURS = 12
 START = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)  # midnight in Mexico City
 _OUTAGE_DAY = datetime(2025, 3, min(12, 1 + DAYS // 2))  # March 12 at full scale
@@ -121,7 +122,7 @@ def test_taxpayers_four_workers_kills_database_faults_and_an_outage(
         try:
             rounds = (DAYS + SETTLE) * 24 // STEP_HOURS
             drill.run(workers, rounds, STEP_HOURS, kill_every=KILL_EVERY,
-                      database_fault=faults, fault_every=FAULT_EVERY)  # fmt: skip
+                      database_fault=faults, fault_rounds=FAULT_ROUNDS)  # fmt: skip
             assert drill.finish(workers)  # the last answers SAT was preparing, collected
         finally:
             codes = workers.stop()
@@ -130,8 +131,11 @@ def test_taxpayers_four_workers_kills_database_faults_and_an_outage(
         assert faults.restarts >= 2 and faults.terminated >= 2  # (CI: 3 and 3)
         assert codes == [0] * WORKERS  # SIGTERM: the running steps finish, then exit 0
         logs = [path.read_text(errors="replace") for path in tmp_path.glob("trabajador-*.log")]
-        assert any(GONE in log for log in logs)  # said, in one sentence...
-        for log in logs:  # ...never with a traceback or as an unexpected error
+        # A worker that saw the database go says so in one sentence (a fault shorter than the
+        # pool's wait may go unseen: test_database_faults proves the sentence), never with a
+        # traceback or as an unexpected error.
+        for log in logs:
+            assert log.count(GONE) <= log.count(BACK) + 1, log
             assert "Traceback" not in log and "error inesperado" not in log, log
 
         # Every taxpayer's tables equal SAT's corpus; XML for every settled day.

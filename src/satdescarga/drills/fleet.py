@@ -237,13 +237,16 @@ class Drill:
         patience: float = 300.0,
         on_round: Callable[[int, datetime, float], None] | None = None,
         database_fault: Callable[[], None] | None = None,
-        fault_every: float = 15.0,
+        fault_rounds: int = 2,
     ) -> None:
         """`rounds` times: wait until the fleet caught up, then move the clock forward. With
         `kill_every`, SIGKILL a worker that often; with `database_fault`, strike the database
-        every `fault_every` seconds while a step runs."""
-        rng, last_kill, last_fault = random.Random(seed), time.monotonic(), time.monotonic()
+        once every `fault_rounds` rounds: while a step runs if one is seen running in that
+        round, else once the round caught up (so the number of faults never depends on how
+        fast this machine is)."""
+        rng, last_kill = random.Random(seed), time.monotonic()
         for number in range(rounds):
+            owed = database_fault is not None and number % fault_rounds == fault_rounds - 1
             began = time.monotonic()
             deadline = began + patience
             while not self._caught_up():
@@ -257,14 +260,12 @@ class Drill:
                 if kill_every is not None and time.monotonic() - last_kill > kill_every:
                     workers.kill_one(rng)
                     last_kill = time.monotonic()
-                if (
-                    database_fault is not None
-                    and time.monotonic() - last_fault > fault_every
-                    and self._quietly(lambda: step_running(self.engine))
-                ):
+                if owed and database_fault and self._quietly(lambda: step_running(self.engine)):
                     database_fault()
-                    last_fault = time.monotonic()
+                    owed = False
                 time.sleep(0.1)
+            if owed and database_fault is not None:  # no step seen running: between steps
+                database_fault()
             if on_round is not None:
                 on_round(number, self.now, time.monotonic() - began)
             if number < rounds - 1:
