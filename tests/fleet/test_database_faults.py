@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from satdescarga.clock import to_local
-from satdescarga.drills.fleet import Drill, Workers
+from satdescarga.drills.fleet import Drill, Workers, step_running
 from satdescarga.drills.throwaway import ThrowawayPostgres, throwaway
 from satdescarga.emulator import Emulator
 from satdescarga.fleet import taxpayers
@@ -60,18 +60,6 @@ def _database(server: ThrowawayPostgres, name: str) -> str:
     url = server.url.rsplit("/", 1)[0] + f"/{name}"
     init(url)
     return url
-
-
-def _step_running(engine: Engine) -> bool:
-    with engine.connect() as db:
-        return bool(
-            db.execute(
-                text(
-                    "SELECT count(*) FROM procrastinate_jobs "
-                    "WHERE status = 'doing' AND task_name = 'satdescarga.step'"
-                )
-            ).scalar()
-        )
 
 
 def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -153,7 +141,7 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
         gone_before_outage: list[int] = []
         try:
             for fault in (_restart, _terminate, _outage):
-                _wait(lambda: _step_running(engine), 90, "ningún paso empezó")
+                _wait(lambda: step_running(engine), 90, "ningún paso empezó")
                 if fault is _outage:
                     gone_before_outage = [log.count(GONE) for log in _logs(tmp_path)]
                 fault(own_server, tmp_path, engine, sat)
@@ -169,7 +157,7 @@ def test_workers_outlive_a_restart_killed_sessions_and_an_outage(
             alive = [process.poll() for process in workers.processes]
             sat.advance(hours=STEP_HOURS)  # SIGTERM during steps: they finish first
             drill.now = drill.publish()
-            _wait(lambda: _step_running(engine), 60, "ningún paso empezó")
+            _wait(lambda: step_running(engine), 60, "ningún paso empezó")
         finally:
             codes = workers.stop()
         logs = _logs(tmp_path)

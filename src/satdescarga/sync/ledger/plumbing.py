@@ -119,36 +119,31 @@ class Plumbing:
         inside `together`, a part of its transaction. `tables`: those it may change (what is
         remembered of them is forgotten); none: all."""
         written = {table.name for table in tables}
-        rows = self._rows
         if self._shared is not None and self._owner == threading.get_ident():
             self._block |= written or {"*"}
-            if rows is not None:
-                rows.begin_write()
-            failed = True
-            try:
+            with self._written(written):
                 yield self._shared
-                failed = False
-            finally:
-                with self._memo_lock:
-                    self._writes += 1
-                    if rows is not None:
-                        rows.end_write(written, failed)
-                    self._forget(written)
             return
-        with self._lock:
-            if rows is not None:
-                rows.begin_write()
-            failed = True
-            try:
-                with self._writer.begin() as connection:
-                    yield connection
-                failed = False
-            finally:
-                with self._memo_lock:
-                    self._writes += 1
-                    if rows is not None:
-                        rows.end_write(written, failed)
-                    self._forget(written)
+        with self._lock, self._written(written), self._writer.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _written(self, written: set[str]) -> Iterator[None]:
+        """Around one write: the run's rows told it began and how it ended, what is remembered
+        of its tables forgotten."""
+        rows = self._rows
+        if rows is not None:
+            rows.begin_write()
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            with self._memo_lock:
+                self._writes += 1
+                if rows is not None:
+                    rows.end_write(written, failed)
+                self._forget(written)
 
     def _forget(self, written: set[str]) -> None:
         """What is remembered of the `written` tables (empty: all), under the memo's lock."""
