@@ -139,7 +139,8 @@ def _connect(engine: Engine) -> Connection:
         return engine.connect()
     except Exception as exc:  # psycopg's OperationalError: unreachable, refused, no such db
         raise FleetDatabaseError(
-            f"no se pudo conectar a la base de datos de la flota: {_first_line(exc)}"
+            f"no se pudo conectar a la base de datos de la flota ({first_line(exc)}): revise "
+            "que PostgreSQL esté en marcha y la URL de --db (o $SATDESCARGA_DB)"
         ) from exc  # (the cause: shown with --debug; tells reconnect.py it was a connection)
 
 
@@ -154,5 +155,10 @@ def _alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+def first_line(exc: BaseException) -> str:
+    """The first line of what went wrong, from the error that started it (procrastinate's
+    ConnectorException only says "Database error."; SQLAlchemy's adds its own prefix)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

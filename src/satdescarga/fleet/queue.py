@@ -32,7 +32,8 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy import text
 
 from satdescarga.clock import to_local
-from satdescarga.fleet.reconnect import connection_lost, first_line
+from satdescarga.fleet.database import first_line
+from satdescarga.fleet.reconnect import connection_lost
 
 log = logging.getLogger("satdescarga.fleet")
 

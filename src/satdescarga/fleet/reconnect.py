@@ -18,7 +18,7 @@ from collections.abc import Callable
 import psycopg
 import sqlalchemy.exc
 
-from satdescarga.fleet.database import FleetDatabaseError
+from satdescarga.fleet.database import FleetDatabaseError, first_line
 
 log = logging.getLogger("satdescarga.fleet")
 
@@ -67,17 +67,9 @@ def for_a_person(exc: BaseException) -> bool:
 def refused(exc: BaseException) -> FleetDatabaseError:
     """The sentence for a connection a person must fix (exit 2)."""
     return FleetDatabaseError(
-        f"no se pudo conectar a la base de datos de la flota: {first_line(exc)}"
+        f"no se pudo conectar a la base de datos de la flota ({first_line(exc)}): revise la "
+        "URL de --db (o $SATDESCARGA_DB): base, rol y contraseña"
     )
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of what went wrong, from the error that started it (procrastinate's
-    ConnectorException only says "Database error."; SQLAlchemy's repeats the driver's)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def reachable(url: str) -> BaseException | None:
