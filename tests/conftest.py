@@ -15,6 +15,7 @@ from satdescarga.binding import (
     SoapReply,
     reply_from_envelope,
 )
+from satdescarga.drills.throwaway import ThrowawayPostgres, throwaway
 from satdescarga.xmlsafe import parse_xml
 
 TESTS = Path(__file__).resolve().parent
@@ -75,3 +76,11 @@ class ReplayTransport:
 @pytest.fixture
 def replay() -> type[ReplayTransport]:
     return ReplayTransport
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ThrowawayPostgres]:
+    """One throwaway PostgreSQL server for the whole session (the fleet's and the web's
+    tests), started from the machine's own binaries."""
+    with throwaway() as server:
+        yield server

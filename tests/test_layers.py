@@ -26,6 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "diagnosis": {"client", "sync", "fiel", "certificate"},
     "fleet": {"client", "sync", "packages", "fiel", "certificate"},
     "drills": {"fleet", "emulator", "client", "sync", "packages", "fiel", "certificate"},
+    "readmodel": {"fleet", "sync", "packages", "client", "fiel", "certificate"},
+    "web": {"readmodel", "fleet", "sync", "packages", "client", "fiel", "certificate"},
     "cli": {
         "binding",
         "generated",
@@ -41,6 +43,8 @@ ALLOWED: dict[str, set[str]] = {
         "fleet",
         "drills",
         "diagnosis",
+        "readmodel",
+        "web",
     },
     "__init__": {"client", "fiel", "generated", "codes", "errors"},
     "__main__": {"cli"},

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from satdescarga.drills.fleet_demo import demo_rfcs
-from satdescarga.drills.throwaway import ThrowawayPostgres, throwaway
+from satdescarga.drills.throwaway import ThrowawayPostgres
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
 from satdescarga.fleet.database import init
 from satdescarga.fleet.vault import FielFiles, MasterKey
@@ -22,12 +21,6 @@ SAT_FIEL = TESTS / "fixtures" / "sat-test-fiel"
 SAT_CSD = TESTS / "fixtures" / "sat-test-csd"
 EKU = "EKU9003173C9"
 _numbers = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[ThrowawayPostgres]:
-    with throwaway() as server:
-        yield server
 
 
 @pytest.fixture

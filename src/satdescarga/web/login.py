@@ -1,0 +1,7 @@
+"""(built by the serve issue's helpers)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
