@@ -111,10 +111,11 @@ def fleet_context(url: str, key: MasterKey, sat: Emulator) -> WebContext:
     clock = sat.app.clock.now
     settings = Settings()
     engine = engine_for(url)
+    accounts = PostgresAccounts(engine, settings, clock)
     return WebContext(
         read=open_fleet(url),
-        accounts=PostgresAccounts(engine, settings, clock),
-        actions=FleetActions(engine, key, clock),
+        accounts=accounts,
+        actions=FleetActions(engine, key, clock, accounts.audit),
         settings=settings,
         clock=clock,
     )
@@ -153,14 +154,37 @@ def web_fleet(
     context = fleet_context(url, key, web_sat)
     fleet = WebFleet(url, "", web_sat, key, context, rfcs, synced, hostile, folder)
     accounts = context.accounts
-    for role in Role:
-        accounts.add_user(role.value, role, (), PASSWORD)
-        fleet.users[role.value] = role
-        fleet.tokens[role.value] = accounts.add_token(f"erp-{role.value}", role, ())
+    add_people(fleet)
     # scoped to one taxpayer that is not EKU: nothing of EKU may reach them
     accounts.add_user("acotado", Role.ADMIN, (rfcs[1],), PASSWORD)
     fleet.users["acotado"] = Role.ADMIN
     fleet.tokens["acotado"] = accounts.add_token("erp-acotado", Role.ADMIN, (rfcs[1],))
+    with served(build_app(context)) as base:
+        fleet.base = base
+        yield fleet
+    context.read.close()
+
+
+def add_people(fleet: WebFleet) -> None:
+    """admin, operator, viewer (password PASSWORD) and a token of each role, named by role."""
+    for role in Role:
+        fleet.context.accounts.add_user(role.value, role, (), PASSWORD)
+        fleet.users[role.value] = role
+        fleet.tokens[role.value] = fleet.context.accounts.add_token(f"erp-{role.value}", role, ())
+
+
+@pytest.fixture
+def fresh_fleet(
+    postgres: ThrowawayPostgres, web_sat: Emulator, tmp_path: Path
+) -> Iterator[WebFleet]:
+    """A fleet of its own, served, with EKU only (no steps run) and the three roles: for tests
+    that change things."""
+    url = new_database(postgres, "webfresh")
+    key = MasterKey.parse(MasterKey.generate())
+    context = fleet_context(url, key, web_sat)
+    taxpayers.add(engine_for(url), key, sat_test_fiel(), Policy(since=SINCE), now=START)
+    fleet = WebFleet(url, "", web_sat, key, context, [EKU], [], "", tmp_path)
+    add_people(fleet)
     with served(build_app(context)) as base:
         fleet.base = base
         yield fleet
