@@ -79,6 +79,7 @@ def _register() -> None:
     from satdescarga.cli.emulator import emulator
     from satdescarga.cli.fleet import fleet
     from satdescarga.cli.read import read
+    from satdescarga.cli.serve import serve
     from satdescarga.cli.sync import sync
     from satdescarga.cli.views import changes, report, status
 
@@ -96,6 +97,7 @@ def _register() -> None:
         emulator,
         demo,
         fleet,
+        serve,
     )
     for command in commands:
         main.add_command(command)

@@ -420,5 +420,14 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
             "totals": "totales (ver abajo)",
         },
     ),
+    "serving": (
+        "serve",
+        "el servidor web escucha (se escribe al arrancar; el proceso sigue hasta Ctrl-C)",
+        {
+            "url": "la dirección donde escucha",
+            "source": "fleet (una base de PostgreSQL) o folder (la carpeta de un sync)",
+            "login_url": "solo con --out: el enlace de un solo uso para entrar (un secreto)",
+        },
+    ),
 }
 """event → (commands that write it, what it says, {key: what it holds})."""
