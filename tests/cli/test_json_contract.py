@@ -50,6 +50,7 @@ BAD_INPUTS: dict[str, list[str]] = {
     "fleet worker": ["--concurrency", "0"],
     "fleet status": [],
     "fleet demo": ["--taxpayers", "0"],
+    "serve": [],  # no source: --db or --out
 }
 """A mistake per command (every command must have one: a new command joins the contract)."""
 

@@ -96,6 +96,10 @@ def demo(out: Path, documents_per_day: int, as_json: bool, debug: bool) -> None:
         )
     if not as_json:
         console.print(f"Listo: XML en {out / fiel.rfc}, datos en {out / 'satdescarga.sqlite'}")
+        console.print(
+            f"Para verlo en el navegador: satdescarga serve --out {out} "
+            "(o .venv/bin/satdescarga ...) y abra el enlace que imprime"
+        )
     if not summary.complete:
         if as_json:
             jsonout.error("la demostración no obtuvo todo (ver el resumen)", EXIT_REFUSED)
