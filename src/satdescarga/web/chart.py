@@ -77,9 +77,12 @@ def layout(months: list[MonthCount]) -> tuple[list[Bar], list[Label], list[Label
                             f"{name}: {count:,} {words}"))  # fmt: skip
         if index % every == 0:
             labels.append(Label(round(x + bar, 1), HEIGHT - BOTTOM + 16, name))
+    parts = next(n for n in (4, 5, 2, 1) if top % n == 0)  # whole numbers on the scale
     scale = [
-        Label(LEFT - 6, round(TOP + plot_height * (1 - part / 4), 1), f"{top * part // 4:,}")
-        for part in range(5)
+        Label(
+            LEFT - 6, round(TOP + plot_height * (1 - part / parts), 1), f"{top * part // parts:,}"
+        )
+        for part in range(parts + 1)
     ]
     return bars, labels, scale
 
