@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,7 +29,7 @@ from starlette.background import BackgroundTask
 
 from satdescarga.clock import to_local
 from satdescarga.packages.export import CFDI_TABLE, METADATA_TABLE, Table, XlsxWriter
-from satdescarga.packages.export.tables import ColumnType
+from satdescarga.packages.export.tables import ColumnType, Row
 from satdescarga.vocabulary import DownloadType
 from satdescarga.web.auth import ApiOperator, Context, client_address
 from satdescarga.web.errors import not_found
@@ -105,7 +105,7 @@ def xlsx_file(table: Table, rows: Iterable[tuple[object, ...]], folder: Path) ->
     target = folder / f"{table.name}.xlsx"
     writer = XlsxWriter(table, target)
     try:
-        writer.write_rows([_text(v) if isinstance(v, list) else v for v in row] for row in rows)
+        writer.write_rows(cast(Iterator[Row], rows))
     except BaseException:
         writer.abort()
         raise
@@ -123,12 +123,15 @@ class _Pipe:
         self.parts: list[bytes] = []
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes, /) -> int:
         self.parts.append(bytes(data))
         self.size += len(data)
         return len(data)
 
     def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def take(self) -> bytes:
@@ -143,7 +146,7 @@ def zip_stream(entries: Iterator[tuple[str, bytes]], moment: datetime) -> Iterat
     pipe = _Pipe()
     stamp = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
     try:
-        with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+        with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as archive:
             for uuid, data in entries:
                 info = zipfile.ZipInfo(f"{uuid.upper()}.xml", stamp)
                 info.compress_type = zipfile.ZIP_DEFLATED
