@@ -4,9 +4,8 @@
   CLI's `CsvWriter`, written a few hundred rows at a time as they come from the database.
 - XLSX: the CLI's `XlsxWriter` (XlsxWriter in constant-memory mode) into a temporary file,
   then sent from disk and deleted.
-- ZIP of the month's XML: `zipfile` writing to a pipe (no seeking: data descriptors, ZIP64
-  when needed), each XML compressed and sent as it comes; only the central directory (a
-  hundred bytes or so per entry) stays until the end.
+- ZIP of the month's XML: `zipwriter.ZipWriter`, each XML compressed and sent as it comes;
+  only the central directory (about 90 bytes an entry) stays until the end.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import csv
 import io
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
@@ -33,6 +31,7 @@ from satdescarga.packages.export.tables import ColumnType, Row
 from satdescarga.vocabulary import DownloadType
 from satdescarga.web.auth import ApiOperator, Context, client_address
 from satdescarga.web.errors import not_found
+from satdescarga.web.zipwriter import ZipWriter
 
 router = APIRouter(tags=["exportaciones"])
 CHUNK = 64 * 1024
@@ -115,45 +114,23 @@ def xlsx_file(table: Table, rows: Iterable[tuple[object, ...]], folder: Path) ->
     return target
 
 
-class _Pipe:
-    """What `zipfile` writes to: bytes kept until taken (it cannot seek, so it writes each
-    entry's sizes after its data)."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes, /) -> int:
-        self.parts.append(bytes(data))
-        self.size += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        return data
-
-
 def zip_stream(entries: Iterator[tuple[str, bytes]], moment: datetime) -> Iterator[bytes]:
-    """A ZIP of `(uuid, xml)` as `UUID.xml`, in chunks of about `CHUNK` bytes."""
-    pipe = _Pipe()
-    stamp = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    """A ZIP of `(uuid, xml)` as `UUID.xml`, in chunks of about `CHUNK` bytes (the source is
+    closed when the reader stops)."""
+    writer = ZipWriter(moment)
+    parts: list[bytes] = []
+    held = 0
     try:
-        with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as archive:
-            for uuid, data in entries:
-                info = zipfile.ZipInfo(f"{uuid.upper()}.xml", stamp)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data)
-                if pipe.size >= CHUNK:
-                    yield pipe.take()
-        yield pipe.take()
+        for uuid, data in entries:
+            part = writer.add(f"{uuid.upper()}.xml", data)
+            parts.append(part)
+            held += len(part)
+            if held >= CHUNK:
+                yield b"".join(parts)
+                parts.clear()
+                held = 0
+        parts.append(writer.finish())
+        yield b"".join(parts)
     finally:
         _close(entries)
 
