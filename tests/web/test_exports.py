@@ -32,9 +32,16 @@ def export(client: httpx.Client, fmt: str, **extra: str) -> httpx.Response:
 def listed(fleet: WebFleet) -> list[dict[str, Any]]:
     """The month's documents as `/api/v1/documents` lists them."""
     with fleet.client("viewer") as api:
-        answer = api.get("/api/v1/documents", params={
-            "rfc": EKU, "direction": MONTH["direction"], "since": "2025-02-01",
-            "until": "2025-03-01", "limit": 1000})  # fmt: skip
+        answer = api.get(
+            "/api/v1/documents",
+            params={
+                "rfc": EKU,
+                "direction": MONTH["direction"],
+                "since": "2025-02-01",
+                "until": "2025-03-01",
+                "limit": 1000,
+            },
+        )
     assert answer.status_code == 200, answer.text
     items: list[dict[str, Any]] = answer.json()["items"]
     assert items, "EKU received documents in February 2025"
@@ -45,11 +52,17 @@ def test_a_month_as_xlsx_csv_and_zip(web_fleet: WebFleet) -> None:
     documents = listed(web_fleet)
     uuids = {d["uuid"] for d in documents}
     with web_fleet.client("operator") as api:
-        xlsx, csv_answer, cfdi = export(api, "xlsx"), export(api, "csv"), export(api, "csv",
-                                                                                 table="cfdi")  # fmt: skip
+        xlsx, csv_answer, cfdi = (
+            export(api, "xlsx"),
+            export(api, "csv"),
+            export(api, "csv", table="cfdi"),
+        )
         archive = export(api, "zip")
-        xml_of = {d["uuid"]: api.get(f"/api/v1/documents/{d['uuid']}/xml").content
-                  for d in documents if d["has_xml"]}  # fmt: skip
+        xml_of = {
+            d["uuid"]: api.get(f"/api/v1/documents/{d['uuid']}/xml").content
+            for d in documents
+            if d["has_xml"]
+        }
     assert xlsx.status_code == 200, xlsx.text
     assert xlsx.headers["content-disposition"] == (
         f'attachment; filename="{EKU}-2025-02-recibidos.xlsx"'
@@ -88,8 +101,9 @@ def test_exports_refused_by_role_scope_and_values(web_fleet: WebFleet) -> None:
         assert hidden.status_code == 404 and EKU not in hidden.text
         assert hidden.json()["error"]["code"] == "no_encontrado"
         for wrong in ({"month": "2025-2"}, {"direction": "todos"}, {"format": "pdf"}):
-            answer = scoped.get(f"/api/v1/exports/{web_fleet.rfcs[1]}",
-                                params={**MONTH, "format": "csv", **wrong})  # fmt: skip
+            answer = scoped.get(
+                f"/api/v1/exports/{web_fleet.rfcs[1]}", params={**MONTH, "format": "csv", **wrong}
+            )
             assert answer.status_code == 422, (wrong, answer.text)
             assert answer.json()["error"]["code"] == "parametro_invalido"
 
@@ -124,3 +138,12 @@ def test_the_zip_is_written_as_it_goes_and_stops_cleanly() -> None:
     next(stream)
     stream.close()  # the client went away: the database cursor is let go
     assert early.closed and early.left > 0
+
+
+def test_a_zip_of_more_than_65535_entries_has_its_zip64_end() -> None:
+    entries = ((f"u{n}", b"<x>%d</x>" % n) for n in range(70_000))
+    data = b"".join(zip_stream(entries, datetime(2025, 3, 1)))
+    assert b"PK\x06\x06" in data[-200:]  # the ZIP64 end record: 70,000 do not fit 16 bits
+    with zipfile.ZipFile(io.BytesIO(data)) as opened:
+        assert len(opened.infolist()) == 70_000
+        assert opened.read("U69999.xml") == b"<x>69999</x>"
