@@ -212,6 +212,15 @@ def set_policy(engine: Engine, rfc: str, policy: Policy) -> None:
         db.execute(update(T).where(T.c.rfc == rfc.upper()).values(policy=policy.to_json()))
 
 
+def run_now(engine: Engine, rfc: str, now: datetime) -> None:
+    """Make `rfc`'s next step due at `now` (business time, naive Mexico City): the next free
+    worker takes it (`serve`'s "sincronizar ahora")."""
+    with engine.begin() as db:
+        found = db.execute(update(T).where(T.c.rfc == rfc.upper()).values(next_run_at=now))
+        if found.rowcount == 0:
+            raise TaxpayerError(f"{rfc} no está en la flota")
+
+
 def open_fiel(
     engine: Engine, vault: MasterKey | Keyring, rfc: str, cache: FielCache | None = None
 ) -> Fiel:

@@ -37,7 +37,7 @@ def build_app(context: WebContext) -> FastAPI:
         title="satdescarga",
         version=__version__,
         description="Las facturas (CFDI) de un despacho o de un contribuyente, por HTTP.",
-        openapi_url=f"{API}/openapi.json",
+        openapi_url=None,  # served by api.py at /api/v1/openapi.json, to callers with a role
         docs_url=None,  # Swagger UI needs inline scripts and a CDN: /api/v1/docs is ours
         redoc_url=None,
     )
