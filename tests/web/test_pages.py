@@ -190,7 +190,7 @@ def test_the_forms_change_a_fleet(fresh_fleet: WebFleet) -> None:
         form = {"csrf_token": admin_csrf, "password": files.password}
         big = {"cer": ("a.cer", b"0" * 70_000), "key": ("a.key", files.key)}
         too_big = admin.post("/contribuyentes", data=form, files=big)
-        assert too_big.status_code == 413 and "pasa de" in too_big.text
+        assert too_big.status_code == 413 and "a lo más" in text_of(too_big.text)
         fiel = {"cer": ("a.cer", files.cer), "key": ("a.key", files.key)}
         added = admin.post("/contribuyentes", data=form, files=fiel)
         assert added.status_code == 303, added.text

@@ -9,16 +9,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from satdescarga.fleet.policy import Policy, PolicyError
-from satdescarga.fleet.vault import FielFiles
 from satdescarga.web.auth import Context, FormAdmin, FormOperator, PageAdmin
 from satdescarga.web.context import WebContext
 from satdescarga.web.errors import ApiError, not_found
 from satdescarga.web.pages_support import actions_of, address, fleet_only, now
 from satdescarga.web.principal import Principal
 from satdescarga.web.rendering import render
+from satdescarga.web.uploads import read_fiel
 
 router = APIRouter(include_in_schema=False)
 NUMBERS = {"every_hours": float, "poll_minutes": float, "max_active": int}
@@ -75,31 +75,6 @@ async def sync_now(rfc: str, request: Request, principal: FormOperator,
     return RedirectResponse(f"/contribuyentes/{rfc}?hecho=sincronizar", status_code=303)
 
 
-async def _upload(form: FormData, name: str, limit: int, label: str) -> bytes:
-    item = form.get(name)
-    if not isinstance(item, UploadFile):
-        raise _invalid(f"falta el archivo {label}")
-    data = await item.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "archivo_grande", f"el archivo {label} pasa de {limit:,} bytes; "
-                       "no parece una e.firma")  # fmt: skip
-    if not data:
-        raise _invalid(f"el archivo {label} está vacío")
-    return data
-
-
-async def fiel_files(form: FormData, limit: int) -> FielFiles:
-    """The uploaded e.firma (.cer, .key and the key's password), each within `limit` bytes."""
-    cer = await _upload(form, "cer", limit, ".cer")
-    key = await _upload(form, "key", limit, ".key")
-    password = form.get("password")
-    if not isinstance(password, str) or not password:
-        raise _invalid("falta la contraseña de la llave privada")
-    if len(password.encode("utf-8")) > limit:
-        raise ApiError(413, "archivo_grande", "la contraseña es demasiado larga")
-    return FielFiles(cer, key, password)
-
-
 @router.get("/contribuyentes/nuevo", response_class=HTMLResponse)
 def new_taxpayer(request: Request, principal: PageAdmin, context: Context) -> Response:
     fleet_only(context)
@@ -110,14 +85,12 @@ def new_taxpayer(request: Request, principal: PageAdmin, context: Context) -> Re
 @router.post("/contribuyentes")
 async def add_taxpayer(request: Request, principal: FormAdmin, context: Context) -> Response:
     actions = actions_of(context)
-    form = await request.form()
-    files = await fiel_files(form, context.settings.upload_limit)
-    since = str(form.get("since") or "").strip() or None
+    upload = await read_fiel(request, context.settings.upload_limit)
     try:
-        policy = Policy(since=since) if since else None
+        policy = Policy(since=upload.since) if upload.since else None
     except PolicyError as exc:
         raise _invalid(str(exc)) from None
-    rfc = await run_in_threadpool(actions.add, principal, address(request), files, policy)
+    rfc = await run_in_threadpool(actions.add, principal, address(request), upload.files, policy)
     return RedirectResponse(f"/contribuyentes/{rfc}?hecho=alta", status_code=303)
 
 
@@ -125,8 +98,8 @@ async def add_taxpayer(request: Request, principal: FormAdmin, context: Context)
 async def renew(rfc: str, request: Request, principal: FormAdmin, context: Context) -> Response:
     rfc = await run_in_threadpool(_in_scope, context, principal, rfc)
     actions = actions_of(context)
-    files = await fiel_files(await request.form(), context.settings.upload_limit)
-    await run_in_threadpool(actions.renew, principal, address(request), rfc, files)
+    upload = await read_fiel(request, context.settings.upload_limit)
+    await run_in_threadpool(actions.renew, principal, address(request), rfc, upload.files)
     return RedirectResponse(f"/contribuyentes/{rfc}?hecho=renovar", status_code=303)
 
 
