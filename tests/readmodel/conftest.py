@@ -93,7 +93,6 @@ def read_fleet(
         else:
             raise AssertionError(taxpayers.get(engine, rfc))
     engine.dispose()
-    worker.reader.dispose()
     read = FleetReadModel.open(url, pool_size=2)
     yield ReadFleet(url, rfcs, synced, read)
     read.close()

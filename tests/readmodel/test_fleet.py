@@ -80,7 +80,8 @@ def test_documents_walk_every_row_once_in_order(read_fleet: ReadFleet) -> None:
     day = read.documents(every, DocumentFilters(since=first.fecha_emision,
                          until=first.fecha_emision + timedelta(seconds=1)), 50, None)  # fmt: skip
     assert first in day.items and all(d.fecha_emision == first.fecha_emision for d in day.items)
-    assert read.documents(every, DocumentFilters(uuid=first.uuid.lower()), 5, None).items[0] == first
+    by_uuid = read.documents(every, DocumentFilters(uuid=first.uuid.lower()), 5, None)
+    assert by_uuid.items[0] == first
     with pytest.raises(CursorError):
         read.documents(every, DocumentFilters(), 5, read.changes(every, None, 1).next)
 

@@ -83,7 +83,7 @@ class Standing:
     person: taxpayers.Taxpayer
     state: str  # the stored state, or efirma_vencida once its e.firma expired
     reason: str | None
-    complete_until: datetime | None  # business time (naive)
+    complete_until: str | None  # business time, ISO 8601 (as the ledger writes it)
     pending: int
     stuck: int
     lost: int
@@ -126,9 +126,9 @@ def standings(engine: Engine, now: datetime) -> tuple[list[Standing], dict[str, 
         if w is not None:
             first_open = w.first_open
             complete = (
-                datetime.fromisoformat(first_open) - timedelta(seconds=1)
+                (datetime.fromisoformat(first_open) - timedelta(seconds=1)).isoformat()
                 if first_open
-                else datetime.fromisoformat(w.last_end)
+                else w.last_end
             )
         rows.append(
             Standing(
@@ -161,7 +161,7 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
             state=s.state,
             reason=s.reason,
             result=s.person.last_result,
-            complete_until=None if s.complete_until is None else s.complete_until.isoformat(),
+            complete_until=s.complete_until,
             pending=s.pending,
             stuck=s.stuck,
             lost=s.lost,

@@ -61,8 +61,15 @@ def aware(moment: datetime | None) -> datetime | None:
     return from_local(moment)
 
 
+def _moment(value: str | None) -> datetime | None:
+    try:
+        return None if value is None else datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _row(s: Standing, now: datetime, cancellations: int) -> TaxpayerRow:
-    complete = s.complete_until
+    complete = _moment(s.complete_until)
     return TaxpayerRow(
         rfc=s.person.rfc,
         name=s.person.name,
