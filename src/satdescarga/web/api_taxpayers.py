@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from satdescarga.fleet.policy import Policy
+from satdescarga.fleet.policy import Policy, PolicyError
 from satdescarga.readmodel import TaxpayerFilters, TaxpayerSort
 from satdescarga.web.actions import FleetActions
 from satdescarga.web.api_models import (
@@ -92,7 +92,10 @@ def get_taxpayer(context: Context, principal: ApiViewer, rfc: Rfc) -> TaxpayerDe
 async def add_taxpayer(context: Context, principal: ApiAdmin, request: Request) -> TaxpayerAdded:
     actions = writable(context)
     upload = await read_fiel(request, context.settings.upload_limit)
-    policy = Policy(since=upload.since) if upload.since else None
+    try:
+        policy = Policy(since=upload.since) if upload.since else None
+    except PolicyError as exc:
+        raise ApiError(422, "politica_invalida", f"política no válida: {exc}") from None
     rfc = await run_in_threadpool(
         actions.add, principal, client_address(request), upload.files, policy
     )
