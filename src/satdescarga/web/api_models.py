@@ -231,3 +231,14 @@ class Done(Model):
 
     rfc: str
     message: str
+
+
+class ErrorDetail(Model):
+    code: str
+    message: str  # one Spanish sentence
+
+
+class ErrorOut(Model):
+    """Every answer that is not the data asked for."""
+
+    error: ErrorDetail
