@@ -93,7 +93,8 @@ def get_taxpayer(context: Context, principal: ApiViewer, rfc: Rfc) -> TaxpayerDe
 
 
 @router.post("/taxpayers", response_model=TaxpayerAdded, status_code=201,
-             summary="Agregar un contribuyente (multipart)", openapi_extra=OPENAPI, responses=UPLOAD_ERRORS)  # fmt: skip
+             summary="Agregar un contribuyente (multipart)", openapi_extra=OPENAPI,
+             responses=UPLOAD_ERRORS)  # fmt: skip
 async def add_taxpayer(context: Context, principal: ApiAdmin, request: Request) -> TaxpayerAdded:
     actions = writable(context)
     upload = await read_fiel(request, context.settings.upload_limit)
