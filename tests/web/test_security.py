@@ -132,10 +132,12 @@ def test_a_viewer_can_read_but_change_nothing(web_fleet: WebFleet) -> None:
     with web_fleet.client("viewer") as token, web_fleet.login("viewer") as session:
         csrf = csrf_of(session)
         for endpoint in app_endpoints(web_fleet):
+            if endpoint.template == "/logout":  # it ends the session (tests/web/test_auth.py)
+                continue
             path = concrete(endpoint, web_fleet)
             client = token if endpoint.api else session
             answer = call(client, endpoint.method, path, csrf)
-            if endpoint.method in UNSAFE and endpoint.template != "/logout":
+            if endpoint.method in UNSAFE:
                 assert answer.status_code == 403, (endpoint, answer.status_code, answer.text)
             else:
                 assert answer.status_code in (200, 403), (endpoint, answer.status_code)

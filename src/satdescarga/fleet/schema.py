@@ -10,6 +10,7 @@
   (the fleet's `document_changes`).
 - `fleet_throttle`, `fleet_health`: the limits every worker shares (limits.py).
 - `fleet_settings`: the fleet's own facts (its id; the shared XML directory, if any).
+- `web_*`: the people, sessions, API tokens and audit log of `satdescarga serve`.
 
 Built and evolved only by the Alembic revisions in `migrations/` (version table
 `fleet_alembic_version`), applied by `fleet init`.
@@ -20,11 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -152,3 +155,72 @@ fleet_health = Table(
     Column("pauses", Integer, nullable=False, server_default=text("0")),
     Column("active", Boolean, nullable=False, server_default=text("false")),
 )
+
+# --- web accounts (revision 0005, the serve issue's H2): people, sessions, API tokens, the
+# audit log and failed logins of `satdescarga serve` (web/accounts/postgres.py). Passwords are
+# argon2id hashes; session ids and tokens are stored as their SHA-256 only.
+web_users = Table(
+    "web_users",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("role", Text, nullable=False),  # viewer, operator, admin
+    Column("rfcs", ARRAY(Text), nullable=False, server_default=text("'{}'")),  # {}: all
+    Column("password_hash", Text, nullable=False),  # argon2id (PHC string)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True)),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", Text, primary_key=True),  # SHA-256 of the cookie's value
+    Column(
+        "user_name",
+        Text,
+        ForeignKey("web_users.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("address", Text),
+    Index("web_sessions_user", "user_name"),
+)
+
+web_tokens = Table(
+    "web_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("rfcs", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("secret_hash", Text, nullable=False, unique=True),  # SHA-256 of the token
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+web_audit = Table(
+    "web_audit",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text),  # a user's or token's name; NULL: someone unknown
+    Column("action", Text, nullable=False),
+    Column("target", Text),
+    Column("address", Text),
+    Column("detail", Text),
+)
+
+web_login_failures = Table(
+    "web_login_failures",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("username", Text, nullable=False),  # as typed (normalized), known or not
+    Column("address", Text, nullable=False),
+    Index("web_login_failures_user", "username", "at"),
+    Index("web_login_failures_address", "address", "at"),
+)
+WEB_TABLES = ("web_users", "web_sessions", "web_tokens", "web_audit", "web_login_failures")
+# --- end of web accounts

@@ -125,6 +125,8 @@ def require_page(role: Role, form: bool = False) -> Callable[..., Any]:
             raise _forbidden(principal, role)
         return principal
 
+    # `base` is local: a string annotation (from __future__) could not name it
+    dependency.__annotations__["principal"] = Annotated[Principal, Depends(base)]
     return dependency
 
 

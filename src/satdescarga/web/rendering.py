@@ -32,6 +32,7 @@ def render(
     name: str,
     principal: Principal | None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
     **values: Any,
 ) -> HTMLResponse:
     context = request.app.state.context
@@ -52,4 +53,5 @@ def render(
             **values,
         },
         status_code=status_code,
+        headers=headers,
     )

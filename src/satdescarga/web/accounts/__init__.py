@@ -1,6 +1,7 @@
 """People, sessions, API tokens, login throttling and the audit log, behind `Accounts`:
 `postgres.py` for a fleet (tables of fleet revision v0005), `memory.py` for a folder (one
-one-time login link, sessions in memory)."""
+one-time login link, sessions in memory). Changes to people raise `AccountError`
+(`errors.py`) with one Spanish sentence."""
 
 from __future__ import annotations
 
@@ -70,6 +71,11 @@ class Accounts(Protocol):
     def session(self, session_id: str) -> Principal | None:
         """The session's principal, its idle expiry pushed back; None when unknown, expired
         or revoked."""
+        ...
+
+    def redeem_link(self, secret: str) -> NewSession | None:
+        """A session for a one-time link's secret (a folder's `/login/enlace?t=...`), once;
+        None for anything else, and always for a fleet."""
         ...
 
     def logout(self, session_id: str) -> None: ...
