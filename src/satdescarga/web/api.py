@@ -11,11 +11,22 @@ the caller's scope to the read model. The routes live by subject:
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from satdescarga.web import api_documents, api_taxpayers, apidocs, exports
+from satdescarga.web.api_models import ErrorOut
 
-router = APIRouter()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Un cursor que esta consulta no dio"},
+    401: {"model": ErrorOut, "description": "Sin credenciales, o un token inválido o revocado"},
+    403: {"model": ErrorOut, "description": "Su rol no lo permite, o falta X-CSRF-Token"},
+    404: {"model": ErrorOut, "description": "No existe o está fuera de su alcance (lo mismo)"},
+    409: {"model": ErrorOut, "description": "Conflicto (ya existe; solo lectura)"},
+    422: {"model": ErrorOut, "description": "Un parámetro o valor no válido"},
+}
+router = APIRouter(responses=ERRORS)
 router.include_router(api_taxpayers.router)
 router.include_router(api_documents.router)
 router.include_router(exports.router)

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
-from satdescarga.clock import from_local
+from satdescarga.clock import MEXICO_CITY, from_local
 
 
 def _aware(moment: datetime) -> datetime:
-    return from_local(moment) if moment.tzinfo is None else moment
+    """Mexico City's offset, SAT's clock: a naive moment is business time (its wall time
+    kept, `2025-02-28T22:00:00-06:00`); an aware one is the same instant there."""
+    return (from_local(moment) if moment.tzinfo is None else moment).astimezone(MEXICO_CITY)
 
 
 Moment = Annotated[
@@ -23,7 +25,7 @@ Moment = Annotated[
     PlainSerializer(lambda moment: moment.isoformat(), return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
-"""A moment with its offset (`2025-03-10T18:00:00+00:00`)."""
+"""A moment with its offset (`2025-03-10T12:00:00-06:00`)."""
 Amount = Annotated[str, WithJsonSchema({"type": "string", "examples": ["1160.00"]})]
 """The CFDI's decimal text, exactly as SAT wrote it."""
 
@@ -231,3 +233,14 @@ class Done(Model):
 
     rfc: str
     message: str
+
+
+class ErrorDetail(Model):
+    code: str
+    message: str  # one Spanish sentence
+
+
+class ErrorOut(Model):
+    """Every answer that is not the data asked for."""
+
+    error: ErrorDetail

@@ -4,16 +4,17 @@ with a role, changed by operators (policy, sync now) and admins (add, renew, rem
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from satdescarga.fleet.policy import Policy
+from satdescarga.fleet.policy import Policy, PolicyError
 from satdescarga.readmodel import TaxpayerFilters, TaxpayerSort
 from satdescarga.web.actions import FleetActions
 from satdescarga.web.api_models import (
     Done,
+    ErrorOut,
     MonthCountOut,
     MonthLineOut,
     Months,
@@ -37,6 +38,10 @@ from satdescarga.web.uploads import OPENAPI, read_fiel
 router = APIRouter(tags=["contribuyentes"])
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 Rfc = Annotated[str, Path(description="RFC del contribuyente", min_length=12, max_length=13)]
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorOut, "description": "Un archivo de la e.firma demasiado grande"},
+    503: {"model": ErrorOut, "description": "El servidor no tiene la llave maestra"},
+}
 READ_ONLY = ApiError(409, "solo_lectura", "este servidor muestra una carpeta: no se puede cambiar "
                      "nada desde aquí")  # fmt: skip
 
@@ -88,11 +93,15 @@ def get_taxpayer(context: Context, principal: ApiViewer, rfc: Rfc) -> TaxpayerDe
 
 
 @router.post("/taxpayers", response_model=TaxpayerAdded, status_code=201,
-             summary="Agregar un contribuyente (multipart)", openapi_extra=OPENAPI)  # fmt: skip
+             summary="Agregar un contribuyente (multipart)", openapi_extra=OPENAPI,
+             responses=UPLOAD_ERRORS)  # fmt: skip
 async def add_taxpayer(context: Context, principal: ApiAdmin, request: Request) -> TaxpayerAdded:
     actions = writable(context)
     upload = await read_fiel(request, context.settings.upload_limit)
-    policy = Policy(since=upload.since) if upload.since else None
+    try:
+        policy = Policy(since=upload.since) if upload.since else None
+    except PolicyError as exc:
+        raise ApiError(422, "politica_invalida", f"política no válida: {exc}") from None
     rfc = await run_in_threadpool(
         actions.add, principal, client_address(request), upload.files, policy
     )
@@ -100,6 +109,7 @@ async def add_taxpayer(context: Context, principal: ApiAdmin, request: Request) 
 
 
 @router.put("/taxpayers/{rfc}/fiel", response_model=Done, openapi_extra=OPENAPI,
+            responses=UPLOAD_ERRORS,
             summary="Renovar la e.firma (multipart)")  # fmt: skip
 async def renew_fiel(context: Context, principal: ApiAdmin, rfc: Rfc, request: Request) -> Done:
     actions = writable(context)

@@ -16,6 +16,7 @@ from satdescarga.web.rendering import render
 router = APIRouter(tags=["documentación"])
 _METHODS = ("get", "post", "put", "patch", "delete")
 _REF = "#/components/schemas/"
+_SAID = {"Successful Response": "Respuesta correcta"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def _content(content: dict[str, Any]) -> str:
 def operations(document: dict[str, Any]) -> list[Operation]:
     found = []
     for path, item in document.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
         for method in _METHODS:
             spec = item.get(method)
             if spec is None:
@@ -87,7 +90,8 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                 for p in spec.get("parameters", [])
             ]  # fmt: skip
             body = spec.get("requestBody")
-            answers = [(status, answer.get("description", "") + (
+            answers = [(status, _SAID.get(answer.get("description", ""), answer.get(
+                "description", "")) + (
                 f" — {_content(answer['content'])}" if answer.get("content") else ""))
                 for status, answer in spec.get("responses", {}).items()]  # fmt: skip
             found.append(Operation(

@@ -159,8 +159,10 @@ async def export(
     suffix = "" if format is ExportKind.ZIP or table is ExportTable.METADATA else "-cfdi"
     name = f"{rfc}-{month}-{direction.value}{suffix}.{format.value}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    context.accounts.audit(principal.name, "exportacion", rfc, client_address(request),
-                           f"{month} {direction.value} {format.value}")  # fmt: skip
+    what = f"{month} {direction.value} {format.value}"
+    address = client_address(request)
+    await run_in_threadpool(context.accounts.audit, principal.name, "exportacion", rfc, address,
+                            what)  # fmt: skip
     if format is ExportKind.ZIP:
         entries = await run_in_threadpool(context.read.export_xml, scope, rfc, month, direction)
         if entries is None:
