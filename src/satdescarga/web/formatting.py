@@ -8,6 +8,7 @@ from datetime import datetime
 
 from satdescarga.clock import MEXICO_CITY
 from satdescarga.readmodel import AlertKind
+from satdescarga.sync.states import RequestOutcome
 from satdescarga.web.rendering import environment
 
 STATES: dict[str, tuple[str, str]] = {
@@ -80,6 +81,14 @@ def amount(value: str | None) -> str:
     return f"{'-' if negative else ''}${int(whole):,}{dot}{cents}"
 
 
+def outcome_label(outcome: str) -> str:
+    """A request's outcome as the ledger's words for people (`satdescarga status`)."""
+    try:
+        return RequestOutcome(outcome).label
+    except ValueError:
+        return outcome
+
+
 def alert_label(kind: str) -> str:
     return ALERTS.get(kind, kind)
 
@@ -100,6 +109,7 @@ environment.filters.update(
     number=number,
     amount=amount,
     alert_label=alert_label,
+    outcome_label=outcome_label,
     alert_class=alert_class,
     change_label=change_label,
 )
