@@ -8,6 +8,7 @@ from datetime import datetime
 
 from satdescarga.clock import MEXICO_CITY
 from satdescarga.readmodel import AlertKind
+from satdescarga.sync.documents import CHANGE_WORDS
 from satdescarga.sync.states import RequestOutcome
 from satdescarga.web.rendering import environment
 
@@ -40,7 +41,6 @@ ALERT_CLASSES: dict[str, str] = {
     AlertKind.SAT_PAUSED: "warn",
     AlertKind.NEW_CANCELLATIONS: "info",
 }
-CHANGES = {"apareció": "Nuevo", "cancelado": "Cancelado", "reactivado": "Reactivado"}
 
 
 def state_label(state: str) -> str:
@@ -98,7 +98,9 @@ def alert_class(kind: str) -> str:
 
 
 def change_label(change: str) -> str:
-    return CHANGES.get(change, change.capitalize())
+    """A change of the feed in the words of `satdescarga changes`."""
+    words = CHANGE_WORDS.get(change, change)
+    return words[:1].upper() + words[1:]
 
 
 environment.filters.update(
