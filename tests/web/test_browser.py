@@ -1,9 +1,10 @@
 """The pages in a real browser: Playwright driving Debian's chromium (never a downloaded one)
 against the served app. A person logs in, reads the overview of 20 taxpayers, filters it
 (htmx), opens a taxpayer with its chart, exports a month to Excel (opened with openpyxl), adds
-a taxpayer through the upload form and logs out; a hostile name shows as text and runs
-nothing; no page breaks the Content-Security-Policy. Screenshots of the main pages go to
-$SATDESCARGA_SCREENSHOTS (docs/screenshots in the repository) or to a temporary folder."""
+a taxpayer through the upload form (and removes it) and logs out; a hostile name shows as
+text and runs nothing; no page breaks the Content-Security-Policy. Screenshots of the main
+pages go to $SATDESCARGA_SCREENSHOTS (docs/screenshots in the repository) or to a temporary
+folder."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import openpyxl
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 
+from satdescarga.fleet import taxpayers
+from satdescarga.fleet.database import engine_for
 from satdescarga.readmodel import DocumentFilters, Scope
 from satdescarga.vocabulary import DownloadType
 
@@ -177,24 +180,36 @@ def test_a_hostile_name_is_text_and_runs_nothing(web_fleet: WebFleet, watched: W
     watched.clean()
 
 
-def test_an_admin_adds_a_taxpayer_through_the_form(
-    fresh_fleet: WebFleet, watched: Watched, tmp_path: Path
+def test_an_admin_adds_and_removes_a_taxpayer_through_the_forms(
+    web_fleet: WebFleet, watched: Watched
 ) -> None:
-    page, base = watched.page, fresh_fleet.base
-    rfc = fleet_rfcs(2)[1]
-    files = fiel_files(fresh_fleet.fiel_dir, rfc)
-    log_in(page, base, "admin")
-    page.click("text=Agregar contribuyente")
-    page.wait_for_url(f"{base}/contribuyentes/nuevo")
-    page.set_input_files('input[name="cer"]', str(fresh_fleet.fiel_dir / f"{rfc}.cer"))
-    page.set_input_files('input[name="key"]', str(fresh_fleet.fiel_dir / f"{rfc}.key"))
-    page.fill('input[name="password"]', files.password)
-    page.fill('input[name="since"]', "2025-02-01")
-    page.click("form.upload button")
-    page.wait_for_url(f"{base}/contribuyentes/{rfc}?hecho=alta")
-    assert "Se agregó el contribuyente" in page.locator("p.done").inner_text()
-    assert files.password not in page.content()
-    page.goto(base + "/")
-    assert page.locator("table.taxpayers tbody tr").count() == 2
-    log_out(page, base)
-    watched.clean()
+    """On the shared fleet: what is added is removed (by the page, or after a failure)."""
+    page, base = watched.page, web_fleet.base
+    rfc = fleet_rfcs(len(web_fleet.rfcs) + 1)[-1]  # not in the fleet
+    files = fiel_files(web_fleet.fiel_dir, rfc)
+    engine = engine_for(web_fleet.url)
+    try:
+        log_in(page, base, "admin")
+        page.click("text=Agregar contribuyente")
+        page.wait_for_url(f"{base}/contribuyentes/nuevo")
+        page.set_input_files('input[name="cer"]', str(web_fleet.fiel_dir / f"{rfc}.cer"))
+        page.set_input_files('input[name="key"]', str(web_fleet.fiel_dir / f"{rfc}.key"))
+        page.fill('input[name="password"]', files.password)
+        page.fill('input[name="since"]', "2025-02-01")
+        page.click("form.upload button")
+        page.wait_for_url(f"{base}/contribuyentes/{rfc}?hecho=alta")
+        assert "Se agregó el contribuyente" in page.locator("p.done").inner_text()
+        assert files.password not in page.content()
+        page.goto(base + "/")
+        assert page.locator("table.taxpayers tbody tr").count() == 21
+        page.goto(f"{base}/contribuyentes/{rfc}")
+        page.fill('form.remove input[name="confirmar"]', rfc)
+        page.click("form.remove button")
+        page.wait_for_url(f"{base}/?hecho=baja")
+        assert page.locator("table.taxpayers tbody tr").count() == 20
+        log_out(page, base)
+        watched.clean()
+    finally:
+        if rfc in {t.rfc for t in taxpayers.listed(engine)}:
+            taxpayers.remove(engine, rfc, wait=False)
+        engine.dispose()

@@ -2,20 +2,35 @@
 steps): the overview's states in words, search, filters, sort and pages; a taxpayer's
 reconciliation, chart, changes, requests with SAT's codes in Spanish, and what each role may
 do there; the documents' search with keyset pages; a document with its XML as text; alerts;
-the forms that change a fleet (on a fleet of their own); a folder read-only."""
+the forms that change a fleet (restored after); a folder read-only."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html import unescape
 
 import httpx
+import pytest
 
+from satdescarga.fleet import taxpayers
+from satdescarga.fleet.database import engine_for
 from satdescarga.readmodel import DocumentFilters, MonthCount, Scope
 from satdescarga.web.chart import render_svg
 
 from ..fleet.conftest import EKU, fleet_rfcs
 from .conftest import HOSTILE, WebFleet, WebFolder, csrf_of, fiel_files
+
+Sessions = dict[str, httpx.Client]
+
+
+@pytest.fixture(scope="module")
+def sessions(web_fleet: WebFleet) -> Iterator[Sessions]:
+    """One session per role for the module (a login hashes a password: slow on purpose)."""
+    clients = {role: web_fleet.login(role) for role in ("viewer", "operator", "admin")}
+    yield clients
+    for client in clients.values():
+        client.close()
 
 
 def text_of(html: str) -> str:
@@ -32,10 +47,10 @@ def rows(html: str, table: str) -> list[str]:
 
 
 def test_the_overview_shows_every_taxpayer_with_its_state_in_colour_and_words(
-    web_fleet: WebFleet,
+    web_fleet: WebFleet, sessions: Sessions
 ) -> None:
-    with web_fleet.login("viewer") as session:
-        html = session.get("/").text
+    session = sessions["viewer"]
+    html = session.get("/").text
     lines = rows(html, "taxpayers")
     assert len(lines) == 20
     assert "20 contribuyentes" in text_of(html)
@@ -49,42 +64,48 @@ def test_the_overview_shows_every_taxpayer_with_its_state_in_colour_and_words(
     assert "Agregar contribuyente" not in html  # a viewer adds nobody
 
 
-def test_the_overview_searches_filters_sorts_and_pages(web_fleet: WebFleet) -> None:
-    with web_fleet.login("viewer") as session:
-        found = session.get("/", params={"q": EKU.lower()}).text
-        assert [line.split()[0] for line in rows(found, "taxpayers")] == [EKU]
-        current = session.get("/", params={"estado": "al_dia"}).text
-        assert sorted(line.split()[0] for line in rows(current, "taxpayers")) == sorted(
-            web_fleet.synced
-        )
-        new = session.get("/", params={"estado": "nuevo", "orden": "rfc", "desc": "1"}).text
-        listed = [line.split()[0] for line in rows(new, "taxpayers")]
-        assert listed == sorted(web_fleet.rfcs[3:], reverse=True)
-        first = session.get("/", params={"por_pagina": "25", "pagina": "1"}).text
-        paged = session.get("/", params={"por_pagina": "7", "pagina": "3"}).text
-        assert "página 3 de 3" in text_of(paged)
-        assert len(rows(paged, "taxpayers")) == 6
-        assert 'rel="prev"' in paged and 'rel="next"' not in paged
-        assert len(rows(first, "taxpayers")) == 20
-        nothing = session.get("/", params={"q": "no-existe-nadie"}).text
-        assert "Ningún contribuyente coincide" in nothing
+def test_the_overview_searches_filters_sorts_and_pages(
+    web_fleet: WebFleet, sessions: Sessions
+) -> None:
+    session = sessions["viewer"]
+    found = session.get("/", params={"q": EKU.lower()}).text
+    assert [line.split()[0] for line in rows(found, "taxpayers")] == [EKU]
+    current = session.get("/", params={"estado": "al_dia"}).text
+    assert sorted(line.split()[0] for line in rows(current, "taxpayers")) == sorted(
+        web_fleet.synced
+    )
+    new = session.get("/", params={"estado": "nuevo", "orden": "rfc", "desc": "1"}).text
+    listed = [line.split()[0] for line in rows(new, "taxpayers")]
+    assert listed == sorted(web_fleet.rfcs[3:], reverse=True)
+    first = session.get("/", params={"por_pagina": "25", "pagina": "1"}).text
+    paged = session.get("/", params={"por_pagina": "7", "pagina": "3"}).text
+    assert "página 3 de 3" in text_of(paged)
+    assert len(rows(paged, "taxpayers")) == 6
+    assert 'rel="prev"' in paged and 'rel="next"' not in paged
+    assert len(rows(first, "taxpayers")) == 20
+    nothing = session.get("/", params={"q": "no-existe-nadie"}).text
+    assert "Ningún contribuyente coincide" in nothing
 
 
-def test_htmx_gets_only_the_table_and_a_restore_gets_the_page(web_fleet: WebFleet) -> None:
-    with web_fleet.login("viewer") as session:
-        fragment = session.get("/", params={"q": EKU}, headers={"HX-Request": "true"})
-        restore = session.get("/", headers={"HX-Request": "true",
-                                            "HX-History-Restore-Request": "true"})  # fmt: skip
+def test_htmx_gets_only_the_table_and_a_restore_gets_the_page(
+    web_fleet: WebFleet, sessions: Sessions
+) -> None:
+    session = sessions["viewer"]
+    fragment = session.get("/", params={"q": EKU}, headers={"HX-Request": "true"})
+    restore = session.get("/", headers={"HX-Request": "true",
+                                        "HX-History-Restore-Request": "true"})  # fmt: skip
     assert fragment.status_code == 200 and "HX-Request" in fragment.headers["vary"]
     assert "<html" not in fragment.text and "<table" in fragment.text
     assert [line.split()[0] for line in rows(fragment.text, "taxpayers")] == [EKU]
     assert "<html" in restore.text
 
 
-def test_a_taxpayers_page_tells_its_months_chart_changes_and_requests(web_fleet: WebFleet) -> None:
-    with web_fleet.login("operator") as session:
-        html = session.get(f"/contribuyentes/{EKU}").text
-        chart = session.get(f"/contribuyentes/{EKU}/grafica.svg")
+def test_a_taxpayers_page_tells_its_months_chart_changes_and_requests(
+    web_fleet: WebFleet, sessions: Sessions
+) -> None:
+    session = sessions["operator"]
+    html = session.get(f"/contribuyentes/{EKU}").text
+    chart = session.get(f"/contribuyentes/{EKU}/grafica.svg")
     report = rows(html, "report")
     assert any(line.startswith("2025-02 emitidos") for line in report), report
     assert any(line.startswith("2025-02 recibidos") for line in report), report
@@ -103,12 +124,12 @@ def test_a_taxpayers_page_tells_its_months_chart_changes_and_requests(web_fleet:
     assert "Renovar" not in html and "Eliminar de la flota" not in html
 
 
-def test_each_role_sees_only_what_it_may_do(web_fleet: WebFleet) -> None:
-    with web_fleet.login("viewer") as viewer, web_fleet.login("admin") as admin:
-        seen = viewer.get(f"/contribuyentes/{EKU}").text
-        managed = admin.get(f"/contribuyentes/{EKU}").text
-        assert viewer.get("/contribuyentes/nuevo").status_code == 403
-        upload = admin.get("/contribuyentes/nuevo").text
+def test_each_role_sees_only_what_it_may_do(web_fleet: WebFleet, sessions: Sessions) -> None:
+    viewer, admin = sessions["viewer"], sessions["admin"]
+    seen = viewer.get(f"/contribuyentes/{EKU}").text
+    managed = admin.get(f"/contribuyentes/{EKU}").text
+    assert viewer.get("/contribuyentes/nuevo").status_code == 403
+    upload = admin.get("/contribuyentes/nuevo").text
     assert "Sincronizar ahora" not in seen and "/api/v1/exports/" not in seen
     assert "<form" not in seen.split("</header>", 1)[1]  # nothing to submit but the logout
     assert "Renovar la e.firma" in managed and "Eliminar de la flota" in managed
@@ -124,71 +145,81 @@ def test_the_chart_escapes_what_it_is_given() -> None:
     assert "Aún no hay documentos" in render_svg("X", [])
 
 
-def test_documents_are_searched_and_paged_by_keyset(web_fleet: WebFleet) -> None:
+def test_documents_are_searched_and_paged_by_keyset(
+    web_fleet: WebFleet, sessions: Sessions
+) -> None:
     scope = Scope.only({EKU})
     every = web_fleet.context.read.documents(scope, DocumentFilters(rfc=EKU), 10_000, None)
     uuids = {row.uuid for row in every.items}
     assert len(uuids) > 50  # more than one page
     seen: list[str] = []
-    with web_fleet.login("viewer") as session:
-        link: str | None = f"/documentos?rfc={EKU.lower()}"
-        while link:
-            html = session.get(link).text
-            seen += re.findall(r'<a class="uuid" href="/documentos/([0-9A-F-]+)">', html)
-            found = re.search(r'<a rel="next" href="([^"]+)">', html)
-            link = unescape(found.group(1)) if found else None
-        assert len(seen) == len(set(seen)) and set(seen) == uuids  # never skips or repeats
-        one = next(iter(uuids))
-        exact = session.get("/documentos", params={"uuid": one.lower()}).text
-        assert re.findall(r'<a class="uuid" href="/documentos/([0-9A-F-]+)">', exact) == [one]
-        wrong = session.get("/documentos", params={"desde": "ayer", "monto_min": "mucho",
-                                                   "cursor": "no-es-un-cursor"})  # fmt: skip
+    session = sessions["viewer"]
+    link: str | None = f"/documentos?rfc={EKU.lower()}"
+    while link:
+        html = session.get(link).text
+        seen += re.findall(r'<a class="uuid" href="/documentos/([0-9A-F-]+)">', html)
+        found = re.search(r'<a rel="next" href="([^"]+)">', html)
+        link = unescape(found.group(1)) if found else None
+    assert len(seen) == len(set(seen)) and set(seen) == uuids  # never skips or repeats
+    one = next(iter(uuids))
+    exact = session.get("/documentos", params={"uuid": one.lower()}).text
+    assert re.findall(r'<a class="uuid" href="/documentos/([0-9A-F-]+)">', exact) == [one]
+    wrong = session.get("/documentos", params={"desde": "ayer", "monto_min": "mucho",
+                                               "cursor": "no-es-un-cursor"})  # fmt: skip
     assert wrong.status_code == 422
     message = text_of(wrong.text)
     assert "desde: use una fecha AAAA-MM-DD" in message and "monto mínimo" in message
     assert "el cursor no es válido" in message
 
 
-def test_a_document_shows_its_metadata_summary_and_xml_as_text(web_fleet: WebFleet) -> None:
+def test_a_document_shows_its_metadata_summary_and_xml_as_text(
+    web_fleet: WebFleet, sessions: Sessions
+) -> None:
     scope = Scope.only({web_fleet.hostile})
     page = web_fleet.context.read.documents(scope, DocumentFilters(rfc=web_fleet.hostile), 50, None)
     row = next(r for r in page.items if r.has_xml)
-    with web_fleet.login("viewer") as session:
-        html = session.get(f"/documentos/{row.uuid.lower()}").text
-        assert session.get("/documentos/00000000-0000-0000-0000-000000000000").status_code == 404
+    session = sessions["viewer"]
+    html = session.get(f"/documentos/{row.uuid.lower()}").text
+    assert session.get("/documentos/00000000-0000-0000-0000-000000000000").status_code == 404
     assert "Metadata del SAT" in html and "Resumen del CFDI" in html
     assert f'href="/api/v1/documents/{row.uuid}/xml"' in html
     xml = html.split('<pre class="xml">', 1)[1].split("</pre>", 1)[0]
     assert "&lt;cfdi:Comprobante" in xml and "<cfdi:" not in xml and row.uuid in xml.upper()
 
 
-def test_alerts_are_listed(web_fleet: WebFleet) -> None:
-    with web_fleet.login("viewer") as session:
-        answer = session.get("/alertas")
+def test_alerts_are_listed(web_fleet: WebFleet, sessions: Sessions) -> None:
+    session = sessions["viewer"]
+    answer = session.get("/alertas")
     assert answer.status_code == 200
     alerts = rows(answer.text, "alerts")
     expected = web_fleet.context.read.alerts(Scope.everything(), web_fleet.context.clock())
     assert len(alerts) == max(len(expected), 1)
 
 
-def test_the_forms_change_a_fleet(fresh_fleet: WebFleet) -> None:
-    with fresh_fleet.login("operator") as operator, fresh_fleet.login("admin") as admin:
+def test_the_forms_change_a_fleet(web_fleet: WebFleet, sessions: Sessions) -> None:
+    """On the shared fleet, restored after: a new taxpayer's policy and "sincronizar ahora",
+    and one more taxpayer added and removed through the forms."""
+    operator, admin = sessions["operator"], sessions["admin"]
+    engine = engine_for(web_fleet.url)
+    target = web_fleet.rfcs[-1]  # never synced: nothing else reads its policy
+    rfc = fleet_rfcs(len(web_fleet.rfcs))[-1]  # not in the fleet yet
+    original = taxpayers.get(engine, target).policy
+    try:
         csrf = csrf_of(operator)
         policy = {"csrf_token": csrf, "directions": ["recibidos"], "kinds": ["metadata"],
                   "since": "2025-01-01", "every_hours": "12", "max_active": "2"}  # fmt: skip
-        saved = operator.post(f"/contribuyentes/{EKU}/politica", data=policy)
+        saved = operator.post(f"/contribuyentes/{target}/politica", data=policy)
         assert saved.status_code == 303, saved.text
         page = operator.get(saved.headers["location"]).text
         assert "Se guardó la política." in page
         assert 'name="directions" value="emitidos">' in page  # unchecked now
         assert 'name="directions" value="recibidos" checked>' in page
         assert 'name="every_hours" min="0.1" step="any" value="12.0"' in page
-        synced = operator.post(f"/contribuyentes/{EKU}/sincronizar", data={"csrf_token": csrf})
+        synced = operator.post(f"/contribuyentes/{target}/sincronizar", data={"csrf_token": csrf})
         assert synced.status_code == 303
         assert "Se revisará en cuanto" in operator.get(synced.headers["location"]).text
         admin_csrf = csrf_of(admin)
-        rfc = fleet_rfcs(1)[0]
-        files = fiel_files(fresh_fleet.fiel_dir, rfc)
+        files = fiel_files(web_fleet.fiel_dir, rfc)
         form = {"csrf_token": admin_csrf, "password": files.password}
         big = {"cer": ("a.cer", b"0" * 70_000), "key": ("a.key", files.key)}
         too_big = admin.post("/contribuyentes", data=form, files=big)
@@ -198,7 +229,7 @@ def test_the_forms_change_a_fleet(fresh_fleet: WebFleet) -> None:
         assert added.status_code == 303, added.text
         assert added.headers["location"].startswith(f"/contribuyentes/{rfc}")
         assert files.password not in added.text
-        assert rfc in text_of(admin.get("/").text)
+        assert rfc in text_of(admin.get("/", params={"q": rfc}).text)
         refused = admin.post(f"/contribuyentes/{rfc}/eliminar",
                              data={"csrf_token": admin_csrf, "confirmar": "otro"})  # fmt: skip
         assert refused.status_code == 422 and "escriba su RFC" in text_of(refused.text)
@@ -207,6 +238,11 @@ def test_the_forms_change_a_fleet(fresh_fleet: WebFleet) -> None:
         assert removed.status_code == 303
         assert "Se eliminó" in admin.get(removed.headers["location"]).text
         assert admin.get(f"/contribuyentes/{rfc}").status_code == 404
+    finally:  # the fleet as the other tests know it
+        taxpayers.set_policy(engine, target, original)
+        if rfc in {t.rfc for t in taxpayers.listed(engine)}:
+            taxpayers.remove(engine, rfc, wait=False)
+        engine.dispose()
 
 
 def test_a_folder_is_read_only(web_folder: WebFolder) -> None:
