@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from satdescarga.clock import from_local, to_local
+from satdescarga.clock import to_local
 from satdescarga.fleet.database import engine_for, reader_of
 from satdescarga.fleet.states import TaxpayerState
 from satdescarga.fleet.status import Standing, standings
 from satdescarga.fleet.xmldir import SharedXmlDir, XmlDirError, shared_xml_dir
 from satdescarga.readmodel import fleet_documents as docs
 from satdescarga.readmodel import fleet_ledger as ledger
+from satdescarga.readmodel.fleet_documents import aware
 from satdescarga.readmodel.model import (
     Alert,
     AlertKind,
@@ -54,13 +55,6 @@ def business(now: datetime) -> datetime:
     return now if now.tzinfo is None else to_local(now).replace(tzinfo=None)
 
 
-def aware(moment: datetime | None) -> datetime | None:
-    """A business time (naive Mexico City) with its zone; an aware one as it is."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return from_local(moment)
-
-
 def _moment(value: str | None) -> datetime | None:
     try:
         return None if value is None else datetime.fromisoformat(value)
@@ -90,7 +84,7 @@ def _row(s: Standing, now: datetime, cancellations: int) -> TaxpayerRow:
     )
 
 
-_MIN = datetime.min.replace(tzinfo=from_local(datetime(2000, 1, 1)).tzinfo)
+_MIN = datetime.min.replace(tzinfo=UTC)
 _SORTS: dict[TaxpayerSort, Callable[[TaxpayerRow], Any]] = {
     TaxpayerSort.RFC: lambda r: r.rfc,
     TaxpayerSort.NAME: lambda r: (r.name.casefold(), r.rfc),
