@@ -43,7 +43,7 @@ SELECT 'B' || lpad(g::text, 8, '0') || 'AB1', 'Contribuyente ' || g, '3000' || g
     TIMESTAMPTZ '2024-01-01', TIMESTAMP '2025-03-11' + (g % 24) * INTERVAL '1 hour',
     TIMESTAMP '2025-03-10' + (g % 24) * INTERVAL '1 hour', 'current',
     (ARRAY['al_dia', 'pendiente', 'con_error', 'atencion'])[1 + g % 4], NULL
-FROM generate_series(1, :n) g
+FROM generate_series(1, CAST(:n AS bigint)) g
 """
 _WINDOWS = """
 INSERT INTO windows (job, start, "end", state, created_at, updated_at, purpose)
@@ -64,7 +64,7 @@ SELECT 'B' || lpad((1 + g % :taxpayers)::text, 8, '0') || 'AB1',
     'CR' || lpad((g % 991)::text, 8, '0') || 'X1', 'Receptor',
     TIMESTAMP '2023-03-01' + (g::bigint * 7919 % 63000000) * INTERVAL '1 second',
     (g % 100000) / 100.0, 'I', CASE WHEN g % 20 = 0 THEN 'Cancelado' ELSE 'Vigente' END
-FROM generate_series(:first, :last) g
+FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) g
 """
 _CHANGES = """
 INSERT INTO fleet_changes (taxpayer, uuid, change, estatus, fecha_emision, rfc_emisor,
@@ -72,7 +72,7 @@ INSERT INTO fleet_changes (taxpayer, uuid, change, estatus, fecha_emision, rfc_e
 SELECT 'B' || lpad((1 + g % :taxpayers)::text, 8, '0') || 'AB1', upper(md5(g::text)::uuid::text),
     'aparecio', 'Vigente', TIMESTAMP '2025-01-01' + g * INTERVAL '1 second', 'CP1', 'CR1',
     g % 1000, TIMESTAMP '2025-01-01' + g * INTERVAL '1 second'
-FROM generate_series(1, :n) g
+FROM generate_series(1, CAST(:n AS bigint)) g
 """
 
 
