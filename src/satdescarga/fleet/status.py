@@ -41,10 +41,9 @@ _LOST = text(
 )
 """Lost packages whose documents were not recovered (a package lost in a window asked for
 again is not lost: as the sync's summary counts them)."""
-_DOCUMENTS = text(  # a self-invoice has a row in each direction: one document
-    "SELECT taxpayer, count(DISTINCT uuid) AS n FROM fleet_metadata GROUP BY taxpayer"
+_COUNTS = text(  # counts.py: a self-invoice has a row in each direction, one document
+    "SELECT taxpayer, documents, xml FROM fleet_document_counts"
 )
-_XML = text("SELECT taxpayer, count(*) AS n FROM fleet_xml GROUP BY taxpayer")
 _QUEUE = text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
 
 
@@ -94,16 +93,37 @@ class Standing:
     fiel_expires_soon: bool
 
 
-def standings(engine: Engine, now: datetime) -> tuple[list[Standing], dict[str, Any]]:
-    """Every taxpayer's standing (by RFC) and the fleet's queue and SAT health, in a few
-    queries: the one reading behind `fleet status` and the read model's overview."""
-    people = taxpayers.listed(engine)
+@dataclass(frozen=True)
+class Progress:
+    """The ledger's aggregates per taxpayer (by RFC): the costly part of a look at the fleet
+    (every window's job is read), which a reader may keep for a few seconds."""
+
+    windows: dict[str, Any]
+    requests: dict[str, Any]
+    lost: dict[str, int]
+
+
+def progress(engine: Engine) -> Progress:
     with engine.connect() as db:
         windows = {r.rfc: r for r in db.execute(_WINDOWS)}
         requests = {r.rfc: r for r in db.execute(_REQUESTS)}
         lost = {r.rfc: r.lost for r in db.execute(_LOST)}
-        documents = {r.taxpayer: r.n for r in db.execute(_DOCUMENTS)}
-        xml = {r.taxpayer: r.n for r in db.execute(_XML)}
+    return Progress(windows, requests, lost)
+
+
+def standings(
+    engine: Engine, now: datetime, known: Progress | None = None
+) -> tuple[list[Standing], dict[str, Any]]:
+    """Every taxpayer's standing (by RFC) and the fleet's queue and SAT health, in a few
+    queries: the one reading behind `fleet status` and the read model's overview (which may
+    give the ledger's `progress` it read a moment ago)."""
+    people = taxpayers.listed(engine)
+    facts = known or progress(engine)
+    windows, requests, lost = facts.windows, facts.requests, facts.lost
+    with engine.connect() as db:
+        counted = {r.taxpayer: r for r in db.execute(_COUNTS)}
+        documents = {rfc: r.documents for rfc, r in counted.items()}
+        xml = {rfc: r.xml for rfc, r in counted.items()}
         queue = {status: n for status, n in db.execute(_QUEUE)}
         health = db.execute(
             text(

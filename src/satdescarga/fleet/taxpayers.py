@@ -8,6 +8,7 @@ e.firma is opened only by `open_fiel`, for the worker that signs with it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,9 +56,15 @@ class Taxpayer:
 _PUBLIC = [c for c in T.c if c.name != "sealed"]
 
 
+@functools.lru_cache(maxsize=256)
+def _policy(text: str) -> Policy:
+    """A stored policy (immutable; a fleet's taxpayers mostly share a few): parsed once."""
+    return Policy.from_json(text)
+
+
 def _taxpayer(row: object) -> Taxpayer:
     fields = dict(row._mapping)  # type: ignore[attr-defined]
-    fields["policy"] = Policy.from_json(fields["policy"])
+    fields["policy"] = _policy(fields["policy"])
     return Taxpayer(**fields)
 
 

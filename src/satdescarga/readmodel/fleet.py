@@ -9,19 +9,22 @@ returned: out of scope reads as unknown.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from satdescarga.clock import from_local, to_local
+from satdescarga.clock import to_local
 from satdescarga.fleet.database import engine_for, reader_of
 from satdescarga.fleet.states import TaxpayerState
-from satdescarga.fleet.status import Standing, standings
+from satdescarga.fleet.status import Progress, Standing, progress, standings
 from satdescarga.fleet.xmldir import SharedXmlDir, XmlDirError, shared_xml_dir
 from satdescarga.readmodel import fleet_documents as docs
 from satdescarga.readmodel import fleet_ledger as ledger
+from satdescarga.readmodel.fleet_documents import aware
 from satdescarga.readmodel.model import (
     Alert,
     AlertKind,
@@ -54,13 +57,6 @@ def business(now: datetime) -> datetime:
     return now if now.tzinfo is None else to_local(now).replace(tzinfo=None)
 
 
-def aware(moment: datetime | None) -> datetime | None:
-    """A business time (naive Mexico City) with its zone; an aware one as it is."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return from_local(moment)
-
-
 def _moment(value: str | None) -> datetime | None:
     try:
         return None if value is None else datetime.fromisoformat(value)
@@ -90,7 +86,7 @@ def _row(s: Standing, now: datetime, cancellations: int) -> TaxpayerRow:
     )
 
 
-_MIN = datetime.min.replace(tzinfo=from_local(datetime(2000, 1, 1)).tzinfo)
+_MIN = datetime.min.replace(tzinfo=UTC)
 _SORTS: dict[TaxpayerSort, Callable[[TaxpayerRow], Any]] = {
     TaxpayerSort.RFC: lambda r: r.rfc,
     TaxpayerSort.NAME: lambda r: (r.name.casefold(), r.rfc),
@@ -122,10 +118,27 @@ def sorted_page(rows: list[TaxpayerRow], filters: TaxpayerFilters) -> TaxpayerPa
 class FleetReadModel:
     """The read model of the fleet whose engine it is given (reads only, autocommit)."""
 
-    def __init__(self, engine: Engine, xml_dir: SharedXmlDir | None) -> None:
+    def __init__(
+        self, engine: Engine, xml_dir: SharedXmlDir | None, progress_seconds: float = 10.0
+    ) -> None:
         self.streams = engine  # transactions: exports' server-side cursors
         self.engine = reader_of(engine)
         self.xml_dir = xml_dir
+        self.progress_seconds = progress_seconds
+        self._progress: tuple[float, Progress] | None = None
+        self._lock = threading.Lock()
+
+    def _ledger_progress(self) -> Progress:
+        """The ledger's aggregates (fleet.status.progress), read again after
+        `progress_seconds`: the overview and alerts may show a worker's progress that much
+        late; names, states, policies and counts are always read afresh."""
+        with self._lock:
+            kept = self._progress
+            if kept is not None and time.monotonic() - kept[0] < self.progress_seconds:
+                return kept[1]
+            fresh = progress(self.engine)
+            self._progress = (time.monotonic(), fresh)
+            return fresh
 
     def __repr__(self) -> str:
         return "FleetReadModel()"
@@ -147,9 +160,11 @@ class FleetReadModel:
         with self.engine.connect() as db:
             db.execute(text("SELECT 1")).scalar_one()
 
-    def _standings(self, scope: Scope, now: datetime) -> tuple[list[TaxpayerRow], bool]:
+    def _standings(
+        self, scope: Scope, now: datetime
+    ) -> tuple[list[TaxpayerRow], bool, dict[str, datetime | None]]:
         local = business(now)
-        every, fleet = standings(self.engine, local)
+        every, fleet = standings(self.engine, local, self._ledger_progress())
         with self.engine.connect() as db:
             week: dict[str, int] = dict(
                 db.execute(_CANCELLED_WEEK, {"since": local - timedelta(days=7)}).all()
@@ -157,12 +172,13 @@ class FleetReadModel:
         rows = [
             _row(s, local, week.get(s.person.rfc, 0)) for s in every if scope.allows(s.person.rfc)
         ]
-        return rows, bool(fleet["sat_paused"])
+        failing = {s.person.rfc: s.person.failing_since for s in every}
+        return rows, bool(fleet["sat_paused"]), failing
 
     def taxpayers(self, scope: Scope, filters: TaxpayerFilters, now: datetime) -> TaxpayerPage:
         if scope.rfcs is not None and not scope.rfcs:
             return TaxpayerPage([], 0, {})
-        rows, _ = self._standings(scope, now)
+        rows, _, _ = self._standings(scope, now)
         return sorted_page(rows, filters)
 
     def taxpayer(self, scope: Scope, rfc: str, now: datetime) -> TaxpayerDetail | None:
@@ -234,9 +250,7 @@ class FleetReadModel:
     def alerts(self, scope: Scope, now: datetime) -> list[Alert]:
         if scope.rfcs is not None and not scope.rfcs:
             return []
-        rows, paused = self._standings(scope, now)
-        every, _ = standings(self.engine, business(now))
-        failing = {s.person.rfc: s.person.failing_since for s in every}
+        rows, paused, failing = self._standings(scope, now)
         return alerts_of(rows, failing, paused, business(now))
 
     def export_rows(

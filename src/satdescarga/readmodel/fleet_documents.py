@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from satdescarga.clock import from_local, to_local
+from satdescarga.clock import MEXICO_CITY, to_local
 from satdescarga.fleet.xmldir import SharedXmlDir
 from satdescarga.packages import CFDI_TABLE, METADATA_TABLE
 from satdescarga.readmodel import cursor as cursors
@@ -71,8 +71,11 @@ def _amount(value: str | None, name: str) -> Decimal | None:
 
 
 def aware(moment: datetime | None) -> datetime | None:
-    """A business time of the fleet (naive Mexico City) with its zone."""
-    return None if moment is None else from_local(moment)
+    """A business time (naive Mexico City) with its zone (ISO 8601 with its offset; the
+    month and day people read stay the CFDI's); an aware one as it is."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=MEXICO_CITY)
 
 
 def document_row(row: Any) -> DocumentRow:

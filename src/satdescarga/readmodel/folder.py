@@ -23,7 +23,8 @@ from satdescarga.fleet.states import TaxpayerState
 from satdescarga.packages import CFDI_TABLE, METADATA_TABLE
 from satdescarga.readmodel import cursor as cursors
 from satdescarga.readmodel import folder_documents as fdocs
-from satdescarga.readmodel.fleet import alerts_of, aware, business, sorted_page
+from satdescarga.readmodel.fleet import alerts_of, business, sorted_page
+from satdescarga.readmodel.fleet_documents import aware
 from satdescarga.readmodel.fleet_ledger import request_row
 from satdescarga.readmodel.model import (
     Alert,
@@ -112,7 +113,7 @@ class FolderReadModel:
         if row is None:
             return None
         moment = datetime.fromisoformat(row[0])
-        return moment if moment.tzinfo is not None else from_local(moment)
+        return moment if moment.tzinfo is not None else aware(moment)
 
     def _row(self, now: datetime) -> TaxpayerRow:
         local = business(now)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from satdescarga.clock import from_local
 from satdescarga.packages import CFDI_TABLE, METADATA_TABLE
 from satdescarga.readmodel import cursor as cursors
-from satdescarga.readmodel.fleet_documents import naive
+from satdescarga.readmodel.fleet_documents import aware, naive
 from satdescarga.readmodel.model import (
     ChangeRow,
     DocumentDetail,
@@ -38,8 +37,7 @@ def when(value: object) -> datetime | None:
     """A folder's date text (business time) as an aware datetime."""
     if not value:
         return None
-    moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo is not None else from_local(moment)
+    return aware(datetime.fromisoformat(str(value)))
 
 
 def _number(value: str) -> float:
@@ -83,10 +81,10 @@ def documents(
         params["direction"] = filters.direction.value
     if filters.since is not None:
         where.append("fecha_emision >= :since")
-        params["since"] = naive(filters.since).isoformat()  # type: ignore[union-attr]
+        params["since"] = naive(filters.since).isoformat(sep=" ")  # type: ignore[union-attr]
     if filters.until is not None:
         where.append("fecha_emision < :until")
-        params["until"] = naive(filters.until).isoformat()  # type: ignore[union-attr]
+        params["until"] = naive(filters.until).isoformat(sep=" ")  # type: ignore[union-attr]
     if filters.status is not None:
         where.append("estatus = :status")
         params["status"] = filters.status
@@ -169,5 +167,5 @@ def change_row(rfc: str, row: Any) -> ChangeRow:
         rfc_emisor=row[7],
         rfc_receptor=row[8],
         monto=row[9],
-        discovered_at=when(row[10]) or from_local(datetime.min),
+        discovered_at=when(row[10]) or datetime.min.replace(tzinfo=UTC),
     )
