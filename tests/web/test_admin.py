@@ -83,8 +83,10 @@ def test_an_admin_adds_a_user_changes_their_password_and_removes_them(
         gone = client.post("/admin/usuarios/auxiliar/eliminar", data={"csrf_token": csrf})
         assert gone.status_code == 303
         assert not alive(helper)
-    page = client.get(gone.headers["location"]).text
-    assert "Usuario eliminado" in page and not any(r.startswith("auxiliar") for r in rows(page))
+    listing = client.get(gone.headers["location"]).text
+    assert "Usuario eliminado" in listing and not any(
+        r.startswith("auxiliar") for r in rows(listing)
+    )
     assert client.post("/admin/usuarios/auxiliar/eliminar",
                        data={"csrf_token": csrf}).status_code == 404  # fmt: skip
     own = client.post("/admin/usuarios/admin/eliminar", data={"csrf_token": csrf})
