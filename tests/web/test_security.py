@@ -97,8 +97,11 @@ def fleet_facts(fleet: WebFleet) -> list[object]:
             return [
                 list(db.execute(text("SELECT rfc, policy, next_run_at, valid_until, serial "
                                      "FROM taxpayers ORDER BY rfc"))),  # fmt: skip
-                list(db.execute(text("SELECT * FROM web_users ORDER BY 1"))),
-                list(db.execute(text("SELECT * FROM web_tokens ORDER BY 1"))),
+                # not last_login_at / last_used_at: logging in and calling are not changes
+                list(db.execute(text("SELECT name, role, rfcs, password_hash FROM web_users "
+                                     "ORDER BY 1"))),  # fmt: skip
+                list(db.execute(text("SELECT id, name, role, rfcs, secret_hash, revoked_at "
+                                     "FROM web_tokens ORDER BY 1"))),  # fmt: skip
             ]
     finally:
         engine.dispose()
