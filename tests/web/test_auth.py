@@ -231,7 +231,7 @@ def test_a_folder_is_entered_once_by_its_link(people: Site) -> None:
     try:
         with served(build_app(context)) as base:
             with httpx.Client(base_url=base) as stranger:
-                assert stranger.get("/login/enlace?t=sd_otro").status_code == 401
+                assert stranger.get("/login/enlace?t=sd_otro").status_code == 403
                 answer = stranger.post("/login", data={"username": "local", "password": "x"})
                 assert answer.status_code == 401
                 assert "enlace de un solo uso" in stranger.get("/login").text
@@ -245,7 +245,7 @@ def test_a_folder_is_entered_once_by_its_link(people: Site) -> None:
                 assert owner.get("/admin/usuarios").status_code == 404  # no people here
             with httpx.Client(base_url=base) as second:
                 answer = second.get(link)
-                assert answer.status_code == 401 and "ya se" in answer.text
+                assert answer.status_code == 403 and "ya se" in answer.text
     finally:
         context.read.close()
     with pytest.raises(AccountError):
