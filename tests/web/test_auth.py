@@ -10,10 +10,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from satdescarga.fleet.schema import web_sessions
 from satdescarga.readmodel import Scope, open_fleet
 from satdescarga.web.accounts import LoginThrottled
 from satdescarga.web.accounts.errors import AccountError
+from satdescarga.web.accounts.keys import digest
 from satdescarga.web.accounts.memory import MemoryAccounts
 from satdescarga.web.app import build_app
 from satdescarga.web.auth import SESSION_COOKIE
@@ -164,6 +167,18 @@ def test_sessions_expire_when_idle_and_after_the_absolute_limit(people: Site) ->
         assert accounts.session(session.id) is not None
     clock.advance(seconds=(idle / 2).total_seconds())
     assert accounts.session(session.id) is None  # in use all along, but 12 h have passed
+
+    forgotten = accounts.login("operator", PASSWORD, "10.1.0.1")
+    assert forgotten is not None and stored(people, forgotten.id)
+    clock.advance(seconds=idle.total_seconds())
+    assert accounts.login("viewer", PASSWORD, "10.1.0.2") is not None  # a login prunes
+    assert not stored(people, forgotten.id)  # an expired session never used again is gone
+
+
+def stored(people: Site, session_id: str) -> bool:
+    with people.accounts.engine.connect() as db:
+        query = select(web_sessions.c.id_hash).where(web_sessions.c.id_hash == digest(session_id))
+        return db.execute(query).first() is not None
 
 
 def test_a_new_password_or_a_removed_user_ends_their_sessions(people: Site) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from satdescarga.fleet.schema import web_audit, web_sessions, web_tokens, web_users
@@ -57,6 +57,7 @@ class PostgresAccounts:
         name, now = normalize_name(username)[:200], self.clock()
         with self.engine.begin() as db:
             throttle.check(db, self.settings, now, name, address)
+            self._prune(db, now)
             row = db.execute(
                 select(web_users.c.password_hash).where(web_users.c.name == name)
             ).first()
@@ -80,6 +81,13 @@ class PostgresAccounts:
                 address=address))  # fmt: skip
         self.audit(name, "login", None, address)
         return NewSession(session_id, csrf_of(session_id))
+
+    def _prune(self, db: Connection, now: datetime) -> None:
+        """Forget expired sessions and old failures (at each login: the tables stay small)."""
+        throttle.prune(db, self.settings, now)
+        db.execute(delete(web_sessions).where(
+            (web_sessions.c.last_seen_at <= now - self.settings.session_idle)
+            | (web_sessions.c.created_at <= now - self.settings.session_absolute)))  # fmt: skip
 
     def redeem_link(self, secret: str) -> NewSession | None:
         """A fleet has no one-time links: people log in with their password."""
