@@ -89,19 +89,23 @@ def call(client: httpx.Client, method: str, path: str, csrf: str | None = None) 
     return client.request(method, path, headers=headers, json={} if method in UNSAFE else None)
 
 
+TAXPAYER_FACTS = "SELECT rfc, policy, next_run_at, valid_until, serial FROM taxpayers ORDER BY rfc"
+
+
+USER_FACTS = "SELECT name, role, rfcs, password_hash FROM web_users ORDER BY 1"
+TOKEN_FACTS = "SELECT id, name, role, rfcs, secret_hash, revoked_at FROM web_tokens ORDER BY 1"
+"""People and tokens, without what reading records (a login's or a token's last use)."""
+
+
 def fleet_facts(fleet: WebFleet) -> list[object]:
     """What a change would show: taxpayers, policies and schedules, people, tokens."""
     engine = engine_for(fleet.url)
     try:
         with engine.connect() as db:
             return [
-                list(db.execute(text("SELECT rfc, policy, next_run_at, valid_until, serial "
-                                     "FROM taxpayers ORDER BY rfc"))),  # fmt: skip
-                # not last_login_at / last_used_at: logging in and calling are not changes
-                list(db.execute(text("SELECT name, role, rfcs, password_hash FROM web_users "
-                                     "ORDER BY 1"))),  # fmt: skip
-                list(db.execute(text("SELECT id, name, role, rfcs, secret_hash, revoked_at "
-                                     "FROM web_tokens ORDER BY 1"))),  # fmt: skip
+                list(db.execute(text(TAXPAYER_FACTS))),
+                list(db.execute(text(USER_FACTS))),
+                list(db.execute(text(TOKEN_FACTS))),
             ]
     finally:
         engine.dispose()
