@@ -47,10 +47,10 @@ class Site:
         return httpx.Client(base_url=self.base, follow_redirects=False)
 
     def login(self, user: str, password: str = PASSWORD) -> httpx.Client:
-        client = self.client()
-        answer = client.post("/login", data={"username": user, "password": password})
-        assert answer.status_code == 303, answer.text
-        return client
+        with self.client() as first:
+            answer = first.post("/login", data={"username": user, "password": password})
+            assert answer.status_code == 303, answer.text
+        return httpx.Client(base_url=self.base, follow_redirects=False, cookies=first.cookies)
 
     def forget_failures(self) -> None:
         """Move past the throttling window (what a test that fails logins leaves behind)."""
@@ -61,7 +61,7 @@ class Site:
 def site(postgres: ThrowawayPostgres, settings: Settings | None = None) -> Iterator[Site]:
     url = new_database(postgres, "cuentas")
     clock = Clock()
-    settings = settings or Settings()
+    settings = settings or Settings(login_failures=3)
     engine = engine_for(url)
     accounts = PostgresAccounts(engine, settings, clock)
     context = WebContext(read=open_fleet(url), accounts=accounts, actions=None,

@@ -41,9 +41,8 @@ from .server import served
 START = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 SINCE = "2025-02-01"
 PASSWORD = "una-contraseña-larga-de-prueba"
-HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(1)> & Cía"
-"""A taxpayer's name as a third party could write it: the page must show it as text (at most
-64 characters: a certificate's name is no longer)."""
+HOSTILE = '<script>alert("nombre")</script> <img src=x onerror=alert(1)> & Cía'
+"""A taxpayer's name as a third party could write it: the page must show it as text."""
 _databases = itertools.count()
 
 
@@ -73,8 +72,8 @@ class WebFleet:
         with httpx.Client(base_url=self.base, follow_redirects=False) as first:
             answer = first.post("/login", data={"username": user, "password": PASSWORD})
             assert answer.status_code == 303, answer.text
-            cookies = first.cookies  # a client that has sent cannot be entered (`with`) again
-        return httpx.Client(base_url=self.base, cookies=cookies, follow_redirects=False)
+        # a client not yet used, so that the caller may open it (`with fleet.login(...)`)
+        return httpx.Client(base_url=self.base, follow_redirects=False, cookies=first.cookies)
 
 
 def new_database(postgres: ThrowawayPostgres, prefix: str) -> str:

@@ -82,7 +82,7 @@ def login(
 def link(request: Request, context: Context, t: str = "") -> Response:
     session = context.accounts.redeem_link(t) if t else None
     if session is None:
-        return render(request, "error.html", None, status_code=401, title="Enlace no válido",
+        return render(request, "error.html", None, status_code=403, title="Enlace no válido",
                       heading="Enlace no válido", message="Este enlace no es válido o ya se "
                       "usó (sirve una sola vez). Detenga satdescarga serve y arránquelo de "
                       "nuevo para obtener otro.")  # fmt: skip

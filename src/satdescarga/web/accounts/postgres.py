@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from satdescarga.fleet.schema import web_audit, web_sessions, web_tokens, web_users
 from satdescarga.web.accounts import AuditEntry, NewSession, TokenRow, UserRow, throttle
@@ -56,6 +57,7 @@ class PostgresAccounts:
         name, now = normalize_name(username)[:200], self.clock()
         with self.engine.begin() as db:
             throttle.check(db, self.settings, now, name, address)
+            self._prune(db, now)
             row = db.execute(
                 select(web_users.c.password_hash).where(web_users.c.name == name)
             ).first()
@@ -79,6 +81,13 @@ class PostgresAccounts:
                 address=address))  # fmt: skip
         self.audit(name, "login", None, address)
         return NewSession(session_id, csrf_of(session_id))
+
+    def _prune(self, db: Connection, now: datetime) -> None:
+        """Forget expired sessions and old failures (at each login: the tables stay small)."""
+        throttle.prune(db, self.settings, now)
+        db.execute(delete(web_sessions).where(
+            (web_sessions.c.last_seen_at <= now - self.settings.session_idle)
+            | (web_sessions.c.created_at <= now - self.settings.session_absolute)))  # fmt: skip
 
     def redeem_link(self, secret: str) -> NewSession | None:
         """A fleet has no one-time links: people log in with their password."""
@@ -162,13 +171,18 @@ class PostgresAccounts:
 
     def add_user(self, name: str, role: Role, rfcs: tuple[str, ...], password: str) -> None:
         name, rfcs = check_name(name), check_rfcs(rfcs)
-        password_hash, now = hash_password(password), self.clock()
-        with self.engine.begin() as db:
+        exists = AccountError(f"ya existe el usuario {name}")
+        with self.engine.connect() as db:
             if db.execute(select(web_users.c.name).where(web_users.c.name == name)).first():
-                raise AccountError(f"ya existe el usuario {name}")
-            db.execute(insert(web_users).values(
-                name=name, role=role.value, rfcs=list(rfcs), password_hash=password_hash,
-                created_at=now, password_changed_at=now))  # fmt: skip
+                raise exists
+        password_hash, now = hash_password(password), self.clock()
+        try:
+            with self.engine.begin() as db:
+                db.execute(insert(web_users).values(
+                    name=name, role=role.value, rfcs=list(rfcs), password_hash=password_hash,
+                    created_at=now, password_changed_at=now))  # fmt: skip
+        except IntegrityError:  # added meanwhile by someone else
+            raise exists from None
 
     def remove_user(self, name: str) -> None:
         """The user and every session of theirs."""

@@ -32,6 +32,11 @@ def check(db: Connection, settings: Settings, now: datetime, username: str, addr
             raise LoginThrottled(max(1, math.ceil(wait)))
 
 
+def prune(db: Connection, settings: Settings, now: datetime) -> None:
+    """Forget failures older than the window: they count no more."""
+    db.execute(delete(failures).where(failures.c.at <= now - settings.login_window))
+
+
 def record(db: Connection, now: datetime, username: str, address: str) -> None:
     db.execute(insert(failures).values(at=now, username=username, address=address))
 
