@@ -50,6 +50,13 @@ BAD_INPUTS: dict[str, list[str]] = {
     "fleet worker": ["--concurrency", "0"],
     "fleet status": [],
     "fleet demo": ["--taxpayers", "0"],
+    "fleet user add": ["nadie", "--role", "jefe"],  # not a role
+    "fleet user list": [],  # no --db
+    "fleet user remove": [],  # NAME missing
+    "fleet user password": ["nadie"],  # no --password-file
+    "fleet token add": ["erp", "--role", "viewer", "--rfc", "XYZ"],  # no --db
+    "fleet token list": [],  # no --db
+    "fleet token revoke": ["--db", "postgresql://127.0.0.1:9/x", "uno"],  # not a number
     "serve": [],  # no source: --db or --out
 }
 """A mistake per command (every command must have one: a new command joins the contract)."""

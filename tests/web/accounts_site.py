@@ -47,10 +47,10 @@ class Site:
         return httpx.Client(base_url=self.base, follow_redirects=False)
 
     def login(self, user: str, password: str = PASSWORD) -> httpx.Client:
-        client = self.client()
-        answer = client.post("/login", data={"username": user, "password": password})
-        assert answer.status_code == 303, answer.text
-        return client
+        with self.client() as first:
+            answer = first.post("/login", data={"username": user, "password": password})
+            assert answer.status_code == 303, answer.text
+        return httpx.Client(base_url=self.base, follow_redirects=False, cookies=first.cookies)
 
     def forget_failures(self) -> None:
         """Move past the throttling window (what a test that fails logins leaves behind)."""

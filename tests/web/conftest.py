@@ -70,10 +70,11 @@ class WebFleet:
     def login(self, user: str) -> httpx.Client:
         """A client with a session of `user` (its CSRF token in `client.headers['X-CSRF-Token']`
         is set by the caller when needed: `csrf_of(client)`)."""
-        client = httpx.Client(base_url=self.base, follow_redirects=False)
-        answer = client.post("/login", data={"username": user, "password": PASSWORD})
-        assert answer.status_code == 303, answer.text
-        return client
+        with httpx.Client(base_url=self.base, follow_redirects=False) as first:
+            answer = first.post("/login", data={"username": user, "password": PASSWORD})
+            assert answer.status_code == 303, answer.text
+        # a client not yet used, so that the caller may open it (`with fleet.login(...)`)
+        return httpx.Client(base_url=self.base, follow_redirects=False, cookies=first.cookies)
 
 
 def new_database(postgres: ThrowawayPostgres, prefix: str) -> str:

@@ -420,6 +420,47 @@ EVENTS: dict[str, tuple[str, str, dict[str, str]]] = {
             "totals": "totales (ver abajo)",
         },
     ),
+    "user_added": (
+        "fleet user add",
+        "un usuario de `serve` agregado",
+        {"name": "usuario", "role": "admin, operator o viewer", "rfcs": "sus RFC ([]: todos)"},
+    ),
+    "users": (
+        "fleet user list",
+        "los usuarios de `serve`",
+        {"users": "lista: name, role, rfcs, created_at, last_login_at"},
+    ),
+    "user_removed": (
+        "fleet user remove",
+        "un usuario eliminado (y sus sesiones)",
+        {"name": "usuario"},
+    ),
+    "password_changed": (
+        "fleet user password",
+        "la contraseña de un usuario cambiada (sus sesiones terminaron)",
+        {"name": "usuario"},
+    ),
+    "token_added": (
+        "fleet token add",
+        "un token de la API creado; `token` se escribe esta única vez",
+        {
+            "id": "número del token",
+            "name": "nombre",
+            "role": "admin, operator o viewer",
+            "rfcs": "sus RFC ([]: todos)",
+            "token": "el secreto, para Authorization: Bearer (un secreto: no se vuelve a mostrar)",
+        },
+    ),
+    "tokens": (
+        "fleet token list",
+        "los tokens de la API (sin su secreto)",
+        {"tokens": "lista: id, name, role, rfcs, created_at, last_used_at, revoked_at"},
+    ),
+    "token_revoked": (
+        "fleet token revoke",
+        "un token revocado",
+        {"id": "número del token", "name": "nombre"},
+    ),
     "serving": (
         "serve",
         "el servidor web escucha (se escribe al arrancar; el proceso sigue hasta Ctrl-C)",

@@ -7,9 +7,10 @@ SATDESCARGA_MASTER_KEY or --master-key-file. Passwords are read from files only.
     setup     init, new-key, rotate-key: the database and the master key
     clients   add, list, remove, policy: the taxpayers
     running   worker, status, demo: running the fleet and looking at it
+    people    user ..., token ...: who may use `satdescarga serve`
 """
 
-from satdescarga.cli.fleet import clients, running, setup
+from satdescarga.cli.fleet import clients, people, running, setup
 from satdescarga.cli.fleet.group import DB_ENV, fleet
 
-__all__ = ["DB_ENV", "clients", "fleet", "running", "setup"]
+__all__ = ["DB_ENV", "clients", "fleet", "people", "running", "setup"]
