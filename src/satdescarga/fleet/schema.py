@@ -39,6 +39,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import UserDefinedType
 
 from satdescarga.packages import CFDI_TABLE, METADATA_TABLE, ColumnType
 from satdescarga.packages import Table as OutputTable
@@ -224,3 +225,41 @@ web_login_failures = Table(
 )
 WEB_TABLES = ("web_users", "web_sessions", "web_tokens", "web_audit", "web_login_failures")
 # --- end of web accounts
+
+# -- the read model (serve), rev. 0006 -------------------------------------------------------
+# `fleet_changes.txid`: the transaction that recorded the change (xid8), so the change feed is
+# listed in an order no late commit can break (readmodel/fleet_documents.py); the indexes the
+# documents' keyset pages and the feed walk.
+
+
+class Xid8(UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+fleet_changes.append_column(
+    Column("txid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()"))
+)
+READ_INDEXES = (
+    Index("fleet_changes_feed", fleet_changes.c.txid, fleet_changes.c.id),
+    Index(
+        "fleet_metadata_newest",
+        fleet_metadata.c.fecha_emision,
+        fleet_metadata.c.taxpayer,
+        fleet_metadata.c.direction,
+        fleet_metadata.c.uuid,
+    ),
+    Index(
+        "fleet_metadata_taxpayer_newest",
+        fleet_metadata.c.taxpayer,
+        fleet_metadata.c.fecha_emision,
+        fleet_metadata.c.direction,
+        fleet_metadata.c.uuid,
+    ),
+    Index("fleet_metadata_uuid", fleet_metadata.c.uuid),
+    Index("fleet_xml_uuid", fleet_xml.c.uuid),
+)

@@ -76,8 +76,27 @@ def _text(value: datetime | None) -> str | None:
     return None if value is None else value.replace(microsecond=0).isoformat()
 
 
-def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
-    """Every taxpayer's status and the fleet's totals (JSON-ready)."""
+@dataclass(frozen=True)
+class Standing:
+    """Where one taxpayer stands, with its facts (what `fleet status` and the read model show)."""
+
+    person: taxpayers.Taxpayer
+    state: str  # the stored state, or efirma_vencida once its e.firma expired
+    reason: str | None
+    complete_until: str | None  # business time, ISO 8601 (as the ledger writes it)
+    pending: int
+    stuck: int
+    lost: int
+    failed_windows: int
+    documents: int
+    xml: int
+    fiel_expired: bool
+    fiel_expires_soon: bool
+
+
+def standings(engine: Engine, now: datetime) -> tuple[list[Standing], dict[str, Any]]:
+    """Every taxpayer's standing (by RFC) and the fleet's queue and SAT health, in a few
+    queries: the one reading behind `fleet status` and the read model's overview."""
     people = taxpayers.listed(engine)
     with engine.connect() as db:
         windows = {r.rfc: r for r in db.execute(_WINDOWS)}
@@ -92,7 +111,7 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
                 "AS paused, open_until FROM fleet_health WHERE name = 'sat'"
             )
         ).one()
-    rows: list[TaxpayerStatus] = []
+    rows: list[Standing] = []
     instant = from_local(now)
     for person in people:
         expired = person.valid_until <= instant
@@ -112,12 +131,10 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
                 else w.last_end
             )
         rows.append(
-            TaxpayerStatus(
-                rfc=person.rfc,
-                name=person.name,
+            Standing(
+                person=person,
                 state=state,
                 reason=reason,
-                result=person.last_result,
                 complete_until=complete,
                 pending=r.pending if r else 0,
                 stuck=r.stuck if r else 0,
@@ -125,17 +142,43 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
                 failed_windows=w.failed if w else 0,
                 documents=documents.get(person.rfc, 0),
                 xml=xml.get(person.rfc, 0),
-                last_run_at=_text(person.last_run_at),
-                next_run_at=_text(person.next_run_at),
-                last_error=person.last_error,
-                failures=person.failures,
-                failing_since=_text(person.failing_since),
-                fiel_valid_until=person.valid_until.date().isoformat(),
+                fiel_expired=expired,
                 fiel_expires_soon=not expired
                 and person.valid_until <= instant + timedelta(days=30),
-                fiel_expired=expired,
             )
         )
+    fleet = {"queue": queue, "sat_paused": bool(health.paused), "pauses": health.pauses}
+    return rows, fleet
+
+
+def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
+    """Every taxpayer's status and the fleet's totals (JSON-ready)."""
+    standing, fleet = standings(engine, now)
+    rows = [
+        TaxpayerStatus(
+            rfc=s.person.rfc,
+            name=s.person.name,
+            state=s.state,
+            reason=s.reason,
+            result=s.person.last_result,
+            complete_until=s.complete_until,
+            pending=s.pending,
+            stuck=s.stuck,
+            lost=s.lost,
+            failed_windows=s.failed_windows,
+            documents=s.documents,
+            xml=s.xml,
+            last_run_at=_text(s.person.last_run_at),
+            next_run_at=_text(s.person.next_run_at),
+            last_error=s.person.last_error,
+            failures=s.person.failures,
+            failing_since=_text(s.person.failing_since),
+            fiel_valid_until=s.person.valid_until.date().isoformat(),
+            fiel_expires_soon=s.fiel_expires_soon,
+            fiel_expired=s.fiel_expired,
+        )
+        for s in standing
+    ]
     results: dict[str, int] = {}
     by_state: dict[str, int] = {}
     for row in rows:
@@ -152,8 +195,6 @@ def fleet_status(engine: Engine, now: datetime) -> dict[str, Any]:
             "lost_packages": sum(row.lost for row in rows),
             "documents": sum(row.documents for row in rows),
             "xml": sum(row.xml for row in rows),
-            "queue": queue,
-            "sat_paused": bool(health.paused),
-            "pauses": health.pauses,
+            **fleet,
         },
     }
