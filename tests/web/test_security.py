@@ -66,9 +66,11 @@ def endpoints(app: FastAPI) -> Iterator[Endpoint]:
 
 
 def eku_uuid(fleet: WebFleet) -> str:
-    page = fleet.context.read.documents(Scope.only({EKU}), DocumentFilters(rfc=EKU), 1, None)
-    assert page.items, "EKU has documents"
-    return page.items[0].uuid
+    """A document of EKU with its XML (so that `/documents/{uuid}/xml` answers with data)."""
+    page = fleet.context.read.documents(Scope.only({EKU}), DocumentFilters(rfc=EKU), 100, None)
+    with_xml = [row.uuid for row in page.items if row.has_xml]
+    assert with_xml, "EKU has documents with their XML"
+    return with_xml[0]
 
 
 def concrete(endpoint: Endpoint, fleet: WebFleet) -> str:
