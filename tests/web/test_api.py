@@ -339,8 +339,8 @@ def test_the_openapi_document_is_typed_and_docs_are_ours(web_fleet: WebFleet) ->
         document = ok(api.get("/api/v1/openapi.json"))
         docs = api.get("/api/v1/docs")
     json_routes = 0
-    api = {path: item for path, item in document["paths"].items() if path.startswith("/api/v1/")}
-    for path, item in api.items():
+    routes = {p: item for p, item in document["paths"].items() if p.startswith("/api/v1/")}
+    for path, item in routes.items():
         for method, spec in item.items():
             answer = (
                 spec["responses"].get("200")
