@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import pytest
 from lxml import etree
@@ -17,6 +17,9 @@ from satdescarga.binding import (
 )
 from satdescarga.drills.throwaway import ThrowawayPostgres, throwaway
 from satdescarga.xmlsafe import parse_xml
+
+if TYPE_CHECKING:
+    from .web.accounts_site import Site
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -84,3 +87,13 @@ def postgres() -> Iterator[ThrowawayPostgres]:
     tests), started from the machine's own binaries."""
     with throwaway() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def people_site(postgres: ThrowawayPostgres) -> Iterator[Site]:
+    """A fleet database with people only (admin, operator, viewer; the web's PASSWORD), served
+    with a clock the tests move: the login, administration and `fleet user` tests share it."""
+    from .web.accounts_site import site
+
+    with site(postgres) as built:
+        yield built

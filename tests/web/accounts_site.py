@@ -61,7 +61,7 @@ class Site:
 def site(postgres: ThrowawayPostgres, settings: Settings | None = None) -> Iterator[Site]:
     url = new_database(postgres, "cuentas")
     clock = Clock()
-    settings = settings or Settings()
+    settings = settings or Settings(login_failures=3)
     engine = engine_for(url)
     accounts = PostgresAccounts(engine, settings, clock)
     context = WebContext(read=open_fleet(url), accounts=accounts, actions=None,

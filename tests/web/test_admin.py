@@ -10,23 +10,23 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from satdescarga.drills.throwaway import ThrowawayPostgres
+from satdescarga.clock import to_local
 from satdescarga.web.accounts.keys import csrf_of as csrf_of_session
 from satdescarga.web.auth import SESSION_COOKIE
 from satdescarga.web.principal import Role
 
-from .accounts_site import Site, site
+from .accounts_site import Site
 from .conftest import PASSWORD, csrf_of
 
 RFC = "EKU9003173C9"
 NEW_PASSWORD = "contraseña-nueva-de-prueba"
 
 
-@pytest.fixture(scope="module")
-def people(postgres: ThrowawayPostgres) -> Iterator[Site]:
-    with site(postgres) as built:
-        built.accounts.add_user("acotada", Role.ADMIN, (RFC,), PASSWORD)
-        yield built
+@pytest.fixture
+def people(people_site: Site) -> Site:
+    if "acotada" not in {user.name for user in people_site.accounts.users()}:
+        people_site.accounts.add_user("acotada", Role.ADMIN, (RFC,), PASSWORD)
+    return people_site
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_a_token_made_on_its_page_is_shown_once_and_revoked_there(
     (row,) = [r for r in rows(listing) if " erp-web " in r]
     token_id = row.split()[0]
     assert f"{token_id} erp-web operación {RFC}" in row and "vigente" in row
-    assert "2026-01-05 11:00" in row  # the last use, Mexico City time
+    assert to_local(people.clock.now).strftime("%Y-%m-%d %H:%M") in row  # its last use
     answer = client.post(f"/admin/tokens/{token_id}/revocar", data={"csrf_token": csrf})
     assert answer.status_code == 303
     listing = client.get(answer.headers["location"]).text
@@ -128,29 +128,31 @@ def test_a_token_made_on_its_page_is_shown_once_and_revoked_there(
     assert again.status_code == 404
 
 
-@pytest.mark.parametrize("user", ["viewer", "operator", "acotada"])
-def test_only_an_admin_of_every_rfc_manages_people(people: Site, user: str) -> None:
-    people.accounts.add_token(f"antes-{user}", Role.VIEWER, ())
+def test_only_an_admin_of_every_rfc_manages_people(people: Site) -> None:
+    people.accounts.add_token("vigente", Role.VIEWER, ())
+    live = max(t.id for t in people.accounts.tokens())
 
     def facts() -> list[object]:
         return [[(u.name, u.role, u.rfcs) for u in people.accounts.users()],
                 [(t.id, t.revoked_at) for t in people.accounts.tokens()]]  # fmt: skip
 
     before = facts()
-    with people.login(user) as client:
-        for page in ("/admin/usuarios", "/admin/tokens", "/admin/auditoria"):
-            answer = client.get(page)
-            assert answer.status_code == 403 and "Sin permiso" in answer.text, page
-        csrf = {"csrf_token": csrf_of_session(client.cookies[SESSION_COOKIE])}
-        forms = {
-            "/admin/usuarios": {"name": "intruso", "role": "admin", "password": PASSWORD},
-            "/admin/usuarios/admin/contrasena": {"password": "me-quedo-con-admin"},
-            "/admin/usuarios/viewer/eliminar": {},
-            "/admin/tokens": {"name": "intruso", "role": "admin"},
-            "/admin/tokens/1/revocar": {},
-        }
-        for path, form in forms.items():
-            assert client.post(path, data={**form, **csrf}).status_code == 403, path
+    for user in ("viewer", "operator", "acotada"):  # acotada: an admin of one RFC
+        with people.login(user) as client:
+            for page in ("/admin/usuarios", "/admin/tokens", "/admin/auditoria"):
+                answer = client.get(page)
+                assert answer.status_code == 403 and "Sin permiso" in answer.text, (user, page)
+            csrf = {"csrf_token": csrf_of_session(client.cookies[SESSION_COOKIE])}
+            forms = {
+                "/admin/usuarios": {"name": "intruso", "role": "admin", "password": PASSWORD},
+                "/admin/usuarios/admin/contrasena": {"password": "me-quedo-con-admin"},
+                "/admin/usuarios/viewer/eliminar": {},
+                "/admin/tokens": {"name": "intruso", "role": "admin"},
+                f"/admin/tokens/{live}/revocar": {},
+            }
+            for path, form in forms.items():
+                answer = client.post(path, data={**form, **csrf})
+                assert answer.status_code == 403, (user, path)
     assert facts() == before
     assert people.accounts.login("admin", PASSWORD, "10.6.0.1") is not None  # unchanged
 

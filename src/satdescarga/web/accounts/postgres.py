@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from satdescarga.fleet.schema import web_audit, web_sessions, web_tokens, web_users
 from satdescarga.web.accounts import AuditEntry, NewSession, TokenRow, UserRow, throttle
@@ -162,13 +163,18 @@ class PostgresAccounts:
 
     def add_user(self, name: str, role: Role, rfcs: tuple[str, ...], password: str) -> None:
         name, rfcs = check_name(name), check_rfcs(rfcs)
-        password_hash, now = hash_password(password), self.clock()
-        with self.engine.begin() as db:
+        exists = AccountError(f"ya existe el usuario {name}")
+        with self.engine.connect() as db:
             if db.execute(select(web_users.c.name).where(web_users.c.name == name)).first():
-                raise AccountError(f"ya existe el usuario {name}")
-            db.execute(insert(web_users).values(
-                name=name, role=role.value, rfcs=list(rfcs), password_hash=password_hash,
-                created_at=now, password_changed_at=now))  # fmt: skip
+                raise exists
+        password_hash, now = hash_password(password), self.clock()
+        try:
+            with self.engine.begin() as db:
+                db.execute(insert(web_users).values(
+                    name=name, role=role.value, rfcs=list(rfcs), password_hash=password_hash,
+                    created_at=now, password_changed_at=now))  # fmt: skip
+        except IntegrityError:  # added meanwhile by someone else
+            raise exists from None
 
     def remove_user(self, name: str) -> None:
         """The user and every session of theirs."""
