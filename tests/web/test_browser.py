@@ -15,7 +15,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 
 from satdescarga.readmodel import DocumentFilters, Scope
 from satdescarga.vocabulary import DownloadType
@@ -107,7 +107,7 @@ def log_out(page: Page, base: str) -> None:
 
 
 def test_an_operator_reads_filters_exports_and_leaves(
-    web_fleet: WebFleet, watched: Watched, shots: Path
+    web_fleet: WebFleet, watched: Watched, shots: Path, tmp_path: Path
 ) -> None:
     page, base = watched.page, web_fleet.base
     log_in(page, base, "operator")
@@ -116,20 +116,21 @@ def test_an_operator_reads_filters_exports_and_leaves(
     assert page.locator("#total").inner_text().startswith("20 contribuyentes")
     page.screenshot(path=shots / "overview.png", full_page=True)
     page.fill("#buscar", EKU[:6].lower())  # htmx swaps the table as one types
-    page.wait_for_function("document.querySelectorAll('table.taxpayers tbody tr').length == 1")
+    expect(page.locator("table.taxpayers tbody tr")).to_have_count(1)
     assert page.locator("table.taxpayers tbody tr td a").inner_text() == EKU
     assert "q=" in page.url  # the filter is in the address: a link people can share
     page.click(f"text={EKU}")
     page.wait_for_url(f"{base}/contribuyentes/{EKU}")
     chart = page.locator("img.chart")
     chart.scroll_into_view_if_needed()
-    page.wait_for_function("document.querySelector('img.chart').complete")
-    assert chart.evaluate("img => img.naturalWidth") == 720  # the SVG loaded and drew
+    width = chart.evaluate("img => img.decode().then(() => img.naturalWidth)")
+    assert width == 720  # the SVG loaded and drew
     page.screenshot(path=shots / "taxpayer.png", full_page=True)
     with page.expect_download() as download:
         page.click('[data-export="2025-02-emitidos-xlsx"]')
-    saved = Path(download.value.path())
     assert download.value.suggested_filename.endswith(".xlsx")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
     book = openpyxl.load_workbook(saved, read_only=True)
     cells = {str(c) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
              for c in row if c is not None}  # fmt: skip
@@ -145,9 +146,11 @@ def test_an_operator_reads_filters_exports_and_leaves(
     page.goto(f"{base}/documentos?rfc={EKU}")
     assert page.locator("table.documents tbody tr").count() == 50
     page.screenshot(path=shots / "documents.png", full_page=True)
-    page.locator("table.documents a.uuid").first.click()
-    page.wait_for_url(f"{base}/documentos/**")
-    assert page.locator("pre.xml").inner_text().startswith("<?xml")
+    first = web_fleet.context.read.documents(Scope.only({EKU}), DocumentFilters(rfc=EKU), 50, None)
+    with_xml = next(d.uuid for d in first.items if d.has_xml)
+    page.click(f'table.documents a.uuid[href="/documentos/{with_xml}"]')
+    page.wait_for_url(f"{base}/documentos/{with_xml}")
+    assert page.locator("pre.xml").inner_text().startswith("<cfdi:Comprobante")
     page.screenshot(path=shots / "document.png", full_page=True)
     page.goto(f"{base}/alertas")
     assert page.locator("h1").inner_text() == "Alertas"
@@ -160,7 +163,7 @@ def test_a_hostile_name_is_text_and_runs_nothing(web_fleet: WebFleet, watched: W
     page, base = watched.page, web_fleet.base
     log_in(page, base, "viewer")
     page.fill("#buscar", web_fleet.hostile)
-    page.wait_for_function("document.querySelectorAll('table.taxpayers tbody tr').length == 1")
+    expect(page.locator("table.taxpayers tbody tr")).to_have_count(1)
     assert page.locator("table.taxpayers tbody tr td").nth(1).inner_text() == HOSTILE
     page.goto(f"{base}/contribuyentes/{web_fleet.hostile}")
     assert HOSTILE in page.locator("h1").inner_text()

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from satdescarga.cli import main
 from satdescarga.drills.throwaway import ThrowawayPostgres
 
-from .conftest import EKU, PASSWORD, WebFleet
+from ..fleet.conftest import EKU
+from .conftest import PASSWORD, WebFleet
 
 
 def serve_error(*args: str) -> str:

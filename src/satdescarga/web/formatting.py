@@ -8,6 +8,8 @@ from datetime import datetime
 
 from satdescarga.clock import MEXICO_CITY
 from satdescarga.readmodel import AlertKind
+from satdescarga.sync.documents import CHANGE_WORDS
+from satdescarga.sync.states import RequestOutcome
 from satdescarga.web.rendering import environment
 
 STATES: dict[str, tuple[str, str]] = {
@@ -39,7 +41,6 @@ ALERT_CLASSES: dict[str, str] = {
     AlertKind.SAT_PAUSED: "warn",
     AlertKind.NEW_CANCELLATIONS: "info",
 }
-CHANGES = {"apareció": "Nuevo", "cancelado": "Cancelado", "reactivado": "Reactivado"}
 
 
 def state_label(state: str) -> str:
@@ -80,6 +81,14 @@ def amount(value: str | None) -> str:
     return f"{'-' if negative else ''}${int(whole):,}{dot}{cents}"
 
 
+def outcome_label(outcome: str) -> str:
+    """A request's outcome as the ledger's words for people (`satdescarga status`)."""
+    try:
+        return RequestOutcome(outcome).label
+    except ValueError:
+        return outcome
+
+
 def alert_label(kind: str) -> str:
     return ALERTS.get(kind, kind)
 
@@ -89,7 +98,9 @@ def alert_class(kind: str) -> str:
 
 
 def change_label(change: str) -> str:
-    return CHANGES.get(change, change.capitalize())
+    """A change of the feed in the words of `satdescarga changes`."""
+    words = CHANGE_WORDS.get(change, change)
+    return words[:1].upper() + words[1:]
 
 
 environment.filters.update(
@@ -100,6 +111,7 @@ environment.filters.update(
     number=number,
     amount=amount,
     alert_label=alert_label,
+    outcome_label=outcome_label,
     alert_class=alert_class,
     change_label=change_label,
 )

@@ -12,11 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from satdescarga.fleet.policy import Policy, PolicyError
-from satdescarga.web.auth import Context, FormAdmin, FormOperator, PageAdmin
+from satdescarga.web.auth import Context, FormAdmin, FormOperator, PageViewer
 from satdescarga.web.context import WebContext
 from satdescarga.web.errors import ApiError, not_found
 from satdescarga.web.pages_support import actions_of, address, fleet_only, now
-from satdescarga.web.principal import Principal
+from satdescarga.web.principal import Principal, Role
 from satdescarga.web.rendering import render
 from satdescarga.web.uploads import read_fiel
 
@@ -76,8 +76,10 @@ async def sync_now(rfc: str, request: Request, principal: FormOperator,
 
 
 @router.get("/contribuyentes/nuevo", response_class=HTMLResponse)
-def new_taxpayer(request: Request, principal: PageAdmin, context: Context) -> Response:
-    fleet_only(context)
+def new_taxpayer(request: Request, principal: PageViewer, context: Context) -> Response:
+    fleet_only(context)  # over a folder there is no such page, whoever asks
+    if not principal.role.allows(Role.ADMIN):
+        raise ApiError(403, "sin_permiso", "agregar contribuyentes es de administración")
     return render(request, "contribuyente_nuevo.html", principal, title="Nuevo contribuyente",
                   limit=context.settings.upload_limit)  # fmt: skip
 
