@@ -23,6 +23,7 @@ from satdescarga.readmodel import open_folder
 from satdescarga.web.accounts.memory import MemoryAccounts
 from satdescarga.web.app import build_app
 from satdescarga.web.context import Settings, WebContext
+from satdescarga.web.principal import Role
 
 from ..fleet.conftest import EKU, fleet_rfcs
 from .conftest import HOSTILE, SINCE, WebFleet, WebFolder, csrf_of, fiel_files
@@ -270,6 +271,12 @@ def test_operators_and_admins_change_the_fleet_by_token_or_session_audited(
             413,
             "archivo_demasiado_grande",
         )
+        fleet.tokens["otro"] = fleet.context.accounts.add_token("erp-otro", Role.ADMIN, (EKU,))
+        with fleet.client("otro") as scoped:  # an admin of EKU only adds nobody else
+            outside = scoped.post(
+                "/api/v1/taxpayers", files=upload, data={"password": TEST_PASSWORD}
+            )
+            assert new in refused(outside, 403, "fuera_de_alcance")
         added = admin.post(
             "/api/v1/taxpayers", files=upload, data={"password": TEST_PASSWORD, "since": SINCE}
         )
