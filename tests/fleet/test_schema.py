@@ -58,7 +58,7 @@ def test_the_revisions_build_the_declared_schema_fresh_and_upgraded(fleet_db: st
         assert _differences(engine) == []
         with engine.connect() as db:
             assert db.execute(text("SELECT version_num FROM fleet_alembic_version")).scalar() == (
-                "0005"
+                "0006"
             )
             assert db.execute(text("SELECT direction, uuid FROM fleet_metadata")).all() == [
                 ("emitidos", "U")

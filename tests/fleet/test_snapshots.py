@@ -80,7 +80,7 @@ def test_the_third_revision_upgrades_a_fleet_of_the_second(fleet_db: str, tmp_pa
         init(fleet_db)
         with engine.connect() as db:
             assert db.execute(text("SELECT version_num FROM fleet_alembic_version")).scalar() == (
-                "0004"
+                "0006"
             )
         store = PgStore(engine)
         store.read(metadata(tmp_path, "recheck", CANCELLED), METADATA, "recheck", RECHECK)

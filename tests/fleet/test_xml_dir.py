@@ -165,7 +165,7 @@ def test_the_second_revision_upgrades_a_fleet_of_the_first_release(fleet_db: str
         db.execute(text("UPDATE fleet_alembic_version SET version_num = '0001'"))
     init(fleet_db)
     with engine.connect() as db:
-        assert db.execute(text("SELECT version_num FROM fleet_alembic_version")).scalar() == "0004"
+        assert db.execute(text("SELECT version_num FROM fleet_alembic_version")).scalar() == "0006"
         assert db.execute(text("SELECT count(*) FROM fleet_xml WHERE path IS NULL")).scalar() == 1
         columns = db.execute(
             text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"),

@@ -229,7 +229,7 @@ WEB_TABLES = ("web_users", "web_sessions", "web_tokens", "web_audit", "web_login
 # -- the read model (serve), rev. 0006 -------------------------------------------------------
 # `fleet_changes.txid`: the transaction that recorded the change (xid8), so the change feed is
 # listed in an order no late commit can break (readmodel/fleet_documents.py); the indexes the
-# documents' keyset pages and the feed walk.
+# documents' keyset pages and the feed walk; `fleet_document_counts` (fleet/counts.py).
 
 
 class Xid8(UserDefinedType[int]):
@@ -243,6 +243,13 @@ class Xid8(UserDefinedType[int]):
 
 fleet_changes.append_column(
     Column("txid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()"))
+)
+fleet_document_counts = Table(  # counts.py: kept by statement triggers
+    "fleet_document_counts",
+    metadata,
+    Column("taxpayer", Text, primary_key=True),
+    Column("documents", Integer, nullable=False, server_default=text("0")),
+    Column("xml", Integer, nullable=False, server_default=text("0")),
 )
 READ_INDEXES = (
     Index("fleet_changes_feed", fleet_changes.c.txid, fleet_changes.c.id),

@@ -41,10 +41,9 @@ _LOST = text(
 )
 """Lost packages whose documents were not recovered (a package lost in a window asked for
 again is not lost: as the sync's summary counts them)."""
-_DOCUMENTS = text(  # a self-invoice has a row in each direction: one document
-    "SELECT taxpayer, count(DISTINCT uuid) AS n FROM fleet_metadata GROUP BY taxpayer"
+_COUNTS = text(  # counts.py: a self-invoice has a row in each direction, one document
+    "SELECT taxpayer, documents, xml FROM fleet_document_counts"
 )
-_XML = text("SELECT taxpayer, count(*) AS n FROM fleet_xml GROUP BY taxpayer")
 _QUEUE = text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
 
 
@@ -102,8 +101,9 @@ def standings(engine: Engine, now: datetime) -> tuple[list[Standing], dict[str, 
         windows = {r.rfc: r for r in db.execute(_WINDOWS)}
         requests = {r.rfc: r for r in db.execute(_REQUESTS)}
         lost = {r.rfc: r.lost for r in db.execute(_LOST)}
-        documents = {r.taxpayer: r.n for r in db.execute(_DOCUMENTS)}
-        xml = {r.taxpayer: r.n for r in db.execute(_XML)}
+        counted = {r.taxpayer: r for r in db.execute(_COUNTS)}
+        documents = {rfc: r.documents for rfc, r in counted.items()}
+        xml = {rfc: r.xml for rfc, r in counted.items()}
         queue = {status: n for status, n in db.execute(_QUEUE)}
         health = db.execute(
             text(
