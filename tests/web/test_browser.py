@@ -145,13 +145,13 @@ def test_an_operator_reads_filters_exports_and_leaves(
     assert february and any(uuid in cells or uuid.lower() in cells for uuid in february)
     page.goto(f"{base}/documentos?rfc={EKU}")
     assert page.locator("table.documents tbody tr").count() == 50
-    page.screenshot(path=shots / "documents.png", full_page=True)
+    page.screenshot(path=shots / "documents.png")
     first = web_fleet.context.read.documents(Scope.only({EKU}), DocumentFilters(rfc=EKU), 50, None)
     with_xml = next(d.uuid for d in first.items if d.has_xml)
     page.click(f'table.documents a.uuid[href="/documentos/{with_xml}"]')
     page.wait_for_url(f"{base}/documentos/{with_xml}")
     assert page.locator("pre.xml").inner_text().startswith("<cfdi:Comprobante")
-    page.screenshot(path=shots / "document.png", full_page=True)
+    page.screenshot(path=shots / "document.png")
     page.goto(f"{base}/alertas")
     assert page.locator("h1").inner_text() == "Alertas"
     page.screenshot(path=shots / "alerts.png", full_page=True)
