@@ -90,7 +90,7 @@ def test_a_month_as_xlsx_csv_and_zip(web_fleet: WebFleet) -> None:
         assert {name.removesuffix(".xml") for name in opened.namelist()} == set(xml_of)
         for uuid, data in xml_of.items():
             assert opened.read(f"{uuid}.xml") == data  # the stored bytes
-    audit = web_fleet.context.accounts.audit_log(20)
+    audit = web_fleet.context.accounts.audit_log(500)
     assert ("exportacion", EKU, "erp-operator") in {(a.action, a.target, a.actor) for a in audit}
 
 

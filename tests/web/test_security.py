@@ -57,9 +57,11 @@ def endpoints(app: FastAPI) -> Iterator[Endpoint]:
 
 
 def eku_uuid(fleet: WebFleet) -> str:
-    page = fleet.context.read.documents(Scope.only({EKU}), DocumentFilters(rfc=EKU), 1, None)
-    assert page.items, "EKU has documents"
-    return page.items[0].uuid
+    """A document of EKU with its XML (so that `/documents/{uuid}/xml` answers with data)."""
+    page = fleet.context.read.documents(Scope.only({EKU}), DocumentFilters(rfc=EKU), 100, None)
+    with_xml = [row.uuid for row in page.items if row.has_xml]
+    assert with_xml, "EKU has documents with their XML"
+    return with_xml[0]
 
 
 def concrete(endpoint: Endpoint, fleet: WebFleet) -> str:
@@ -126,11 +128,11 @@ def test_every_route_asks_for_credentials(web_fleet: WebFleet) -> None:
 
 
 def test_a_wrong_or_revoked_token_is_refused(web_fleet: WebFleet) -> None:
-    for secret in ("sd_no-existe", web_fleet.tokens["viewer"] + "x", ""):
-        headers = {"Authorization": f"Bearer {secret}"}
+    for header in ("Bearer sd_no-existe", f"Bearer {web_fleet.tokens['viewer']}x", "Bearer"):
+        headers = {"Authorization": header}
         with httpx.Client(base_url=web_fleet.base, headers=headers) as client:
             answer = client.get("/api/v1/taxpayers")
-            assert answer.status_code == 401, secret
+            assert answer.status_code == 401, header
             assert EKU not in answer.text
 
 

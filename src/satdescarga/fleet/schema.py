@@ -157,52 +157,6 @@ fleet_health = Table(
     Column("active", Boolean, nullable=False, server_default=text("false")),
 )
 
-
-# -- the read model (serve), rev. 0006 -------------------------------------------------------
-# `fleet_changes.txid`: the transaction that recorded the change (xid8), so the change feed is
-# listed in an order no late commit can break (readmodel/fleet_documents.py); the indexes the
-# documents' keyset pages and the feed walk; `fleet_document_counts` (fleet/counts.py).
-
-
-class Xid8(UserDefinedType[int]):
-    """PostgreSQL's 64-bit transaction id."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "xid8"
-
-
-fleet_changes.append_column(
-    Column("txid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()"))
-)
-fleet_document_counts = Table(  # counts.py: kept by statement triggers
-    "fleet_document_counts",
-    metadata,
-    Column("taxpayer", Text, primary_key=True),
-    Column("documents", Integer, nullable=False, server_default=text("0")),
-    Column("xml", Integer, nullable=False, server_default=text("0")),
-)
-READ_INDEXES = (
-    Index("fleet_changes_feed", fleet_changes.c.txid, fleet_changes.c.id),
-    Index(
-        "fleet_metadata_newest",
-        fleet_metadata.c.fecha_emision,
-        fleet_metadata.c.taxpayer,
-        fleet_metadata.c.direction,
-        fleet_metadata.c.uuid,
-    ),
-    Index(
-        "fleet_metadata_taxpayer_newest",
-        fleet_metadata.c.taxpayer,
-        fleet_metadata.c.fecha_emision,
-        fleet_metadata.c.direction,
-        fleet_metadata.c.uuid,
-    ),
-    Index("fleet_metadata_uuid", fleet_metadata.c.uuid),
-    Index("fleet_xml_uuid", fleet_xml.c.uuid),
-)
-
 # --- web accounts (revision 0005, the serve issue's H2): people, sessions, API tokens, the
 # audit log and failed logins of `satdescarga serve` (web/accounts/postgres.py). Passwords are
 # argon2id hashes; session ids and tokens are stored as their SHA-256 only.
@@ -271,3 +225,48 @@ web_login_failures = Table(
 )
 WEB_TABLES = ("web_users", "web_sessions", "web_tokens", "web_audit", "web_login_failures")
 # --- end of web accounts
+
+# -- the read model (serve), rev. 0006 -------------------------------------------------------
+# `fleet_changes.txid`: the transaction that recorded the change (xid8), so the change feed is
+# listed in an order no late commit can break (readmodel/fleet_documents.py); the indexes the
+# documents' keyset pages and the feed walk; `fleet_document_counts` (fleet/counts.py).
+
+
+class Xid8(UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+fleet_changes.append_column(
+    Column("txid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()"))
+)
+fleet_document_counts = Table(  # counts.py: kept by statement triggers
+    "fleet_document_counts",
+    metadata,
+    Column("taxpayer", Text, primary_key=True),
+    Column("documents", Integer, nullable=False, server_default=text("0")),
+    Column("xml", Integer, nullable=False, server_default=text("0")),
+)
+READ_INDEXES = (
+    Index("fleet_changes_feed", fleet_changes.c.txid, fleet_changes.c.id),
+    Index(
+        "fleet_metadata_newest",
+        fleet_metadata.c.fecha_emision,
+        fleet_metadata.c.taxpayer,
+        fleet_metadata.c.direction,
+        fleet_metadata.c.uuid,
+    ),
+    Index(
+        "fleet_metadata_taxpayer_newest",
+        fleet_metadata.c.taxpayer,
+        fleet_metadata.c.fecha_emision,
+        fleet_metadata.c.direction,
+        fleet_metadata.c.uuid,
+    ),
+    Index("fleet_metadata_uuid", fleet_metadata.c.uuid),
+    Index("fleet_xml_uuid", fleet_xml.c.uuid),
+)

@@ -125,7 +125,9 @@ class FleetActions:
         with _said():
             chosen.check_since(self._local_now())
             fiel = taxpayers.check_fiel(files, self.clock())
-            _visible(principal, fiel.rfc)  # a scoped admin adds only what they may see
+            if not principal.scope.allows(fiel.rfc):  # a scoped admin adds only what they see
+                raise ApiError(403, "fuera_de_alcance", f"su acceso no incluye {fiel.rfc}: "
+                               "no puede agregarlo")  # fmt: skip
             added = taxpayers.add(self.engine, self.keys, files, chosen, now=self.clock())
         self.audit(principal.name, "alta", added.rfc, address, f"certificado {added.serial}")
         return added.rfc

@@ -14,7 +14,7 @@ import csv
 import io
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -114,7 +114,9 @@ def xlsx_file(table: Table, rows: Iterable[tuple[object, ...]], folder: Path) ->
     return target
 
 
-def zip_stream(entries: Iterator[tuple[str, bytes]], moment: datetime) -> Iterator[bytes]:
+def zip_stream(
+    entries: Iterator[tuple[str, bytes]], moment: datetime
+) -> Generator[bytes, None, None]:
     """A ZIP of `(uuid, xml)` as `UUID.xml`, in chunks of about `CHUNK` bytes (the source is
     closed when the reader stops)."""
     writer = ZipWriter(moment)

@@ -41,8 +41,7 @@ class ZipWriter:
 
     def add(self, name: str, data: bytes) -> bytes:
         encoded = name.encode("utf-8")
-        packer = zlib.compressobj(self.level, zlib.DEFLATED, -15)
-        compressed = packer.compress(data) + packer.flush()
+        compressed = zlib.compress(data, self.level, wbits=-15)  # raw deflate, as ZIP keeps it
         crc = zlib.crc32(data)
         if len(compressed) >= _MAX32 or len(data) >= _MAX32:
             raise ValueError("una entrada de más de 4 GiB")
