@@ -41,8 +41,9 @@ from .server import served
 START = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 SINCE = "2025-02-01"
 PASSWORD = "una-contraseña-larga-de-prueba"
-HOSTILE = '<script>alert("nombre")</script> <img src=x onerror=alert(1)> & Cía'
-"""A taxpayer's name as a third party could write it: the page must show it as text."""
+HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(1)> & Cía"
+"""A taxpayer's name as a third party could write it: the page must show it as text (at most
+64 characters: a certificate's name is no longer)."""
 _databases = itertools.count()
 
 
