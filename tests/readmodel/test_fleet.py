@@ -141,3 +141,67 @@ def test_the_change_feed_never_skips_a_change_committed_late(read_fleet: ReadFle
         finally:
             quick.execute("DELETE FROM fleet_changes WHERE taxpayer = %s", (rfc,))
             quick.commit()
+
+
+def test_document_pages_never_skip_nor_repeat_under_inserts(read_fleet: ReadFleet) -> None:
+    """Documents written while someone pages: one older than the page already read comes
+    once further on; one newer than it does not make a row come twice."""
+    read, every, rfc = read_fleet.read, Scope.everything(), "XEXX010101000"
+    filters = DocumentFilters()
+    before = read.documents(every, filters, 10_000, None).items
+    first = read.documents(every, filters, 5, None)
+    newest, oldest = before[0].fecha_emision, before[-1].fecha_emision
+    assert newest is not None and oldest is not None and first.next is not None
+    insert = (
+        "INSERT INTO fleet_metadata (taxpayer, direction, uuid, rfc_emisor, rfc_receptor, "
+        "fecha_emision, estatus) VALUES (%s, 'recibidos', %s, 'AAA010101AAA', %s, %s, 'Vigente')"
+    )
+    with psycopg.connect(read_fleet.url) as db:
+        try:
+            for uuid, when in (("NUEVO", newest), ("VIEJO", oldest - timedelta(days=1))):
+                db.execute(insert, (rfc, uuid, rfc, when.replace(tzinfo=None)))
+            db.commit()
+            walked = list(first.items)
+            cursor: str | None = first.next
+            while cursor is not None:
+                page = read.documents(every, filters, 5, cursor)
+                walked += page.items
+                cursor = page.next
+            uuids = [d.uuid for d in walked]
+            assert len(uuids) == len(set(uuids)) == len(before) + 1
+            assert "VIEJO" in uuids and "NUEVO" not in uuids
+            assert read.documents(every, filters, 1, None).items[0].uuid == "NUEVO"
+        finally:
+            db.execute("DELETE FROM fleet_metadata WHERE taxpayer = %s", (rfc,))
+            db.execute("DELETE FROM fleet_changes WHERE taxpayer = %s", (rfc,))
+            db.execute("DELETE FROM fleet_document_counts WHERE taxpayer = %s", (rfc,))
+            db.commit()
+
+
+def test_the_counted_documents_follow_inserts_and_deletes(read_fleet: ReadFleet) -> None:
+    """fleet/counts.py: a self-invoice (a row in each direction) is one document; removing
+    its rows removes it."""
+    rfc = "XEXX010101001"
+    count = "SELECT documents FROM fleet_document_counts WHERE taxpayer = %s"
+    insert = (
+        "INSERT INTO fleet_metadata (taxpayer, direction, uuid, fecha_emision) "
+        "VALUES (%s, %s, %s, '2025-02-01')"
+    )
+    with psycopg.connect(read_fleet.url) as db:
+        try:
+            db.execute(insert, (rfc, "emitidos", "A"))
+            db.execute(insert, (rfc, "recibidos", "A"))
+            db.execute(insert, (rfc, "recibidos", "B"))
+            db.commit()
+            assert db.execute(count, (rfc,)).fetchone() == (2,)
+            db.execute("DELETE FROM fleet_metadata WHERE taxpayer = %s AND uuid = 'A' "
+                       "AND direction = 'emitidos'", (rfc,))  # fmt: skip
+            assert db.execute(count, (rfc,)).fetchone() == (2,)
+            db.execute("DELETE FROM fleet_metadata WHERE taxpayer = %s", (rfc,))
+            assert db.execute(count, (rfc,)).fetchone() == (0,)
+        finally:
+            db.rollback()
+            db.execute("DELETE FROM fleet_metadata WHERE taxpayer = %s", (rfc,))
+            db.execute("DELETE FROM fleet_changes WHERE taxpayer = %s", (rfc,))
+            db.execute("DELETE FROM fleet_document_counts WHERE taxpayer = %s", (rfc,))
+            db.commit()
