@@ -122,6 +122,7 @@ def test_an_operator_reads_filters_exports_and_leaves(
     expect(page.locator("table.taxpayers tbody tr")).to_have_count(1)
     assert page.locator("table.taxpayers tbody tr td a").inner_text() == EKU
     assert "q=" in page.url  # the filter is in the address: a link people can share
+    expect(page.locator("#contribuyentes")).not_to_have_attribute("aria-busy", "true")
     page.click(f"text={EKU}")
     page.wait_for_url(f"{base}/contribuyentes/{EKU}")
     chart = page.locator("img.chart")

@@ -4,6 +4,7 @@ folder (`--out`, read-only, loopback only, entered by a one-time link)."""
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -88,6 +89,11 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _stopped(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM after a clean shutdown: the server did what it was asked (exit 0)."""
+    raise SystemExit(0)
+
+
 def serve(context: WebContext, sock: socket.socket, trusted_proxies: str | None) -> None:
     """Serve until Ctrl-C or SIGTERM. No access log: a one-time link's token would be in it
     (what people do is in the audit log)."""
@@ -100,6 +106,8 @@ def serve(context: WebContext, sock: socket.socket, trusted_proxies: str | None)
         server_header=False,
         lifespan="off",
     )
+    for stop in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises them again once it stopped
+        signal.signal(stop, _stopped)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
