@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -112,12 +113,15 @@ def progress(engine: Engine) -> Progress:
 
 
 def standings(
-    engine: Engine, now: datetime, known: Progress | None = None
+    engine: Engine,
+    now: datetime,
+    known: Progress | None = None,
+    rfcs: Collection[str] | None = None,
 ) -> tuple[list[Standing], dict[str, Any]]:
     """Every taxpayer's standing (by RFC) and the fleet's queue and SAT health, in a few
     queries: the one reading behind `fleet status` and the read model's overview (which may
-    give the ledger's `progress` it read a moment ago)."""
-    people = taxpayers.listed(engine)
+    give the ledger's `progress` it read a moment ago, and only the `rfcs` of one page)."""
+    people = taxpayers.listed(engine, rfcs)
     facts = known or progress(engine)
     windows, requests, lost = facts.windows, facts.requests, facts.lost
     with engine.connect() as db:
