@@ -103,6 +103,16 @@ class Progress:
     requests: dict[str, Any]
     lost: dict[str, int]
 
+    def complete_until(self, rfc: str) -> str | None:
+        """Everything asked for is in up to here (business time, ISO 8601): the second
+        before the first window still open, else the end of the last."""
+        w = self.windows.get(rfc)
+        if w is None:
+            return None
+        if w.first_open:
+            return (datetime.fromisoformat(w.first_open) - timedelta(seconds=1)).isoformat()
+        return w.last_end  # type: ignore[no-any-return]
+
 
 def progress(engine: Engine) -> Progress:
     with engine.connect() as db:
@@ -146,14 +156,7 @@ def standings(
                 states.expired_reason(person.valid_until),
             )
         w, r = windows.get(person.rfc), requests.get(person.rfc)
-        complete = None
-        if w is not None:
-            first_open = w.first_open
-            complete = (
-                (datetime.fromisoformat(first_open) - timedelta(seconds=1)).isoformat()
-                if first_open
-                else w.last_end
-            )
+        complete = facts.complete_until(person.rfc)
         rows.append(
             Standing(
                 person=person,

@@ -185,15 +185,27 @@ class FleetReadModel:
     def taxpayers(self, scope: Scope, filters: TaxpayerFilters, now: datetime) -> TaxpayerPage:
         if scope.rfcs is not None and not scope.rfcs:
             return TaxpayerPage([], 0, {})
-        if filters.sort is TaxpayerSort.LAG:  # the ledger's progress of every row
-            rows, _, _ = self._standings(scope, now)
-            return sorted_page(rows, filters)
-        page, total, by_state = overview.chosen(
-            self.engine, scope, filters, from_local(business(now))
-        )
+        local = business(now)
+        page, total, by_state = overview.chosen(self.engine, scope, filters, from_local(local))
+        if filters.sort is TaxpayerSort.LAG:  # every matching RFC: by the ledger's progress
+            page = self._by_lag(page, filters, local)
         rows, _, _ = self._standings(scope, now, page) if page else ([], False, {})
         where = {rfc: i for i, rfc in enumerate(page)}
         return TaxpayerPage(sorted(rows, key=lambda r: where[r.rfc]), total, by_state)
+
+    def _by_lag(self, rfcs: list[str], filters: TaxpayerFilters, local: datetime) -> list[str]:
+        """One page of `rfcs` sorted as `_SORTS[LAG]` sorts their rows."""
+        known = self._ledger_progress()
+
+        def key(rfc: str) -> tuple[int, str]:
+            complete = _moment(known.complete_until(rfc))
+            lag = None if complete is None else max(0, (local - complete).days)
+            return (lag if lag is not None else 10**9, rfc)
+
+        ordered = sorted(rfcs, key=key, reverse=filters.descending)
+        per_page = max(1, filters.per_page)
+        first = (max(1, filters.page) - 1) * per_page
+        return ordered[first : first + per_page]
 
     def taxpayer(self, scope: Scope, rfc: str, now: datetime) -> TaxpayerDetail | None:
         rfc = rfc.upper()

@@ -1,10 +1,11 @@
 """The fleet's overview page chosen in SQL: which taxpayers (filtered, sorted, one page) and
 how many by state, from the `taxpayers` table alone; only the page's rows are then read in
 full (`fleet.status.standings` for those RFCs). Sorting by lag needs the ledger's progress of
-every taxpayer: that one sort is done over every row (fleet.py).
+every taxpayer: fleet.py sorts those RFCs by the progress it keeps.
 
 Orders as `fleet.sorted_page` sorts rows (codepoint order, the RFC last), so both paths give
-the same pages.
+the same pages. Sorting by lag, SQL gives every matching RFC and fleet.py sorts them by the
+ledger's progress it keeps (no row is read in full but the page's).
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ _KEYS = {
     TaxpayerSort.STATE: [f'{_STATE} COLLATE "C"'],
     TaxpayerSort.EXPIRY: ["valid_until"],
     TaxpayerSort.LAST_RUN: ["last_run_at"],
+    TaxpayerSort.LAG: [],  # every matching RFC, sorted by fleet.py from the ledger's progress
 }
 
 
 def chosen(
     engine: Engine, scope: Scope, filters: TaxpayerFilters, instant: datetime
 ) -> tuple[list[str], int, dict[str, int]]:
-    """(the page's RFCs in order, rows matching the filters, rows by state in the scope)."""
+    """(the page's RFCs in order, rows matching the filters, rows by state in the scope);
+    sorting by lag, every matching RFC (by RFC)."""
     params: dict[str, Any] = {"instant": instant}
     within = scoped(scope, "rfc", params)
     where = [within]
@@ -49,6 +52,8 @@ def chosen(
     order.append(f'rfc COLLATE "C" {way}')
     per_page = max(1, filters.per_page)
     params["limit"], params["offset"] = per_page, (max(1, filters.page) - 1) * per_page
+    if filters.sort is TaxpayerSort.LAG:
+        params["limit"], params["offset"] = None, 0
     with engine.connect() as db:
         by_state = {
             str(state): int(n)
