@@ -212,8 +212,8 @@ class FleetReadModel:
         if not scope.allows(rfc):
             return None
         local = business(now)
-        every, _ = standings(self.engine, local)
-        found = next((s for s in every if s.person.rfc == rfc), None)
+        every, _ = standings(self.engine, local, self._ledger_progress(), [rfc])
+        found = next(iter(every), None)
         if found is None:
             return None
         with self.engine.connect() as db:
