@@ -10,6 +10,7 @@ import pytest
 
 from satdescarga.readmodel import DocumentFilters, Scope, TaxpayerFilters, TaxpayerSort
 from satdescarga.readmodel.cursor import CursorError
+from satdescarga.readmodel.fleet import sorted_page
 from satdescarga.vocabulary import DownloadType
 
 from .conftest import START, ReadFleet
@@ -205,3 +206,19 @@ def test_the_counted_documents_follow_inserts_and_deletes(read_fleet: ReadFleet)
             db.execute("DELETE FROM fleet_changes WHERE taxpayer = %s", (rfc,))
             db.execute("DELETE FROM fleet_document_counts WHERE taxpayer = %s", (rfc,))
             db.commit()
+
+
+def test_pages_chosen_in_sql_are_the_pages_of_every_row_sorted(read_fleet: ReadFleet) -> None:
+    """fleet_overview.py picks a page in SQL: the same rows, order, totals and counts by state
+    as sorting every row (fleet.sorted_page, what the lag sort and a folder do)."""
+    read, every = read_fleet.read, Scope.everything()
+    rows = read.taxpayers(every, TaxpayerFilters(per_page=1000), START).items
+    assert len(rows) == 5
+    for sort in TaxpayerSort:
+        for descending in (False, True):
+            for filters in (
+                TaxpayerFilters(sort=sort, descending=descending, page=2, per_page=2),
+                TaxpayerFilters(sort=sort, descending=descending, states=("nuevo",)),
+                TaxpayerFilters(sort=sort, descending=descending, search=rows[3].rfc[-5:]),
+            ):
+                assert read.taxpayers(every, filters, START) == sorted_page(rows, filters)

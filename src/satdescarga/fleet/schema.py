@@ -39,6 +39,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.base import ischema_names as pg_types
 from sqlalchemy.types import UserDefinedType
 
 from satdescarga.packages import CFDI_TABLE, METADATA_TABLE, ColumnType
@@ -241,6 +242,7 @@ class Xid8(UserDefinedType[int]):
         return "xid8"
 
 
+pg_types["xid8"] = Xid8  # what reflection (alembic's comparison) reads the column as
 fleet_changes.append_column(
     Column("txid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()"))
 )

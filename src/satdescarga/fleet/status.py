@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,6 +103,16 @@ class Progress:
     requests: dict[str, Any]
     lost: dict[str, int]
 
+    def complete_until(self, rfc: str) -> str | None:
+        """Everything asked for is in up to here (business time, ISO 8601): the second
+        before the first window still open, else the end of the last."""
+        w = self.windows.get(rfc)
+        if w is None:
+            return None
+        if w.first_open:
+            return (datetime.fromisoformat(w.first_open) - timedelta(seconds=1)).isoformat()
+        return w.last_end  # type: ignore[no-any-return]
+
 
 def progress(engine: Engine) -> Progress:
     with engine.connect() as db:
@@ -112,12 +123,15 @@ def progress(engine: Engine) -> Progress:
 
 
 def standings(
-    engine: Engine, now: datetime, known: Progress | None = None
+    engine: Engine,
+    now: datetime,
+    known: Progress | None = None,
+    rfcs: Collection[str] | None = None,
 ) -> tuple[list[Standing], dict[str, Any]]:
     """Every taxpayer's standing (by RFC) and the fleet's queue and SAT health, in a few
     queries: the one reading behind `fleet status` and the read model's overview (which may
-    give the ledger's `progress` it read a moment ago)."""
-    people = taxpayers.listed(engine)
+    give the ledger's `progress` it read a moment ago, and only the `rfcs` of one page)."""
+    people = taxpayers.listed(engine, rfcs)
     facts = known or progress(engine)
     windows, requests, lost = facts.windows, facts.requests, facts.lost
     with engine.connect() as db:
@@ -142,14 +156,7 @@ def standings(
                 states.expired_reason(person.valid_until),
             )
         w, r = windows.get(person.rfc), requests.get(person.rfc)
-        complete = None
-        if w is not None:
-            first_open = w.first_open
-            complete = (
-                (datetime.fromisoformat(first_open) - timedelta(seconds=1)).isoformat()
-                if first_open
-                else w.last_end
-            )
+        complete = facts.complete_until(person.rfc)
         rows.append(
             Standing(
                 person=person,

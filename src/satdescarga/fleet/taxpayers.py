@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -119,9 +119,13 @@ def get(engine: Engine, rfc: str) -> Taxpayer:
     return _taxpayer(row)
 
 
-def listed(engine: Engine) -> list[Taxpayer]:
+def listed(engine: Engine, rfcs: Collection[str] | None = None) -> list[Taxpayer]:
+    """Every taxpayer (or those of `rfcs`), by RFC."""
+    query = select(*_PUBLIC).order_by(T.c.rfc)
+    if rfcs is not None:
+        query = query.where(T.c.rfc.in_(list(rfcs)))
     with engine.connect() as db:
-        return [_taxpayer(r) for r in db.execute(select(*_PUBLIC).order_by(T.c.rfc))]
+        return [_taxpayer(r) for r in db.execute(query)]
 
 
 def check_master_key(engine: Engine, keys: MasterKey | Keyring) -> str | None:

@@ -6,7 +6,14 @@ interface, `ReadModel` (source.py).
 - `source.py`: the `ReadModel` protocol and the two ways to open one (`open_fleet`,
   `open_folder`).
 - `cursor.py`: opaque keyset cursors (base64 of the last row's key).
-- `fleet.py` / `folder.py`: the two implementations.
+- `fleet.py` / `folder.py`: the two implementations (`fleet_overview.py`: the overview's page
+  chosen in SQL; `fleet_documents.py`: documents, XML, exports and the change feed;
+  `fleet_ledger.py`: reconciliation, chart, requests; `folder_documents.py`: a folder's).
+
+Orders: documents by FechaEmision newest first (then taxpayer, direction, UUID); the change
+feed by the transaction that recorded each change, then its id (a fleet) or SQLite's rowid (a
+folder); `changes` always gives a cursor to poll from. The fleet's overview reads the ledger's
+progress (windows, requests, lost packages) at most every 10 s; the rest afresh.
 
 Every function takes a `Scope` (the RFCs a person or token may see; `Scope.everything()` for an
 admin without limits) and applies it in the query itself: a route cannot forget it. Something

@@ -17,13 +17,14 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from satdescarga.clock import to_local
+from satdescarga.clock import from_local, to_local
 from satdescarga.fleet.database import engine_for, reader_of
 from satdescarga.fleet.states import TaxpayerState
 from satdescarga.fleet.status import Progress, Standing, progress, standings
 from satdescarga.fleet.xmldir import SharedXmlDir, XmlDirError, shared_xml_dir
 from satdescarga.readmodel import fleet_documents as docs
 from satdescarga.readmodel import fleet_ledger as ledger
+from satdescarga.readmodel import fleet_overview as overview
 from satdescarga.readmodel.fleet_documents import aware
 from satdescarga.readmodel.model import (
     Alert,
@@ -49,6 +50,10 @@ STUCK_AFTER = timedelta(hours=72)
 _CANCELLED_WEEK = text(
     "SELECT taxpayer, count(*) FROM fleet_changes WHERE change = 'cancelado' "
     "AND discovered_at >= :since GROUP BY taxpayer"
+)
+_CANCELLED_WEEK_OF = text(
+    "SELECT taxpayer, count(*) FROM fleet_changes WHERE taxpayer = ANY(:rfcs) "
+    "AND change = 'cancelado' AND discovered_at >= :since GROUP BY taxpayer"
 )
 
 
@@ -161,14 +166,16 @@ class FleetReadModel:
             db.execute(text("SELECT 1")).scalar_one()
 
     def _standings(
-        self, scope: Scope, now: datetime
+        self, scope: Scope, now: datetime, rfcs: list[str] | None = None
     ) -> tuple[list[TaxpayerRow], bool, dict[str, datetime | None]]:
         local = business(now)
-        every, fleet = standings(self.engine, local, self._ledger_progress())
+        every, fleet = standings(self.engine, local, self._ledger_progress(), rfcs)
+        params: dict[str, Any] = {"since": local - timedelta(days=7)}
+        query = _CANCELLED_WEEK
+        if rfcs is not None:
+            query, params["rfcs"] = _CANCELLED_WEEK_OF, rfcs
         with self.engine.connect() as db:
-            week: dict[str, int] = dict(
-                db.execute(_CANCELLED_WEEK, {"since": local - timedelta(days=7)}).all()
-            )
+            week: dict[str, int] = dict(db.execute(query, params).all())
         rows = [
             _row(s, local, week.get(s.person.rfc, 0)) for s in every if scope.allows(s.person.rfc)
         ]
@@ -178,16 +185,35 @@ class FleetReadModel:
     def taxpayers(self, scope: Scope, filters: TaxpayerFilters, now: datetime) -> TaxpayerPage:
         if scope.rfcs is not None and not scope.rfcs:
             return TaxpayerPage([], 0, {})
-        rows, _, _ = self._standings(scope, now)
-        return sorted_page(rows, filters)
+        local = business(now)
+        page, total, by_state = overview.chosen(self.engine, scope, filters, from_local(local))
+        if filters.sort is TaxpayerSort.LAG:  # every matching RFC: by the ledger's progress
+            page = self._by_lag(page, filters, local)
+        rows, _, _ = self._standings(scope, now, page) if page else ([], False, {})
+        where = {rfc: i for i, rfc in enumerate(page)}
+        return TaxpayerPage(sorted(rows, key=lambda r: where[r.rfc]), total, by_state)
+
+    def _by_lag(self, rfcs: list[str], filters: TaxpayerFilters, local: datetime) -> list[str]:
+        """One page of `rfcs` sorted as `_SORTS[LAG]` sorts their rows."""
+        known = self._ledger_progress()
+
+        def key(rfc: str) -> tuple[int, str]:
+            complete = _moment(known.complete_until(rfc))
+            lag = None if complete is None else max(0, (local - complete).days)
+            return (lag if lag is not None else 10**9, rfc)
+
+        ordered = sorted(rfcs, key=key, reverse=filters.descending)
+        per_page = max(1, filters.per_page)
+        first = (max(1, filters.page) - 1) * per_page
+        return ordered[first : first + per_page]
 
     def taxpayer(self, scope: Scope, rfc: str, now: datetime) -> TaxpayerDetail | None:
         rfc = rfc.upper()
         if not scope.allows(rfc):
             return None
         local = business(now)
-        every, _ = standings(self.engine, local)
-        found = next((s for s in every if s.person.rfc == rfc), None)
+        every, _ = standings(self.engine, local, self._ledger_progress(), [rfc])
+        found = next(iter(every), None)
         if found is None:
             return None
         with self.engine.connect() as db:
