@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from satdescarga.drills.served import served
 from satdescarga.drills.throwaway import ThrowawayPostgres
 from satdescarga.fleet.database import engine_for
 from satdescarga.readmodel import open_fleet
@@ -20,7 +21,6 @@ from satdescarga.web.context import Settings, WebContext
 from satdescarga.web.principal import Role
 
 from .conftest import PASSWORD, new_database
-from .server import served
 
 
 @dataclass

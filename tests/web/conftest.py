@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from satdescarga.cli import main
+from satdescarga.drills.served import served
 from satdescarga.drills.throwaway import ThrowawayPostgres
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
@@ -36,7 +37,6 @@ from satdescarga.web.context import Settings, WebContext
 from satdescarga.web.principal import Role
 
 from ..fleet.conftest import EKU, fleet_rfcs, sat_test_fiel
-from .server import served
 
 START = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 SINCE = "2025-02-01"

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from satdescarga.drills.served import served
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.security.ca import TEST_PASSWORD
 from satdescarga.fleet.database import engine_for
@@ -27,7 +28,6 @@ from satdescarga.web.principal import Role
 
 from ..fleet.conftest import EKU, fleet_rfcs
 from .conftest import HOSTILE, SINCE, WebFleet, WebFolder, csrf_of, fiel_files
-from .server import served
 
 OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")
 

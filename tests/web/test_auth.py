@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from satdescarga.drills.served import served
 from satdescarga.fleet.schema import web_sessions
 from satdescarga.readmodel import Scope, open_fleet
 from satdescarga.web.accounts import LoginThrottled
@@ -26,7 +27,6 @@ from satdescarga.web.principal import Role
 
 from .accounts_site import Clock, Site
 from .conftest import PASSWORD, csrf_of
-from .server import served
 
 RFC = "EKU9003173C9"
 

@@ -1,4 +1,5 @@
-"""The web application served for real by uvicorn, on loopback, in a thread of the test."""
+"""A web application served for real by uvicorn, on loopback, in a thread (the web's tests and
+benches)."""
 
 from __future__ import annotations
 
