@@ -36,7 +36,13 @@ never include a secret (key, password, token); foreign details stay in `__cause_
     │   ├── FleetDatabaseError       not a PostgreSQL URL, or unreachable (fleet.database)
     │   ├── VaultError               no master key, or not the one that sealed (fleet.vault)
     │   ├── PolicyError              a policy value the fleet cannot follow (fleet.policy)
-    │   └── TaxpayerError            a taxpayer the fleet lacks, or has (fleet.taxpayers)
+    │   ├── TaxpayerError            a taxpayer the fleet lacks, or has (fleet.taxpayers)
+    │   ├── CursorError              a listing's cursor it did not give (readmodel.cursor)
+    │   └── AccountError             a user, role, scope or token that cannot be (web.accounts)
+    ├── ApiError                     a web answer other than the data: HTTP status, stable code,
+    │                                Spanish message (web.errors; `{"error": {...}}` in the API)
+    ├── LoginRequired                a page asked for without a session: 303 to /login (web.auth)
+    ├── LoginThrottled               too many failed logins: HTTP 429 (web.accounts)
     ├── PostgresNotFoundError        no PostgreSQL binaries for a throwaway server (fleet)
     └── BindingError, EnvelopeError, LexicalError   the generated layer could not (de)serialize
 

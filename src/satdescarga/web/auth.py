@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
+from satdescarga.errors import SatError
 from satdescarga.web.context import WebContext, web_context
 from satdescarga.web.errors import ApiError
 from satdescarga.web.principal import Principal, Role
@@ -27,11 +28,11 @@ CSRF_HEADER = "X-CSRF-Token"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-class LoginRequired(Exception):  # noqa: N818 (reads as the answer)
+class LoginRequired(SatError):  # noqa: N818 (reads as the answer)
     """A page asked for without a session: the app answers 303 to the login form."""
 
     def __init__(self, next_path: str) -> None:
-        super().__init__(next_path)
+        super().__init__("hace falta iniciar sesión")
         self.location = "/login?next=" + quote(next_path, safe="/")
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from satdescarga.errors import SatError
 
-class ApiError(Exception):
+
+class ApiError(SatError):
     """An answer that is not the data asked for: `code` is stable, `message` is Spanish."""
 
     def __init__(

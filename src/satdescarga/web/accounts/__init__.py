@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from satdescarga.errors import SatError
 from satdescarga.web.principal import Principal, Role
 
 
-class LoginThrottled(Exception):  # noqa: N818 (reads as the answer)
+class LoginThrottled(SatError):  # noqa: N818 (reads as the answer)
     """Too many failed logins for this user or address: retry after `seconds`."""
 
     def __init__(self, seconds: int) -> None:
