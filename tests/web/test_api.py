@@ -22,6 +22,7 @@ from satdescarga.emulator.security.ca import TEST_PASSWORD
 from satdescarga.fleet.database import engine_for
 from satdescarga.readmodel import open_folder
 from satdescarga.web.accounts.memory import MemoryAccounts
+from satdescarga.web.actions import FleetActions
 from satdescarga.web.app import build_app
 from satdescarga.web.context import Settings, WebContext
 from satdescarga.web.principal import Role
@@ -365,3 +366,30 @@ def test_the_openapi_document_is_typed_and_docs_are_ours(web_fleet: WebFleet) ->
     assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
     assert "GET /api/v1/documents" in html and "PATCH /api/v1/taxpayers/{rfc}/policy" in html
     assert "swagger" not in html.lower() and not re.search(r"<script\b[^>]*>[^<]+</script>", html)
+
+
+def test_a_server_without_the_master_key_says_so_and_seals_nothing(fresh_fleet: WebFleet) -> None:
+    fleet = fresh_fleet
+    context = fleet.context
+    keyless = WebContext(
+        read=context.read,
+        accounts=context.accounts,
+        actions=FleetActions(engine_for(fleet.url), None, context.clock, context.accounts.audit),
+        settings=context.settings,
+        clock=context.clock,
+    )
+    new = fleet_rfcs(1)[0]
+    files = fiel_files(fleet.fiel_dir, new)
+    upload = {"cer": ("a.cer", files.cer), "key": ("a.key", files.key)}
+    token = {"Authorization": f"Bearer {fleet.tokens['admin']}"}
+    with served(build_app(keyless)) as base, httpx.Client(base_url=base, headers=token) as admin:
+        for answer in (
+            admin.post("/api/v1/taxpayers", files=upload, data={"password": TEST_PASSWORD}),
+            admin.put(
+                f"/api/v1/taxpayers/{EKU}/fiel", files=upload, data={"password": TEST_PASSWORD}
+            ),
+        ):
+            refused(answer, 503, "sin_llave_maestra")
+            assert "--master-key-file" in answer.json()["error"]["message"]
+            assert TEST_PASSWORD not in answer.text
+        assert admin.get(f"/api/v1/taxpayers/{new}").status_code == 404
