@@ -6,7 +6,9 @@ own), a folder read-only, and the OpenAPI document with our own docs page."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -337,6 +339,16 @@ def test_over_a_folder_the_api_reads_and_changes_nothing(own_folder: WebFolder) 
             refused(answer, 409, "solo_lectura")
         gone = session.delete(f"/api/v1/taxpayers/{EKU}", headers={"X-CSRF-Token": csrf})
         refused(gone, 403, "sin_permiso")  # the link's session is an operator's
+        month = {"month": "2025-02", "direction": "emitidos"}
+        csv = session.get(f"/api/v1/exports/{EKU}", params={**month, "format": "csv"})
+        assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbfUuid,")
+        issued = walk(session, "/api/v1/documents", 50, rfc=EKU, direction="emitidos")
+        february = {d["uuid"] for d in issued if d["fecha_emision"].startswith("2025-02")}
+        assert february and all(uuid in csv.text for uuid in february)
+        archive = session.get(f"/api/v1/exports/{EKU}", params={**month, "format": "zip"})
+        with zipfile.ZipFile(io.BytesIO(archive.content)) as names:
+            assert {Path(n).stem.upper() for n in names.namelist()} <= {u.upper() for u in february}
+            assert names.namelist()
 
 
 def test_the_openapi_document_is_typed_and_docs_are_ours(web_fleet: WebFleet) -> None:
