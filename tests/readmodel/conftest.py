@@ -11,9 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from satdescarga.cli import main
 from satdescarga.drills.throwaway import ThrowawayPostgres
 from satdescarga.emulator import Emulator
 from satdescarga.emulator.security.ca import TEST_PASSWORD, issue_fiel
@@ -99,20 +97,8 @@ def read_fleet(
 
 
 @pytest.fixture(scope="session")
-def read_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FolderReadModel]:
+def read_folder(synced_folder: Path) -> Iterator[FolderReadModel]:
     """EKU's folder after a real `sync` of February 2025, read by a `FolderReadModel`."""
-    out = tmp_path_factory.mktemp("carpeta") / "facturas"
-    fiel = Path(__file__).parents[1] / "fixtures" / "sat-test-fiel"
-    password = tmp_path_factory.mktemp("clave") / "clave.txt"
-    password.write_text(sat_test_fiel().password, encoding="utf-8")
-    with Emulator(start=START, clock_speed=1e-6, accept_delay=0, process_delay=0,
-                  daily_documents=3, seed=7) as sat:  # fmt: skip
-        result = CliRunner().invoke(main, [
-            "sync", "--cer", str(fiel / f"{EKU}.cer"), "--key", str(fiel / f"{EKU}.key"),
-            "--password-file", str(password), "--endpoint-base", sat.base_url,
-            "--since", "2025-02-01", "--until", "2025-02-28", "--out", str(out), "--json",
-        ])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    read = FolderReadModel.open(out)
+    read = FolderReadModel.open(synced_folder)
     yield read
     read.close()

@@ -15,9 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from satdescarga.cli import main
 from satdescarga.drills.served import served
 from satdescarga.drills.throwaway import ThrowawayPostgres
 from satdescarga.emulator import Emulator
@@ -199,24 +197,6 @@ class WebFolder:
     base: str
     login_url: str  # the one-time link `serve --out` prints
     context: WebContext
-
-
-@pytest.fixture(scope="session")
-def synced_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """EKU's folder after a real `sync` of February 2025 against an emulator of its own."""
-    out = tmp_path_factory.mktemp("carpeta") / "facturas"
-    fiel = Path(__file__).parents[1] / "fixtures" / "sat-test-fiel"
-    password = tmp_path_factory.mktemp("clave") / "clave.txt"
-    password.write_text(sat_test_fiel().password, encoding="utf-8")
-    with Emulator(start=START, clock_speed=1e-6, accept_delay=0, process_delay=0,
-                  daily_documents=3, seed=7) as sat:  # fmt: skip
-        result = CliRunner().invoke(main, [
-            "sync", "--cer", str(fiel / f"{EKU}.cer"), "--key", str(fiel / f"{EKU}.key"),
-            "--password-file", str(password), "--endpoint-base", sat.base_url,
-            "--since", "2025-02-01", "--until", "2025-02-28", "--out", str(out), "--json",
-        ])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
 
 
 @pytest.fixture(scope="session")
